@@ -1,0 +1,97 @@
+"""StarPunk: a minimal, self-hosted, single-author IndieWeb microblog."""
+
+import logging
+import sqlite3
+import sys
+
+from flask import Flask
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from .config import ConfigError, load_config
+from .render import note_html, readable_date, summary
+
+__version__ = "0.6.0"
+
+csrf = CSRFProtect()
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self' https:; "
+        "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+}
+
+
+def _configure_logging(app):
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s starpunk: %(message)s"))
+    app.logger.handlers[:] = [handler]
+    app.logger.setLevel(logging.INFO)
+    app.logger.propagate = False
+
+
+def _add_security_headers(response):
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def create_app(test_config=None):
+    """Create and configure the StarPunk application."""
+    try:
+        settings = load_config(test_config=test_config)
+    except ConfigError as exc:
+        raise SystemExit(f"starpunk: configuration error: {exc}") from None
+
+    app = Flask(__name__)
+    app.config.update(settings)
+    app.config.update(
+        SECRET_KEY=settings["SESSION_SECRET"],
+        VERSION=settings["VERSION"] or __version__,
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
+        WTF_CSRF_SSL_STRICT=False,  # Referer checks break behind some proxies; the token suffices
+        TEMPLATES_AUTO_RELOAD=False,
+    )
+    _configure_logging(app)
+
+    if settings["TRUSTED_PROXIES"]:
+        hops = settings["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
+
+    from . import admin, auth, cli, db, errors, feeds, health, notes
+    from .sessions import SQLiteSessionInterface
+
+    try:
+        db.migrate(settings["DATA_PATH"])
+    except (OSError, sqlite3.Error) as exc:
+        raise SystemExit(
+            f"starpunk: cannot open the database in DATA_PATH={settings['DATA_PATH']}: {exc}"
+        ) from None
+
+    app.session_interface = SQLiteSessionInterface()
+    db.init_app(app)
+    csrf.init_app(app)
+    errors.init_app(app)
+    cli.init_app(app)
+    app.cli.add_command(auth.login_link_command)
+    for module in (notes, feeds, auth, admin, health):
+        app.register_blueprint(module.bp)
+    app.after_request(_add_security_headers)
+    app.jinja_env.filters.update(markdown=note_html, summary=summary, readable_date=readable_date)
+    app.jinja_env.globals["permalink"] = notes.permalink
+
+    site = {key: app.config[key] for key in ("SITE_URL", "SITE_NAME", "SITE_AUTHOR", "ADMIN_ME", "VERSION", "DEV_MODE")}
+
+    @app.context_processor
+    def site_context():
+        return {"site": site, "is_owner": auth.is_owner()}
+
+    if settings["DEV_MODE"]:
+        app.logger.warning(
+            "DEV_MODE is ON: anyone who can reach this site can sign in as the owner. Never use it on a public server."
+        )
+    return app

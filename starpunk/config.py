@@ -1,0 +1,103 @@
+"""Read StarPunk's settings from the environment, in this one place."""
+
+import os
+from pathlib import Path
+
+DEFAULTS = {
+    "SITE_URL": "http://localhost:8000",
+    "SITE_NAME": "StarPunk",
+    "SITE_AUTHOR": "Anonymous",
+    "ADMIN_ME": "",
+    "SESSION_SECRET": "",
+    "DATA_PATH": "data",
+    "ENVIRONMENT": "development",
+    "DEV_MODE": False,
+    "VERSION": "",
+    "FEED_MAX_ITEMS": 50,
+    "FEED_CACHE_SECONDS": 300,
+    "INDIELOGIN_URL": "https://indielogin.com",
+    "TRUSTED_PROXIES": 0,
+}
+
+INT_SETTINGS = {"FEED_MAX_ITEMS": 1, "FEED_CACHE_SECONDS": 0, "TRUSTED_PROXIES": 0}
+BOOL_SETTINGS = {"DEV_MODE"}
+MIN_SECRET_LENGTH = 32
+# Largest request body accepted (bytes): a 100,000-character note of emoji,
+# form-encoded, stays under it; anything bigger is a 413.
+MAX_CONTENT_LENGTH = 2 * 1024 * 1024
+MAX_NOTE_CHARS = 100_000
+
+
+class ConfigError(Exception):
+    """A setting is missing, malformed or unsafe; the message is one line."""
+
+
+def _parse_bool(name, raw):
+    value = str(raw).strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ConfigError(f"{name} must be true or false, not {raw!r}")
+
+
+def _parse_int(name, raw, minimum):
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+def load_config(environ=None, test_config=None):
+    """Return the settings: defaults, then the environment, then test_config."""
+    environ = os.environ if environ is None else environ
+    settings = dict(DEFAULTS)
+    for name in DEFAULTS:
+        if name in environ:
+            settings[name] = environ[name]
+    if test_config:
+        settings.update(test_config)
+
+    for name, minimum in INT_SETTINGS.items():
+        settings[name] = _parse_int(name, settings[name], minimum)
+    for name in BOOL_SETTINGS:
+        settings[name] = _parse_bool(name, settings[name])
+
+    settings["ENVIRONMENT"] = str(settings["ENVIRONMENT"]).strip().lower()
+    if settings["ENVIRONMENT"] not in {"development", "production"}:
+        raise ConfigError(
+            f"ENVIRONMENT must be development or production, not {settings['ENVIRONMENT']!r}"
+        )
+    settings["SITE_URL"] = str(settings["SITE_URL"]).rstrip("/")
+    if not settings["SITE_URL"].startswith(("http://", "https://")):
+        raise ConfigError(f"SITE_URL must start with http:// or https://, not {settings['SITE_URL']!r}")
+    settings["INDIELOGIN_URL"] = str(settings["INDIELOGIN_URL"]).rstrip("/")
+    settings["DATA_PATH"] = str(Path(settings["DATA_PATH"]).absolute())
+
+    if settings["ENVIRONMENT"] == "production":
+        _check_production(settings)
+    elif not settings["SESSION_SECRET"]:
+        # Development only: a fixed, obviously insecure secret so the dev
+        # server works out of the box. Production refuses to start without one.
+        settings["SESSION_SECRET"] = "development-only-insecure-secret-do-not-deploy"
+
+    settings.setdefault("MAX_CONTENT_LENGTH", MAX_CONTENT_LENGTH)
+    settings.setdefault("MAX_NOTE_CHARS", MAX_NOTE_CHARS)
+    return settings
+
+
+def _check_production(settings):
+    if settings["DEV_MODE"]:
+        raise ConfigError("DEV_MODE=true is refused when ENVIRONMENT=production; unset DEV_MODE")
+    if len(settings["SESSION_SECRET"]) < MIN_SECRET_LENGTH:
+        raise ConfigError(
+            f"SESSION_SECRET must be set to at least {MIN_SECRET_LENGTH} characters in production "
+            "(generate one with: python3 -c 'import secrets; print(secrets.token_hex(32))')"
+        )
+    if not settings["SITE_URL"].startswith("https://"):
+        raise ConfigError(f"SITE_URL must be https:// in production, not {settings['SITE_URL']!r}")
+    if not settings["ADMIN_ME"]:
+        raise ConfigError("ADMIN_ME (the owner's URL, e.g. https://example.com/) must be set in production")

@@ -1,0 +1,77 @@
+"""Error pages: HTML for people, JSON for machines, never a traceback."""
+
+import sqlite3
+
+from flask import current_app, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
+
+TITLES = {
+    400: "Bad request",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    413: "Too large",
+    429: "Too many requests",
+    431: "Headers too large",
+    500: "Something went wrong",
+    503: "Temporarily unavailable",
+}
+
+
+def _wants_json():
+    return request.path == "/health" or request.path.endswith(".json")
+
+
+def render_error(code, message):
+    """Return an error response in the form the client expects."""
+    if _wants_json():
+        response = jsonify(status="error", code=code, message=message)
+        response.status_code = code
+        return response
+    title = TITLES.get(code, "Error")
+    return render_template("error.html", code=code, title=title, message=message), code
+
+
+def handle_http_error(exc):
+    """Render any HTTP error (404, 405, 413, ...) as a page."""
+    if exc.code is None or exc.code < 400:
+        return exc
+    message = exc.description if exc.description and not exc.description.startswith("The ") else None
+    return render_error(exc.code, message or _DEFAULT_MESSAGES.get(exc.code, exc.description))
+
+
+def handle_csrf_error(exc):
+    """Refuse a form that lacks a valid CSRF token with a 400 page."""
+    return render_error(400, "This form has expired or did not come from this site. Go back, reload and try again.")
+
+
+def handle_storage_error(exc):
+    """Turn a database failure (full disk, read-only or damaged file) into a clear 503."""
+    current_app.logger.error("storage error on %s %s: %s", request.method, request.path, exc)
+    return render_error(
+        ServiceUnavailable.code,
+        "The site could not read or save its data just now (storage full, read-only or damaged). "
+        "Nothing was changed. Please try again later.",
+    )
+
+
+def handle_unexpected_error(exc):
+    """Log an unexpected exception and show a plain 500 page."""
+    current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
+    return render_error(InternalServerError.code, "Something went wrong on our side.")
+
+
+_DEFAULT_MESSAGES = {
+    404: "There is nothing at this address.",
+    405: "This address does not accept that kind of request.",
+    413: "That was more than this site accepts in one request.",
+}
+
+
+def init_app(app):
+    """Register the error handlers."""
+    app.register_error_handler(CSRFError, handle_csrf_error)
+    app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(sqlite3.Error, handle_storage_error)
+    app.register_error_handler(Exception, handle_unexpected_error)

@@ -1,0 +1,98 @@
+"""Server-side sessions in SQLite; the cookie holds only a random id."""
+
+import hashlib
+import json
+import secrets
+from datetime import datetime, timedelta, timezone
+
+from flask.sessions import SessionInterface, SessionMixin
+from werkzeug.datastructures import CallbackDict
+
+from .db import connect, isoformat, transaction, utcnow
+
+COOKIE_NAME = "starpunk_session"
+OWNER_LIFETIME = timedelta(days=30)
+# Sessions of visitors who never signed in (they only hold a CSRF token or an
+# IndieLogin state) live briefly.
+ANONYMOUS_LIFETIME = timedelta(hours=1)
+
+
+def hash_token(token):
+    """Return the SHA-256 of a secret token: the database never holds the token itself."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class ServerSession(CallbackDict, SessionMixin):
+    """A dict of session data whose changes are saved at the end of the request."""
+
+    def __init__(self, initial=None, sid=None):
+        def on_update(self):
+            self.modified = True
+
+        super().__init__(initial, on_update)
+        self.sid = sid
+        self.modified = False
+        self.regenerate = False
+
+    def rotate(self):
+        """Give this session a new id (after signing in, against session fixation)."""
+        self.regenerate = True
+        self.modified = True
+
+
+class SQLiteSessionInterface(SessionInterface):
+    """Keep session data in the sessions table, keyed by the hash of the cookie's id."""
+
+    def open_session(self, app, request):
+        """Load the session named by the cookie, if it exists and has not expired."""
+        sid = request.cookies.get(COOKIE_NAME)
+        if not sid or len(sid) > 128:
+            return ServerSession()
+        conn = connect(app.config["DATA_PATH"])
+        try:
+            row = conn.execute(
+                "SELECT data FROM sessions WHERE id_hash = ? AND expires_at > ?",
+                (hash_token(sid), utcnow()),
+            ).fetchone()
+        finally:
+            conn.close()
+        if row is None:
+            return ServerSession()
+        return ServerSession(json.loads(row["data"]), sid=sid)
+
+    def save_session(self, app, session, response):
+        """Write changed data, rotate the id when asked, and set or clear the cookie."""
+        if not session.modified:
+            return
+        secure = app.config["SITE_URL"].startswith("https://")
+        conn = connect(app.config["DATA_PATH"])
+        try:
+            with transaction(conn):
+                if session.sid and (session.regenerate or not session):
+                    conn.execute("DELETE FROM sessions WHERE id_hash = ?", (hash_token(session.sid),))
+                if not session:
+                    if session.sid:
+                        response.delete_cookie(COOKIE_NAME, path="/", secure=secure, httponly=True, samesite="Lax")
+                    return
+                if session.regenerate or not session.sid:
+                    session.sid = secrets.token_urlsafe(32)
+                lifetime = OWNER_LIFETIME if session.get("me") else ANONYMOUS_LIFETIME
+                now = datetime.now(timezone.utc)
+                expires = now + lifetime
+                conn.execute(
+                    "INSERT INTO sessions (id_hash, data, created_at, expires_at) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (id_hash) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at",
+                    (hash_token(session.sid), json.dumps(dict(session)), isoformat(now), isoformat(expires)),
+                )
+                conn.execute("DELETE FROM sessions WHERE expires_at <= ?", (isoformat(now),))
+        finally:
+            conn.close()
+        response.set_cookie(
+            COOKIE_NAME,
+            session.sid,
+            max_age=int(lifetime.total_seconds()),
+            path="/",
+            secure=secure,
+            httponly=True,
+            samesite="Lax",
+        )

@@ -1,7 +1,7 @@
 """The /health endpoint for container engines and monitors."""
 
-import os
 import sqlite3
+import tempfile
 
 from flask import Blueprint, current_app, jsonify
 
@@ -9,7 +9,7 @@ from .db import get_db
 
 bp = Blueprint("health", __name__)
 
-PROBE_NAME = ".health-probe"
+PROBE_BYTES = b"\0" * 4096
 
 
 def check_database():
@@ -24,14 +24,12 @@ def check_database():
 
 def check_data_path():
     """Return "ok" when a file can really be written in DATA_PATH, else a short reason."""
-    probe = os.path.join(current_app.config["DATA_PATH"], PROBE_NAME)
     try:
-        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, b"\0" * 4096)
-        finally:
-            os.close(fd)
-        os.unlink(probe)
+        # An unnamed temporary file: workers probing at once never collide,
+        # and a full disk fails the write just as it would fail a note.
+        with tempfile.TemporaryFile(dir=current_app.config["DATA_PATH"]) as probe:
+            probe.write(PROBE_BYTES)
+            probe.flush()
     except OSError as exc:
         current_app.logger.error("health: data path check failed: %s", exc.strerror)
         return "not writable" if exc.errno in {13, 30} else "write failed"

@@ -1,0 +1,1 @@
+"""Load tests and the benchmark that measures StarPunk's container."""

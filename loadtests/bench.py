@@ -1,0 +1,367 @@
+"""Measure the StarPunk image under load and write build/reports/load/report.{json,md,png}.
+
+Run by `nox -s load`; arguments after `--` are parsed here, and any this
+script does not know (e.g. --processes 2) are passed on to locust:
+
+    python -m loadtests.bench --image starpunk:latest -u 50 -r 10 -t 60s
+"""
+
+import argparse
+import csv
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import docker
+import requests
+
+from .report import write_reports
+
+HERE = Path(__file__).resolve().parent
+LABELS = {"org.starpunk.test": "load"}
+MB = 1_000_000
+STARTS = 5
+POLL_SECONDS = 0.025
+MEMORY_INTERVAL = 0.5
+SEED_NOTES = 200
+# Pass/fail bounds (the seed report's targets) and the goals reported beside them.
+LIMITS = {"image_mb": 250, "startup_median_s": 10, "memory_peak_mb": 256, "p95_ms": 500, "failures": 0}
+GOALS = {"image_mb": 100, "startup_median_s": 1, "memory_peak_mb": 100, "feed_health_ratio": 0.8}
+
+
+def parse_args(argv):
+    """Split the benchmark's own options from those meant for locust."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--image", default="starpunk:latest")
+    parser.add_argument("-u", "--users", type=int, default=50)
+    parser.add_argument("-r", "--spawn-rate", type=float, default=10)
+    parser.add_argument("-t", "--run-time", default="60s")
+    parser.add_argument("--capacity-time", default="15s", help="length of each capacity run")
+    parser.add_argument("--capacity-users", type=int, default=20)
+    parser.add_argument("--out", type=Path, default=Path("build/reports/load"))
+    return parser.parse_known_args(argv)
+
+
+def free_port():
+    """Return a TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_health(base_url, timeout=30.0):
+    """Poll /health every POLL_SECONDS; return seconds until the first 200."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        try:
+            if requests.get(f"{base_url}/health", timeout=1).status_code == 200:
+                return time.monotonic() - start
+        except requests.RequestException:
+            pass
+        time.sleep(POLL_SECONDS)
+    raise RuntimeError(f"{base_url}/health did not answer 200 within {timeout:.0f} s")
+
+
+class Deployment:
+    """The image run the way compose.yaml runs it: 1 CPU, 512 MB, 4 workers, a data volume."""
+
+    def __init__(self, client, image):
+        self.client = client
+        self.image = image
+        self.volume = client.volumes.create(labels=LABELS)
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.environment = {
+            "ENVIRONMENT": "production",
+            "SITE_URL": "https://blog.example.test",
+            "SITE_NAME": "StarPunk load test",
+            "SITE_AUTHOR": "Load Tester",
+            "ADMIN_ME": "https://owner.example.test/",
+            "SESSION_SECRET": secrets.token_hex(32),
+            "WORKERS": "4",
+        }
+        self.container = None
+
+    def start(self):
+        """Create and start a container on the volume; return seconds from start to healthy."""
+        self.stop()
+        self.container = self.client.containers.create(
+            self.image,
+            environment=self.environment,
+            volumes={self.volume.name: {"bind": "/data", "mode": "rw"}},
+            ports={"8000/tcp": ("127.0.0.1", self.port)},
+            nano_cpus=1_000_000_000,
+            mem_limit="512m",
+            labels=LABELS,
+        )
+        begin = time.monotonic()
+        self.container.start()
+        return time.monotonic() - begin + wait_for_health(self.base_url)
+
+    def stop(self):
+        """Stop and remove the current container, if any."""
+        if self.container is not None:
+            self.container.remove(force=True)
+            self.container = None
+
+    def login_url(self):
+        """Make a one-time login link inside the container and return its URL on 127.0.0.1."""
+        result = self.container.exec_run(["flask", "--app", "starpunk", "login-link"])
+        if result.exit_code != 0:
+            raise RuntimeError(f"login-link failed: {result.output.decode(errors='replace')}")
+        path = urlsplit(result.output.decode().strip().splitlines()[-1]).path
+        return f"{self.base_url}{path}"
+
+    def seed(self, count):
+        """Publish count notes through the admin form, as the author would."""
+        with requests.Session() as http:
+            reply = http.get(self.login_url(), allow_redirects=False, timeout=10)
+            http.cookies.set("starpunk_session", reply.cookies["starpunk_session"])
+            form = http.get(f"{self.base_url}/admin/new", timeout=10).text
+            token = form.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+            for n in range(count):
+                content = (
+                    f"## Seed note {n}\n\nA note with *Markdown*, a [link](https://example.org/{n}) "
+                    f"and a list:\n\n- one\n- two & three\n\nNumber {n} of {count}."
+                )
+                reply = http.post(
+                    f"{self.base_url}/admin/new",
+                    data={"csrf_token": token, "content": content, "published": "y"},
+                    allow_redirects=False,
+                    timeout=10,
+                )
+                if reply.status_code != 303:
+                    raise RuntimeError(f"seeding note {n} failed with HTTP {reply.status_code}")
+
+    def logs(self):
+        """Return the current container's log, for a failure message."""
+        return self.container.logs().decode(errors="replace") if self.container else ""
+
+    def remove(self):
+        """Remove the container and the volume."""
+        self.stop()
+        self.volume.remove(force=True)
+
+
+class MemorySampler(threading.Thread):
+    """Sample the container's working set (usage minus inactive file cache) every interval."""
+
+    def __init__(self, container, interval=MEMORY_INTERVAL):
+        super().__init__(daemon=True)
+        self.container = container
+        self.interval = interval
+        self.samples = []
+        self.started = time.monotonic()
+        self._stop_event = threading.Event()
+
+    def run(self):
+        while not self._stop_event.is_set():
+            tick = time.monotonic()
+            stats = self.container.stats(stream=False, one_shot=True)
+            memory = stats.get("memory_stats", {})
+            inner = memory.get("stats", {})
+            inactive = inner.get("total_inactive_file", inner.get("inactive_file", 0))
+            if "usage" in memory:
+                self.samples.append((tick - self.started, (memory["usage"] - inactive) / MB))
+            self._stop_event.wait(max(0.0, self.interval - (time.monotonic() - tick)))
+
+    def stop(self):
+        """Stop sampling and wait for the thread."""
+        self._stop_event.set()
+        self.join(timeout=10)
+
+
+def run_locust(locustfile, base_url, users, spawn_rate, run_time, csv_prefix, extra, env=None, user_class=None):
+    """Run locust headless as a subprocess; return its exit code."""
+    command = [
+        sys.executable, "-m", "locust", "-f", str(HERE / locustfile), "--headless",
+        "--host", base_url, "-u", str(users), "-r", str(spawn_rate), "-t", run_time,
+        "--csv", str(csv_prefix), "--csv-full-history", "--only-summary", "--stop-timeout", "5",
+        *extra,
+    ]
+    if user_class:
+        command.append(user_class)
+    print("$", " ".join(command), flush=True)
+    return subprocess.run(command, env=env, check=False).returncode
+
+
+def read_stats(csv_prefix):
+    """Return locust's per-endpoint figures from <prefix>_stats.csv."""
+    rows = {}
+    with open(f"{csv_prefix}_stats.csv", newline="") as handle:
+        for row in csv.DictReader(handle):
+            rows[row["Name"]] = {
+                "method": row["Type"],
+                "requests": int(row["Request Count"]),
+                "failures": int(row["Failure Count"]),
+                "rps": float(row["Requests/s"]),
+                "p50_ms": float(row["50%"] or 0),
+                "p95_ms": float(row["95%"] or 0),
+                "p99_ms": float(row["99%"] or 0),
+            }
+    return rows
+
+
+def read_history(csv_prefix):
+    """Return the aggregated requests/s and p95 over time from <prefix>_stats_history.csv."""
+    points = []
+    with open(f"{csv_prefix}_stats_history.csv", newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row["Name"] == "Aggregated":
+                points.append((int(row["Timestamp"]), float(row["Requests/s"]), float(row["95%"] or 0)))
+    if not points:
+        return []
+    first = points[0][0]
+    return [(stamp - first, rps, p95) for stamp, rps, p95 in points]
+
+
+def image_figures(client, tag):
+    """Return the image id, its size and the size of the layers the Containerfile adds, in MB."""
+    image = client.images.get(tag)
+    base_name = image.labels.get("org.opencontainers.image.base.name")
+    history = image.history()
+    own = history
+    if base_name:
+        try:
+            own = history[: len(history) - len(client.images.get(base_name).history())]
+        except docker.errors.ImageNotFound:
+            pass
+    return {
+        "image_id": image.id,
+        "image_mb": image.attrs["Size"] / MB,
+        "app_layers_mb": sum(layer["Size"] for layer in own) / MB,
+        "base_image": base_name,
+        "version": image.labels.get("org.opencontainers.image.version"),
+    }
+
+
+def git_revision():
+    """Return the checked-out commit, or "unknown"."""
+    result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False)
+    return result.stdout.strip() or "unknown"
+
+
+def measure(args, locust_args):
+    """Run every measurement and return the report dictionary."""
+    client = docker.from_env()
+    try:
+        client.images.get(args.image)
+    except docker.errors.ImageNotFound:
+        raise SystemExit(f"image {args.image} is not there: build it first with `nox -s image`") from None
+    args.out.mkdir(parents=True, exist_ok=True)
+    figures = image_figures(client, args.image)
+    deployment = Deployment(client, args.image)
+    try:
+        startups = [deployment.start() for _ in range(STARTS)]
+        deployment.seed(SEED_NOTES)
+        env = dict(os.environ, STARPUNK_LOGIN_URL=deployment.login_url())
+        sampler = MemorySampler(deployment.container)
+        sampler.start()
+        mix_code = run_locust(
+            "locustfile.py", deployment.base_url, args.users, args.spawn_rate, args.run_time,
+            args.out / "mix", locust_args, env=env,
+        )
+        sampler.stop()
+        capacity = {}
+        for user_class in ("HealthCapacity", "FeedCapacity"):
+            run_locust(
+                "capacity.py", deployment.base_url, args.capacity_users, args.capacity_users,
+                args.capacity_time, args.out / user_class, locust_args, user_class=user_class,
+            )
+            capacity[user_class] = read_stats(args.out / user_class)
+        if mix_code not in (0, 1):
+            raise RuntimeError(f"locust exited with {mix_code}\n{deployment.logs()[-4000:]}")
+    except Exception:
+        print(deployment.logs()[-4000:], file=sys.stderr)
+        raise
+    finally:
+        deployment.remove()
+
+    endpoints = read_stats(args.out / "mix")
+    memory = [mb for _, mb in sampler.samples]
+    health_rps = capacity["HealthCapacity"]["Aggregated"]["rps"]
+    feed_rps = capacity["FeedCapacity"]["Aggregated"]["rps"]
+    return {
+        "revision": git_revision(),
+        "image": args.image,
+        **figures,
+        "parameters": {
+            "users": args.users, "spawn_rate": args.spawn_rate, "run_time": args.run_time,
+            "capacity_time": args.capacity_time, "capacity_users": args.capacity_users,
+            "locust_args": locust_args, "seed_notes": SEED_NOTES, "cpus": 1, "memory_limit_mb": 512, "workers": 4,
+        },
+        "startup_s": {"runs": startups, "median": statistics.median(startups), "max": max(startups)},
+        "memory_mb": {
+            "peak": max(memory) if memory else None,
+            "mean": statistics.fmean(memory) if memory else None,
+            "samples": len(memory),
+            "series": sampler.samples,
+        },
+        "endpoints": endpoints,
+        "history": read_history(args.out / "mix"),
+        "capacity": {
+            "health_rps": health_rps,
+            "feed_rps": feed_rps,
+            "feed_health_ratio": feed_rps / health_rps if health_rps else None,
+            "failures": sum(stats["Aggregated"]["failures"] for stats in capacity.values()),
+        },
+        "units": {"image_mb": "MB (10^6 bytes)", "startup_s": "seconds", "memory_mb": "MB (10^6 bytes)",
+                  "rps": "requests per second", "p50_ms": "milliseconds"},
+        "limits": LIMITS,
+        "goals": GOALS,
+    }
+
+
+def verdicts(report):
+    """Return (failed limits, missed goals) as lists of readable lines."""
+    endpoints = {name: e for name, e in report["endpoints"].items() if name != "Aggregated"}
+    failures = report["endpoints"].get("Aggregated", {}).get("failures", 0) + report["capacity"]["failures"]
+    failed = []
+    if failures > LIMITS["failures"]:
+        failed.append(f"{failures} failed request(s)")
+    if report["image_mb"] >= LIMITS["image_mb"]:
+        failed.append(f"image {report['image_mb']:.1f} MB ≥ {LIMITS['image_mb']} MB")
+    if report["startup_s"]["median"] >= LIMITS["startup_median_s"]:
+        failed.append(f"median startup {report['startup_s']['median']:.2f} s ≥ {LIMITS['startup_median_s']} s")
+    peak = report["memory_mb"]["peak"]
+    if peak is None or peak >= LIMITS["memory_peak_mb"]:
+        failed.append(f"peak memory {peak} MB ≥ {LIMITS['memory_peak_mb']} MB (or not measured)")
+    for name, entry in endpoints.items():
+        if entry["p95_ms"] >= LIMITS["p95_ms"]:
+            failed.append(f"p95 of {name} {entry['p95_ms']:.0f} ms ≥ {LIMITS['p95_ms']} ms")
+    missed = []
+    if report["image_mb"] > GOALS["image_mb"]:
+        missed.append(f"image {report['image_mb']:.1f} MB > goal {GOALS['image_mb']} MB")
+    if report["startup_s"]["median"] > GOALS["startup_median_s"]:
+        missed.append(f"median startup {report['startup_s']['median']:.2f} s > goal {GOALS['startup_median_s']} s")
+    if peak is not None and peak > GOALS["memory_peak_mb"]:
+        missed.append(f"peak memory {peak:.1f} MB > goal {GOALS['memory_peak_mb']} MB")
+    ratio = report["capacity"]["feed_health_ratio"]
+    if ratio is None or ratio < GOALS["feed_health_ratio"]:
+        missed.append(f"feed/health throughput ratio {ratio} < goal {GOALS['feed_health_ratio']}")
+    return failed, missed
+
+
+def main(argv=None):
+    """Measure, write the reports, print the table, exit non-zero when a limit is missed."""
+    args, locust_args = parse_args(sys.argv[1:] if argv is None else argv)
+    report = measure(args, locust_args)
+    failed, missed = verdicts(report)
+    report["failed_limits"], report["missed_goals"] = failed, missed
+    table = write_reports(report, args.out)
+    print(table)
+    if failed:
+        print("LOAD TARGETS MISSED:\n- " + "\n- ".join(failed), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

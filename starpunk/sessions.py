@@ -3,6 +3,7 @@
 import hashlib
 import json
 import secrets
+import sqlite3
 from datetime import datetime, timedelta, timezone
 
 from flask.sessions import SessionInterface, SessionMixin
@@ -48,14 +49,19 @@ class SQLiteSessionInterface(SessionInterface):
         sid = request.cookies.get(COOKIE_NAME)
         if not sid or len(sid) > 128:
             return ServerSession()
-        conn = connect(app.config["DATA_PATH"])
         try:
-            row = conn.execute(
-                "SELECT data FROM sessions WHERE id_hash = ? AND expires_at > ?",
-                (hash_token(sid), utcnow()),
-            ).fetchone()
-        finally:
-            conn.close()
+            conn = connect(app.config["DATA_PATH"])
+            try:
+                row = conn.execute(
+                    "SELECT data FROM sessions WHERE id_hash = ? AND expires_at > ?",
+                    (hash_token(sid), utcnow()),
+                ).fetchone()
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            # Pages that need no session still work; /health names the failure.
+            app.logger.error("session store unavailable: %s", exc)
+            return ServerSession()
         if row is None:
             return ServerSession()
         return ServerSession(json.loads(row["data"]), sid=sid)

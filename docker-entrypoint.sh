@@ -1,0 +1,22 @@
+#!/bin/sh
+# Start StarPunk in its container: check the data folder, migrate, hand over to Gunicorn.
+set -eu
+
+data_path="${DATA_PATH:-/data}"
+probe="$data_path/.starpunk-write-check.$$"
+
+# Try a real write: a root-owned or read-only mount fails here with one line,
+# not later with a traceback from SQLite.
+if ! (: >"$probe") 2>/dev/null; then
+    echo "starpunk: $data_path is not writable by UID $(id -u); give it to that user on the host (chown -R $(id -u):$(id -g) <host folder>) or run the container with --user set to the folder's owner" >&2
+    exit 73
+fi
+rm -f "$probe"
+
+# With arguments, run them instead (e.g. `docker run IMAGE flask --app starpunk backup ...`).
+if [ "$#" -gt 0 ]; then
+    exec "$@"
+fi
+
+flask --app starpunk init-db
+exec gunicorn --config /app/gunicorn.conf.py 'starpunk:create_app()'

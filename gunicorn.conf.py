@@ -1,0 +1,21 @@
+"""Gunicorn settings for the StarPunk container, read from the environment."""
+
+import os
+
+bind = "0.0.0.0:8000"
+workers = int(os.environ.get("WORKERS", "4"))
+timeout = int(os.environ.get("WORKER_TIMEOUT", "30"))
+max_requests = int(os.environ.get("MAX_REQUESTS", "1000"))
+# Jitter keeps the workers from all restarting on the same request.
+max_requests_jitter = max_requests // 10
+# SIGTERM lets requests in flight finish for this long before workers are killed.
+graceful_timeout = 20
+# The app is built once in the master and shared by the forked workers
+# (copy-on-write); database connections are opened per request, after the fork.
+preload_app = True
+# Heartbeat files on tmpfs: an overlay or a busy volume can stall them.
+worker_tmp_dir = "/dev/shm"
+accesslog = "-"
+errorlog = "-"
+# No control socket: its default home folder is not writable in the image.
+control_socket_disable = True

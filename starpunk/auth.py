@@ -10,6 +10,7 @@ from urllib.parse import urlencode, urlsplit
 import click
 import requests
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
+from flask.cli import with_appcontext
 
 from .db import connect, get_db, isoformat, migrate, transaction, utcnow
 from .sessions import hash_token
@@ -217,6 +218,7 @@ def create_login_link(data_path, site_url):
 
 
 @click.command("login-link")
+@with_appcontext
 def login_link_command():
     """Print a one-time sign-in URL for the owner (valid 10 minutes)."""
     migrate(current_app.config["DATA_PATH"])

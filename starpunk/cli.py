@@ -7,12 +7,14 @@ from pathlib import Path
 
 import click
 from flask import current_app
+from flask.cli import with_appcontext
 
 from .db import connect
 from .store import iter_all_notes
 
 
 @click.command("backup")
+@with_appcontext
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def backup_command(file):
     """Write a consistent snapshot of the database to FILE while the site keeps serving."""
@@ -54,6 +56,7 @@ def _front_matter(note):
 
 
 @click.command("export")
+@with_appcontext
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--include-deleted", is_flag=True, help="Also export notes that were deleted.")
 def export_command(directory, include_deleted):

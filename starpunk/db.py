@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 from flask import current_app, g
+from flask.cli import with_appcontext
 
 DB_FILENAME = "starpunk.db"
 BUSY_TIMEOUT_MS = 10_000
@@ -123,6 +124,7 @@ def _statements(sql):
 
 
 @click.command("init-db")
+@with_appcontext
 def init_db_command():
     """Create the database and apply pending migrations."""
     applied = migrate(current_app.config["DATA_PATH"])

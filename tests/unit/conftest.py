@@ -1,0 +1,144 @@
+"""Fixtures for StarPunk's unit tests: apps on a fresh DATA_PATH, clients, and a signed-in owner."""
+
+import re
+import sqlite3
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from starpunk import create_app
+from starpunk.config import DEFAULTS
+from starpunk.db import database_path
+
+ADMIN_ME = "https://owner.example/"
+SESSION_SECRET = "unit-test-secret-" + "s" * 32
+CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch):
+    """Keep any StarPunk settings of the machine running the tests out of every test."""
+    for name in DEFAULTS:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def data_path(tmp_path):
+    """Return this test's DATA_PATH (created by the app on start)."""
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def make_app(data_path):
+    """Return a factory of apps ("workers") on this test's DATA_PATH; keyword settings win."""
+
+    def make(**settings):
+        config = {
+            "DATA_PATH": str(data_path),
+            "SITE_URL": "http://localhost",
+            "SITE_NAME": "Test Notes",
+            "SITE_AUTHOR": "Ada Owner",
+            "ADMIN_ME": ADMIN_ME,
+            "SESSION_SECRET": SESSION_SECRET,
+        }
+        config.update(settings)
+        return create_app(config)
+
+    return make
+
+
+@pytest.fixture
+def app(make_app):
+    """Return an app in development settings on a fresh DATA_PATH."""
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    """Return an anonymous visitor's test client."""
+    return app.test_client()
+
+
+@pytest.fixture
+def database(app):
+    """Return a plain sqlite3 connection to the app's database, as an operator would open it."""
+    conn = sqlite3.connect(database_path(app.config["DATA_PATH"]), isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    yield conn
+    conn.close()
+
+
+def make_login_link(app):
+    """Return a fresh one-time login URL, made by the `login-link` command."""
+    result = app.test_cli_runner().invoke(args=["login-link"])
+    assert result.exit_code == 0, result.output
+    return result.output.strip().splitlines()[-1]
+
+
+def sign_in(app, client):
+    """Sign client in as the owner through a one-time login link."""
+    response = client.get(urlsplit(make_login_link(app)).path)
+    assert response.status_code == 303, response.text
+    return client
+
+
+def csrf_token(client, path="/admin/new"):
+    """Return the CSRF token from the form on path (as a browser would see it)."""
+    response = client.get(path)
+    assert response.status_code == 200, response.status
+    return CSRF_FIELD.search(response.text).group(1)
+
+
+@pytest.fixture
+def login_link(app):
+    """Return a function that makes a fresh one-time login URL."""
+    return lambda: make_login_link(app)
+
+
+@pytest.fixture
+def owner(app):
+    """Return a test client signed in as the owner."""
+    return sign_in(app, app.test_client())
+
+
+@pytest.fixture
+def token():
+    """Return a function that reads the CSRF token a client's form carries."""
+    return csrf_token
+
+
+@pytest.fixture
+def write_note(owner):
+    """Return a function that creates a note through the admin form and returns its slug."""
+
+    def write(content, published=True, client=owner):
+        form = {"csrf_token": csrf_token(client), "content": content}
+        if published:
+            form["published"] = "y"
+        response = client.post("/admin/new", data=form)
+        assert response.status_code == 303, response.text
+        # The flash message names the new note's slug.
+        listing = client.get("/admin").text
+        return re.findall(r"(?:Published|Saved draft): ([a-z0-9-]+)", listing)[-1]
+
+    return write
+
+
+@pytest.fixture
+def add_notes(app):
+    """Return a function that stores notes directly (fast, for lists and feeds); returns the rows."""
+    from starpunk import store
+
+    def add(contents, published=True):
+        with app.app_context():
+            return [store.create_note(text, published) for text in contents]
+
+    return add
+
+
+@pytest.fixture
+def corpus():
+    """Return the shared XSS payloads (tests/corpus/xss.md)."""
+    text = (Path(__file__).parents[1] / "corpus" / "xss.md").read_text(encoding="utf-8")
+    return [block.strip("\n") for block in text.split("\n%%\n") if block.strip()]

@@ -1,0 +1,180 @@
+"""Markdown rendering: readable HTML, and nothing that can run in a reader's browser."""
+
+from html.parser import HTMLParser
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from markupsafe import Markup
+
+from starpunk.render import note_html, readable_date, render_markdown, summary
+
+# Written out here, not imported: if the app's allowlist grows something
+# dangerous, these tests must notice.
+SAFE_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "code", "del", "em", "h2", "h3", "h4", "h5", "h6", "hr",
+    "i", "img", "li", "ol", "p", "pre", "strong", "sub", "sup", "table", "tbody", "td", "th",
+    "thead", "tr", "ul",
+}
+SAFE_ATTRIBUTES = {
+    "a": {"href", "title", "rel"},
+    "abbr": {"title"},
+    "img": {"src", "alt", "title"},
+    "td": {"align"},
+    "th": {"align"},
+}
+# nh3 (ammonia) also allows these harmless attributes on every tag.
+GENERIC_ATTRIBUTES = {"title", "lang"}
+SAFE_SCHEMES = ("http:", "https:", "mailto:")
+
+
+class Elements(HTMLParser):
+    """Collect every start tag and its attributes from an HTML fragment."""
+
+    def __init__(self, markup):
+        super().__init__(convert_charrefs=True)
+        self.found = []
+        self.feed(markup)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        self.found.append((tag, dict(attrs)))
+
+    handle_startendtag = handle_starttag
+
+
+def assert_only_safe_html(markup):
+    """Fail unless markup holds only allowlisted tags, attributes and URL schemes."""
+    for tag, attrs in Elements(markup).found:
+        assert tag in SAFE_TAGS, f"unsafe tag <{tag}> in {markup!r}"
+        assert set(attrs) <= SAFE_ATTRIBUTES.get(tag, set()) | GENERIC_ATTRIBUTES, f"unsafe attribute on <{tag}>: {attrs}"
+        for name in ("href", "src"):
+            url = (attrs.get(name) or "").strip().lower()
+            if ":" in url.split("/", 1)[0]:
+                assert url.startswith(SAFE_SCHEMES), f"unsafe URL {url!r}"
+
+
+def test_markdown_becomes_html():
+    """Emphasis, links, lists, code and tables render as a reader expects."""
+    html = render_markdown(
+        "Some *emphasis* and **strong** with [a link](https://example.com).\n\n"
+        "- one\n- two\n\n```\ncode & <things>\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"
+    )
+    assert "<em>emphasis</em>" in html
+    assert "<strong>strong</strong>" in html
+    assert 'href="https://example.com"' in html
+    assert "<li>one</li>" in html
+    assert "<pre><code>code &amp; &lt;things&gt;" in html
+    assert "<td>1</td>" in html
+
+
+def test_links_do_not_pass_referrer_or_rank():
+    """Links in notes open safely and carry nofollow."""
+    html = render_markdown("[x](https://example.com)")
+    assert 'rel="noopener noreferrer nofollow"' in html
+
+
+@pytest.mark.parametrize(
+    ("source", "level"),
+    [("# Title", "h2"), ("## Sub", "h3"), ("##### Deep", "h6"), ("###### Deepest", "h6")],
+)
+def test_headings_are_demoted_so_the_page_keeps_one_h1(source, level):
+    """A note's headings sit below the page title: no note can add an h1."""
+    html = render_markdown(source)
+    assert html.startswith(f"<{level}>")
+    assert "<h1" not in html
+
+
+def test_raw_h1_in_a_note_is_not_kept():
+    """Raw HTML h1 tags are stripped too (their text stays)."""
+    html = render_markdown("<h1>Big</h1>")
+    assert "<h1" not in html
+    assert "Big" in html
+
+
+@pytest.mark.parametrize(
+    ("source", "gone"),
+    [
+        ("<script>alert('x')</script>hello", ["<script", "alert"]),
+        ('<img src="x.png" onerror="alert(1)">', ["onerror", "alert"]),
+        ('<a href="#" onclick="steal()">click</a>', ["onclick", "steal"]),
+        ("[click](javascript:alert(1))", ["javascript:"]),
+        ('<a href="JaVaScRiPt:alert(1)">x</a>', ["javascript:", "alert"]),
+        ("![img](data:image/svg+xml;base64,PHN2Zz4=)", ["data:"]),
+        ('<a href="data:text/html,<script>alert(1)</script>">x</a>', ["data:", "<script"]),
+        ("<style>body{display:none}</style>text", ["<style", "display:none"]),
+        ('<iframe src="https://evil.example"></iframe>', ["<iframe"]),
+        ('<p style="color:red">styled</p>', ["style="]),
+    ],
+)
+def test_dangerous_markup_is_removed(source, gone):
+    """Scripts, event handlers, javascript: and data: URLs, styles and frames never survive."""
+    html = render_markdown(source).lower()
+    for fragment in gone:
+        assert fragment.lower() not in html
+    assert_only_safe_html(html)
+
+
+def test_every_payload_of_the_xss_corpus_is_neutralised(corpus):
+    """The shared XSS corpus renders to allowlisted HTML only."""
+    assert len(corpus) > 20
+    for payload in corpus:
+        html = render_markdown(payload)
+        assert_only_safe_html(html)
+        assert "<script" not in html.lower()
+
+
+def test_note_html_is_markup_safe_for_templates():
+    """Templates get already-clean HTML that Jinja will not escape a second time."""
+    html = note_html("*hi*")
+    assert isinstance(html, Markup)
+    assert str(html) == "<p><em>hi</em></p>"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Hello **world**\n\nSecond paragraph", "Hello world"),
+        ("\n\n# Heading\n\ntext", "Heading"),
+        ("<script>alert(1)</script>", "Note"),
+        ("Fish &amp; chips", "Fish & chips"),
+    ],
+)
+def test_summary_is_the_first_visible_line(text, expected):
+    """Titles use the first visible line, without markup."""
+    assert summary(text) == expected
+
+
+def test_long_summary_is_cut_with_an_ellipsis():
+    """A long first line is shortened to the limit and marked as cut."""
+    line = summary("word " * 40)
+    assert len(line) <= 80
+    assert line.endswith("…")
+
+
+def test_readable_date():
+    """Stored UTC timestamps read like "28 Nov 2026, 12:30 UTC"."""
+    assert readable_date("2026-11-08T09:05:00.000000+00:00") == "8 Nov 2026, 09:05 UTC"
+    assert readable_date(None) == ""
+
+
+HOSTILE = st.lists(
+    st.sampled_from(
+        [
+            "<script>", "</script>", "<img src=x onerror=alert(1)>", "<a href='javascript:x'>",
+            "[l](javascript:alert(1))", "![i](data:text/html,x)", "<svg onload=x>", "<iframe>",
+            '" onmouseover="x', "<style>", "# ", "\n", "```", "<h1>", "&#106;avascript:", "<!--",
+            "-->", "<![CDATA[", "<math>", "text", "*", "`", "|a|\n|-|\n|b|", "<div style=x>",
+        ]
+    ),
+    max_size=30,
+).map("".join)
+
+
+@settings(max_examples=150)
+@given(st.one_of(st.text(), HOSTILE))
+def test_render_never_raises_and_emits_only_allowlisted_html(text):
+    """Whatever the author types, the output is allowlisted HTML and never an error."""
+    html = render_markdown(text)
+    assert_only_safe_html(html)
+    assert "<h1" not in html.lower()

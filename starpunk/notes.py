@@ -17,7 +17,8 @@ def permalink(slug):
 
 def _page_number():
     raw = request.args.get("page", "1")
-    if not raw.isdigit() or len(raw) > MAX_PAGE_DIGITS or int(raw) < 1:
+    # isascii: "²" passes isdigit() but int() refuses it; page numbers are ASCII digits.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > MAX_PAGE_DIGITS or int(raw) < 1:
         abort(404, "No such page of notes.")
     return int(raw)
 

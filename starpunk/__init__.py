@@ -90,6 +90,7 @@ def create_app(test_config=None):
     def site_context():
         return {"site": site, "is_owner": auth.is_owner()}
 
+    feeds.warm_rendering_cache(app)
     if settings["DEV_MODE"]:
         app.logger.warning(
             "DEV_MODE is ON: anyone who can reach this site can sign in as the owner. Never use it on a public server."

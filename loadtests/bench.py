@@ -192,6 +192,14 @@ def run_locust(locustfile, base_url, users, spawn_rate, run_time, csv_prefix, ex
     return subprocess.run(command, env=env, check=False).returncode
 
 
+def _number(text):
+    """Return locust's CSV figure as a float; "N/A" (no request yet) is 0."""
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return 0.0
+
+
 def read_stats(csv_prefix):
     """Return locust's per-endpoint figures from <prefix>_stats.csv."""
     rows = {}
@@ -201,10 +209,10 @@ def read_stats(csv_prefix):
                 "method": row["Type"],
                 "requests": int(row["Request Count"]),
                 "failures": int(row["Failure Count"]),
-                "rps": float(row["Requests/s"]),
-                "p50_ms": float(row["50%"] or 0),
-                "p95_ms": float(row["95%"] or 0),
-                "p99_ms": float(row["99%"] or 0),
+                "rps": _number(row["Requests/s"]),
+                "p50_ms": _number(row["50%"]),
+                "p95_ms": _number(row["95%"]),
+                "p99_ms": _number(row["99%"]),
             }
     return rows
 
@@ -215,7 +223,7 @@ def read_history(csv_prefix):
     with open(f"{csv_prefix}_stats_history.csv", newline="") as handle:
         for row in csv.DictReader(handle):
             if row["Name"] == "Aggregated":
-                points.append((int(row["Timestamp"]), float(row["Requests/s"]), float(row["95%"] or 0)))
+                points.append((int(row["Timestamp"]), _number(row["Requests/s"]), _number(row["95%"])))
     if not points:
         return []
     first = points[0][0]

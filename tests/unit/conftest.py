@@ -2,6 +2,7 @@
 
 import re
 import sqlite3
+from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -142,3 +143,55 @@ def corpus():
     """Return the shared XSS payloads (tests/corpus/xss.md)."""
     text = (Path(__file__).parents[1] / "corpus" / "xss.md").read_text(encoding="utf-8")
     return [block.strip("\n") for block in text.split("\n%%\n") if block.strip()]
+
+
+# Written out here, not imported: if the app's allowlist grows something
+# dangerous, these tests must notice.
+SAFE_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "code", "del", "em", "h2", "h3", "h4", "h5", "h6", "hr",
+    "i", "img", "li", "ol", "p", "pre", "strong", "sub", "sup", "table", "tbody", "td", "th",
+    "thead", "tr", "ul",
+}
+SAFE_ATTRIBUTES = {
+    "a": {"href", "title", "rel"},
+    "abbr": {"title"},
+    "img": {"src", "alt", "title"},
+    "td": {"align"},
+    "th": {"align"},
+}
+# nh3 (ammonia) also allows these harmless attributes on every tag.
+GENERIC_ATTRIBUTES = {"title", "lang"}
+SAFE_SCHEMES = ("http:", "https:", "mailto:")
+
+
+class Elements(HTMLParser):
+    """Collect every start tag and its attributes from an HTML fragment."""
+
+    def __init__(self, markup):
+        super().__init__(convert_charrefs=True)
+        self.found = []
+        self.feed(markup)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        self.found.append((tag, dict(attrs)))
+
+    handle_startendtag = handle_starttag
+
+
+def assert_only_safe_html(markup):
+    """Fail unless markup holds only allowlisted tags, attributes and URL schemes."""
+    assert isinstance(markup, str), markup
+    for tag, attrs in Elements(markup).found:
+        assert tag in SAFE_TAGS, f"unsafe tag <{tag}> in {markup!r}"
+        assert set(attrs) <= SAFE_ATTRIBUTES.get(tag, set()) | GENERIC_ATTRIBUTES, f"unsafe attribute on <{tag}>: {attrs}"
+        for name in ("href", "src"):
+            url = (attrs.get(name) or "").strip().lower()
+            if ":" in url.split("/", 1)[0]:
+                assert url.startswith(SAFE_SCHEMES), f"unsafe URL {url!r}"
+
+
+@pytest.fixture(scope="session")
+def safe_html():
+    """Return a check that fails unless an HTML fragment is allowlisted markup only."""
+    return assert_only_safe_html

@@ -72,6 +72,9 @@ class SQLiteSessionInterface(SessionInterface):
             return
         secure = app.config["SITE_URL"].startswith("https://")
         conn = connect(app.config["DATA_PATH"])
+        # A session write lost to a power cut only signs someone out: it need
+        # not wait for the disk like a note does.
+        conn.execute("PRAGMA synchronous = NORMAL")
         try:
             with transaction(conn):
                 if session.sid and (session.regenerate or not session):

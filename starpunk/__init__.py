@@ -1,6 +1,7 @@
 """StarPunk: a minimal, self-hosted, single-author IndieWeb microblog."""
 
 import logging
+import re
 import sqlite3
 import sys
 
@@ -38,6 +39,25 @@ def _add_security_headers(response):
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     return response
+
+
+WARM_UP_PATHS = ("/", "/feed.xml", "/feed.atom", "/feed.json")
+
+
+def warm_up(app):
+    """Serve the busiest pages once, so templates are compiled and notes rendered.
+
+    Gunicorn calls this in its master before forking (gunicorn.conf.py), so
+    every worker, recycled ones included, starts with warm caches instead of
+    paying for them on its first requests. Reads only: nothing is written.
+    """
+    client = app.test_client()
+    for path in WARM_UP_PATHS:
+        response = client.get(path)
+        if path == "/" and response.status_code == 200:
+            newest = re.search(rb'href="[^"]*(/note/[a-z0-9-]+)"', response.data)
+            if newest:
+                client.get(newest.group(1).decode())
 
 
 def create_app(test_config=None):
@@ -90,7 +110,6 @@ def create_app(test_config=None):
     def site_context():
         return {"site": site, "is_owner": auth.is_owner()}
 
-    feeds.warm_rendering_cache(app)
     if settings["DEV_MODE"]:
         app.logger.warning(
             "DEV_MODE is ON: anyone who can reach this site can sign in as the owner. Never use it on a public server."

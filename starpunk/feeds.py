@@ -10,7 +10,7 @@ from feedgen.feed import FeedGenerator
 from flask import Blueprint, Response, current_app, request, url_for
 
 from . import store
-from .notes import PAGE_SIZE, permalink
+from .notes import permalink
 from .render import render_markdown, summary
 
 bp = Blueprint("feeds", __name__)
@@ -109,18 +109,6 @@ def render_feed(kind, notes, updated):
         else:
             entry.content(item["html"], type="html")
     return fg.rss_str(pretty=False) if kind == "rss" else fg.atom_str(pretty=False)
-
-
-def warm_rendering_cache(app):
-    """Render the notes the feeds and first page show, once, before Gunicorn forks its workers.
-
-    With preload_app every worker (and every recycled one) starts with this
-    cache, so the first feed request after a restart does not render 50 notes.
-    """
-    with app.app_context():
-        for note in store.list_published(max(app.config["FEED_MAX_ITEMS"], PAGE_SIZE)):
-            render_markdown(note["content"])
-            summary(note["content"])
 
 
 def _cached_feed(kind):

@@ -19,3 +19,18 @@ accesslog = "-"
 errorlog = "-"
 # No control socket: its default home folder is not writable in the image.
 control_socket_disable = True
+
+
+def when_ready(server):
+    """Warm the app in the master, then freeze its objects, before any worker forks.
+
+    Workers (and the ones MAX_REQUESTS recycles) inherit compiled templates
+    and rendered notes, and gc.freeze keeps the collector from touching, and
+    so copying, the pages they share with the master.
+    """
+    import gc
+
+    from starpunk import warm_up
+
+    warm_up(server.app.wsgi())
+    gc.freeze()

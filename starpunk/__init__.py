@@ -4,6 +4,7 @@ import logging
 import re
 import sqlite3
 import sys
+import time
 
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
@@ -51,6 +52,7 @@ def warm_up(app):
     every worker, recycled ones included, starts with warm caches instead of
     paying for them on its first requests. Reads only: nothing is written.
     """
+    started = time.monotonic()
     client = app.test_client()
     for path in WARM_UP_PATHS:
         response = client.get(path)
@@ -58,6 +60,7 @@ def warm_up(app):
             newest = re.search(rb'href="[^"]*(/note/[a-z0-9-]+)"', response.data)
             if newest:
                 client.get(newest.group(1).decode())
+    app.logger.info("warmed up in %.0f ms", (time.monotonic() - started) * 1000)
 
 
 def create_app(test_config=None):

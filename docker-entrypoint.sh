@@ -18,5 +18,8 @@ if [ "$#" -gt 0 ]; then
     exec "$@"
 fi
 
-flask --app starpunk init-db
+# Gunicorn loads the app once in its master (preload_app) before any worker
+# forks, and create_app applies pending migrations there: a failed migration
+# stops the start with one line, and a separate `flask init-db` process would
+# only add a second Python start-up to every container start.
 exec gunicorn --config /app/gunicorn.conf.py 'starpunk:create_app()'

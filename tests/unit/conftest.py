@@ -93,8 +93,8 @@ def csrf_token(client, path="/admin/new"):
 
 @pytest.fixture
 def login_link(app):
-    """Return a function that makes a fresh one-time login URL."""
-    return lambda: make_login_link(app)
+    """Return a function that makes a fresh one-time login URL (for the app fixture, or another)."""
+    return lambda other=None: make_login_link(other or app)
 
 
 @pytest.fixture

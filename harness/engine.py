@@ -53,14 +53,14 @@ def _dockerd_running() -> bool:
     return True
 
 
-def _start_dockerd(say: Callable[[str], None], command: tuple[str, ...] = ("dockerd",)) -> None:
+def _start_dockerd(say: Callable[[str], None]) -> None:
     if _dockerd_running():
         say("engine: dockerd is running but not answering yet; waiting for it")
     else:
         say(f"engine: starting dockerd in the background (log: {DOCKERD_LOG})")
         with DOCKERD_LOG.open("ab") as log:
             # A session of its own: the daemon outlives this nox run on purpose.
-            subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            subprocess.Popen(["dockerd"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if engine_answers():

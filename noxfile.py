@@ -84,6 +84,6 @@ def container(session: nox.Session) -> None:
 def serve(session: nox.Session) -> None:
     """Serve StarPunk on http://127.0.0.1:8000 from ./data with development settings."""
     session.install("-r", "requirements.txt")
-    session.env.setdefault("DATA_PATH", os.path.abspath("data"))
+    session.env["DATA_PATH"] = os.environ.get("DATA_PATH", os.path.abspath("data"))
     session.run("flask", "--app", "starpunk", "init-db")
     session.run("flask", "--app", "starpunk", "run", "--host", "127.0.0.1", "--port", "8000", *session.posargs)

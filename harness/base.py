@@ -7,7 +7,7 @@ import subprocess
 import tempfile
 from collections.abc import Callable
 
-from . import ROOT, HarnessError
+from . import ROOT, HarnessError, apt_install
 
 DEFAULT_BASE = "python:3.11-slim"
 LOCAL_REPOSITORY = "starpunk-base"
@@ -53,8 +53,7 @@ def _build_local_base(tag: str, say: Callable[[str], None]) -> None:
         if os.geteuid() != 0 or shutil.which("apt-get") is None:
             raise HarnessError(f"{DEFAULT_BASE} cannot be pulled and mmdebstrap is missing; install it (apt-get install mmdebstrap) or make {DEFAULT_BASE} available to the engine.")
         say("base: installing mmdebstrap with apt-get")
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "install", "-y", "-q", "mmdebstrap"], env=env, check=True, capture_output=True)
+        apt_install("mmdebstrap")
     say(f"base: building {tag} from Debian {SUITE} packages with mmdebstrap (about a minute)")
     build_dir = ROOT / "build"
     build_dir.mkdir(exist_ok=True)

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import HarnessError
+from . import HarnessError, apt_install
 
 DOCKERD_LOG = Path("/var/log/dockerd.log")
 DOCKERD_PIDFILE = Path("/var/run/docker.pid")
@@ -36,12 +36,10 @@ def _is_debian_root() -> bool:
 
 def _install_docker_io(say: Callable[[str], None]) -> None:
     say("engine: no container engine answers; installing Debian's docker.io with apt-get (a minute or two)")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "docker.io"]):
-        result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            tail = "\n".join(result.stderr.splitlines()[-5:])
-            raise HarnessError(f"`{' '.join(command)}` failed:\n{tail}\n{INSTALL_HINT}")
+    try:
+        apt_install("docker.io")
+    except HarnessError as exc:
+        raise HarnessError(f"{exc}\n{INSTALL_HINT}") from None
 
 
 def _dockerd_running() -> bool:

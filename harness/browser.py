@@ -2,11 +2,10 @@
 
 import os
 import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from . import HarnessError
+from . import HarnessError, apt_install
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -26,10 +25,5 @@ def ensure_chromium(say: Callable[[str], None] = print) -> str:
             "(Debian/Ubuntu: apt-get install chromium) or set CHROMIUM_PATH to a Chromium binary."
         )
     say("browser: /usr/bin/chromium is missing; installing Debian's chromium with apt-get")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "chromium"]):
-        result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            tail = "\n".join(result.stderr.splitlines()[-5:])
-            raise HarnessError(f"`{' '.join(command)}` failed:\n{tail}")
+    apt_install("chromium")
     return str(CHROMIUM)

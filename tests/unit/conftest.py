@@ -3,7 +3,6 @@
 import re
 import sqlite3
 from html.parser import HTMLParser
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from starpunk import create_app
 from starpunk.config import DEFAULTS
 from starpunk.db import database_path
+from tests.corpus import xss_payloads
 
 ADMIN_ME = "https://owner.example/"
 SESSION_SECRET = "unit-test-secret-" + "s" * 32
@@ -141,8 +141,7 @@ def add_notes(app):
 @pytest.fixture
 def corpus():
     """Return the shared XSS payloads (tests/corpus/xss.md)."""
-    text = (Path(__file__).parents[1] / "corpus" / "xss.md").read_text(encoding="utf-8")
-    return [block.strip("\n") for block in text.split("\n%%\n") if block.strip()]
+    return xss_payloads()
 
 
 # Written out here, not imported: if the app's allowlist grows something

@@ -133,3 +133,15 @@ def test_error_pages_carry_the_security_headers(client):
     response = client.get("/no/such/page")
     assert response.headers["X-Frame-Options"] == "DENY"
     assert "script-src 'none'" in response.headers["Content-Security-Policy"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/note/%3Cscript%3Ealert(1)%3C%2Fscript%3E", "/%3Cscript%3Ealert(1)%3C%2Fscript%3E", "/?page=%3Cscript%3Ealert(1)%3C%2Fscript%3E"],
+)
+def test_error_pages_do_not_echo_the_request(client, path):
+    """Whatever was in the URL is not reflected into the error page."""
+    response = client.get(path)
+    assert response.status_code == 404
+    assert "<script" not in response.text.lower()
+    assert "alert(1)" not in response.text

@@ -104,7 +104,7 @@ def test_startup_with_an_unusable_data_path_is_one_line(tmp_path):
     assert "\n" not in message
 
 
-def test_timestamps_are_utc_with_a_fixed_format(app):
+def test_timestamps_are_utc_with_a_fixed_format():
     """Stored times are UTC ISO 8601 with microseconds, so text order is time order."""
     stamp = db.utcnow()
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00", stamp)

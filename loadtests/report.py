@@ -62,12 +62,12 @@ def draw_chart(report, path):
     series = report["memory_mb"]["series"]
     fig, axes = plt.subplots(3, 1, figsize=(9, 9), sharex=True)
     if history:
-        seconds, rps, p95 = zip(*history)
+        seconds, rps, p95 = zip(*history, strict=True)
         axes[0].plot(seconds, rps, color="tab:blue")
         axes[1].plot(seconds, p95, color="tab:orange")
     axes[1].axhline(report["limits"]["p95_ms"], color="tab:red", linestyle="--", label="limit")
     if series:
-        seconds, megabytes = zip(*series)
+        seconds, megabytes = zip(*series, strict=True)
         axes[2].plot(seconds, megabytes, color="tab:green")
     axes[2].axhline(report["limits"]["memory_peak_mb"], color="tab:red", linestyle="--", label="limit")
     axes[2].axhline(report["goals"]["memory_peak_mb"], color="tab:gray", linestyle=":", label="goal")

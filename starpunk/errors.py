@@ -46,14 +46,23 @@ def handle_csrf_error(exc):
     return render_error(400, "This form has expired or did not come from this site. Go back, reload and try again.")
 
 
+STORAGE_MESSAGE = (
+    "The site could not read or save its data just now (storage full, read-only or damaged). "
+    "Nothing was changed. Please try again later."
+)
+
+
+def storage_error_page():
+    """Return (HTML, 503) saying the storage failed and nothing was changed."""
+    return render_template(
+        "error.html", code=ServiceUnavailable.code, title=TITLES[503], message=STORAGE_MESSAGE
+    ), ServiceUnavailable.code
+
+
 def handle_storage_error(exc):
     """Turn a database failure (full disk, read-only or damaged file) into a clear 503."""
     current_app.logger.error("storage error on %s %s: %s", request.method, request.path, exc)
-    return render_error(
-        ServiceUnavailable.code,
-        "The site could not read or save its data just now (storage full, read-only or damaged). "
-        "Nothing was changed. Please try again later.",
-    )
+    return render_error(ServiceUnavailable.code, STORAGE_MESSAGE)
 
 
 def handle_unexpected_error(exc):

@@ -71,31 +71,17 @@ class SQLiteSessionInterface(SessionInterface):
         if not session.modified:
             return
         secure = app.config["SITE_URL"].startswith("https://")
-        conn = connect(app.config["DATA_PATH"])
-        # A session write lost to a power cut only signs someone out: it need
-        # not wait for the disk like a note does.
-        conn.execute("PRAGMA synchronous = NORMAL")
+        had_id = session.sid
         try:
-            with transaction(conn):
-                if session.sid and (session.regenerate or not session):
-                    conn.execute("DELETE FROM sessions WHERE id_hash = ?", (hash_token(session.sid),))
-                if not session:
-                    if session.sid:
-                        response.delete_cookie(COOKIE_NAME, path="/", secure=secure, httponly=True, samesite="Lax")
-                    return
-                if session.regenerate or not session.sid:
-                    session.sid = secrets.token_urlsafe(32)
-                lifetime = OWNER_LIFETIME if session.get("me") else ANONYMOUS_LIFETIME
-                now = datetime.now(timezone.utc)
-                expires = now + lifetime
-                conn.execute(
-                    "INSERT INTO sessions (id_hash, data, created_at, expires_at) VALUES (?, ?, ?, ?)"
-                    " ON CONFLICT (id_hash) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at",
-                    (hash_token(session.sid), json.dumps(dict(session)), isoformat(now), isoformat(expires)),
-                )
-                conn.execute("DELETE FROM sessions WHERE expires_at <= ?", (isoformat(now),))
-        finally:
-            conn.close()
+            lifetime = self._store(app, session)
+        except sqlite3.Error as exc:
+            app.logger.error("session could not be saved: %s", exc)
+            _storage_failed(response)
+            return
+        if lifetime is None:
+            if had_id:
+                response.delete_cookie(COOKIE_NAME, path="/", secure=secure, httponly=True, samesite="Lax")
+            return
         response.set_cookie(
             COOKIE_NAME,
             session.sid,
@@ -105,3 +91,43 @@ class SQLiteSessionInterface(SessionInterface):
             httponly=True,
             samesite="Lax",
         )
+
+    @staticmethod
+    def _store(app, session):
+        """Save the session's row (or delete it when emptied); return its lifetime, or None when deleted."""
+        conn = connect(app.config["DATA_PATH"])
+        try:
+            # A session write lost to a power cut only signs someone out: it
+            # need not wait for the disk like a note does.
+            conn.execute("PRAGMA synchronous = NORMAL")
+            with transaction(conn):
+                if session.sid and (session.regenerate or not session):
+                    conn.execute("DELETE FROM sessions WHERE id_hash = ?", (hash_token(session.sid),))
+                if not session:
+                    return None
+                if session.regenerate or not session.sid:
+                    session.sid = secrets.token_urlsafe(32)
+                lifetime = OWNER_LIFETIME if session.get("me") else ANONYMOUS_LIFETIME
+                now = datetime.now(timezone.utc)
+                conn.execute(
+                    "INSERT INTO sessions (id_hash, data, created_at, expires_at) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (id_hash) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at",
+                    (hash_token(session.sid), json.dumps(dict(session)), isoformat(now), isoformat(now + lifetime)),
+                )
+                conn.execute("DELETE FROM sessions WHERE expires_at <= ?", (isoformat(now),))
+            return lifetime
+        finally:
+            conn.close()
+
+
+def _storage_failed(response):
+    """Turn a response whose session could not be saved into the storage-error page (503)."""
+    # Imported here: errors imports flask_wtf, which sessions need not load.
+    from .errors import storage_error_page
+
+    body, status = storage_error_page()
+    response.status_code = status
+    response.headers.pop("Location", None)
+    response.headers.pop("Set-Cookie", None)
+    response.set_data(body)
+    response.mimetype = "text/html"

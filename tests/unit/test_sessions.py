@@ -123,3 +123,20 @@ def test_a_stray_callback_sets_no_cookie(client):
     response = client.get("/auth/callback?state=x&code=y")
     assert response.status_code == 400
     assert "Set-Cookie" not in response.headers
+
+
+def test_a_session_that_cannot_be_saved_gives_the_storage_error_page(client, monkeypatch):
+    """When the session cannot be written (disk full, read-only), the visitor sees the 503 page, not a 500."""
+    import sqlite3 as sqlite
+
+    from starpunk.sessions import SQLiteSessionInterface
+
+    def refuse(app, session):
+        raise sqlite.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(SQLiteSessionInterface, "_store", staticmethod(refuse))
+    response = client.get("/auth/login")
+    assert response.status_code == 503
+    assert "Location" not in response.headers
+    assert "Set-Cookie" not in response.headers
+    assert "Nothing was changed" in response.get_data(as_text=True)

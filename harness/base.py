@@ -17,7 +17,14 @@ PACKAGES = ["python3-minimal", "libpython3.11-stdlib", "ca-certificates", "usr-i
 # Debian's usrmerge (and with it Perl, ~50 MB) comes in with the essential set;
 # usr-is-merged satisfies the same dependency, so these can go again.
 PURGE = ["usrmerge", "libfile-find-rule-perl", "libnumber-compare-perl", "libtext-glob-perl", "perl", "perl-modules-5.36", "libperl5.36"]
-EXCLUDES = ["/usr/share/doc/*", "/usr/share/man/*", "/usr/share/info/*", "/usr/share/locale/*", "/usr/share/lintian/*"]
+# gconv holds glibc's iconv charset modules (8 MB): Python's codecs are its own.
+EXCLUDES = [
+    "/usr/share/doc/*", "/usr/share/man/*", "/usr/share/info/*", "/usr/share/locale/*", "/usr/share/lintian/*",
+    "/usr/lib/x86_64-linux-gnu/gconv/*",
+]
+# perl-base (9 MB) is essential only for dpkg's maintainer scripts; nothing is
+# installed into the runtime image, so it goes once the packages are in.
+PURGE_ESSENTIAL = ["perl-base"]
 # What the official image sets too, so the app sees the same environment on both bases.
 IMPORT_CHANGES = ["ENV LANG=C.UTF-8", 'CMD ["python3"]']
 
@@ -33,6 +40,7 @@ def _mmdebstrap_command(target: str) -> list[str]:
     command += [f"--dpkgopt=path-exclude={pattern}" for pattern in EXCLUDES]
     command += [
         f"--customize-hook=chroot \"$1\" dpkg --purge {' '.join(PURGE)}",
+        f"--customize-hook=chroot \"$1\" dpkg --purge --force-remove-essential --force-depends {' '.join(PURGE_ESSENTIAL)}",
         '--customize-hook=rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/* "$1"/var/log/*',
         "--format=tar",
         SUITE,

@@ -69,7 +69,9 @@ def image(session: nox.Session) -> None:
     for command in wheelhouse_commands("python"):
         session.run(*command)
     started = time.monotonic()
-    session.run(*build_command(base), *session.posargs, external=True)
+    # No posargs here: nox hands the posargs of `nox -s load -- -u 100` to the
+    # sessions it requires too, and docker build would choke on them.
+    session.run(*build_command(base), external=True)
     tag = image_tag()
     session.log(f"image: {tag} (also starpunk:latest), {image_size(tag) / 1e6:.1f} MB, built in {time.monotonic() - started:.0f} s on {base}")
 

@@ -272,9 +272,11 @@ def measure(args, locust_args):
         env = dict(os.environ, STARPUNK_LOGIN_URL=deployment.login_url())
         sampler = MemorySampler(deployment.container)
         sampler.start()
+        # --reset-stats: the latency figures describe the steady state, once
+        # every user has spawned, not the ramp-up (the chart shows both).
         mix_code = run_locust(
             "locustfile.py", deployment.base_url, args.users, args.spawn_rate, args.run_time,
-            args.out / "mix", locust_args, env=env,
+            args.out / "mix", ["--reset-stats", *locust_args], env=env,
         )
         sampler.stop()
         capacity = {}

@@ -111,5 +111,8 @@ def serve(session: nox.Session) -> None:
     """Serve StarPunk on http://127.0.0.1:8000 from ./data with development settings."""
     session.install("-r", "requirements.txt")
     session.env["DATA_PATH"] = os.environ.get("DATA_PATH", os.path.abspath("data"))
+    session.env["SITE_URL"] = os.environ.get("SITE_URL", "http://127.0.0.1:8000")
     session.run("flask", "--app", "starpunk", "init-db")
+    session.log("Sign in as the owner with this one-time link (valid 10 minutes):")
+    session.run("flask", "--app", "starpunk", "login-link")
     session.run("flask", "--app", "starpunk", "run", "--host", "127.0.0.1", "--port", "8000", *session.posargs)

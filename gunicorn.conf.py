@@ -16,6 +16,8 @@ preload_app = True
 # Heartbeat files on tmpfs: an overlay or a busy volume can stall them.
 worker_tmp_dir = "/dev/shm"
 accesslog = "-"
+# The access log redacts login-link tokens and IndieLogin codes from URLs.
+logger_class = "starpunk.accesslog.RedactingLogger"
 errorlog = "-"
 # No control socket: its default home folder is not writable in the image.
 control_socket_disable = True

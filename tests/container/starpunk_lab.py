@@ -159,6 +159,7 @@ class Owner:
         self.site = site
         url = site.run("flask", "--app", "starpunk", "login-link").strip().splitlines()[-1]
         assert url.startswith(SITE_URL + "/auth/token/"), f"unexpected login link: {url!r}"
+        self.login_url = url
         self.http = requests.Session()
         self.http.trust_env = False
         reply = self.http.get(site.base_url + urlsplit(url).path, allow_redirects=False, timeout=10)
@@ -169,6 +170,7 @@ class Owner:
         # The cookie is Secure (SITE_URL is https), so requests would not send it
         # back over plain http to 127.0.0.1: send it ourselves.
         self.http.headers["Cookie"] = f"starpunk_session={cookie}"
+        self.cookie = cookie
 
     def publish(self, content: str, published: bool = True) -> None:
         """Write one note through the admin form, with its CSRF token."""

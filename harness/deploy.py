@@ -1,0 +1,41 @@
+"""Tools the deployment sessions drive: Debian's docker-compose, podman, caddy and nginx, installed when missing."""
+
+import os
+import shutil
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+from . import HarnessError, apt_install
+
+# Binary name -> Debian package that brings it.
+PACKAGES = {"docker-compose": "docker-compose", "podman": "podman", "caddy": "caddy", "nginx": "nginx", "openssl": "openssl"}
+# Environment variables that would send a client's traffic for 127.0.0.1 elsewhere.
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+
+
+def ensure_tools(*binaries: str, say: Callable[[str], None] = print) -> None:
+    """Make sure each binary is on PATH, installing its Debian package with apt-get (as root) if not."""
+    missing = [name for name in binaries if shutil.which(name) is None]
+    if not missing:
+        return
+    packages = [PACKAGES[name] for name in missing]
+    if os.geteuid() != 0 or not Path("/etc/debian_version").exists() or shutil.which("apt-get") is None:
+        raise HarnessError(f"{', '.join(missing)} missing; install {' '.join(packages)} with your package manager.")
+    say(f"deploy: installing {' '.join(packages)} with apt-get")
+    apt_install(*packages)
+
+
+def free_port() -> int:
+    """Return a TCP port that is free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def loopback_env(**extra: str) -> dict[str, str]:
+    """Return this process's environment without HTTP proxy settings, so clients talk to 127.0.0.1 directly."""
+    env = {key: value for key, value in os.environ.items() if key not in PROXY_VARIABLES}
+    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
+    env.update(extra)
+    return env

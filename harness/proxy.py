@@ -1,0 +1,211 @@
+"""Run Debian's caddy and nginx in front of StarPunk from the repository's example configurations.
+
+The examples stay templates for a user's domain (blog.example.com, the app on
+127.0.0.1:8000). Here they are rendered for a local test host by plain
+substitution of those placeholders, plus what a test on a shared machine
+needs (free ports, loopback only, files in a temporary folder), and nothing
+else: the headers, compression and cache rules under test are the user's.
+"""
+
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from . import ROOT, HarnessError
+from .deploy import free_port, loopback_env
+
+DOMAIN = "blog.example.com"
+UPSTREAM = "127.0.0.1:8000"
+STOP_TIMEOUT = 10
+LOG_LINES = 40
+
+
+def _substitute(text: str, name: str, replacements: list[tuple[str, str]]) -> str:
+    for old, new in replacements:
+        if old not in text:
+            raise HarnessError(f"{name} no longer contains {old!r}; update harness/proxy.py to the new template.")
+        text = text.replace(old, new)
+    return text
+
+
+def render_caddyfile(template: str, host: str, https_port: int, http_port: int, upstream: str, workdir: Path) -> str:
+    """Return Caddyfile.example for https://host:https_port with certificates from Caddy's internal CA."""
+    site = _substitute(template, "Caddyfile.example", [
+        (DOMAIN, f"{host}:{https_port}"),
+        (UPSTREAM, upstream),
+        ("/var/log/caddy/starpunk.log", str(workdir / "access.log")),
+    ])
+    # Test-only global options: internal TLS issuer (`tls internal` for every
+    # site), no admin endpoint, no trust-store changes, loopback, own storage.
+    options = "\n".join([
+        "{",
+        "\tadmin off",
+        "\tlocal_certs",
+        "\tskip_install_trust",
+        f"\tstorage file_system {workdir / 'data'}",
+        f"\thttp_port {http_port}",
+        f"\thttps_port {https_port}",
+        "\tdefault_bind 127.0.0.1",
+        "}",
+        "",
+    ])
+    return options + site
+
+
+def render_nginx_site(template: str, host: str, https_port: int, http_port: int, upstream: str, workdir: Path) -> str:
+    """Return nginx.conf.example for https://host:https_port with the session's own certificate."""
+    return _substitute(template, "nginx.conf.example", [
+        (f"/etc/letsencrypt/live/{DOMAIN}/fullchain.pem", str(workdir / "cert.pem")),
+        (f"/etc/letsencrypt/live/{DOMAIN}/privkey.pem", str(workdir / "key.pem")),
+        (DOMAIN, host),
+        (UPSTREAM, upstream),
+        ("/var/www/certbot", str(workdir / "www")),
+        ("listen [::]:80;", ""),
+        ("listen [::]:443 ssl http2;", ""),
+        ("listen 80;", f"listen 127.0.0.1:{http_port};"),
+        ("listen 443 ssl http2;", f"listen 127.0.0.1:{https_port} ssl http2;"),
+    ])
+
+
+def nginx_main_conf(site: Path, workdir: Path) -> str:
+    """Return a main nginx.conf that includes the site the way /etc/nginx/conf.d/ would, with files in workdir."""
+    temp = [f"  {kind}_temp_path {workdir / 'tmp' / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")]
+    return "\n".join([
+        "worker_processes 1;",
+        f"pid {workdir / 'nginx.pid'};",
+        f"error_log {workdir / 'error.log'};",
+        "events { worker_connections 256; }",
+        "http {",
+        "  include /etc/nginx/mime.types;",
+        "  default_type application/octet-stream;",
+        f"  access_log {workdir / 'access.log'};",
+        *temp,
+        f"  include {site};",
+        "}",
+        "",
+    ])
+
+
+def make_certificate(host: str, workdir: Path) -> Path:
+    """Write a self-signed certificate for host (cert.pem, key.pem) with openssl and return the certificate's path."""
+    cert, key = workdir / "cert.pem", workdir / "key.pem"
+    command = [
+        "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        "-subj", f"/CN={host}", "-addext", f"subjectAltName=DNS:{host}",
+        "-keyout", str(key), "-out", str(cert),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise HarnessError(f"openssl could not make a certificate: {result.stderr.strip()}")
+    return cert
+
+
+class ProxyServer:
+    """Caddy or nginx, rendered from the repository's example for host and run on 127.0.0.1 from workdir."""
+
+    def __init__(self, kind: str, host: str, upstream_port: int, workdir: Path) -> None:
+        if kind not in ("caddy", "nginx"):
+            raise ValueError(kind)
+        self.kind = kind
+        self.host = host
+        self.https_port = free_port()
+        self.http_port = free_port()
+        self.upstream = f"127.0.0.1:{upstream_port}"
+        self.workdir = workdir
+        self.process: subprocess.Popen | None = None
+        workdir.mkdir(parents=True, exist_ok=True)
+        # nginx's workers run as nobody and must reach their temporary folders.
+        workdir.chmod(0o755)
+        self.config = self._render()
+
+    @property
+    def site_url(self) -> str:
+        """Return the public address the proxy serves, e.g. https://starpunk.test:49200."""
+        return f"https://{self.host}:{self.https_port}"
+
+    @property
+    def ca_file(self) -> Path:
+        """Return the certificate a client must trust to verify the proxy's TLS certificate."""
+        if self.kind == "caddy":
+            return self.workdir / "data" / "pki" / "authorities" / "local" / "root.crt"
+        return self.workdir / "cert.pem"
+
+    def _render(self) -> Path:
+        ports = (self.host, self.https_port, self.http_port, self.upstream, self.workdir)
+        if self.kind == "caddy":
+            config = self.workdir / "Caddyfile"
+            config.write_text(render_caddyfile((ROOT / "Caddyfile.example").read_text(), *ports))
+            return config
+        make_certificate(self.host, self.workdir)
+        (self.workdir / "tmp").mkdir()
+        (self.workdir / "www").mkdir()
+        site = self.workdir / "starpunk.conf"
+        site.write_text(render_nginx_site((ROOT / "nginx.conf.example").read_text(), *ports))
+        config = self.workdir / "nginx.conf"
+        config.write_text(nginx_main_conf(site, self.workdir))
+        return config
+
+    def _command(self, *extra: str) -> list[str]:
+        if self.kind == "caddy":
+            return ["caddy", *extra, "--config", str(self.config), "--adapter", "caddyfile"]
+        return ["nginx", "-c", str(self.config), "-p", f"{self.workdir}/", "-e", str(self.workdir / "error.log"), *extra]
+
+    def _env(self) -> dict[str, str]:
+        # Caddy keeps its state under HOME / XDG folders: keep them in workdir too.
+        home = str(self.workdir / "home")
+        return loopback_env(HOME=home, XDG_DATA_HOME=f"{home}/data", XDG_CONFIG_HOME=f"{home}/config")
+
+    def validate(self) -> str:
+        """Run `caddy validate` or `nginx -t` on the rendered configuration; return its output, raise if it fails."""
+        command = self._command("validate") if self.kind == "caddy" else self._command("-t")
+        result = subprocess.run(command, capture_output=True, text=True, env=self._env(), check=False)
+        output = result.stdout + result.stderr
+        if result.returncode != 0:
+            raise HarnessError(f"`{' '.join(command)}` failed:\n{output[-2000:]}")
+        return output
+
+    def start(self) -> None:
+        """Start the server in the foreground of a child process; its output goes to workdir/server.log."""
+        command = self._command("run") if self.kind == "caddy" else self._command("-g", "daemon off;")
+        with (self.workdir / "server.log").open("ab") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=self._env())
+
+    def check_running(self) -> None:
+        """Raise HarnessError with the server's log if it has exited."""
+        if self.process is not None and self.process.poll() is not None:
+            raise HarnessError(f"{self.kind} exited with {self.process.returncode}:\n{self.logs()}")
+
+    def wait_for_ca(self, timeout: float = 30) -> None:
+        """Wait until the certificate clients must trust exists (Caddy writes its CA at start)."""
+        deadline = time.monotonic() + timeout
+        while not self.ca_file.exists():
+            self.check_running()
+            if time.monotonic() > deadline:
+                raise HarnessError(f"{self.kind}: no {self.ca_file} after {timeout} s:\n{self.logs()}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        """Stop the server gracefully, then harder after each timeout."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        # nginx: SIGQUIT lets requests finish, SIGTERM is its fast shutdown; both
+        # take the workers down with the master, which SIGKILL would not.
+        graceful = [signal.SIGTERM, signal.SIGKILL] if self.kind == "caddy" else [signal.SIGQUIT, signal.SIGTERM, signal.SIGKILL]
+        for sig in graceful:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(STOP_TIMEOUT)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+    def logs(self) -> str:
+        """Return the last lines of the server's output and error log."""
+        lines = []
+        for name in ("server.log", "error.log"):
+            path = self.workdir / name
+            if path.exists():
+                lines += path.read_text(errors="replace").splitlines()[-LOG_LINES:]
+        return "\n".join(lines) or "(no output)"
+

@@ -69,6 +69,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, image: str) -> Iterator[Stac
         yield stack
     finally:
         stack.compose("down", "--volumes", "--remove-orphans", check=False)
+        shutil.rmtree(stack.folder, ignore_errors=True)  # its .env holds a secret
 
 
 def test_compose_file_is_valid_and_versionless(stack: Stack) -> None:

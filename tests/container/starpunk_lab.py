@@ -1,5 +1,6 @@
 """StarPunk containers for the tests: a Site on 127.0.0.1, its signed-in Owner, and a Lab that cleans up."""
 
+import json
 import os
 import re
 import secrets
@@ -59,7 +60,15 @@ def site_env(version: str, **overrides: str) -> dict[str, str]:
 class Site:
     """One StarPunk container from the image under test, published on 127.0.0.1 only."""
 
-    def __init__(self, client: docker.DockerClient, data: str, env: dict[str, str], **kwargs: object) -> None:
+    def __init__(
+        self,
+        client: docker.DockerClient,
+        data: str,
+        env: dict[str, str],
+        labels: dict[str, str] = LABELS,
+        tmpfs: dict[str, str] | None = None,
+        **kwargs: object,
+    ) -> None:
         self.name = f"starpunk-test-{uuid.uuid4().hex[:10]}"
         self.port = _free_port()
         self.env = env
@@ -68,8 +77,12 @@ class Site:
         self.container = DockerContainer(IMAGE, env=env, name=self.name)
         # Bound explicitly on loopback: the port stays the same across restarts.
         self.container.ports["8000/tcp"] = ("127.0.0.1", self.port)
-        self.container.with_volume_mapping(data, "/data", "rw")
-        self.container.with_kwargs(labels=LABELS, **kwargs)
+        # No data: a tmpfs (below) or the image's anonymous volume holds /data.
+        if data:
+            self.container.with_volume_mapping(data, "/data", "rw")
+        for path, options in (tmpfs or {}).items():
+            self.container.with_tmpfs_mount(path, options)
+        self.container.with_kwargs(labels=labels, **kwargs)
         self.http = requests.Session()
         self.http.trust_env = False  # no proxy between the tests and 127.0.0.1
 
@@ -111,9 +124,17 @@ class Site:
     def restart(self) -> None:
         """Stop the container (SIGTERM) and start the same one again."""
         self.stop()
+        self.start_again()
+
+    def kill(self, signal: str = "SIGKILL") -> None:
+        """Send a signal to the container's main process (Gunicorn's master); SIGKILL ends every process at once."""
+        self.container.get_wrapped_container().kill(signal=signal)
+
+    def start_again(self) -> float:
+        """Start the stopped container again and wait for /health; return the seconds that took."""
         self.started_at = time.monotonic()
         self.container.get_wrapped_container().start()
-        self.wait_healthy()
+        return self.wait_healthy()
 
     def wait_exit(self, timeout: float = 30) -> int:
         """Wait for the container to stop by itself and return its exit code."""
@@ -147,6 +168,18 @@ class Site:
         assert result.exit_code == 0, f"{' '.join(command)} exited {result.exit_code}: {stderr}"
         return stdout
 
+    def sqlite(self, sql: str) -> list[list[object]]:
+        """Run one SQL statement on the site's database inside the container and return its rows."""
+        script = (
+            "import json, sqlite3, sys; conn = sqlite3.connect('file:/data/starpunk.db?mode=rw', uri=True);"
+            " print(json.dumps([list(row) for row in conn.execute(sys.argv[1])]))"
+        )
+        return json.loads(self.run("python3", "-c", script, sql))
+
+    def integrity(self) -> str:
+        """Return what SQLite's `PRAGMA integrity_check` says of the database ("ok" when sound)."""
+        return "; ".join(str(row[0]) for row in self.sqlite("PRAGMA integrity_check"))
+
     def sign_in(self) -> "Owner":
         """Sign in as the owner with a one-time link from `flask login-link` inside the container."""
         return Owner(self)
@@ -172,16 +205,24 @@ class Owner:
         self.http.headers["Cookie"] = f"starpunk_session={cookie}"
         self.cookie = cookie
 
-    def publish(self, content: str, published: bool = True) -> None:
-        """Write one note through the admin form, with its CSRF token."""
+    def csrf_token(self) -> str:
+        """Return the CSRF token of the form on /admin/new (it lasts as long as the session)."""
         form_page = self.http.get(self.site.base_url + "/admin/new", timeout=10)
         assert form_page.status_code == 200, f"/admin/new answered {form_page.status_code}"
         match = CSRF_FIELD.search(form_page.text)
         assert match, "no csrf_token field in /admin/new"
-        form = {"csrf_token": match.group(1), "content": content}
+        return match.group(1)
+
+    def post_note(self, content: str, published: bool = True, csrf_token: str = "", timeout: float = 10) -> requests.Response:
+        """POST the new-note form and return the reply, whatever it is (network errors are raised)."""
+        form = {"csrf_token": csrf_token or self.csrf_token(), "content": content}
         if published:
             form["published"] = "y"
-        reply = self.http.post(self.site.base_url + "/admin/new", data=form, allow_redirects=False, timeout=10)
+        return self.http.post(self.site.base_url + "/admin/new", data=form, allow_redirects=False, timeout=timeout)
+
+    def publish(self, content: str, published: bool = True) -> None:
+        """Write one note through the admin form, with its CSRF token."""
+        reply = self.post_note(content, published)
         assert reply.status_code == 303, f"publishing answered {reply.status_code}: {reply.text[:300]}"
         assert urlsplit(reply.headers["Location"]).path == "/admin"
 
@@ -189,23 +230,33 @@ class Owner:
 class Lab:
     """Starts Sites and makes volumes for one test (or module), and removes them all afterwards."""
 
-    def __init__(self, client: docker.DockerClient, version: str) -> None:
+    def __init__(self, client: docker.DockerClient, version: str, labels: dict[str, str] = LABELS) -> None:
         self.client = client
         self.version = version
+        self.labels = labels
         self.sites: list[Site] = []
         self.volumes: list[str] = []
 
     def volume(self) -> str:
         """Create a labelled named volume and return its name."""
         name = f"starpunk-test-{uuid.uuid4().hex[:10]}"
-        self.client.volumes.create(name=name, labels=LABELS)
+        self.client.volumes.create(name=name, labels=self.labels)
         self.volumes.append(name)
         return name
 
-    def site(self, data: str | Path | None = None, env: dict[str, str] | None = None, wait: bool = True, **kwargs: object) -> Site:
-        """Start StarPunk on a volume or host folder (a new volume if none), in production settings."""
+    def site(
+        self,
+        data: str | Path | None = None,
+        env: dict[str, str] | None = None,
+        wait: bool = True,
+        tmpfs: dict[str, str] | None = None,
+        **kwargs: object,
+    ) -> Site:
+        """Start StarPunk on a volume or host folder (a new volume if none, none if tmpfs holds /data), in production settings."""
         env = site_env(self.version, **(env or {}))
-        site = Site(self.client, str(data or self.volume()), env, **kwargs)
+        if data is None and "/data" not in (tmpfs or {}):
+            data = self.volume()
+        site = Site(self.client, str(data or ""), env, labels=self.labels, tmpfs=tmpfs, **kwargs)
         self.sites.append(site)
         return site.start(wait=wait)
 

@@ -6,6 +6,7 @@ touches nothing of a real installation on the same machine.
 """
 
 import re
+import shutil
 import sqlite3
 import subprocess
 from collections.abc import Iterator
@@ -106,6 +107,7 @@ def deployment(tmp_path: Path, image: str) -> Iterator[Deployment]:
         yield deployment
     finally:
         deployment.remove()
+        shutil.rmtree(tmp_path, ignore_errors=True)  # the env file's secret, the backup, the export
 
 
 def test_guide_blocks_run_and_restore_brings_back_every_note(deployment: Deployment) -> None:

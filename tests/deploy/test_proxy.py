@@ -179,7 +179,7 @@ def test_signed_in_owner_publishes_with_https_permalinks(proxied: Proxied) -> No
     link = proxied.app.login_link()
     assert link.startswith(proxied.proxy.site_url + "/auth/token/")
     author = Author(proxied.url, link, https_session(HOST, proxied.proxy.https_port, str(proxied.proxy.ca_file)))
-    assert "Secure" in author.set_cookie and "HttpOnly" in author.set_cookie
+    assert all(flag in author.set_cookie for flag in ("Secure", "HttpOnly", "SameSite=Lax")), author.set_cookie
     slug = author.publish(f"Published through {proxied.proxy.kind}.")
     permalink = f"{proxied.proxy.site_url}/note/{slug}"
     assert f'href="{permalink}"' in proxied.get("/").text

@@ -159,7 +159,10 @@ def test_permission_error_is_the_guides(image: str, tmp_path: Path) -> None:
     folder = tmp_path / "root-owned"
     folder.mkdir(mode=0o755)
     assert folder.stat().st_uid == 0, "run as root: the folder must belong to root, not to UID 1000"
-    result = _start_failure(image, "--volume", f"{folder}:/data")
+    try:
+        result = _start_failure(image, "--volume", f"{folder}:/data")
+    finally:
+        shutil.rmtree(tmp_path, ignore_errors=True)
     assert result.returncode == 73
     assert result.stderr.strip() == guide.quoted_in("/data is not writable")[0]
 

@@ -43,6 +43,25 @@ def connect(data_path, create=False):
     return conn
 
 
+# One idle connection per process (see hold_open), kept for the process's life.
+_held = []
+
+
+def hold_open(data_path):
+    """Keep one connection open for this process's life, so the WAL files outlive every request.
+
+    SQLite deletes the -wal and -shm files when the last connection closes, and
+    the next connection must create them again, even to read. On a full disk
+    that fails, and every page would be a 503; with the files held open, readers
+    need no new space and only writes fail.
+    """
+    conn = connect(data_path)
+    # A connection opens the files on its first statement, not before.
+    conn.execute("SELECT count(*) FROM schema_migrations").fetchone()
+    _held.append(conn)
+    return conn
+
+
 def get_db():
     """Return this request's connection, opening it on first use."""
     if "db" not in g:

@@ -121,3 +121,17 @@ def test_transaction_rolls_back_on_error(app):
         assert conn.execute("SELECT count(*) FROM auth_failures").fetchone()[0] == 0
     finally:
         conn.close()
+
+
+def test_held_connection_keeps_the_wal_files(app, data_path):
+    """With hold_open, the -wal and -shm files outlive every request, so reads need no new disk space."""
+    wal, shm = data_path / "starpunk.db-wal", data_path / "starpunk.db-shm"
+    app.test_client().get("/")
+    assert not wal.exists() and not shm.exists(), "SQLite removes them when the last connection closes"
+    held = db.hold_open(str(data_path))
+    try:
+        app.test_client().get("/")
+        assert wal.exists() and shm.exists()
+    finally:
+        db._held.remove(held)
+        held.close()

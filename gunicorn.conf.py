@@ -8,8 +8,10 @@ timeout = int(os.environ.get("WORKER_TIMEOUT", "30"))
 max_requests = int(os.environ.get("MAX_REQUESTS", "1000"))
 # Jitter keeps the workers from all restarting on the same request.
 max_requests_jitter = max_requests // 10
-# SIGTERM lets requests in flight finish for this long before workers are killed.
+# SIGTERM lets requests in flight finish for this long before workers are killed;
+# the workers also answer the connections already queued before they exit.
 graceful_timeout = 20
+worker_class = "starpunk.worker.DrainingWorker"
 # The app is built once in the master and shared by the forked workers
 # (copy-on-write); database connections are opened per request, after the fork.
 preload_app = True
@@ -36,3 +38,17 @@ def when_ready(server):
 
     warm_up(server.app.wsgi())
     gc.freeze()
+
+
+def post_worker_init(worker):
+    """Hold the database open in every worker, so a full disk stops writes but not reads."""
+    import sqlite3
+
+    from starpunk.db import hold_open
+
+    try:
+        hold_open(worker.wsgi.config["DATA_PATH"])
+    except sqlite3.Error as exc:
+        # A worker that cannot hold the database still serves (and /health
+        # says why); refusing to boot would stop Gunicorn and loop the container.
+        worker.log.error("starpunk: cannot hold the database open: %s", exc)

@@ -6,9 +6,16 @@ data_path="${DATA_PATH:-/data}"
 probe="$data_path/.starpunk-write-check.$$"
 
 # Try a real write: a root-owned or read-only mount fails here with one line,
-# not later with a traceback from SQLite.
-if ! (: >"$probe") 2>/dev/null; then
-    echo "starpunk: $data_path is not writable by UID $(id -u); give it to that user on the host (chown -R $(id -u):$(id -g) <host folder>) or run the container with --user set to the folder's owner" >&2
+# not later with a traceback from SQLite. The shell's own message says which.
+if ! failure=$( (: >"$probe") 2>&1 ); then
+    case "$failure" in
+    *"Read-only file system"*)
+        echo "starpunk: $data_path is mounted read-only; mount it read-write (drop :ro or read_only from the volume): the database lives there" >&2
+        ;;
+    *)
+        echo "starpunk: $data_path is not writable by UID $(id -u); give it to that user on the host (chown -R $(id -u):$(id -g) <host folder>) or run the container with --user set to the folder's owner" >&2
+        ;;
+    esac
     exit 73
 fi
 rm -f "$probe"

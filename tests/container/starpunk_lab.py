@@ -67,6 +67,7 @@ class Site:
         env: dict[str, str],
         labels: dict[str, str] = LABELS,
         tmpfs: dict[str, str] | None = None,
+        data_mode: str = "rw",
         **kwargs: object,
     ) -> None:
         self.name = f"starpunk-test-{uuid.uuid4().hex[:10]}"
@@ -79,7 +80,7 @@ class Site:
         self.container.ports["8000/tcp"] = ("127.0.0.1", self.port)
         # No data: a tmpfs (below) or the image's anonymous volume holds /data.
         if data:
-            self.container.with_volume_mapping(data, "/data", "rw")
+            self.container.with_volume_mapping(data, "/data", data_mode)
         for path, options in (tmpfs or {}).items():
             self.container.with_tmpfs_mount(path, options)
         self.container.with_kwargs(labels=labels, **kwargs)
@@ -250,13 +251,14 @@ class Lab:
         env: dict[str, str] | None = None,
         wait: bool = True,
         tmpfs: dict[str, str] | None = None,
+        data_mode: str = "rw",
         **kwargs: object,
     ) -> Site:
         """Start StarPunk on a volume or host folder (a new volume if none, none if tmpfs holds /data), in production settings."""
         env = site_env(self.version, **(env or {}))
         if data is None and "/data" not in (tmpfs or {}):
             data = self.volume()
-        site = Site(self.client, str(data or ""), env, labels=self.labels, tmpfs=tmpfs, **kwargs)
+        site = Site(self.client, str(data or ""), env, labels=self.labels, tmpfs=tmpfs, data_mode=data_mode, **kwargs)
         self.sites.append(site)
         return site.start(wait=wait)
 

@@ -3,6 +3,7 @@
 import os
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import nox
@@ -11,6 +12,14 @@ import nox
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import HarnessError
+from harness.audit import (
+    CANARY_PACKAGE,
+    CANARY_VERSION,
+    PIP_AUDIT_ARGS,
+    SNAPSHOT_PACKAGE,
+    canary_findings,
+    snapshot_osv,
+)
 from harness.base import ensure_base
 from harness.browser import ensure_chromium
 from harness.deploy import ensure_tools
@@ -19,7 +28,7 @@ from harness.image import build_command, image_size, image_tag, reset_wheelhouse
 
 nox.options.download_python = "never"
 nox.options.default_venv_backend = "venv"
-nox.options.sessions = ["lint", "tests", "image", "container", "load", "e2e", "compose", "proxy", "podman", "guide"]
+nox.options.sessions = ["lint", "tests", "audit", "image", "container", "faults", "load", "e2e", "compose", "proxy", "podman", "guide"]
 nox.options.error_on_missing_interpreters = True
 
 PYTHON = "3.11"
@@ -59,6 +68,27 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", "tests/unit", "--cov=starpunk", "--cov-branch", "--cov-report=term-missing", "--cov-fail-under=90", *session.posargs)
 
 
+@nox.session(python=PYTHON, tags=["check"])
+def audit(session: nox.Session) -> None:
+    """Audit the pinned requirements with pip-audit; first prove that a known-vulnerable pin fails it, by name."""
+    session.install("pip-audit", SNAPSHOT_PACKAGE)
+    canary = Path(session.create_tmp()) / "canary-requirements.txt"
+    canary.write_text(f"{CANARY_PACKAGE}=={CANARY_VERSION}\n")
+    probe = canary.with_suffix(".json")
+    service = ["--vulnerability-service", "pypi"]
+    session.run("pip-audit", "--no-deps", "--disable-pip", *service, "-f", "json", "-o", str(probe), "-r", str(canary), silent=True)
+    with ExitStack() as stack:
+        if not canary_findings(probe.read_text()):
+            session.warn("PyPI's JSON API does not answer per release here: auditing against the safety-db snapshot (July 2021)")
+            found = session.run("python", "-c", "import importlib.util as u; print(u.find_spec('safety_db').submodule_search_locations[0])", silent=True)
+            service = ["--vulnerability-service", "osv", "--osv-url", stack.enter_context(snapshot_osv(Path(found.strip()) / "insecure_full.json"))]
+        refused = session.run("pip-audit", *PIP_AUDIT_ARGS, *service, "-r", str(canary), success_codes=[1], silent=True)
+        if f"{CANARY_PACKAGE} {CANARY_VERSION}" not in refused:
+            session.error(f"pip-audit did not name {CANARY_PACKAGE} {CANARY_VERSION} as vulnerable:\n{refused}")
+        session.log(f"the audit fails a known-vulnerable pin, by name: {refused.strip().splitlines()[-1]}")
+        session.run("pip-audit", *PIP_AUDIT_ARGS, *service, "-r", "requirements.txt", *session.posargs)
+
+
 @nox.session(python=PYTHON, tags=["container"])
 def image(session: nox.Session) -> None:
     """Build the production image offline (engine, base and wheelhouse as needed) and print its size."""
@@ -85,6 +115,15 @@ def container(session: nox.Session) -> None:
     session.env.update(CONTAINER_ENV)
     session.env["STARPUNK_IMAGE"] = image_tag()
     session.run("pytest", "tests/container", *session.posargs)
+
+
+@nox.session(python=PYTHON, tags=["container"], requires=["image"])
+def faults(session: nox.Session) -> None:
+    """Crash, stop, starve and break the image's storage (tests/faults): no acknowledged note lost, every failure said clearly."""
+    session.install(*CONTAINER_TOOLS)
+    session.env.update(CONTAINER_ENV)
+    session.env["STARPUNK_IMAGE"] = image_tag()
+    session.run("pytest", "tests/faults", *session.posargs)
 
 
 @nox.session(python=PYTHON, tags=["container"], requires=["image"])

@@ -162,11 +162,16 @@ class Site:
         kwargs.setdefault("timeout", 10)
         return self.http.get(self.base_url + path, **kwargs)
 
-    def run(self, *command: str, user: str = "") -> str:
-        """Run a command inside the container and return its stdout; fail on a non-zero exit."""
+    def exec(self, *command: str, user: str = "") -> tuple[int, str, str]:
+        """Run a command inside the container and return its exit code, stdout and stderr."""
         result = self.container.get_wrapped_container().exec_run(list(command), user=user, demux=True)
         stdout, stderr = (part.decode(errors="replace") if part else "" for part in result.output)
-        assert result.exit_code == 0, f"{' '.join(command)} exited {result.exit_code}: {stderr}"
+        return result.exit_code, stdout, stderr
+
+    def run(self, *command: str, user: str = "") -> str:
+        """Run a command inside the container and return its stdout; fail on a non-zero exit."""
+        exit_code, stdout, stderr = self.exec(*command, user=user)
+        assert exit_code == 0, f"{' '.join(command)} exited {exit_code}: {stderr}"
         return stdout
 
     def sqlite(self, sql: str) -> list[list[object]]:

@@ -132,6 +132,13 @@ def test_held_connection_keeps_the_wal_files(app, data_path):
     try:
         app.test_client().get("/")
         assert wal.exists() and shm.exists()
+        # The held connection keeps no read snapshot open: a checkpoint can still empty the log.
+        conn = db.connect(str(data_path))
+        try:
+            conn.execute("UPDATE site_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_generation'")
+            assert tuple(conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()) == (0, 0, 0)
+        finally:
+            conn.close()
     finally:
         db._held.remove(held)
         held.close()

@@ -1,6 +1,7 @@
 """StarPunk's checks: `nox -l` lists them, `nox` runs every one CI runs."""
 
 import os
+import shutil
 import sys
 import time
 from contextlib import ExitStack
@@ -24,14 +25,34 @@ from harness.base import ensure_base
 from harness.browser import ensure_chromium
 from harness.deploy import ensure_tools
 from harness.engine import ensure_engine
-from harness.image import build_command, image_size, image_tag, reset_wheelhouse, wheelhouse_commands
+from harness.image import build_command, fill_wheelhouse, image_size, image_tag, probe_target
 
 nox.options.download_python = "never"
 nox.options.default_venv_backend = "venv"
 nox.options.sessions = ["lint", "tests", "audit", "image", "container", "faults", "load", "e2e", "compose", "proxy", "podman", "guide"]
 nox.options.error_on_missing_interpreters = True
 
-PYTHON = "3.11"
+
+
+def _expose_pyenv_versions() -> None:
+    """Let pyenv's shims answer for every installed CPython, not only the active one (for --force-python)."""
+    root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+    if os.environ.get("PYENV_VERSION") or not (root / "shims").is_dir() or not sys.executable.startswith(str(root)):
+        return
+    running = ".".join(map(str, sys.version_info[:3]))
+    others = sorted(path.name for path in (root / "versions").glob("3.*") if path.name != running)
+    os.environ["PYENV_VERSION"] = ":".join([running, *others])
+
+
+_expose_pyenv_versions()
+# The sessions run on any CPython from 3.11 to 3.13: by default the one running
+# nox, else the first the host has (`nox --force-python 3.12` picks another).
+# The image's Python is independent of it (harness/base.py).
+SUPPORTED_PYTHONS = ("3.11", "3.12", "3.13")
+_RUNNING = f"{sys.version_info.major}.{sys.version_info.minor}"
+PYTHON = _RUNNING if _RUNNING in SUPPORTED_PYTHONS else next(
+    (version for version in SUPPORTED_PYTHONS if shutil.which(f"python{version}")), SUPPORTED_PYTHONS[0]
+)
 TEST_TOOLS = ["pytest", "pytest-cov", "pytest-httpserver", "hypothesis", "feedparser", "mf2py", "jsonschema"]
 LOAD_TOOLS = ["locust==2.47.0", "docker", "requests", "matplotlib"]
 E2E_TOOLS = ["pytest", "playwright==1.65.2", "requests"]
@@ -63,9 +84,9 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, tags=["check"])
 def tests(session: nox.Session) -> None:
-    """Run the unit tests with branch coverage of starpunk (at least 90%)."""
+    """Run the unit tests (app and harness) with branch coverage of starpunk (at least 90%)."""
     session.install("-r", "requirements.txt", *TEST_TOOLS)
-    session.run("pytest", "tests/unit", "--cov=starpunk", "--cov-branch", "--cov-report=term-missing", "--cov-fail-under=90", *session.posargs)
+    session.run("pytest", "tests/unit", "tests/harness", "--cov=starpunk", "--cov-branch", "--cov-report=term-missing", "--cov-fail-under=90", *session.posargs)
 
 
 @nox.session(python=PYTHON, tags=["check"])
@@ -97,9 +118,11 @@ def image(session: nox.Session) -> None:
         base = ensure_base(say=session.log)
     except HarnessError as exc:
         session.error(str(exc))
-    reset_wheelhouse()
-    for command in wheelhouse_commands("python"):
-        session.run(*command)
+    try:
+        target = probe_target(base)
+        fill_wheelhouse(str(Path(session.bin) / "python"), target, say=session.log)
+    except HarnessError as exc:
+        session.error(str(exc))
     started = time.monotonic()
     # No posargs here: nox hands the posargs of `nox -s load -- -u 100` to the
     # sessions it requires too, and docker build would choke on them.

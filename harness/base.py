@@ -9,14 +9,15 @@ from collections.abc import Callable
 
 from . import ROOT, HarnessError, apt_install
 
-DEFAULT_BASE = "python:3.11-slim"
+# The image's Python: Debian 13 "trixie" (stable) ships 3.13, as does the
+# official slim image of the same name. The host's Python may differ: the
+# wheelhouse is downloaded for this target, not for the interpreter running nox.
+PYTHON_VERSION = "3.13"
+DEFAULT_BASE = f"python:{PYTHON_VERSION}-slim"
 LOCAL_REPOSITORY = "starpunk-base"
-SUITE = "bookworm"
+SUITE = "trixie"
 MIRROR = "http://deb.debian.org/debian"
-PACKAGES = ["python3-minimal", "libpython3.11-stdlib", "ca-certificates", "usr-is-merged"]
-# Debian's usrmerge (and with it Perl, ~50 MB) comes in with the essential set;
-# usr-is-merged satisfies the same dependency, so these can go again.
-PURGE = ["usrmerge", "libfile-find-rule-perl", "libnumber-compare-perl", "libtext-glob-perl", "perl", "perl-modules-5.36", "libperl5.36"]
+PACKAGES = ["python3-minimal", f"libpython{PYTHON_VERSION}-stdlib", "ca-certificates"]
 # gconv holds glibc's iconv charset modules (8 MB): Python's codecs are its own.
 EXCLUDES = [
     "/usr/share/doc/*", "/usr/share/man/*", "/usr/share/info/*", "/usr/share/locale/*", "/usr/share/lintian/*",
@@ -39,7 +40,6 @@ def _mmdebstrap_command(target: str) -> list[str]:
     command = ["mmdebstrap", "--variant=essential", f"--include={','.join(PACKAGES)}"]
     command += [f"--dpkgopt=path-exclude={pattern}" for pattern in EXCLUDES]
     command += [
-        f"--customize-hook=chroot \"$1\" dpkg --purge {' '.join(PURGE)}",
         f"--customize-hook=chroot \"$1\" dpkg --purge --force-remove-essential --force-depends {' '.join(PURGE_ESSENTIAL)}",
         '--customize-hook=rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/* "$1"/var/log/*',
         "--format=tar",

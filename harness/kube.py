@@ -3,8 +3,10 @@
 Users apply the manifests as they are. Podman 4.3 differs from a cluster in
 three ways the played variant works around, changing copies of the parsed
 objects rather than keeping a second hand-written set:
-- a Secret object fails to play, so the Deployment reads a Podman secret of
-  the same name (a flat JSON map of base64 values);
+- a Secret object plays, but Podman keeps its YAML as the secret's content
+  and a pod reading it fails ("secret ... is not valid JSON"), so the run
+  makes a Podman secret holding secret.yaml's keys as a flat JSON map of
+  base64 values, which `envFrom: secretRef` reads;
 - a PersistentVolumeClaim plays once only (the next play finds its volume
   already there), so the claim is played alone, before the Deployment;
 - nothing routes a Service or an Ingress, so the pod publishes its port
@@ -91,6 +93,7 @@ class Played:
         self.deployment = find("Deployment")
         self.settings = find("ConfigMap", self._ref("configMapRef"))
         self.claim = find("PersistentVolumeClaim", self._claim_name())
+        self.secret = find("Secret", self._ref("secretRef"))
         self.secret_name = f"{name}-secret"
         self.claim_name = f"{name}-data"
 

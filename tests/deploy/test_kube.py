@@ -48,8 +48,9 @@ from harness.proxy import nginx_main_conf
 SUITE = "kube"
 # The oldest Kubernetes the manifests promise to fit, and the newest the validator knows.
 KUBERNETES_VERSIONS = ["1.28.0", kubernetes_validate.latest_version()]
-# Not part of the kustomization: it patches the ingress controller's own settings.
-CONTROLLER_SETTINGS = "ingress-nginx-settings.yaml"
+# Not part of the kustomization: the controller's own settings, and the Secret
+# (created once by hand, so `kubectl apply -k` never restores its placeholder).
+APPLIED_APART = {"ingress-nginx-settings.yaml", "secret.yaml"}
 MEBIBYTE = 1024 * 1024
 # About a second of micro-cache, plus room for a busy machine.
 CACHE_FRESH_TIMEOUT = 5.0
@@ -151,7 +152,8 @@ def played(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlayedSite]:
     try:
         label_args = [arg for key, value in labels.items() for arg in ("--label", f"{key}={value}")]
         secret = folder / "secret.json"
-        secret.write_text(podman_secret({"SESSION_SECRET": secrets.token_hex(32)}))
+        # The keys secret.yaml holds, each with a fresh value.
+        secret.write_text(podman_secret({key: secrets.token_hex(32) for key in plan.secret["stringData"]}))
         site.podman("secret", "create", *label_args, plan.secret_name, str(secret))
         secret.unlink()
         claim = folder / "claim.yaml"
@@ -202,7 +204,7 @@ def test_validation_refuses_a_broken_deployment(path: list, value: object) -> No
 def test_kustomization_renders_every_manifest() -> None:
     """`kubectl kustomize` renders exactly the objects of the listed files, valid, with the image of this release."""
     listed = kustomization()["resources"]
-    assert sorted(listed) == sorted(path.name for path in manifest_files() if path.name != CONTROLLER_SETTINGS)
+    assert sorted(listed) == sorted(path.name for path in manifest_files() if path.name not in APPLIED_APART)
     rendered = subprocess.run(["kubectl", "kustomize", str(MANIFESTS)], capture_output=True, text=True, check=False)
     assert rendered.returncode == 0, rendered.stderr
     objects = [obj for obj in yaml.safe_load_all(rendered.stdout) if obj]

@@ -13,6 +13,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -139,33 +140,49 @@ def _sweep(run: str | None = None) -> None:
 
 
 @pytest.fixture(scope="module")
-def played(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlayedSite]:
-    """Play the manifests with Podman: the claim once, the secret as a Podman secret, then the ConfigMap and Deployment."""
+def podman_ready() -> Iterator[tuple[str, dict[str, str]]]:
+    """Copy the image under test into Podman; return its name there and this run's labels. Remove what the run made."""
     run = runs.run_id()
     _sweep()
     infrastructure = pod_infrastructure()
     image, copied = podman_image(os.environ.get("STARPUNK_IMAGE", f"starpunk:{app_version()}"))
-    labels = runs.labels(SUITE, run)
-    plan = Played(f"starpunk-kube-{uuid.uuid4().hex[:10]}", image, free_port(), labels)
-    folder = tmp_path_factory.mktemp("kube")
-    site = PlayedSite(plan, folder)
     try:
-        label_args = [arg for key, value in labels.items() for arg in ("--label", f"{key}={value}")]
-        secret = folder / "secret.json"
-        # The keys secret.yaml holds, each with a fresh value.
-        secret.write_text(podman_secret({key: secrets.token_hex(32) for key in plan.secret["stringData"]}))
-        site.podman("secret", "create", *label_args, plan.secret_name, str(secret))
-        secret.unlink()
-        claim = folder / "claim.yaml"
-        claim.write_text(plan.claim_yaml())
-        site.podman("kube", "play", str(claim))
-        yield site.start()
+        yield image, runs.labels(SUITE, run)
     finally:
-        site.remove()
         _sweep(run)
         if copied:
             podman("rmi", image, check=False)
         remove_pod_infrastructure(infrastructure)
+
+
+@contextmanager
+def play(podman_ready: tuple[str, dict[str, str]], folder: Path, secret: dict[str, str], wait: bool = True) -> Iterator[PlayedSite]:
+    """Play the manifests with Podman: the secret as a Podman secret, the claim once, then the ConfigMap and Deployment."""
+    image, labels = podman_ready
+    plan = Played(f"starpunk-kube-{uuid.uuid4().hex[:10]}", image, free_port(), labels)
+    site = PlayedSite(plan, folder)
+    label_args = [arg for key, value in labels.items() for arg in ("--label", f"{key}={value}")]
+    try:
+        secret_file = folder / "secret.json"
+        secret_file.write_text(podman_secret(secret))
+        site.podman("secret", "create", *label_args, plan.secret_name, str(secret_file))
+        secret_file.unlink()
+        claim = folder / "claim.yaml"
+        claim.write_text(plan.claim_yaml())
+        site.podman("kube", "play", str(claim))
+        yield site.start(wait=wait)
+    finally:
+        site.remove()
+        site.podman("volume", "rm", "--force", plan.claim_name, check=False)
+        site.podman("secret", "rm", plan.secret_name, check=False)
+
+
+@pytest.fixture(scope="module")
+def played(podman_ready: tuple[str, dict[str, str]], tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlayedSite]:
+    """StarPunk played from the manifests, with a fresh value for each key secret.yaml holds."""
+    fresh = {key: secrets.token_hex(32) for key in find("Secret")["stringData"]}
+    with play(podman_ready, tmp_path_factory.mktemp("kube"), fresh) as site:
+        yield site
 
 
 # The manifests as Kubernetes reads them.
@@ -241,6 +258,7 @@ def test_runtime_is_what_the_security_context_asks(played: PlayedSite) -> None:
     limits = container["resources"]["limits"]
     assert host["Memory"] == int(limits["memory"].removesuffix("Mi")) * MEBIBYTE
     assert host["NanoCpus"] == int(float(limits["cpu"]) * 1e9)
+    assert host["MemoryReservation"] == int(container["resources"]["requests"]["memory"].removesuffix("Mi")) * MEBIBYTE
     bindings = [binding for mapped in attrs["NetworkSettings"]["Ports"].values() for binding in mapped or []]
     assert bindings == [{"HostIp": "127.0.0.1", "HostPort": str(played.port)}]
 
@@ -278,6 +296,16 @@ def test_note_survives_kube_down_and_play(played: PlayedSite) -> None:
     played.start()
     assert text in played.get(f"/note/{slug}").text
     assert slug in played.sign_in().notes()
+
+
+
+def test_the_secret_placeholder_is_refused(podman_ready: tuple[str, dict[str, str]], tmp_path: Path) -> None:
+    """Played with secret.yaml's placeholder as it is, the app stops with the line the guide quotes."""
+    placeholder = find("Secret")["stringData"]
+    with play(podman_ready, tmp_path, placeholder, wait=False) as site:
+        site.wait_for_log("SESSION_SECRET must be set to at least 32 characters in production")
+        # The Deployment's restartPolicy is Always: Podman starts it again, as a cluster would (CrashLoopBackOff).
+        site.wait_state("Podman to restart the app after it stopped", lambda state: state["RestartCount"] >= 1)
 
 
 # The example Ingress's rules, in nginx, in front of the played pod.

@@ -85,7 +85,7 @@ def create_app(test_config=None):
         hops = settings["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
 
-    from . import admin, auth, cli, db, errors, feeds, health, notes
+    from . import admin, auth, cli, db, errors, feeds, health, media, notes
     from .sessions import SQLiteSessionInterface
 
     try:
@@ -101,13 +101,13 @@ def create_app(test_config=None):
     errors.init_app(app)
     cli.init_app(app)
     app.cli.add_command(auth.login_link_command)
-    for module in (notes, feeds, auth, admin, health):
+    for module in (notes, feeds, media, auth, admin, health):
         app.register_blueprint(module.bp)
     app.after_request(_add_security_headers)
     app.jinja_env.filters.update(markdown=note_html, summary=summary, readable_date=readable_date)
     app.jinja_env.globals["permalink"] = notes.permalink
 
-    site = {key: app.config[key] for key in ("SITE_URL", "SITE_NAME", "SITE_AUTHOR", "ADMIN_ME", "VERSION", "DEV_MODE")}
+    site = {key: app.config[key] for key in ("SITE_URL", "SITE_NAME", "SITE_AUTHOR", "AUTHOR_PHOTO", "ADMIN_ME", "VERSION", "DEV_MODE")}
 
     @app.context_processor
     def site_context():

@@ -97,6 +97,8 @@ def create_app(test_config=None):
 
     app.session_interface = SQLiteSessionInterface()
     db.init_app(app)
+    # Before CSRFProtect's hook, which reads the form: upload views get their larger limit first.
+    app.before_request(media.raise_upload_limit)
     csrf.init_app(app)
     errors.init_app(app)
     cli.init_app(app)

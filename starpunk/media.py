@@ -16,8 +16,11 @@ The API the admin form and Micropub share (inside an app context):
   ``/media/<name>``, else None (a link to elsewhere, never fetched).
 - ``discard(names)``: remove files a request stored for a note that was then
   not saved, so no orphan stays behind. Call it only for files that request stored.
-- ``allow_uploads()``: raise this request's body limit to UPLOAD_MAX_CONTENT_LENGTH
-  (call it before reading ``request.form`` or ``request.files``).
+- ``@accepts_uploads(when=predicate)`` on a view: requests to it for which
+  ``predicate()`` is true (the owner's session, a valid token) may carry a
+  body up to UPLOAD_MAX_CONTENT_LENGTH (MAX_PHOTOS photos plus text) instead of
+  MAX_CONTENT_LENGTH. The limit is raised in a hook that runs before the CSRF
+  check reads the form, so a large form is not refused before the view runs.
 
 Names are 128 random bits in hex plus the extension of the detected type, so
 nobody can guess a photo's address before it is published. Files are never
@@ -207,9 +210,22 @@ def discard(names):
             (media_folder() / name).unlink(missing_ok=True)
 
 
-def allow_uploads():
-    """Let this request's body be as large as MAX_PHOTOS photos at their limit plus the text."""
-    request.max_content_length = current_app.config["UPLOAD_MAX_CONTENT_LENGTH"]
+def accepts_uploads(when):
+    """Mark a view whose requests may carry photos, when when() says the sender may upload."""
+
+    def mark(view):
+        view.accepts_uploads = when
+        return view
+
+    return mark
+
+
+def raise_upload_limit():
+    """Let a request to an upload view (from someone allowed to upload) be as large as MAX_PHOTOS photos."""
+    view = current_app.view_functions.get(request.endpoint)
+    allowed = getattr(view, "accepts_uploads", None)
+    if allowed is not None and allowed():
+        request.max_content_length = current_app.config["UPLOAD_MAX_CONTENT_LENGTH"]
 
 
 @bp.get("/media/<name>")

@@ -54,16 +54,26 @@ def validate_tags(names):
         raise NoteError(str(exc)) from None
 
 
+def check_photo_count(count):
+    """Raise NoteError when a note would have more than MAX_PHOTOS photos."""
+    limit = current_app.config["MAX_PHOTOS"]
+    if count > limit:
+        raise NoteError(f"A note can have at most {limit} photos; this one has {count}.")
+
+
+def validate_alt(alt):
+    """Return a photo's alt text with whitespace tidied, or raise NoteError when it is too long."""
+    try:
+        return photo_table.clean_alt(alt)
+    except ValueError as exc:
+        raise NoteError(str(exc)) from None
+
+
 def validate_photos(photos):
     """Return the photos with tidied alt text, or raise NoteError (too many, alt text too long)."""
     photos = list(photos)
-    limit = current_app.config["MAX_PHOTOS"]
-    if len(photos) > limit:
-        raise NoteError(f"A note can have at most {limit} photos; this one has {len(photos)}.")
-    try:
-        return [photo.with_alt(photo_table.clean_alt(photo.alt)) for photo in photos]
-    except ValueError as exc:
-        raise NoteError(str(exc)) from None
+    check_photo_count(len(photos))
+    return [photo.with_alt(validate_alt(photo.alt)) for photo in photos]
 
 
 def _bump_generation(db, now):

@@ -232,8 +232,8 @@ def test_too_long_edit_leaves_the_note_unchanged(owner, token, write_note, datab
 
 
 def test_request_body_over_the_limit_is_a_413_page(owner, token, database, app):
-    """A body over MAX_CONTENT_LENGTH is refused with a 413 page and nothing stored."""
-    limit = app.config["MAX_CONTENT_LENGTH"]
+    """A form over the owner's upload limit (MAX_PHOTOS photos plus text) is a 413 page; nothing stored."""
+    limit = app.config["UPLOAD_MAX_CONTENT_LENGTH"]
     response = owner.post(
         "/admin/new", data={"csrf_token": token(owner), "content": "x" * (limit + 1), "published": "y"}
     )

@@ -94,6 +94,10 @@ def create_app(test_config=None):
         raise SystemExit(
             f"starpunk: cannot open the database in DATA_PATH={settings['DATA_PATH']}: {exc}"
         ) from None
+    try:
+        restored = cli.restore_backed_up_media(settings["DATA_PATH"])
+    except (OSError, sqlite3.Error, media.MediaError) as exc:
+        raise SystemExit(f"starpunk: cannot write back the photos of the restored backup: {exc}") from None
 
     app.session_interface = SQLiteSessionInterface()
     db.init_app(app)
@@ -115,6 +119,8 @@ def create_app(test_config=None):
     def site_context():
         return {"site": site, "is_owner": auth.is_owner()}
 
+    if restored:
+        app.logger.info("restored %d photo file(s) from the backup into %s", restored, media.media_folder(settings["DATA_PATH"]))
     if settings["DEV_MODE"]:
         app.logger.warning(
             "DEV_MODE is ON: anyone who can reach this site can sign in as the owner. Never use it on a public server."

@@ -152,7 +152,8 @@ def inspect_image(data):
     return image_format, width, height
 
 
-def _write_atomically(folder, name, data):
+def write_atomically(folder, name, data):
+    """Write data to folder/name through a synced temporary file, so the name never holds part of it."""
     folder.mkdir(parents=True, exist_ok=True)
     temp = folder / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
     try:
@@ -186,7 +187,7 @@ def save_upload(source, declared_name=""):
     data = remove_location(data, image_format)
     extension, content_type = TYPES[image_format]
     name = f"{secrets.token_hex(16)}.{extension}"
-    _write_atomically(media_folder(), name, data)
+    write_atomically(media_folder(), name, data)
     current_app.logger.info("media %s stored (%s, %dx%d, %d bytes)", name, content_type, width, height, len(data))
     return StoredMedia(name, media_url(name), width, height, content_type, len(data))
 

@@ -1,5 +1,7 @@
 """The owner's pages: list, write, edit and delete notes, with tags and up to MAX_PHOTOS photos."""
 
+import re
+
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 
 from . import media, store
@@ -10,6 +12,8 @@ from .store import NoteError
 from .tags import parse_tags
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+PHOTO_FIELD = re.compile(r"^photo_[1-9][0-9]{0,2}$")
 
 
 def _is_checked(field):
@@ -38,9 +42,11 @@ def _kept_photos(note):
 def _new_uploads():
     """Return (file, alt) for every photo chosen in the form; alt text is required with each."""
     uploads = []
-    for slot in range(1, current_app.config["MAX_PHOTOS"] + 1):
-        file = request.files.get(f"photo_{slot}")
-        if file is None or not file.filename:
+    # Every photo_N field counts, not only the slots the form shows: a fifth is refused, not ignored.
+    slots = sorted(int(field[6:]) for field in request.files if PHOTO_FIELD.match(field))
+    for slot in slots:
+        file = request.files[f"photo_{slot}"]
+        if not file.filename:
             continue
         alt = store.validate_alt(request.form.get(f"alt_{slot}", ""))
         if not alt:

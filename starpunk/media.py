@@ -139,8 +139,9 @@ def inspect_image(data):
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data), formats=list(TYPES)) as image:
                 image_format, (width, height) = image.format, image.size
-                orientation = image.getexif().get(ORIENTATION_TAG)
                 image.verify()
+            with Image.open(io.BytesIO(data), formats=list(TYPES)) as image:
+                orientation = image.getexif().get(ORIENTATION_TAG)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise UnsupportedMedia(f"This image has more than {MAX_PIXELS:,} pixels; make it smaller.") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error):

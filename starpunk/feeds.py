@@ -7,7 +7,9 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 
+from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
+from feedgen.util import xml_elem
 from flask import Blueprint, Response, current_app, redirect, request, url_for
 from markupsafe import escape
 
@@ -36,6 +38,19 @@ class CachedFeed:
     body: bytes
     etag: str
     last_modified: datetime
+
+
+class AtomEnclosures(BaseEntryExtension):
+    """Write an entry's photos as <link rel="enclosure">: feedgen 1.0.0 drops rel and type from entry links."""
+
+    def __init__(self):
+        self.photos = []
+
+    def extend_atom(self, entry):
+        """Append one enclosure link per stored photo."""
+        for photo in self.photos:
+            xml_elem("link", entry, href=photo.src, rel="enclosure", type=photo.content_type, length=str(photo.size_bytes))
+        return entry
 
 
 def _site_meta(kind, tag=None):
@@ -94,6 +109,7 @@ def _generator(meta, updated):
     fg.language("en")
     fg.updated(updated)
     fg.lastBuildDate(updated)
+    fg.register_extension("starpunk", BaseExtension, AtomEnclosures, atom=True, rss=False)
     return fg
 
 
@@ -152,8 +168,7 @@ def render_feed(kind, notes, updated, tag=None):
                 entry.enclosure(first.src, str(first.size_bytes), first.content_type)
         else:
             entry.content(item["html"], type="html")
-            for photo in item["enclosures"]:
-                entry.link(href=photo.src, rel="enclosure", type=photo.content_type, length=str(photo.size_bytes))
+            entry.starpunk.photos = item["enclosures"]
     return fg.rss_str(pretty=False) if kind == "rss" else fg.atom_str(pretty=False)
 
 

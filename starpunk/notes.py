@@ -24,8 +24,9 @@ def _page_number():
     return int(raw)
 
 
-def _listing(endpoint, tag=None, **args):
+def _listing(endpoint, tag=None):
     page = _page_number()
+    args = {} if tag is None else {"tag": tag}
     total = store.count_published(tag)
     pages = max(1, -(-total // PAGE_SIZE))
     if page > pages or (tag is not None and total == 0):
@@ -64,7 +65,7 @@ def tagged(tag):
     name = published_tag(tag)
     if name != tag:  # "/tag/Python" → "/tag/python"
         return redirect(url_for("notes.tagged", tag=name, **request.args), code=301)
-    return _listing("notes.tagged", name, tag=name)
+    return _listing("notes.tagged", name)
 
 
 @bp.get("/note/<slug>")

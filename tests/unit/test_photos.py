@@ -46,7 +46,7 @@ def test_photos_are_shown_as_u_photo_with_alt_and_size(app, client):
         {"value": f"{SITE}/media/{first.file_name}", "alt": "A red square"},
         {"value": f"{SITE}/media/{second.file_name}", "alt": "Another one"},
     ]
-    assert f'width="40" height="30">' in html  # the first loads at once
+    assert 'width="40" height="30">' in html  # the first loads at once
     assert 'width="20" height="10" loading="lazy"' in html
 
 

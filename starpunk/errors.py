@@ -40,6 +40,7 @@ def render_error(code, message):
     if _wants_oauth_json():
         response = jsonify(error=OAUTH_ERRORS.get(code, "invalid_request"), error_description=message)
         response.status_code = code
+        response.headers["Cache-Control"] = "no-store"
         return response
     if _wants_json():
         response = jsonify(status="error", code=code, message=message)

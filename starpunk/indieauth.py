@@ -325,7 +325,9 @@ def introspect():
     except TokenRequestError as exc:
         return oauth_error("invalid_request", str(exc))
     if caller is None:
-        return oauth_error("unauthorized", "Introspection needs an access token of this site (Authorization: Bearer).", 401)
+        return oauth_error(
+            "unauthorized", "Introspection needs an access token of this site (Authorization: Bearer).", 401
+        )
     if verify_token(caller) is None:
         return oauth_error("invalid_token", "The access token is unknown, expired or revoked.", 401)
     if not request.form.get("token"):

@@ -170,7 +170,8 @@ def test_the_whole_flow_gives_a_working_token(site, owner, app_client):
     assert "app.example" in page.text
     assert REDIRECT.replace("&", "&amp;") in page.text
     for scope in ("create", "update", "media"):
-        assert re.search(rf'<label class="checkbox" for="scope-{scope}"><input type="checkbox" id="scope-{scope}" name="scope" value="{scope}" checked>', page.text)
+        box = f'<input type="checkbox" id="scope-{scope}" name="scope" value="{scope}" checked>'
+        assert f'<label class="checkbox" for="scope-{scope}">{box}' in page.text
     assert "scope-delete" not in page.text
     answer = approve(owner, request)
     assert answer["state"] == request.state
@@ -377,7 +378,10 @@ def test_loopback_clients_are_allowed(owner, app_client):
 
 
 def test_the_consent_page_may_send_its_answer_to_the_client_only(owner, site):
-    """CSP form-action on the consent page adds the client's origin (browsers apply it to the redirect); elsewhere it is unchanged."""
+    """CSP form-action on the consent page adds the client's origin (browsers apply it to the redirect).
+
+    Every other page keeps the site's policy.
+    """
     page, _form = open_consent(owner, Request())
     policy = page.headers["Content-Security-Policy"]
     assert "form-action 'self' https://app.example;" in policy
@@ -530,9 +534,12 @@ def test_introspection_needs_an_active_token_of_this_site(owner, app_client):
     other = obtain_token(owner, app_client, scope="media")["access_token"]
     assert_oauth_error(app_client.post("/indieauth/introspect", data={"token": other}), "unauthorized", 401)
     wrong = {"Authorization": "Bearer not-a-token"}
-    assert_oauth_error(app_client.post("/indieauth/introspect", data={"token": other}, headers=wrong), "invalid_token", 401)
+    refused = app_client.post("/indieauth/introspect", data={"token": other}, headers=wrong)
+    assert_oauth_error(refused, "invalid_token", 401)
     both = app_client.post(
-        "/indieauth/introspect", data={"token": other, "access_token": caller}, headers={"Authorization": f"Bearer {caller}"}
+        "/indieauth/introspect",
+        data={"token": other, "access_token": caller},
+        headers={"Authorization": f"Bearer {caller}"},
     )
     assert_oauth_error(both, "invalid_request")
     auth = {"Authorization": f"Bearer {caller}"}
@@ -557,7 +564,8 @@ def test_revocation_endpoint_revokes_and_always_answers_200(site, owner, app_cli
     with site.app_context():
         assert tokens.verify_token(plaintext) is None
     assert app_client.post("/indieauth/revoke", data={"token": plaintext}).status_code == 200
-    assert app_client.post("/indieauth/revoke", data={"token": "never-issued", "token_type_hint": "access_token"}).status_code == 200
+    unknown = {"token": "never-issued", "token_type_hint": "access_token"}
+    assert app_client.post("/indieauth/revoke", data=unknown).status_code == 200
     assert_oauth_error(app_client.post("/indieauth/revoke"), "invalid_request")
     caller = obtain_token(owner, app_client)["access_token"]
     introspected = app_client.post(

@@ -160,7 +160,8 @@ def test_bearer_token_reads_the_header_or_the_form(app, headers, form, expected)
 
 def test_bearer_token_in_a_multipart_form(app):
     """A multipart upload may carry access_token as a form field."""
-    with app.test_request_context("/micropub", method="POST", data={"access_token": "abc"}, content_type="multipart/form-data"):
+    form = {"access_token": "abc"}
+    with app.test_request_context("/micropub", method="POST", data=form, content_type="multipart/form-data"):
         from flask import request
 
         assert bearer_token(request) == "abc"
@@ -187,7 +188,8 @@ def test_a_token_in_both_places_is_an_error(app):
 
 def test_cli_create_prints_a_working_token_last(app, runner, data_path):
     """`token create` prints the new token as its last line; it verifies, and only its hash is stored."""
-    result = runner.invoke(args=["token", "create", "--scope", "create update delete media", "--client-id", "https://ci.example/"])
+    scope, client = "create update delete media", "https://ci.example/"
+    result = runner.invoke(args=["token", "create", "--scope", scope, "--client-id", client])
     assert result.exit_code == 0, result.output
     plaintext = result.output.strip().splitlines()[-1]
     assert "shown only this once" in result.output

@@ -57,7 +57,7 @@ def hold_open(data_path):
     """
     conn = connect(data_path)
     # A connection opens the files on its first statement, not before.
-    conn.execute("SELECT count(*) FROM schema_migrations").fetchone()
+    count_migrations(conn)
     _held.append(conn)
     return conn
 
@@ -97,6 +97,11 @@ def available_migrations():
             version = int(entry.name.split("_", 1)[0])
             found.append((version, entry.name, entry.read_text(encoding="utf-8")))
     return sorted(found)
+
+
+def count_migrations(conn):
+    """Return how many migrations the database has applied; a database without the schema raises."""
+    return conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0]
 
 
 def migrate(data_path):

@@ -1,4 +1,4 @@
-"""SQLite access: one connection per request, numbered migrations, init-db."""
+"""SQLite access: one connection per request, one held open per worker, numbered migrations, init-db."""
 
 import sqlite3
 from contextlib import contextmanager
@@ -111,7 +111,8 @@ def migrate(data_path):
     try:
         conn.execute("PRAGMA journal_mode = WAL")
         applied = []
-        # EXCLUSIVE: several workers starting at once apply each migration once.
+        # EXCLUSIVE: several processes migrating at once (apps started side by
+        # side, `flask init-db` beside a running site) apply each migration once.
         with transaction(conn, "EXCLUSIVE"):
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("

@@ -14,16 +14,16 @@ Client information is not fetched: a redirect_uri on another scheme, host or
 port than its client_id is refused.
 """
 
-import ipaddress
 import re
 import secrets
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, session, url_for
 
 from . import SECURITY_HEADERS, csrf, tokens
 from .auth import is_owner, login_required
 from .authcodes import PKCE_VALUE, CodeError, issue_code, record_token, redeem_code
+from .clients import origin, origin_text, valid_client_id, with_query
 from .tokens import SUPPORTED_SCOPES, TokenRequestError, bearer_token, create_token, site_me, verify_token
 
 bp = Blueprint("indieauth", __name__)
@@ -34,8 +34,6 @@ METADATA_PATH = "/.well-known/oauth-authorization-server"
 MAX_PENDING = 5
 # RFC 6749 appendix A.4: a scope token is printable ASCII without space, '"' or '\'.
 SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]{1,64}")
-HOST_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
-LOOPBACK = {ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")}
 SCOPE_DESCRIPTIONS = {
     "create": "publish new notes",
     "update": "change your notes",
@@ -99,50 +97,6 @@ def metadata():
     )
 
 
-def _origin(url):
-    """Return (scheme, host, port) of a well-formed http(s) URL, or None."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return None
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment:
-        return None
-    if parts.username is not None or parts.password is not None:
-        return None
-    host = parts.hostname
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        if not HOST_NAME.fullmatch(host):
-            return None
-    else:
-        if address not in LOOPBACK:
-            return None
-    return parts.scheme, host, port or (443 if parts.scheme == "https" else 80)
-
-
-def valid_client_id(client_id):
-    """Return True for a client_id the IndieAuth spec allows (http(s), no fragment, credentials or dot segments)."""
-    if _origin(client_id) is None:
-        return False
-    return not any(segment in (".", "..") for segment in urlsplit(client_id).path.split("/"))
-
-
-def _origin_text(url):
-    scheme, host, port = _origin(url)
-    default = 443 if scheme == "https" else 80
-    shown = f"[{host}]" if ":" in host else host
-    return f"{scheme}://{shown}" + ("" if port == default else f":{port}")
-
-
-def _with_query(url, params):
-    """Return url with params added to its query string (any it had are kept)."""
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True) + [(key, value) for key, value in params.items() if value]
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
-
-
 def _refuse_page(message):
     current_app.logger.warning("authorization request refused: %s", message)
     abort(400, message)
@@ -154,9 +108,9 @@ def _checked_request(args):
     redirect_uri = args.get("redirect_uri", "")
     if not valid_client_id(client_id):
         _refuse_page("The app asking to sign in sent no valid client_id (an http or https URL), so it was refused.")
-    if _origin(redirect_uri) is None:
+    if origin(redirect_uri) is None:
         _refuse_page("The app asking to sign in sent no valid redirect_uri, so it was refused.")
-    if _origin(redirect_uri) != _origin(client_id):
+    if origin(redirect_uri) != origin(client_id):
         _refuse_page(
             f"The app {client_id} asked to send you back to {redirect_uri}, which is not on its own site. "
             "For your safety this request was refused."
@@ -166,7 +120,7 @@ def _checked_request(args):
     def back(error, description):
         current_app.logger.warning("authorization request from %s refused: %s", client_id, error)
         params = {"error": error, "error_description": description, "state": state, "iss": issuer()}
-        return None, redirect(_with_query(redirect_uri, params))
+        return None, redirect(with_query(redirect_uri, params))
 
     if args.get("response_type") != "code":
         return back("unsupported_response_type", "Only response_type=code is supported.")
@@ -180,7 +134,7 @@ def _checked_request(args):
     scopes = tokens.parse_scope(args.get("scope", ""))
     if not all(SCOPE_TOKEN.fullmatch(name) for name in scopes):
         return back("invalid_scope", "The scope parameter is malformed.")
-    if args.get("me") and _origin(args["me"]) is None:
+    if args.get("me") and origin(args["me"]) is None:
         return back("invalid_request", "The me parameter is not an http or https URL.")
     return {
         "client_id": client_id,
@@ -202,7 +156,7 @@ def _remember(pending):
 def _consent_headers(redirect_uri):
     """Let the consent form's answer be redirected to the client (CSP form-action also governs that redirect)."""
     policy = SECURITY_HEADERS["Content-Security-Policy"].replace(
-        "form-action 'self'", f"form-action 'self' {_origin_text(redirect_uri)}"
+        "form-action 'self'", f"form-action 'self' {origin_text(redirect_uri)}"
     )
     return {"Content-Security-Policy": policy, **NO_STORE}
 
@@ -245,14 +199,14 @@ def consent():
     if request.form.get("decision") != "approve":
         current_app.logger.info("authorization denied to %s", answered["client_id"])
         params = {"error": "access_denied", "error_description": "The owner declined.", **params}
-        return redirect(_with_query(answered["redirect_uri"], params), code=303)
+        return redirect(with_query(answered["redirect_uri"], params), code=303)
     chosen = set(request.form.getlist("scope"))
     granted = [name for name in answered["scopes"] if name in chosen]
     params["code"] = issue_code(
         answered["client_id"], answered["redirect_uri"], answered["code_challenge"], granted, site_me()
     )
     current_app.logger.info("authorization approved for %s, scope %r", answered["client_id"], " ".join(granted))
-    return redirect(_with_query(answered["redirect_uri"], params), code=303)
+    return redirect(with_query(answered["redirect_uri"], params), code=303)
 
 
 def oauth_error(error, description, status=400):

@@ -1,10 +1,10 @@
-"""The owner's pages: list, write, edit and delete notes, with tags and up to MAX_PHOTOS photos."""
+"""The owner's pages: write, edit and delete notes (with tags and up to MAX_PHOTOS photos); revoke tokens."""
 
 import re
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 
-from . import media, store
+from . import media, store, tokens
 from .auth import is_owner, login_required
 from .media import MediaError
 from .photos import Photo
@@ -112,12 +112,14 @@ def _form(note):
 
 
 @bp.get("")
+@login_required
 def index():
-    """List every note, drafts included."""
-    return render_template("admin/index.html", notes=store.list_all())
+    """List every note, drafts included, and the active access tokens."""
+    return render_template("admin/index.html", notes=store.list_all(), tokens=tokens.list_tokens())
 
 
 @bp.route("/new", methods=["GET", "POST"])
+@login_required
 @media.accepts_uploads(when=is_owner)
 def new():
     """Show the form for a new note, and create it (with tags and photos) on POST."""
@@ -134,6 +136,7 @@ def new():
 
 
 @bp.route("/edit/<int:note_id>", methods=["GET", "POST"])
+@login_required
 @media.accepts_uploads(when=is_owner)
 def edit(note_id):
     """Show a note in the form, and save the changes (tags and photos kept, removed or added) on POST."""
@@ -152,6 +155,7 @@ def edit(note_id):
 
 
 @bp.post("/delete/<int:note_id>")
+@login_required
 def delete(note_id):
     """Delete a note (softly: it stays in the database, out of every page and feed)."""
     note = _note_or_404(note_id)
@@ -164,8 +168,13 @@ def delete(note_id):
     return redirect(url_for("admin.index"), code=303)
 
 
-@bp.before_request
+@bp.post("/tokens/revoke/<int:token_id>")
 @login_required
-def require_owner():
-    """Let only the signed-in owner reach any admin page."""
-    return None
+def revoke_token(token_id):
+    """Revoke an access token: the app or script holding it is refused from now on."""
+    if not tokens.revoke_token(token_id):
+        abort(404, "There is no such active token.")
+    current_app.logger.info("token %s revoked in /admin", token_id)
+    flash(f"Revoked token {token_id}.")
+    return redirect(url_for("admin.index"), code=303)
+

@@ -18,7 +18,7 @@ from flask.cli import with_appcontext
 
 from .db import connect
 from .media import NAME, media_folder, write_atomically
-from .store import iter_all_notes
+from .store import count_all_notes, iter_all_notes
 
 BACKUP_MEDIA_TABLE = "backup_media"
 
@@ -78,7 +78,7 @@ def backup_command(file):
             source.backup(target)
             photos = _add_media(target, current_app.config["DATA_PATH"])
             check = target.execute("PRAGMA integrity_check").fetchone()[0]
-            count = target.execute("SELECT count(*) FROM notes").fetchone()[0]
+            count = count_all_notes(target)
         finally:
             target.close()
     finally:

@@ -17,11 +17,18 @@ DEFAULTS = {
     "FEED_CACHE_SECONDS": 300,
     "INDIELOGIN_URL": "https://indielogin.com",
     "TRUSTED_PROXIES": 0,
+    "TOKEN_LIFETIME_DAYS": 90,
     "MEDIA_MAX_BYTES": 10 * 1024 * 1024,
     "AUTHOR_PHOTO": "",
 }
 
-INT_SETTINGS = {"FEED_MAX_ITEMS": 1, "FEED_CACHE_SECONDS": 0, "TRUSTED_PROXIES": 0, "MEDIA_MAX_BYTES": 1024}
+INT_SETTINGS = {
+    "FEED_MAX_ITEMS": 1,
+    "FEED_CACHE_SECONDS": 0,
+    "TRUSTED_PROXIES": 0,
+    "TOKEN_LIFETIME_DAYS": 1,
+    "MEDIA_MAX_BYTES": 1024,
+}
 BOOL_SETTINGS = {"DEV_MODE"}
 MIN_SECRET_LENGTH = 32
 # Largest request body accepted (bytes): a 100,000-character note of emoji,

@@ -1,4 +1,4 @@
-"""SQLite access: one connection per request, numbered migrations, init-db."""
+"""SQLite access: one connection per request, one held open per worker, numbered migrations, init-db."""
 
 import sqlite3
 from contextlib import contextmanager
@@ -57,7 +57,7 @@ def hold_open(data_path):
     """
     conn = connect(data_path)
     # A connection opens the files on its first statement, not before.
-    conn.execute("SELECT count(*) FROM schema_migrations").fetchone()
+    count_migrations(conn)
     _held.append(conn)
     return conn
 
@@ -99,6 +99,11 @@ def available_migrations():
     return sorted(found)
 
 
+def count_migrations(conn):
+    """Return how many migrations the database has applied; a database without the schema raises."""
+    return conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0]
+
+
 def migrate(data_path):
     """Create the database if needed and apply every pending migration; return their names."""
     Path(data_path).mkdir(parents=True, exist_ok=True)
@@ -106,7 +111,8 @@ def migrate(data_path):
     try:
         conn.execute("PRAGMA journal_mode = WAL")
         applied = []
-        # EXCLUSIVE: several workers starting at once apply each migration once.
+        # EXCLUSIVE: several processes migrating at once (apps started side by
+        # side, `flask init-db` beside a running site) apply each migration once.
         with transaction(conn, "EXCLUSIVE"):
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("

@@ -254,3 +254,50 @@ def test_discard_removes_only_stored_names(app, data_path):
         media.discard([stored.name, "../starpunk.db"])
     assert stored_files(app) == []
     assert os.path.exists(data_path / "starpunk.db")
+
+
+def test_xmp_is_dropped_from_png_and_webp_and_the_webp_header_says_so(app):
+    """PNG's XMP text chunk and WebP's XMP chunk go; WebP's header no longer claims an XMP chunk."""
+    from PIL import PngImagePlugin
+
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><exif:GPSLatitude>52,31.2N</exif:GPSLatitude></x:xmpmeta>'
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", xmp.decode())
+    info.add_text("Comment", "kept")
+    png = image_bytes("PNG", pnginfo=info)
+    webp = image_bytes("WEBP", xmp=xmp, exif=gps_exif())
+    for data in (png, webp):
+        assert b"GPSLatitude" in data
+        stored = save(app, data)
+        kept = (media.media_folder(app.config["DATA_PATH"]) / stored.name).read_bytes()
+        assert b"GPSLatitude" not in kept
+        with Image.open(io.BytesIO(kept)) as image:
+            image.load()
+            assert ExifTags.IFD.GPSInfo not in image.getexif()
+            assert "xmp" not in image.info
+    assert b"kept" in (media.media_folder(app.config["DATA_PATH"]) / save(app, png).name).read_bytes()
+
+
+def test_an_exif_block_that_cannot_be_read_is_dropped_not_kept(app):
+    """A damaged EXIF block might still hide a position: it is removed whole, and the photo kept."""
+    data = image_bytes("JPEG", exif=gps_exif())
+    start = data.index(b"Exif\x00\x00") + 6
+    damaged = data[:start] + b"XX" + data[start + 2:]  # not a TIFF byte order any more
+    stored = save(app, damaged)
+    kept = (media.media_folder(app.config["DATA_PATH"]) / stored.name).read_bytes()
+    assert b"Exif\x00\x00" not in kept
+    with Image.open(io.BytesIO(kept)) as image:
+        image.load()
+        assert image.size == (40, 30)
+
+
+def test_exif_without_gps_is_kept_byte_for_byte(app):
+    """A photo whose EXIF has no position keeps its EXIF block exactly."""
+    from PIL import ExifTags
+
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 3
+    for image_format in ("JPEG", "PNG", "WEBP"):
+        data = image_bytes(image_format, exif=exif)
+        stored = save(app, data)
+        assert (media.media_folder(app.config["DATA_PATH"]) / stored.name).read_bytes() == data

@@ -142,6 +142,14 @@ class Site:
         result = self.container.get_wrapped_container().wait(timeout=timeout)
         return int(result["StatusCode"])
 
+    def logs_once_they_hold(self, text: str, timeout: float = 5.0) -> str:
+        """Return the logs once they hold text (Gunicorn writes an access line only after the response is sent)."""
+        deadline = time.monotonic() + timeout
+        while text not in (logs := self.logs()):
+            assert time.monotonic() < deadline, f"the logs did not show {text!r} within {timeout} s:\n{logs[-2000:]}"
+            time.sleep(POLL_SECONDS)
+        return logs
+
     def logs(self) -> str:
         """Return the container's stdout and stderr, interleaved."""
         try:

@@ -37,11 +37,14 @@ nox.options.error_on_missing_interpreters = True
 def _expose_pyenv_versions() -> None:
     """Let pyenv's shims answer for every installed CPython, not only the active one (for --force-python)."""
     root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
-    if os.environ.get("PYENV_VERSION") or not (root / "shims").is_dir() or not sys.executable.startswith(str(root)):
+    if not (root / "shims").is_dir() or not sys.executable.startswith(str(root)):
         return
+    # `pyenv exec` (the shim that started nox) sets PYENV_VERSION to the active
+    # version only; the versions already named keep their precedence.
+    chosen = [name for name in os.environ.get("PYENV_VERSION", "").split(":") if name]
     running = ".".join(map(str, sys.version_info[:3]))
-    others = sorted(path.name for path in (root / "versions").glob("3.*") if path.name != running)
-    os.environ["PYENV_VERSION"] = ":".join([running, *others])
+    installed = sorted(path.name for path in (root / "versions").glob("3.*"))
+    os.environ["PYENV_VERSION"] = ":".join(dict.fromkeys([*chosen, running, *installed]))
 
 
 _expose_pyenv_versions()
@@ -131,7 +134,7 @@ def image(session: nox.Session) -> None:
     session.log(f"image: {tag} (also starpunk:latest), {image_size(tag) / 1e6:.1f} MB, built in {time.monotonic() - started:.0f} s on {base}")
 
 
-@nox.session(python=PYTHON, tags=["container"], requires=["image"])
+@nox.session(python=PYTHON, tags=["container"], requires=["image-{python}"])
 def container(session: nox.Session) -> None:
     """Prove the image with testcontainers: health, persistence, feeds, structure and seed bounds."""
     session.install(*CONTAINER_TOOLS)
@@ -140,7 +143,7 @@ def container(session: nox.Session) -> None:
     session.run("pytest", "tests/container", *session.posargs)
 
 
-@nox.session(python=PYTHON, tags=["container"], requires=["image"])
+@nox.session(python=PYTHON, tags=["container"], requires=["image-{python}"])
 def faults(session: nox.Session) -> None:
     """Crash, stop, starve and break the image's storage (tests/faults): no acknowledged note lost, every failure said clearly."""
     session.install(*CONTAINER_TOOLS)
@@ -149,7 +152,7 @@ def faults(session: nox.Session) -> None:
     session.run("pytest", "tests/faults", *session.posargs)
 
 
-@nox.session(python=PYTHON, tags=["container"], requires=["image"])
+@nox.session(python=PYTHON, tags=["container"], requires=["image-{python}"])
 def load(session: nox.Session) -> None:
     """Measure the image's size, startup, memory and throughput under locust; fail on a missed target."""
     _prepare_engine(session)
@@ -157,7 +160,7 @@ def load(session: nox.Session) -> None:
     session.run("python", "-m", "loadtests.bench", "--image", image_tag(), *session.posargs)
 
 
-@nox.session(python=PYTHON, tags=["container"], requires=["image"])
+@nox.session(python=PYTHON, tags=["container"], requires=["image-{python}"])
 def e2e(session: nox.Session) -> None:
     """Drive the image in headless Chromium (Playwright): reading, writing, XSS, accessibility, layout."""
     _prepare_engine(session)
@@ -180,21 +183,21 @@ def _prepare_deploy(session: nox.Session, *binaries: str) -> None:
     session.env["STARPUNK_IMAGE"] = image_tag()
 
 
-@nox.session(python=PYTHON, tags=["deploy"], requires=["image"])
+@nox.session(python=PYTHON, tags=["deploy"], requires=["image-{python}"])
 def compose(session: nox.Session) -> None:
     """Run compose.yaml with Debian's docker-compose: healthy, limits applied, a note kept across down and up."""
     _prepare_deploy(session, "docker-compose")
     session.run("pytest", "tests/deploy/test_compose.py", *session.posargs)
 
 
-@nox.session(python=PYTHON, tags=["deploy"], requires=["image"])
+@nox.session(python=PYTHON, tags=["deploy"], requires=["image-{python}"])
 def proxy(session: nox.Session) -> None:
     """Put Caddy and nginx from the example configs in front of the image and check it over HTTPS."""
     _prepare_deploy(session, "caddy", "nginx", "openssl")
     session.run("pytest", "tests/deploy/test_proxy.py", *session.posargs)
 
 
-@nox.session(python=PYTHON, tags=["deploy"], requires=["image"])
+@nox.session(python=PYTHON, tags=["deploy"], requires=["image-{python}"])
 def podman(session: nox.Session) -> None:
     """Build and run the Containerfile with Podman: health, persistence and the OCI-format warning."""
     _prepare_deploy(session, "podman")
@@ -205,7 +208,7 @@ def podman(session: nox.Session) -> None:
     session.run("pytest", "tests/deploy/test_podman.py", *session.posargs)
 
 
-@nox.session(python=PYTHON, tags=["deploy"], requires=["image"])
+@nox.session(python=PYTHON, tags=["deploy"], requires=["image-{python}"])
 def guide(session: nox.Session) -> None:
     """Run the deployment guide's tested shell blocks as written; check backup/restore and its error texts."""
     _prepare_deploy(session)

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
@@ -33,7 +34,7 @@ def canary_findings(report: str) -> list[str]:
     return []
 
 
-def snapshot_vulns(database: dict, name: str, version: str) -> list[dict]:
+def snapshot_vulns(database: dict[str, Any], name: str, version: str) -> list[dict[str, Any]]:
     """Return the OSV records of the snapshot's advisories that cover this release."""
     try:
         release = Version(version)
@@ -56,7 +57,7 @@ def snapshot_vulns(database: dict, name: str, version: str) -> list[dict]:
 @contextmanager
 def snapshot_osv(database_file: Path) -> Iterator[str]:
     """Serve the safety-db snapshot as OSV's /v1/query on 127.0.0.1 and yield its URL."""
-    database = {canonicalize_name(name): entries for name, entries in json.loads(database_file.read_text()).items() if name != "$meta"}
+    database: dict[str, Any] = {canonicalize_name(name): entries for name, entries in json.loads(database_file.read_text()).items() if name != "$meta"}
 
     class Query(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 (the name http.server calls)

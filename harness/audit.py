@@ -20,7 +20,6 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-SNAPSHOT_PACKAGE = "safety-db==2021.7.17"
 # A pin with a well-known advisory: Jinja2 2.10's sandbox escape (CVE-2019-10906), fixed in 2.10.1.
 CANARY_PACKAGE, CANARY_VERSION = "jinja2", "2.10"
 PIP_AUDIT_ARGS = ["--strict", "--no-deps", "--disable-pip", "--progress-spinner", "off"]

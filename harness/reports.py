@@ -127,12 +127,16 @@ def _session_rows(sessions: Iterable[str], results: list[Result], current: str) 
     return rows
 
 
+def _written(path: Path) -> str:
+    return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _artifacts() -> list[str]:
     parts = ["<h2>Load report</h2>"]
     if (LOAD / "report.md").is_file():
         table = (LOAD / "report.md").read_text(encoding="utf-8")
         links = [_link(LOAD / name, name) for name in ("report.md", "report.json", "report.png") if (LOAD / name).is_file()]
-        parts.append(f"<p>{' · '.join(links)}</p><pre>{html.escape(table)}</pre>")
+        parts.append(f"<p>Written {_written(LOAD / 'report.md')} UTC: {' · '.join(links)}</p><pre>{html.escape(table)}</pre>")
         if (LOAD / "report.png").is_file():
             parts.append(f'<img src="{html.escape((LOAD / "report.png").relative_to(REPORTS).as_posix())}" alt="requests/s, p95 latency and memory over the load run" width="900">')
     else:
@@ -140,15 +144,19 @@ def _artifacts() -> list[str]:
     parts.append("<h2>End-to-end screenshots</h2>")
     shots = sorted(SCREENSHOTS.glob("**/*.png"))
     if shots:
+        parts.append(f"<p>Written {_written(max(shots, key=lambda shot: shot.stat().st_mtime))} UTC (the newest).</p>")
         parts.append("<ul>" + "".join(f"<li>{_link(shot, shot.relative_to(SCREENSHOTS).as_posix())}</li>" for shot in shots) + "</ul>")
     else:
         parts.append("<p>none: <code>nox -s e2e</code> writes them to build/reports/e2e/.</p>")
     return parts
 
 
-def write_index(sessions: Iterable[str]) -> Path:
-    """Write build/reports/index.html: each session's result, time and reports (sessions listed first, then any other recorded)."""
-    results = read_results()
+def write_index(sessions: Iterable[str], own: str = "report") -> Path:
+    """Write build/reports/index.html: each session's result, time and reports (sessions listed first, then any other recorded).
+
+    own is the session writing the page; its records are left out, so they never make the run it reports look earlier.
+    """
+    results = [result for result in read_results() if result.session != own]
     # The run of the session that finished last is the one this page is about.
     current = max(results, key=lambda result: result.finished).run if results else RUN_ID
     failed = [result.name for result in results if result.run == current and result.status != "passed"]

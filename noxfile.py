@@ -248,9 +248,21 @@ def guide(session: nox.Session) -> None:
     session.run("pytest", "tests/deploy/test_guide.py", junit(session), *session.posargs)
 
 
-@nox.session(python=False, tags=["report"])
+def _record_unstarted(session: nox.Session) -> None:
+    """Record the sessions of this nox run that ended before their own code ran (no such Python, a failed prerequisite)."""
+    # nox keeps its results in private attributes; nox is pinned, and a change here only loses these rows.
+    for runner in getattr(getattr(session._runner, "manifest", None), "_consumed", []):
+        result = getattr(runner, "result", None)
+        if result is None or runner.name == session.name or reports.recorded_in_this_run(runner.friendly_name):
+            continue
+        status = {nox.sessions.Status.SUCCESS: "passed", nox.sessions.Status.SKIPPED: "skipped", nox.sessions.Status.ABORTED: "aborted"}
+        reports.record(runner.friendly_name, runner.name, status.get(result.status, "failed"), result.duration or 0, result.reason or "")
+
+
+@nox.session(venv_backend="none", tags=["report"])
 def report(session: nox.Session) -> None:
     """Write build/reports/index.html: each session's result and time, with links to every report."""
+    _record_unstarted(session)
     index = reports.write_index(name for name in nox.options.sessions or [] if name != "report")
     session.log(f"wrote {index}")
 

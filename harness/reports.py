@@ -30,7 +30,7 @@ SCREENSHOTS = REPORTS / "e2e"
 
 STARTED = datetime.now(timezone.utc)
 RUN_ID = os.environ.get("STARPUNK_RUN_ID") or STARTED.strftime("%Y-%m-%dT%H:%M:%SZ")
-STATUSES = {"passed": "passed", "failed": "FAILED", "skipped": "skipped", "interrupted": "INTERRUPTED"}
+STATUSES = {"passed": "passed", "failed": "FAILED", "skipped": "skipped", "interrupted": "INTERRUPTED", "aborted": "ABORTED"}
 
 
 @dataclass
@@ -43,6 +43,7 @@ class Result:
     seconds: float
     finished: str
     run: str
+    reason: str = ""
 
 
 def _file_name(name: str) -> str:
@@ -59,14 +60,23 @@ def coverage_path(name: str) -> Path:
     return COVERAGE / _file_name(name)
 
 
-def record(name: str, session: str, status: str, seconds: float) -> Path:
+def record(name: str, session: str, status: str, seconds: float, reason: str = "") -> Path:
     """Write the result of one session run; return the file written."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     finished = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    result = Result(name, session, status, round(seconds, 1), finished, RUN_ID)
+    result = Result(name, session, status, round(seconds, 1), finished, RUN_ID, reason)
     path = RESULTS / f"{_file_name(name)}.json"
     path.write_text(json.dumps(asdict(result), indent=2) + "\n", encoding="utf-8")
     return path
+
+
+def recorded_in_this_run(name: str) -> bool:
+    """Return whether the session `name` has recorded a result in this nox run."""
+    path = RESULTS / f"{_file_name(name)}.json"
+    try:
+        return bool(json.loads(path.read_text(encoding="utf-8")).get("run") == RUN_ID)
+    except (OSError, ValueError):
+        return False
 
 
 def read_results() -> list[Result]:
@@ -112,7 +122,7 @@ def _session_rows(sessions: Iterable[str], results: list[Result], current: str) 
         if not runs:
             rows.append(f'<tr class="notrun"><td>{html.escape(session)}</td><td>not run</td><td></td><td></td><td></td></tr>')
         for result in runs:
-            status = STATUSES.get(result.status, result.status)
+            status = STATUSES.get(result.status, result.status) + (f": {result.reason}" if result.reason else "")
             when = result.finished if result.run == current else f"{result.finished} (an earlier run)"
             links = []
             if junit_path(result.name).is_file():

@@ -64,7 +64,7 @@ PYTHON = _RUNNING if _RUNNING in SUPPORTED_PYTHONS else next(
 # Every tool a session installs, pinned exactly: one [dependency-groups] group per kind of session.
 PYPROJECT = nox.project.load_toml(Path(__file__).resolve().parent / "pyproject.toml")
 # What mypy checks (strict, settings in pyproject.toml).
-TYPED = ["harness"]
+TYPED = ["harness", "testkit"]
 # Each CI file and the schema check-jsonschema vendors for it.
 CI_FILES = {".github/workflows/ci.yml": "vendor.github-workflows", ".gitlab-ci.yml": "vendor.gitlab-ci"}
 # testcontainers on this kind of machine: no Ryuk image to pull, and /.dockerenv

@@ -1,4 +1,4 @@
-"""SQLite access: one connection per request, numbered migrations, init-db."""
+"""SQLite access: one connection per request, one held open per worker, numbered migrations, init-db."""
 
 import sqlite3
 from contextlib import contextmanager
@@ -36,10 +36,16 @@ def connect(data_path, create=False):
     # isolation_level=None: transactions are explicit (see transaction()).
     conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     conn.row_factory = sqlite3.Row
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA foreign_keys = ON")
-    # FULL: an acknowledged note survives even a power cut, not only a crash.
-    conn.execute("PRAGMA synchronous = FULL")
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        # FULL: an acknowledged note survives even a power cut, not only a crash.
+        conn.execute("PRAGMA synchronous = FULL")
+    except BaseException:
+        # A damaged file fails on the first statement: the caller never gets
+        # the connection, so it is closed here (Python 3.13 warns otherwise).
+        conn.close()
+        raise
     return conn
 
 
@@ -56,8 +62,12 @@ def hold_open(data_path):
     need no new space and only writes fail.
     """
     conn = connect(data_path)
-    # A connection opens the files on its first statement, not before.
-    conn.execute("SELECT count(*) FROM schema_migrations").fetchone()
+    try:
+        # A connection opens the files on its first statement, not before.
+        count_migrations(conn)
+    except BaseException:
+        conn.close()
+        raise
     _held.append(conn)
     return conn
 
@@ -99,6 +109,11 @@ def available_migrations():
     return sorted(found)
 
 
+def count_migrations(conn):
+    """Return how many migrations the database has applied; a database without the schema raises."""
+    return conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0]
+
+
 def migrate(data_path):
     """Create the database if needed and apply every pending migration; return their names."""
     Path(data_path).mkdir(parents=True, exist_ok=True)
@@ -106,7 +121,8 @@ def migrate(data_path):
     try:
         conn.execute("PRAGMA journal_mode = WAL")
         applied = []
-        # EXCLUSIVE: several workers starting at once apply each migration once.
+        # EXCLUSIVE: several processes migrating at once (apps started side by
+        # side, `flask init-db` beside a running site) apply each migration once.
         with transaction(conn, "EXCLUSIVE"):
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("

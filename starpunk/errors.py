@@ -12,6 +12,7 @@ TITLES = {
     404: "Not found",
     405: "Method not allowed",
     413: "Too large",
+    415: "Unsupported media type",
     429: "Too many requests",
     431: "Headers too large",
     500: "Something went wrong",
@@ -19,12 +20,29 @@ TITLES = {
 }
 
 
+# Endpoints for programs (IndieAuth, Micropub) answer errors in OAuth 2.0's JSON form.
+OAUTH_PATHS = ("/indieauth/token", "/indieauth/introspect", "/indieauth/revoke", "/micropub")
+OAUTH_ERRORS = {401: "unauthorized", 403: "forbidden", 500: "server_error", 503: "temporarily_unavailable"}
+
+
 def _wants_json():
     return request.path == "/health" or request.path.endswith(".json")
 
 
+def _wants_oauth_json():
+    path = request.path
+    if path == "/indieauth/authorize":  # its POST redeems codes for programs; its GET is a page
+        return request.method == "POST"
+    return path in OAUTH_PATHS or path.startswith("/micropub/")
+
+
 def render_error(code, message):
     """Return an error response in the form the client expects."""
+    if _wants_oauth_json():
+        response = jsonify(error=OAUTH_ERRORS.get(code, "invalid_request"), error_description=message)
+        response.status_code = code
+        response.headers["Cache-Control"] = "no-store"
+        return response
     if _wants_json():
         response = jsonify(status="error", code=code, message=message)
         response.status_code = code
@@ -38,7 +56,14 @@ def handle_http_error(exc):
     if exc.code is None or exc.code < 400:
         return exc
     message = exc.description if exc.description and not exc.description.startswith("The ") else None
+    if message is None and exc.code == 413:
+        message = _DEFAULT_MESSAGES[413] + " " + _photo_limits()
     return render_error(exc.code, message or _DEFAULT_MESSAGES.get(exc.code, exc.description))
+
+
+def _photo_limits():
+    config = current_app.config
+    return f"Photos can be at most {config['MEDIA_MAX_BYTES'] / 1048576:.1f} MB each, {config['MAX_PHOTOS']} a note."
 
 
 def handle_csrf_error(exc):

@@ -27,6 +27,7 @@ def test_defaults_when_the_environment_is_empty():
     assert settings["FEED_CACHE_SECONDS"] == 300
     assert settings["INDIELOGIN_URL"] == "https://indielogin.com"
     assert settings["TRUSTED_PROXIES"] == 0
+    assert settings["TOKEN_LIFETIME_DAYS"] == 90
     assert settings["DATA_PATH"] == str(Path("data").absolute())
     assert settings["MAX_NOTE_CHARS"] == 100_000
     # Development gets a working (insecure) secret so the dev server starts.
@@ -44,6 +45,7 @@ def test_environment_overrides_defaults_and_is_parsed(tmp_path):
             "FEED_MAX_ITEMS": " 7 ",
             "FEED_CACHE_SECONDS": "0",
             "TRUSTED_PROXIES": "2",
+            "TOKEN_LIFETIME_DAYS": "30",
             "INDIELOGIN_URL": "http://127.0.0.1:9999/",
             "ENVIRONMENT": "Development",
             "UNRELATED": "ignored",
@@ -56,6 +58,7 @@ def test_environment_overrides_defaults_and_is_parsed(tmp_path):
     assert settings["FEED_MAX_ITEMS"] == 7
     assert settings["FEED_CACHE_SECONDS"] == 0
     assert settings["TRUSTED_PROXIES"] == 2
+    assert settings["TOKEN_LIFETIME_DAYS"] == 30
     assert settings["INDIELOGIN_URL"] == "http://127.0.0.1:9999"
     assert settings["ENVIRONMENT"] == "development"
     assert "UNRELATED" not in settings
@@ -95,6 +98,7 @@ def test_falsy_dev_mode_values(raw):
         ({"FEED_MAX_ITEMS": "2.5"}, "FEED_MAX_ITEMS"),
         ({"FEED_CACHE_SECONDS": "-1"}, "FEED_CACHE_SECONDS"),
         ({"TRUSTED_PROXIES": "one"}, "TRUSTED_PROXIES"),
+        ({"TOKEN_LIFETIME_DAYS": "0"}, "TOKEN_LIFETIME_DAYS"),
         ({"DEV_MODE": "maybe"}, "DEV_MODE"),
         ({"ENVIRONMENT": "staging"}, "ENVIRONMENT"),
         ({"SITE_URL": "notes.example"}, "SITE_URL"),
@@ -171,3 +175,30 @@ def test_create_app_stops_with_one_clear_line(monkeypatch, tmp_path, environ):
     assert message.startswith("starpunk: configuration error: ")
     assert "\n" not in message
     assert "Traceback" not in message
+
+
+def test_photo_settings_defaults_and_environment():
+    """MEDIA_MAX_BYTES defaults to 10 MiB and sets the upload body limit; AUTHOR_PHOTO is off by default."""
+    settings = load_config(environ={})
+    assert settings["MEDIA_MAX_BYTES"] == 10 * 1024 * 1024
+    assert settings["AUTHOR_PHOTO"] == ""
+    assert settings["UPLOAD_MAX_CONTENT_LENGTH"] == 4 * settings["MEDIA_MAX_BYTES"] + settings["MAX_CONTENT_LENGTH"]
+    settings = load_config(environ={"MEDIA_MAX_BYTES": "5000000", "AUTHOR_PHOTO": " https://owner.example/me.jpg "})
+    assert settings["MEDIA_MAX_BYTES"] == 5_000_000
+    assert settings["AUTHOR_PHOTO"] == "https://owner.example/me.jpg"
+    assert load_config(environ={"AUTHOR_PHOTO": "/static/me.png"})["AUTHOR_PHOTO"] == "/static/me.png"
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({"MEDIA_MAX_BYTES": "ten megabytes"}, "MEDIA_MAX_BYTES"),
+        ({"MEDIA_MAX_BYTES": "10"}, "MEDIA_MAX_BYTES"),
+        ({"AUTHOR_PHOTO": "javascript:alert(1)"}, "AUTHOR_PHOTO"),
+        ({"AUTHOR_PHOTO": "me.jpg"}, "AUTHOR_PHOTO"),
+    ],
+)
+def test_bad_photo_settings_are_refused(environ, named):
+    """A malformed limit or an author photo that is not a URL or site path stops startup, naming the setting."""
+    with pytest.raises(ConfigError, match=named):
+        load_config(environ=environ)

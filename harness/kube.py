@@ -64,12 +64,14 @@ def find(kind: str, name: str | None = None) -> Manifest:
 
 def kustomization() -> Manifest:
     """Return deploy/kubernetes/kustomization.yaml as an object."""
-    return yaml.safe_load(KUSTOMIZATION.read_text(encoding="utf-8"))
+    kustomization: Manifest = yaml.safe_load(KUSTOMIZATION.read_text(encoding="utf-8"))
+    return kustomization
 
 
 def pod_spec(deployment: Manifest) -> Manifest:
     """Return the pod template's spec of a Deployment."""
-    return deployment["spec"]["template"]["spec"]
+    spec: Manifest = deployment["spec"]["template"]["spec"]
+    return spec
 
 
 def dump(objects: list[Manifest]) -> str:
@@ -103,12 +105,12 @@ class Played:
         return f"{self.name}-pod-0-{pod_spec(self.deployment)['containers'][0]['name']}"
 
     def _ref(self, kind: str) -> str:
-        refs = [source[kind]["name"] for source in pod_spec(self.deployment)["containers"][0]["envFrom"] if kind in source]
+        refs: list[str] = [source[kind]["name"] for source in pod_spec(self.deployment)["containers"][0]["envFrom"] if kind in source]
         assert len(refs) == 1, f"the Deployment's container should take its settings from one {kind}, not {refs}"
         return refs[0]
 
     def _claim_name(self) -> str:
-        claims = [volume["persistentVolumeClaim"]["claimName"] for volume in pod_spec(self.deployment)["volumes"] if "persistentVolumeClaim" in volume]
+        claims: list[str] = [volume["persistentVolumeClaim"]["claimName"] for volume in pod_spec(self.deployment)["volumes"] if "persistentVolumeClaim" in volume]
         assert len(claims) == 1, f"the Deployment should mount one claim, not {claims}"
         return claims[0]
 

@@ -4,8 +4,8 @@ The pod is played from copies of the same parsed objects (harness/kube.py says
 what differs and why), on a claim played once, published on 127.0.0.1.
 """
 
-import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -13,25 +13,19 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import kubernetes_validate
 import pytest
 import requests
 import yaml
-from testkit import runs
-from testkit.ports import free_port
-from testkit.site import Site
-from testkit.waiting import wait_for
+from kube_played import SUITE, PlayedSite, play, sweep
 
+from harness import ROOT
 from harness.image import app_version
 from harness.kube import (
-    CONTAINERS_CONF,
     KUSTOMIZATION,
     MANIFESTS,
-    Played,
     find,
     ingress_nginx_site,
     kustomization,
@@ -40,13 +34,14 @@ from harness.kube import (
     pod_infrastructure,
     pod_spec,
     podman_image,
-    podman_secret,
     remove_pod_infrastructure,
 )
 from harness.podman import podman
 from harness.proxy import nginx_main_conf
+from testkit import runs
+from testkit.ports import free_port
+from testkit.waiting import wait_for
 
-SUITE = "kube"
 # The oldest Kubernetes the manifests promise to fit, and the newest the validator knows.
 KUBERNETES_VERSIONS = ["1.28.0", kubernetes_validate.latest_version()]
 # Not part of the kustomization: the controller's own settings, and the Secret
@@ -58,130 +53,27 @@ CACHE_FRESH_TIMEOUT = 5.0
 OWNER_MARKER = "Sign out"
 
 
-class PlayedSite(Site):
-    """StarPunk as the pod `podman kube play` makes of the Deployment; removed with `podman kube down`."""
-
-    def __init__(self, played: Played, folder: Path) -> None:
-        settings = {key: str(value) for key, value in played.settings["data"].items()}
-        super().__init__(settings, name=played.container_name, port=played.port)
-        self.played = played
-        self.pod_file = folder / "pod.yaml"
-        self.pod_file.write_text(played.pod_yaml())
-        conf = folder / "containers.conf"
-        conf.write_text(CONTAINERS_CONF)
-        self.podman_env = {**os.environ, "CONTAINERS_CONF": str(conf)}
-
-    def podman(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        """Run podman with the run's containers.conf (the lower rlimits `kube play` cannot be given as flags)."""
-        return podman(*args, check=check, env=self.podman_env)
-
-    def _create_and_start(self) -> None:
-        self.podman("kube", "play", str(self.pod_file))
-
-    def _start_existing(self) -> None:
-        self.podman("pod", "start", f"{self.played.name}-pod-0")
-
-    def _stop(self, timeout: int) -> None:
-        self.podman("pod", "stop", "--time", str(timeout), f"{self.played.name}-pod-0")
-
-    def kill(self, signal: str = "SIGKILL") -> None:
-        """Send a signal to the app container's main process."""
-        self.podman("kill", "--signal", signal, self.name)
-
-    def exec(self, *command: str, user: str = "") -> tuple[int, str, str]:
-        """Run a command in the app container; return its exit code, stdout and stderr."""
-        result = self.podman("exec", *(["--user", user] if user else []), self.name, *command, check=False)
-        return result.returncode, result.stdout, result.stderr
-
-    def logs(self, tail: int | None = None) -> str:
-        """Return the app container's log (the last tail lines, or all)."""
-        result = self.podman("logs", *(["--tail", str(tail)] if tail else []), self.name, check=False)
-        return result.stdout + result.stderr
-
-    def state(self) -> dict[str, Any]:
-        """Return `podman inspect`'s State of the app container, plus RestartCount."""
-        attrs = self.inspect()
-        return {**attrs["State"], "RestartCount": attrs.get("RestartCount", 0)}
-
-    def inspect(self) -> dict[str, Any]:
-        """Return everything `podman inspect` says of the app container."""
-        return json.loads(self.podman("inspect", self.name).stdout)[0]
-
-    def _remove(self) -> None:
-        self.podman("kube", "down", str(self.pod_file), check=False)
-
-    def down(self) -> None:
-        """Tear the pod down as a user would (`podman kube down`), leaving the claim's volume."""
-        self.remove()
-        wait_for(lambda: self.podman("pod", "exists", f"{self.played.name}-pod-0", check=False).returncode, "the pod to be gone", 30)
-
-
-def _sweep(run: str | None = None) -> None:
-    """Remove pods, volumes and secrets this suite left: this run's, or those of runs whose process is gone."""
-
-    def ours(labels: dict[str, str] | None) -> bool:
-        labels = labels or {}
-        if labels.get(runs.LABEL) != SUITE:
-            return False
-        owner = labels.get(runs.RUN_LABEL, "")
-        return owner == run if run else not runs.owner_alive(owner)
-
-    pods = json.loads(podman("pod", "ps", "--format", "json").stdout or "[]")
-    for pod in pods:
-        if ours(pod.get("Labels")):
-            podman("pod", "rm", "--force", pod["Name"], check=False)
-    for volume in json.loads(podman("volume", "ls", "--format", "json").stdout or "[]"):
-        if ours(volume.get("Labels")):
-            podman("volume", "rm", "--force", volume["Name"], check=False)
-    for name in podman("secret", "ls", "--format", "{{.Name}}").stdout.split():
-        labels = json.loads(podman("secret", "inspect", "--format", "{{json .Spec.Labels}}", name).stdout or "{}")
-        if ours(labels):
-            podman("secret", "rm", name, check=False)
-
-
 @pytest.fixture(scope="module")
 def podman_ready() -> Iterator[tuple[str, dict[str, str]]]:
     """Copy the image under test into Podman; return its name there and this run's labels. Remove what the run made."""
     run = runs.run_id()
-    _sweep()
+    sweep()
     infrastructure = pod_infrastructure()
     image, copied = podman_image(os.environ.get("STARPUNK_IMAGE", f"starpunk:{app_version()}"))
     try:
         yield image, runs.labels(SUITE, run)
     finally:
-        _sweep(run)
+        sweep(run)
         if copied:
             podman("rmi", image, check=False)
         remove_pod_infrastructure(infrastructure)
-
-
-@contextmanager
-def play(podman_ready: tuple[str, dict[str, str]], folder: Path, secret: dict[str, str], wait: bool = True) -> Iterator[PlayedSite]:
-    """Play the manifests with Podman: the secret as a Podman secret, the claim once, then the ConfigMap and Deployment."""
-    image, labels = podman_ready
-    plan = Played(f"starpunk-kube-{uuid.uuid4().hex[:10]}", image, free_port(), labels)
-    site = PlayedSite(plan, folder)
-    label_args = [arg for key, value in labels.items() for arg in ("--label", f"{key}={value}")]
-    try:
-        secret_file = folder / "secret.json"
-        secret_file.write_text(podman_secret(secret))
-        site.podman("secret", "create", *label_args, plan.secret_name, str(secret_file))
-        secret_file.unlink()
-        claim = folder / "claim.yaml"
-        claim.write_text(plan.claim_yaml())
-        site.podman("kube", "play", str(claim))
-        yield site.start(wait=wait)
-    finally:
-        site.remove()
-        site.podman("volume", "rm", "--force", plan.claim_name, check=False)
-        site.podman("secret", "rm", plan.secret_name, check=False)
 
 
 @pytest.fixture(scope="module")
 def played(podman_ready: tuple[str, dict[str, str]], tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlayedSite]:
     """StarPunk played from the manifests, with a fresh value for each key secret.yaml holds."""
     fresh = {key: secrets.token_hex(32) for key in find("Secret")["stringData"]}
-    with play(podman_ready, tmp_path_factory.mktemp("kube"), fresh) as site:
+    with play(*podman_ready, tmp_path_factory.mktemp("kube"), fresh) as site:
         yield site
 
 
@@ -232,6 +124,17 @@ def test_kustomization_renders_every_manifest() -> None:
     (deployment,) = [obj for obj in objects if obj["kind"] == "Deployment"]
     images = {container["image"] for container in pod_spec(deployment)["containers"]}
     assert images == {f"starpunk:{app_version()}"}, f"{KUSTOMIZATION.name} and deployment.yaml should name this release"
+
+
+def test_settings_are_starpunks_and_enough_for_production() -> None:
+    """The ConfigMap and Secret set only settings .env.example documents, and everything production refuses to start without."""
+    documented = {line.split("=", 1)[0] for line in (ROOT / ".env.example").read_text().splitlines() if re.match(r"^[A-Z_]+=", line)}
+    settings = find("ConfigMap", "starpunk-settings")["data"]
+    secret = find("Secret")["stringData"]
+    assert set(settings) | set(secret) <= documented, f"not StarPunk settings: {sorted((set(settings) | set(secret)) - documented)}"
+    assert set(secret) == {"SESSION_SECRET"}, "the Secret holds the one secret setting"
+    assert settings["ENVIRONMENT"] == "production" and settings["SITE_URL"].startswith("https://") and settings["ADMIN_ME"]
+    assert settings["DATA_PATH"] == "/data" and settings["TRUSTED_PROXIES"] == "1"
 
 
 # The pod Podman plays from them.
@@ -302,7 +205,7 @@ def test_note_survives_kube_down_and_play(played: PlayedSite) -> None:
 def test_the_secret_placeholder_is_refused(podman_ready: tuple[str, dict[str, str]], tmp_path: Path) -> None:
     """Played with secret.yaml's placeholder as it is, the app stops with the line the guide quotes."""
     placeholder = find("Secret")["stringData"]
-    with play(podman_ready, tmp_path, placeholder, wait=False) as site:
+    with play(*podman_ready, tmp_path, placeholder, wait=False) as site:
         site.wait_for_log("SESSION_SECRET must be set to at least 32 characters in production")
         # The Deployment's restartPolicy is Always: Podman starts it again, as a cluster would (CrashLoopBackOff).
         site.wait_state("Podman to restart the app after it stopped", lambda state: state["RestartCount"] >= 1)

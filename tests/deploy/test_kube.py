@@ -26,6 +26,7 @@ from harness.image import app_version
 from harness.kube import (
     KUSTOMIZATION,
     MANIFESTS,
+    Played,
     find,
     ingress_nginx_site,
     kustomization,
@@ -135,6 +136,40 @@ def test_settings_are_starpunks_and_enough_for_production() -> None:
     assert set(secret) == {"SESSION_SECRET"}, "the Secret holds the one secret setting"
     assert settings["ENVIRONMENT"] == "production" and settings["SITE_URL"].startswith("https://") and settings["ADMIN_ME"]
     assert settings["DATA_PATH"] == "/data" and settings["TRUSTED_PROXIES"] == "1"
+
+
+def _changes(before: object, after: object, path: str = "") -> set[str]:
+    """Return the paths (a.b.0.c) where two parsed YAML trees differ."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        return {change for key in before.keys() | after.keys() for change in _changes(before.get(key), after.get(key), f"{path}.{key}")}
+    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
+        return {change for index, pair in enumerate(zip(before, after, strict=True)) for change in _changes(*pair, f"{path}.{index}")}
+    return set() if before == after else {path.lstrip(".")}
+
+
+def test_played_copy_differs_only_where_podman_needs() -> None:
+    """The played Deployment and ConfigMap are the user's, but for names, labels, the image, the published port and the refs."""
+    plan = Played("starpunk-kube-check", "localhost/starpunk:test", 18000, {runs.LABEL: SUITE})
+    settings, deployment = yaml.safe_load_all(plan.pod_yaml())
+    assert _changes(find("ConfigMap", "starpunk-settings"), settings) == {"metadata.name", f"metadata.labels.{runs.LABEL}"}
+    container = "spec.template.spec.containers.0"
+    assert _changes(find("Deployment"), deployment) == {
+        "metadata.name",
+        f"metadata.labels.{runs.LABEL}",
+        f"spec.template.metadata.labels.{runs.LABEL}",
+        f"{container}.image",
+        f"{container}.ports.0.hostIP",
+        f"{container}.ports.0.hostPort",
+        f"{container}.envFrom.0.configMapRef.name",
+        f"{container}.envFrom.1.secretRef.name",
+        f"{container}.volumeMounts.0.name",
+        f"{container}.volumeMounts.1.name",
+        "spec.template.spec.volumes.0.name",
+        "spec.template.spec.volumes.0.persistentVolumeClaim.claimName",
+        "spec.template.spec.volumes.1.name",
+    }
+    (claim,) = yaml.safe_load_all(plan.claim_yaml())
+    assert _changes(find("PersistentVolumeClaim"), claim) == {"metadata.name", f"metadata.labels.{runs.LABEL}"}
 
 
 # The pod Podman plays from them.

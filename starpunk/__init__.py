@@ -91,6 +91,8 @@ def create_app(test_config=None):
     try:
         applied = db.migrate(settings["DATA_PATH"])
     except db.MigrationError as exc:
+        if exc.applied:
+            app.logger.info("applied %d migration(s): %s", len(exc.applied), ", ".join(exc.applied))
         raise SystemExit(f"starpunk: {exc}") from None
     except (OSError, sqlite3.Error) as exc:
         raise SystemExit(

@@ -106,6 +106,7 @@ class MigrationError(Exception):
         reason = " ".join(str(cause).split())  # one line, whatever SQLite said
         super().__init__(f"migration {name} failed and was rolled back, the database is unchanged by it: {reason}")
         self.name = name
+        self.applied = []  # the migrations this run applied before the failed one
 
 
 def migrate(data_path):
@@ -127,8 +128,12 @@ def migrate(data_path):
         done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
         applied = []
         for version, name, sql in available_migrations():
-            if version not in done and _apply(conn, version, name, sql):
-                applied.append(name)
+            try:
+                if version not in done and _apply(conn, version, name, sql):
+                    applied.append(name)
+            except MigrationError as exc:
+                exc.applied = applied
+                raise
         return applied
     finally:
         conn.close()

@@ -90,8 +90,9 @@ def test_migrations_before_a_failing_one_stay_applied(app, data_path, monkeypatc
     good = (9998, "9998_good.sql", "CREATE TABLE good (x);\nINSERT INTO good VALUES (1);\n")
     real = db.available_migrations()
     monkeypatch.setattr(db, "available_migrations", lambda: [*real, good, BROKEN])
-    with pytest.raises(db.MigrationError):
+    with pytest.raises(db.MigrationError) as failed:
         db.migrate(str(data_path))
+    assert failed.value.applied == ["9998_good.sql"]
     conn = sqlite3.connect(data_path / "starpunk.db")
     try:
         versions = [row[0] for row in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
@@ -116,15 +117,28 @@ def test_a_migration_another_worker_applied_meanwhile_is_skipped(app, data_path)
         conn.close()
 
 
-def test_startup_with_a_failing_migration_is_one_line(app, data_path, monkeypatch):
+def test_startup_with_a_failing_migration_is_one_line(app, data_path, monkeypatch, capfd):
     """The app refuses to start with one line naming the migration, not a traceback, and exits non-zero."""
     real = db.available_migrations()
     monkeypatch.setattr(db, "available_migrations", lambda: [*real, BROKEN])
+    capfd.readouterr()
     with pytest.raises(SystemExit) as stop:
         create_app({"DATA_PATH": str(data_path)})
     message = str(stop.value.code)
     assert message.startswith("starpunk: migration 9999_broken.sql failed and was rolled back")
     assert "\n" not in message
+    assert "migration" not in capfd.readouterr().err, "nothing was applied, so nothing is logged before the line"
+
+
+def test_startup_names_the_migrations_applied_before_a_failing_one(app, data_path, monkeypatch, capfd):
+    """When a good migration lands before a broken one, the log says so before the failure line."""
+    good = (9998, "9998_good.sql", "CREATE TABLE good (x);\n")
+    real = db.available_migrations()
+    monkeypatch.setattr(db, "available_migrations", lambda: [*real, good, BROKEN])
+    capfd.readouterr()
+    with pytest.raises(SystemExit):
+        create_app({"DATA_PATH": str(data_path)})
+    assert "applied 1 migration(s): 9998_good.sql" in capfd.readouterr().err
 
 
 def test_init_db_with_a_failing_migration_is_one_line(app, data_path, monkeypatch):

@@ -13,7 +13,8 @@ max_requests_jitter = max_requests // 10
 graceful_timeout = 20
 worker_class = "starpunk.worker.DrainingWorker"
 # The app is built once in the master and shared by the forked workers
-# (copy-on-write); database connections are opened per request, after the fork.
+# (copy-on-write); database connections are opened only after the fork: one per
+# request, plus the one each worker holds open for its life (post_worker_init).
 preload_app = True
 # Heartbeat files on tmpfs: an overlay or a busy volume can stall them.
 worker_tmp_dir = "/dev/shm"

@@ -21,12 +21,14 @@ def _note_or_404(note_id):
 
 
 @bp.get("")
+@login_required
 def index():
     """List every note, drafts included."""
     return render_template("admin/index.html", notes=store.list_all())
 
 
 @bp.route("/new", methods=["GET", "POST"])
+@login_required
 def new():
     """Show the form for a new note, and create it on POST."""
     if request.method == "POST":
@@ -45,6 +47,7 @@ def new():
 
 
 @bp.route("/edit/<int:note_id>", methods=["GET", "POST"])
+@login_required
 def edit(note_id):
     """Show a note in the form, and save the changes on POST."""
     note = _note_or_404(note_id)
@@ -68,6 +71,7 @@ def edit(note_id):
 
 
 @bp.post("/delete/<int:note_id>")
+@login_required
 def delete(note_id):
     """Delete a note (softly: it stays in the database, out of every page and feed)."""
     note = _note_or_404(note_id)
@@ -78,10 +82,3 @@ def delete(note_id):
     current_app.logger.info("note %s deleted", note["slug"])
     flash(f"Deleted: {note['slug']}")
     return redirect(url_for("admin.index"), code=303)
-
-
-@bp.before_request
-@login_required
-def require_owner():
-    """Let only the signed-in owner reach any admin page."""
-    return None

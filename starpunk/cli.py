@@ -10,7 +10,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from .db import connect
-from .store import iter_all_notes
+from .store import count_all_notes, iter_all_notes
 
 
 @click.command("backup")
@@ -29,7 +29,7 @@ def backup_command(file):
             # changes the database meanwhile, so the copy is one consistent state.
             source.backup(target)
             check = target.execute("PRAGMA integrity_check").fetchone()[0]
-            count = target.execute("SELECT count(*) FROM notes").fetchone()[0]
+            count = count_all_notes(target)
         finally:
             target.close()
     finally:

@@ -1,4 +1,4 @@
-"""SQLite access: one connection per request, numbered migrations, init-db."""
+"""SQLite access: one connection per request, one held open per worker, numbered migrations, init-db."""
 
 import sqlite3
 from contextlib import contextmanager
@@ -57,7 +57,7 @@ def hold_open(data_path):
     """
     conn = connect(data_path)
     # A connection opens the files on its first statement, not before.
-    conn.execute("SELECT count(*) FROM schema_migrations").fetchone()
+    count_migrations(conn)
     _held.append(conn)
     return conn
 
@@ -97,6 +97,11 @@ def available_migrations():
             version = int(entry.name.split("_", 1)[0])
             found.append((version, entry.name, entry.read_text(encoding="utf-8")))
     return sorted(found)
+
+
+def count_migrations(conn):
+    """Return how many migrations the database has applied; a database without the schema raises."""
+    return conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0]
 
 
 class MigrationError(Exception):
@@ -141,7 +146,8 @@ def migrate(data_path):
 
 def _apply(conn, version, name, sql):
     """Apply one migration unless another process got there first; return whether this one did."""
-    # EXCLUSIVE, and the check inside it: several workers starting at once apply each migration once.
+    # EXCLUSIVE, and the check inside it: several processes migrating at once (apps started side by
+    # side, `flask init-db` beside a running site) apply each migration once.
     with transaction(conn, "EXCLUSIVE"):
         if conn.execute("SELECT 1 FROM schema_migrations WHERE version = ?", (version,)).fetchone():
             return False

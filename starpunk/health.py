@@ -5,7 +5,7 @@ import tempfile
 
 from flask import Blueprint, current_app, jsonify
 
-from .db import get_db
+from .db import count_migrations, get_db
 
 bp = Blueprint("health", __name__)
 
@@ -15,7 +15,7 @@ PROBE_BYTES = b"\0" * 4096
 def check_database():
     """Return "ok" when the database answers and has its schema, else a short reason."""
     try:
-        get_db().execute("SELECT count(*) FROM schema_migrations").fetchone()
+        count_migrations(get_db())
     except sqlite3.DatabaseError as exc:
         current_app.logger.error("health: database check failed: %s", exc)
         return "unavailable"

@@ -10,6 +10,7 @@ from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import CallbackDict
 
 from .db import connect, isoformat, transaction, utcnow
+from .errors import storage_error_page
 
 COOKIE_NAME = "starpunk_session"
 OWNER_LIFETIME = timedelta(days=30)
@@ -122,9 +123,6 @@ class SQLiteSessionInterface(SessionInterface):
 
 def _storage_failed(response):
     """Turn a response whose session could not be saved into the storage-error page (503)."""
-    # Imported here: errors imports flask_wtf, which sessions need not load.
-    from .errors import storage_error_page
-
     body, status = storage_error_page()
     response.status_code = status
     response.headers.pop("Location", None)

@@ -124,6 +124,11 @@ def list_all():
     ).fetchall()
 
 
+def count_all_notes(conn):
+    """Return how many notes an open connection's database holds, deleted ones included."""
+    return conn.execute("SELECT count(*) FROM notes").fetchone()[0]
+
+
 def iter_all_notes(conn):
     """Yield every note, deleted ones included, oldest first, from an open connection."""
     conn.row_factory = sqlite3.Row

@@ -3,6 +3,7 @@
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from flask import url_for
 
 from starpunk import store
 
@@ -36,6 +37,31 @@ def test_admin_posts_from_visitors_change_nothing(app, client, add_notes, databa
     response = client.post(path, data={"content": "Intruder", "published": "y"})
     assert response.status_code == 302
     assert urlsplit(response.headers["Location"]).path == "/auth/login"
+    rows = database.execute("SELECT content, deleted_at FROM notes").fetchall()
+    assert [tuple(row) for row in rows] == [("Owner's note", None)]
+
+
+def admin_routes(app, note_id):
+    """Return (endpoint, method, path) for every method of every rule under /admin, ids filled with note_id."""
+    routes = []
+    with app.test_request_context():
+        for rule in app.url_map.iter_rules():
+            if rule.rule == "/admin" or rule.rule.startswith("/admin/"):
+                path = url_for(rule.endpoint, **dict.fromkeys(rule.arguments, note_id))
+                routes += [(rule.endpoint, method, path) for method in sorted(rule.methods - {"HEAD", "OPTIONS"})]
+    return routes
+
+
+def test_every_admin_route_sends_visitors_to_sign_in(app, client, add_notes, database):
+    """Each admin route, whatever its method, redirects an anonymous visitor and changes nothing: none lacks its guard."""
+    note, = add_notes(["Owner's note"])
+    app.config["WTF_CSRF_ENABLED"] = False
+    routes = admin_routes(app, note["id"])
+    assert {endpoint for endpoint, _, _ in routes} >= {"admin.index", "admin.new", "admin.edit", "admin.delete"}
+    for endpoint, method, path in routes:
+        response = client.open(path, method=method, data={"content": "Intruder", "published": "y"})
+        assert response.status_code == 302, (endpoint, method, path)
+        assert urlsplit(response.headers["Location"]).path == "/auth/login", (endpoint, method, path)
     rows = database.execute("SELECT content, deleted_at FROM notes").fetchall()
     assert [tuple(row) for row in rows] == [("Owner's note", None)]
 

@@ -85,7 +85,7 @@ def create_app(test_config=None):
         hops = settings["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
 
-    from . import admin, auth, cli, db, errors, feeds, health, notes
+    from . import admin, auth, cli, db, errors, feeds, health, indieauth, notes, tokens
     from .sessions import SQLiteSessionInterface
 
     try:
@@ -106,8 +106,9 @@ def create_app(test_config=None):
     csrf.init_app(app)
     errors.init_app(app)
     cli.init_app(app)
+    tokens.init_app(app)
     app.cli.add_command(auth.login_link_command)
-    for module in (notes, feeds, auth, admin, health):
+    for module in (notes, feeds, auth, admin, health, indieauth):
         app.register_blueprint(module.bp)
     app.after_request(_add_security_headers)
     app.jinja_env.filters.update(markdown=note_html, summary=summary, readable_date=readable_date)

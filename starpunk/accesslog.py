@@ -1,4 +1,6 @@
-"""Gunicorn's access log, minus secrets: login-link tokens and IndieLogin codes never reach it."""
+"""Gunicorn's access log, minus secrets: login-link tokens, codes and access tokens never reach it."""
+
+from urllib.parse import unquote_plus
 
 from gunicorn.glogging import Logger
 
@@ -6,16 +8,28 @@ REDACTED = "[redacted]"
 # Paths whose last segment or query string is a one-time secret.
 SECRET_PATH_PREFIX = "/auth/token/"
 SECRET_QUERY_PATHS = ("/auth/callback",)
+# Query parameters that carry a secret on any path (OAuth codes, PKCE verifiers, access tokens).
+SECRET_PARAMETERS = {"code", "code_verifier", "access_token", "token"}
+
+
+def _redact_parameter(pair):
+    name, sep, _value = pair.partition("=")
+    if sep and unquote_plus(name).strip().lower() in SECRET_PARAMETERS:
+        return f"{name}={REDACTED}"
+    return pair
 
 
 def redact_uri(uri):
-    """Return the request URI with any login token or authorization code replaced."""
+    """Return the request URI with any login token, code or access token replaced."""
     if uri.startswith(SECRET_PATH_PREFIX):
         return SECRET_PATH_PREFIX + REDACTED
-    path, sep, _query = uri.partition("?")
-    if sep and path in SECRET_QUERY_PATHS:
+    path, sep, query = uri.partition("?")
+    if not sep:
+        return uri
+    if path in SECRET_QUERY_PATHS:
         return f"{path}?{REDACTED}"
-    return uri
+    redacted = "&".join(_redact_parameter(pair) for pair in query.split("&"))
+    return uri if redacted == query else f"{path}?{redacted}"
 
 
 class RedactingLogger(Logger):

@@ -1,8 +1,8 @@
-"""The owner's pages: list, write, edit and delete notes."""
+"""The owner's pages: list, write, edit and delete notes; list and revoke access tokens."""
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 
-from . import store
+from . import store, tokens
 from .auth import login_required
 from .store import NoteError
 
@@ -23,8 +23,8 @@ def _note_or_404(note_id):
 @bp.get("")
 @login_required
 def index():
-    """List every note, drafts included."""
-    return render_template("admin/index.html", notes=store.list_all())
+    """List every note, drafts included, and the active access tokens."""
+    return render_template("admin/index.html", notes=store.list_all(), tokens=tokens.list_tokens())
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -82,3 +82,15 @@ def delete(note_id):
     current_app.logger.info("note %s deleted", note["slug"])
     flash(f"Deleted: {note['slug']}")
     return redirect(url_for("admin.index"), code=303)
+
+
+@bp.post("/tokens/revoke/<int:token_id>")
+@login_required
+def revoke_token(token_id):
+    """Revoke an access token: the app or script holding it is refused from now on."""
+    if not tokens.revoke_token(token_id):
+        abort(404, "There is no such active token.")
+    current_app.logger.info("token %s revoked in /admin", token_id)
+    flash(f"Revoked token {token_id}.")
+    return redirect(url_for("admin.index"), code=303)
+

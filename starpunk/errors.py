@@ -19,12 +19,29 @@ TITLES = {
 }
 
 
+# Endpoints for programs (IndieAuth, Micropub) answer errors in OAuth 2.0's JSON form.
+OAUTH_PATHS = ("/indieauth/token", "/indieauth/introspect", "/indieauth/revoke", "/micropub")
+OAUTH_ERRORS = {401: "unauthorized", 403: "forbidden", 500: "server_error", 503: "temporarily_unavailable"}
+
+
 def _wants_json():
     return request.path == "/health" or request.path.endswith(".json")
 
 
+def _wants_oauth_json():
+    path = request.path
+    if path == "/indieauth/authorize":  # its POST redeems codes for programs; its GET is a page
+        return request.method == "POST"
+    return path in OAUTH_PATHS or path.startswith("/micropub/")
+
+
 def render_error(code, message):
     """Return an error response in the form the client expects."""
+    if _wants_oauth_json():
+        response = jsonify(error=OAUTH_ERRORS.get(code, "invalid_request"), error_description=message)
+        response.status_code = code
+        response.headers["Cache-Control"] = "no-store"
+        return response
     if _wants_json():
         response = jsonify(status="error", code=code, message=message)
         response.status_code = code

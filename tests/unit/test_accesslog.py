@@ -16,6 +16,13 @@ from starpunk.accesslog import RedactingLogger, redact_uri
         ("/auth/callback?code=SECRET-CODE&state=SECRET-STATE", "/auth/callback?[redacted]"),
         ("/auth/callback", "/auth/callback"),
         ("/note/hello?page=2", "/note/hello?page=2"),
+        ("/micropub?q=config&access_token=SECRET", "/micropub?q=config&access_token=[redacted]"),
+        ("/indieauth/token?code=SECRET&code_verifier=SECRET&client_id=https%3A%2F%2Fapp.example%2F",
+         "/indieauth/token?code=[redacted]&code_verifier=[redacted]&client_id=https%3A%2F%2Fapp.example%2F"),
+        ("/indieauth/revoke?token=SECRET&token_type_hint=access_token",
+         "/indieauth/revoke?token=[redacted]&token_type_hint=access_token"),
+        ("/x?ACCESS%5FTOKEN=SECRET&Code=SECRET&codes=kept", "/x?ACCESS%5FTOKEN=[redacted]&Code=[redacted]&codes=kept"),
+        ("/indieauth/authorize?state=abc&code_challenge=xyz", "/indieauth/authorize?state=abc&code_challenge=xyz"),
         ("/", "/"),
     ],
 )
@@ -55,6 +62,12 @@ def test_access_log_line_holds_no_login_token(capsys):
 def test_access_log_line_holds_no_indielogin_code(capsys):
     line = _access_line("/auth/callback?code=SECRET-CODE&state=SECRET-STATE", capsys)
     assert "/auth/callback?[redacted]" in line
+    assert "SECRET" not in line
+
+
+def test_access_log_line_holds_no_access_token_or_code_in_a_query(capsys):
+    line = _access_line("/micropub?q=source&access_token=SECRET-TOKEN&url=x&code_verifier=SECRET-VERIFIER", capsys)
+    assert "GET /micropub?q=source&access_token=[redacted]&url=x&code_verifier=[redacted] HTTP/1.1" in line
     assert "SECRET" not in line
 
 

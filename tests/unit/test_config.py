@@ -27,6 +27,7 @@ def test_defaults_when_the_environment_is_empty():
     assert settings["FEED_CACHE_SECONDS"] == 300
     assert settings["INDIELOGIN_URL"] == "https://indielogin.com"
     assert settings["TRUSTED_PROXIES"] == 0
+    assert settings["TOKEN_LIFETIME_DAYS"] == 90
     assert settings["DATA_PATH"] == str(Path("data").absolute())
     assert settings["MAX_NOTE_CHARS"] == 100_000
     # Development gets a working (insecure) secret so the dev server starts.
@@ -44,6 +45,7 @@ def test_environment_overrides_defaults_and_is_parsed(tmp_path):
             "FEED_MAX_ITEMS": " 7 ",
             "FEED_CACHE_SECONDS": "0",
             "TRUSTED_PROXIES": "2",
+            "TOKEN_LIFETIME_DAYS": "30",
             "INDIELOGIN_URL": "http://127.0.0.1:9999/",
             "ENVIRONMENT": "Development",
             "UNRELATED": "ignored",
@@ -56,6 +58,7 @@ def test_environment_overrides_defaults_and_is_parsed(tmp_path):
     assert settings["FEED_MAX_ITEMS"] == 7
     assert settings["FEED_CACHE_SECONDS"] == 0
     assert settings["TRUSTED_PROXIES"] == 2
+    assert settings["TOKEN_LIFETIME_DAYS"] == 30
     assert settings["INDIELOGIN_URL"] == "http://127.0.0.1:9999"
     assert settings["ENVIRONMENT"] == "development"
     assert "UNRELATED" not in settings
@@ -95,6 +98,7 @@ def test_falsy_dev_mode_values(raw):
         ({"FEED_MAX_ITEMS": "2.5"}, "FEED_MAX_ITEMS"),
         ({"FEED_CACHE_SECONDS": "-1"}, "FEED_CACHE_SECONDS"),
         ({"TRUSTED_PROXIES": "one"}, "TRUSTED_PROXIES"),
+        ({"TOKEN_LIFETIME_DAYS": "0"}, "TOKEN_LIFETIME_DAYS"),
         ({"DEV_MODE": "maybe"}, "DEV_MODE"),
         ({"ENVIRONMENT": "staging"}, "ENVIRONMENT"),
         ({"SITE_URL": "notes.example"}, "SITE_URL"),

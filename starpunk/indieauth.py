@@ -1,0 +1,314 @@
+"""StarPunk as its own IndieAuth server: discovery, consent, codes and tokens for Micropub clients.
+
+Endpoints (absolute URLs are built from SITE_URL):
+- ``GET /.well-known/oauth-authorization-server``: the metadata document.
+- ``GET /indieauth/authorize``: the owner's consent page; ``POST`` redeems a
+  code for the profile URL only ({"me"}), as the spec's authentication flow does.
+- ``POST /indieauth/consent``: the consent form's answer (CSRF-protected).
+- ``POST /indieauth/token``: a code for a Bearer token.
+- ``POST /indieauth/introspect``: a token's details, for callers holding an
+  active token of this site themselves (sent as ``Authorization: Bearer``).
+- ``POST /indieauth/revoke``: revoke a token; 200 whether or not it was active.
+
+Client information is not fetched: a redirect_uri on another scheme, host or
+port than its client_id is refused.
+"""
+
+import re
+import secrets
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, session, url_for
+
+from . import SECURITY_HEADERS, csrf, tokens
+from .auth import is_owner, login_required
+from .authcodes import PKCE_VALUE, CodeError, issue_code, record_token, redeem_code
+from .clients import origin, origin_text, valid_client_id, with_query
+from .tokens import SUPPORTED_SCOPES, TokenRequestError, bearer_token, create_token, site_me, verify_token
+
+bp = Blueprint("indieauth", __name__)
+
+MICROPUB_PATH = "/micropub"
+METADATA_PATH = "/.well-known/oauth-authorization-server"
+# Unanswered consent pages remembered per session; an older one must be opened again.
+MAX_PENDING = 5
+# RFC 6749 appendix A.4: a scope token is printable ASCII without space, '"' or '\'.
+SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]{1,64}")
+SCOPE_DESCRIPTIONS = {
+    "create": "publish new notes",
+    "update": "change your notes",
+    "delete": "delete and undelete your notes",
+    "media": "upload photos",
+    "profile": "read your name and profile URL",
+}
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def _absolute(endpoint):
+    return current_app.config["SITE_URL"] + url_for(endpoint)
+
+
+def issuer():
+    """Return this server's issuer identifier (a prefix of the metadata URL)."""
+    return current_app.config["SITE_URL"] + "/"
+
+
+def discovery_links():
+    """Return (rel, absolute URL) of every endpoint a client discovers from the site's pages."""
+    site = current_app.config["SITE_URL"]
+    return [
+        ("indieauth-metadata", _absolute("indieauth.metadata")),
+        ("authorization_endpoint", _absolute("indieauth.authorize")),
+        ("token_endpoint", _absolute("indieauth.token")),
+        ("micropub", site + MICROPUB_PATH),
+    ]
+
+
+@bp.app_context_processor
+def discovery_context():
+    """Give every template the discovery links, for <link> elements in the page head."""
+    return {"discovery_links": discovery_links}
+
+
+@bp.after_app_request
+def add_link_headers(response):
+    """Advertise the endpoints in HTTP Link headers on the public pages (the home page and permalinks)."""
+    if request.blueprint == "notes" and response.mimetype == "text/html":
+        for rel, href in discovery_links():
+            response.headers.add("Link", f'<{href}>; rel="{rel}"')
+    return response
+
+
+@bp.get(METADATA_PATH)
+def metadata():
+    """Describe this authorization server (IndieAuth metadata, RFC 8414 fields)."""
+    return jsonify(
+        issuer=issuer(),
+        authorization_endpoint=_absolute("indieauth.authorize"),
+        token_endpoint=_absolute("indieauth.token"),
+        introspection_endpoint=_absolute("indieauth.introspect"),
+        revocation_endpoint=_absolute("indieauth.revoke"),
+        revocation_endpoint_auth_methods_supported=["none"],
+        scopes_supported=list(SUPPORTED_SCOPES),
+        response_types_supported=["code"],
+        grant_types_supported=["authorization_code"],
+        code_challenge_methods_supported=["S256"],
+        authorization_response_iss_parameter_supported=True,
+    )
+
+
+def _refuse_page(message):
+    current_app.logger.warning("authorization request refused: %s", message)
+    abort(400, message)
+
+
+def _checked_request(args):
+    """Return the request's parameters, or a response refusing it (a page, or a redirect to the client)."""
+    client_id = args.get("client_id", "")
+    redirect_uri = args.get("redirect_uri", "")
+    if not valid_client_id(client_id):
+        _refuse_page("The app asking to sign in sent no valid client_id (an http or https URL), so it was refused.")
+    if origin(redirect_uri) is None:
+        _refuse_page("The app asking to sign in sent no valid redirect_uri, so it was refused.")
+    if origin(redirect_uri) != origin(client_id):
+        _refuse_page(
+            f"The app {client_id} asked to send you back to {redirect_uri}, which is not on its own site. "
+            "For your safety this request was refused."
+        )
+    state = args.get("state", "")
+
+    def back(error, description):
+        current_app.logger.warning("authorization request from %s refused: %s", client_id, error)
+        params = {"error": error, "error_description": description, "state": state, "iss": issuer()}
+        return None, redirect(with_query(redirect_uri, params))
+
+    if args.get("response_type") != "code":
+        return back("unsupported_response_type", "Only response_type=code is supported.")
+    if not state:
+        return back("invalid_request", "The state parameter is required.")
+    if args.get("code_challenge_method") != "S256":
+        return back("invalid_request", "PKCE is required, with code_challenge_method=S256.")
+    challenge = args.get("code_challenge", "")
+    if not PKCE_VALUE.fullmatch(challenge):
+        return back("invalid_request", "A code_challenge (PKCE, S256) is required.")
+    scopes = tokens.parse_scope(args.get("scope", ""))
+    if not all(SCOPE_TOKEN.fullmatch(name) for name in scopes):
+        return back("invalid_scope", "The scope parameter is malformed.")
+    if args.get("me") and origin(args["me"]) is None:
+        return back("invalid_request", "The me parameter is not an http or https URL.")
+    return {
+        "client_id": client_id,
+        "redirect_uri": redirect_uri,
+        "state": state,
+        "code_challenge": challenge,
+        "scopes": scopes,
+    }, None
+
+
+def _remember(pending):
+    waiting = dict(session.get("indieauth", {}))
+    request_id = secrets.token_urlsafe(16)
+    waiting[request_id] = pending
+    session["indieauth"] = dict(list(waiting.items())[-MAX_PENDING:])
+    return request_id
+
+
+def _consent_headers(redirect_uri):
+    """Let the consent form's answer be redirected to the client (CSP form-action also governs that redirect)."""
+    policy = SECURITY_HEADERS["Content-Security-Policy"].replace(
+        "form-action 'self'", f"form-action 'self' {origin_text(redirect_uri)}"
+    )
+    return {"Content-Security-Policy": policy, **NO_STORE}
+
+
+@bp.get("/indieauth/authorize")
+def authorize():
+    """Check an app's authorization request and show the signed-in owner the consent page."""
+    pending, refusal = _checked_request(request.args)
+    if refusal is not None:
+        return refusal
+    if not is_owner():
+        return redirect(url_for("auth.login", next=request.full_path))
+    offered = [name for name in pending["scopes"] if name in SUPPORTED_SCOPES]
+    ignored = [name for name in pending["scopes"] if name not in SUPPORTED_SCOPES]
+    pending["scopes"] = offered
+    page = render_template(
+        "indieauth/consent.html",
+        request_id=_remember(pending),
+        client_id=pending["client_id"],
+        client_host=urlsplit(pending["client_id"]).hostname,
+        redirect_uri=pending["redirect_uri"],
+        scopes=offered,
+        ignored=ignored,
+        scope_descriptions=SCOPE_DESCRIPTIONS,
+        me=site_me(),
+    )
+    return page, 200, _consent_headers(pending["redirect_uri"])
+
+
+@bp.post("/indieauth/consent")
+@login_required
+def consent():
+    """Answer the app: a code when the owner approves, error=access_denied when they deny."""
+    pending = dict(session.get("indieauth", {}))
+    answered = pending.pop(request.form.get("request_id", ""), None)
+    if answered is None:
+        abort(400, "This sign-in request is unknown or was already answered. Start again from the app.")
+    session["indieauth"] = pending
+    params = {"state": answered["state"], "iss": issuer()}
+    if request.form.get("decision") != "approve":
+        current_app.logger.info("authorization denied to %s", answered["client_id"])
+        params = {"error": "access_denied", "error_description": "The owner declined.", **params}
+        return redirect(with_query(answered["redirect_uri"], params), code=303)
+    chosen = set(request.form.getlist("scope"))
+    granted = [name for name in answered["scopes"] if name in chosen]
+    params["code"] = issue_code(
+        answered["client_id"], answered["redirect_uri"], answered["code_challenge"], granted, site_me()
+    )
+    current_app.logger.info("authorization approved for %s, scope %r", answered["client_id"], " ".join(granted))
+    return redirect(with_query(answered["redirect_uri"], params), code=303)
+
+
+def oauth_error(error, description, status=400):
+    """Return an OAuth 2.0 error response: JSON {"error", "error_description"}, never cached."""
+    response = jsonify(error=error, error_description=description)
+    response.status_code = status
+    response.headers.update(NO_STORE)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = f'Bearer error="{error}"'
+    return response
+
+
+def _redeem(form):
+    """Redeem the code a client posted; return (Grant, None) or (None, error response)."""
+    grant_type = form.get("grant_type")
+    if grant_type is not None and grant_type != "authorization_code":
+        return None, oauth_error("unsupported_grant_type", "Only grant_type=authorization_code is supported.")
+    missing = [name for name in ("code", "client_id", "redirect_uri", "code_verifier") if not form.get(name)]
+    if missing:
+        return None, oauth_error("invalid_request", f"Missing: {', '.join(missing)}.")
+    try:
+        grant = redeem_code(form["code"], form["client_id"], form["redirect_uri"], form["code_verifier"])
+    except CodeError as exc:
+        current_app.logger.warning("code refused for %s: %s", form["client_id"], exc)
+        return None, oauth_error("invalid_grant", str(exc))
+    return grant, None
+
+
+def _profile_answer(grant, **fields):
+    body = {"me": grant.me, **fields}
+    if "profile" in grant.scopes:
+        body["profile"] = {"name": current_app.config["SITE_AUTHOR"], "url": grant.me}
+    response = jsonify(body)
+    response.headers.update(NO_STORE)
+    return response
+
+
+@bp.post("/indieauth/authorize")
+@csrf.exempt
+def redeem_for_profile():
+    """Redeem a code for the profile URL only, without a token (IndieAuth authentication)."""
+    grant, refusal = _redeem(request.form)
+    return refusal or _profile_answer(grant)
+
+
+@bp.post("/indieauth/token")
+@csrf.exempt
+def token():
+    """Exchange a code, once, for a Bearer access token with the granted scopes."""
+    if request.form.get("grant_type") is None:
+        return oauth_error("invalid_request", "Missing: grant_type.")
+    grant, refusal = _redeem(request.form)
+    if refusal is not None:
+        return refusal
+    if not grant.scopes:
+        return oauth_error("invalid_grant", "No scope was granted: redeem this code at the authorization endpoint.")
+    token_id, plaintext = create_token(grant.scopes, client_id=grant.client_id, me=grant.me)
+    record_token(grant, token_id)
+    current_app.logger.info("token %s issued to %s, scope %r", token_id, grant.client_id, grant.scope)
+    lifetime = current_app.config["TOKEN_LIFETIME_DAYS"] * 86400
+    return _profile_answer(grant, access_token=plaintext, token_type="Bearer", scope=grant.scope, expires_in=lifetime)
+
+
+@bp.post("/indieauth/introspect")
+@csrf.exempt
+def introspect():
+    """Tell a caller holding an active token of this site whether another token is active, and what it grants."""
+    try:
+        caller = bearer_token(request)
+    except TokenRequestError as exc:
+        return oauth_error("invalid_request", str(exc))
+    if caller is None:
+        return oauth_error(
+            "unauthorized", "Introspection needs an access token of this site (Authorization: Bearer).", 401
+        )
+    if verify_token(caller) is None:
+        return oauth_error("invalid_token", "The access token is unknown, expired or revoked.", 401)
+    if not request.form.get("token"):
+        return oauth_error("invalid_request", "Missing: token.")
+    info = verify_token(request.form["token"], touch=False)
+    if info is None:
+        body = {"active": False}
+    else:
+        body = {
+            "active": True,
+            "me": info.me,
+            "client_id": info.client_id,
+            "scope": info.scope,
+            "exp": int(info.expires_at.timestamp()),
+            "iat": int(info.created_at.timestamp()),
+        }
+    response = jsonify(body)
+    response.headers.update(NO_STORE)
+    return response
+
+
+@bp.post("/indieauth/revoke")
+@csrf.exempt
+def revoke():
+    """Revoke a token (RFC 7009): 200 whether it was active, unknown or already revoked."""
+    if not request.form.get("token"):
+        return oauth_error("invalid_request", "Missing: token.")
+    if tokens.revoke_plaintext(request.form["token"]):
+        current_app.logger.info("a token was revoked through the revocation endpoint")
+    return "", 200, NO_STORE

@@ -7,16 +7,16 @@ against both (see loadtests/bench.py and build/reports/load/report.md).
 
 MB = 1_000_000  # bytes in one MB
 
-IMAGE_LIMIT_MB = 250.0
-IMAGE_GOAL_MB = 100.0
+IMAGE_LIMIT_MB = 250
+IMAGE_GOAL_MB = 100
 # From `start` to the first 200 from /health: the median of several starts in the benchmark, one start in the tests.
-STARTUP_LIMIT_S = 10.0
-STARTUP_GOAL_S = 1.0
+STARTUP_LIMIT_S = 10
+STARTUP_GOAL_S = 1
 # Working set (usage minus inactive page cache, as `docker stats` shows it), at the peak of the load.
-MEMORY_LIMIT_MB = 256.0
-MEMORY_GOAL_MB = 100.0
+MEMORY_LIMIT_MB = 256
+MEMORY_GOAL_MB = 100
 # 95th percentile latency of every endpoint under the benchmark's mixed load.
-P95_LIMIT_MS = 500.0
+P95_LIMIT_MS = 500
 FAILED_REQUESTS_LIMIT = 0
 # /feed.xml without If-None-Match over /health, requests per second, measured in the same run.
 FEED_HEALTH_RATIO_GOAL = 0.8

@@ -10,7 +10,6 @@ import argparse
 import csv
 import os
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -23,6 +22,7 @@ import docker
 import requests
 
 from testkit.limits import GOALS, LIMITS, MB
+from testkit.ports import free_port
 
 from .report import write_reports
 
@@ -46,13 +46,6 @@ def parse_args(argv):
     parser.add_argument("--capacity-users", type=int, default=20)
     parser.add_argument("--out", type=Path, default=Path("build/reports/load"))
     return parser.parse_known_args(argv)
-
-
-def free_port():
-    """Return a TCP port on 127.0.0.1 that nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for_health(base_url, timeout=30.0):

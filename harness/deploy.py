@@ -2,11 +2,14 @@
 
 import os
 import shutil
-import socket
 from collections.abc import Callable
 from pathlib import Path
 
+from testkit.ports import free_port
+
 from . import HarnessError, apt_install
+
+__all__ = ["ensure_tools", "free_port", "loopback_env"]
 
 # Binary name -> Debian package that brings it.
 PACKAGES = {"docker-compose": "docker-compose", "podman": "podman", "caddy": "caddy", "nginx": "nginx", "openssl": "openssl"}
@@ -24,13 +27,6 @@ def ensure_tools(*binaries: str, say: Callable[[str], None] = print) -> None:
         raise HarnessError(f"{', '.join(missing)} missing; install {' '.join(packages)} with your package manager.")
     say(f"deploy: installing {' '.join(packages)} with apt-get")
     apt_install(*packages)
-
-
-def free_port() -> int:
-    """Return a TCP port that is free on 127.0.0.1 right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def loopback_env(**extra: str) -> dict[str, str]:

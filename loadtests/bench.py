@@ -10,7 +10,6 @@ import argparse
 import csv
 import os
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -22,18 +21,18 @@ from urllib.parse import urlsplit
 import docker
 import requests
 
+from testkit.limits import GOALS, LIMITS, MB
+from testkit.ports import free_port
+
 from .report import write_reports
 
 HERE = Path(__file__).resolve().parent
 LABELS = {"org.starpunk.test": "load"}
-MB = 1_000_000
 STARTS = 5
 POLL_SECONDS = 0.025
 MEMORY_INTERVAL = 0.5
 SEED_NOTES = 200
-# Pass/fail bounds (the seed report's targets) and the goals reported beside them.
-LIMITS = {"image_mb": 250, "startup_median_s": 10, "memory_peak_mb": 256, "p95_ms": 500, "failures": 0}
-GOALS = {"image_mb": 100, "startup_median_s": 1, "memory_peak_mb": 100, "feed_health_ratio": 0.8}
+# Pass/fail limits and the goals reported beside them live in testkit/limits.py, shared with the tests.
 
 
 def parse_args(argv):
@@ -47,13 +46,6 @@ def parse_args(argv):
     parser.add_argument("--capacity-users", type=int, default=20)
     parser.add_argument("--out", type=Path, default=Path("build/reports/load"))
     return parser.parse_known_args(argv)
-
-
-def free_port():
-    """Return a TCP port on 127.0.0.1 that nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for_health(base_url, timeout=30.0):

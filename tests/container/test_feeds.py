@@ -15,7 +15,9 @@ from datetime import UTC, datetime
 
 import feedparser
 import pytest
-from starpunk_lab import Lab, Owner, Site
+
+from testkit.owner import Owner
+from testkit.site import Lab, Site
 
 FEEDS = {
     "/feed.xml": "application/rss+xml",
@@ -35,11 +37,14 @@ WORKER_SPREAD_REQUESTS = 20
 
 @dataclass
 class FeedSite:
-    """A site with the notes above published (newest last in `markers`) and one draft."""
+    """A site with the notes above published and one draft; `published` holds every published text, oldest first.
+
+    A test that publishes more appends to `published`, so the others hold in any order.
+    """
 
     site: Site
     owner: Owner
-    markers: list[str]
+    published: list[str]
     draft_marker: str
 
 
@@ -95,15 +100,15 @@ def feed_site(module_lab: Lab) -> FeedSite:
     """Start one site for this module and publish the notes and a draft through the admin form."""
     site = module_lab.site()
     owner = site.sign_in()
-    markers = []
+    published = []
     draft_marker = f"draft-{uuid.uuid4().hex[:12]}"
     for number, text in enumerate(NOTES):
-        marker = f"note-{uuid.uuid4().hex[:12]}"
-        owner.publish(f"{text} [{marker}]")
-        markers.append(marker)
+        content = f"{text} [note-{uuid.uuid4().hex[:12]}]"
+        owner.publish(content)
+        published.append(content)
         if number == 1:
             owner.publish(f"Unfinished thought [{draft_marker}]", published=False)
-    return FeedSite(site, owner, markers, draft_marker)
+    return FeedSite(site, owner, published, draft_marker)
 
 
 @pytest.mark.parametrize("path", FEEDS)
@@ -118,7 +123,7 @@ def test_feed_parses_without_errors(feed_site: FeedSite, path: str) -> None:
 def test_feed_lists_exactly_the_published_notes_newest_first(feed_site: FeedSite, path: str) -> None:
     """The feed holds every published note, newest first, with its text intact, and never the draft."""
     texts = [entry.text for entry in parse(feed_site.site, path)]
-    expected = [f"{text} [{marker}]" for text, marker in zip(NOTES, feed_site.markers, strict=True)][::-1]
+    expected = feed_site.published[::-1]
     assert len(texts) == len(expected), texts
     for text, wanted in zip(texts, expected, strict=True):
         assert wanted in text
@@ -154,7 +159,7 @@ def test_feed_answers_304_to_its_etag(feed_site: FeedSite, path: str) -> None:
 def test_pages_show_published_notes_but_not_the_draft(feed_site: FeedSite) -> None:
     """The home page lists every published note and hides the draft."""
     page = feed_site.site.get("/").text
-    assert all(marker in page for marker in feed_site.markers)
+    assert all(content.rsplit("[", 1)[1].rstrip("]") in page for content in feed_site.published)
     assert feed_site.draft_marker not in page
 
 
@@ -165,6 +170,7 @@ def test_new_note_is_in_every_answer_right_after_publishing(feed_site: FeedSite)
         for _ in range(8):
             feed_site.site.get(path, headers={"Connection": "close"})
     feed_site.owner.publish(f"Just published [{marker}]")
+    feed_site.published.append(f"Just published [{marker}]")
     for path in FEEDS:
         stale = [
             number

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import docker
 import pytest
-from starpunk_lab import IMAGE, LABELS, Lab, Site
+
+from testkit.site import Lab, Site
 
 ROOT = Path(__file__).resolve().parents[2]
 # What `docker run` needs for the hardened runtime: /tmp is the only scratch space.
@@ -126,9 +127,11 @@ def scan_saved_image(client: docker.DockerClient, tag: str, folder: Path, needle
     return findings
 
 
-def test_image_layers_hold_no_env_file_or_private_key(docker_client: docker.DockerClient, image: "docker.models.images.Image", tmp_path: Path) -> None:
+def test_image_layers_hold_no_env_file_or_private_key(
+    docker_client: docker.DockerClient, image: "docker.models.images.Image", image_tag: str, tmp_path: Path
+) -> None:
     """The image under test, saved: no .env, no SSH or TLS key file, no PEM private key in any layer."""
-    assert scan_saved_image(docker_client, IMAGE, tmp_path) == []
+    assert scan_saved_image(docker_client, image_tag, tmp_path) == []
 
 
 @pytest.fixture
@@ -164,13 +167,17 @@ def context_with_secrets(tmp_path: Path) -> Iterator[tuple[Path, str]]:
 
 
 def test_secrets_in_the_build_context_stay_out_of_the_image(
-    docker_client: docker.DockerClient, image: "docker.models.images.Image", context_with_secrets: tuple[Path, str], tmp_path: Path
+    docker_client: docker.DockerClient,
+    image: "docker.models.images.Image",
+    run_labels: dict[str, str],
+    context_with_secrets: tuple[Path, str],
+    tmp_path: Path,
 ) -> None:
     """Built from a context holding .env files, SSH and TLS keys (also inside starpunk/), the image carries none of them."""
     context, secret = context_with_secrets
     base = image.labels["org.opencontainers.image.base.name"]
     command = ["docker", "build", "--file", str(context / "Containerfile"), "--build-arg", f"BASE_IMAGE={base}"]
-    for key, value in LABELS.items():
+    for key, value in run_labels.items():
         command += ["--label", f"{key}={value}"]
     command += ["--tag", SCAN_TAG, str(context)]
     try:

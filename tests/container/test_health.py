@@ -1,25 +1,12 @@
 """/health and the engine's own health status, for a sound and for a broken data volume."""
 
-import time
-
 import pytest
-from starpunk_lab import Lab, Site
+
+from testkit.site import Lab
 
 # Probe every half second so the engine's verdict comes in seconds, not minutes;
 # the test command itself stays the one the image declares.
 FAST_HEALTHCHECK = {"interval": 500_000_000, "timeout": 4_000_000_000, "retries": 3, "start_period": 0}
-
-
-def engine_health(site: Site, wanted: str, timeout: float = 30) -> str:
-    """Poll the engine's health status until it is `wanted` or the time is up; return the last status."""
-    deadline = time.monotonic() + timeout
-    status = ""
-    while time.monotonic() < deadline:
-        status = site.wrapped.attrs["State"].get("Health", {}).get("Status", "")
-        if status == wanted:
-            break
-        time.sleep(0.2)
-    return status
 
 
 def test_health_reports_healthy_with_given_version_and_environment(lab: Lab, version: str) -> None:
@@ -40,7 +27,7 @@ def test_health_reports_version_from_environment(lab: Lab) -> None:
 def test_engine_marks_container_healthy(lab: Lab) -> None:
     """The image's HEALTHCHECK turns the engine's status to healthy."""
     site = lab.site(healthcheck=FAST_HEALTHCHECK)
-    assert engine_health(site, "healthy") == "healthy", site.wrapped.attrs["State"].get("Health")
+    assert site.wait_health_status("healthy") == "healthy"
 
 
 @pytest.mark.parametrize(
@@ -53,7 +40,7 @@ def test_engine_marks_container_healthy(lab: Lab) -> None:
 def test_broken_data_volume_reports_unhealthy(lab: Lab, breakage: str, command: list[str], check: str, verdict: str | None) -> None:
     """A broken data volume makes /health answer 503 with the failing check, and the engine says unhealthy."""
     site = lab.site(healthcheck=FAST_HEALTHCHECK)
-    assert engine_health(site, "healthy") == "healthy"
+    site.wait_health_status("healthy")
     site.run(*command, user="0")
     reply = site.get("/health")
     assert reply.status_code == 503, f"{breakage}: {reply.status_code} {reply.text}"
@@ -62,4 +49,5 @@ def test_broken_data_volume_reports_unhealthy(lab: Lab, breakage: str, command: 
     assert body["checks"][check] != "ok"
     if verdict:
         assert body["checks"][check] == verdict
-    assert engine_health(site, "unhealthy") == "unhealthy", f"{breakage}: the engine still says healthy"
+    # The engine's verdict comes after its next probes, on its own schedule.
+    assert site.wait_health_status("unhealthy") == "unhealthy", breakage

@@ -5,7 +5,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from starpunk_lab import APP_UID, Lab, Site
+
+from testkit.site import APP_UID, Lab, Site
 
 FEEDS = ("/feed.xml", "/feed.atom", "/feed.json")
 
@@ -78,6 +79,8 @@ def test_unwritable_host_folder_stops_with_one_clear_line(lab: Lab, tmp_path: Pa
     folder.chmod(0o555)
     site = lab.site(folder, wait=False)
     assert site.wait_exit() != 0
+    # The engine may report the exit before it has collected the last output.
+    site.wait_for_log("chown")
     lines = [line for line in site.logs().splitlines() if line.strip()]
     assert len(lines) == 1, lines
     assert f"UID {APP_UID}" in lines[0]

@@ -3,7 +3,8 @@
 import time
 
 import pytest
-from starpunk_lab import Lab, Site
+
+from testkit.site import Lab, Site
 
 READ_ONLY_LINE = "starpunk: /data is mounted read-only; mount it read-write (drop :ro or read_only from the volume): the database lives there"
 EXIT_CANNOT_CREATE = 73
@@ -15,41 +16,31 @@ BREAKAGES = {
 }
 
 
-def state(site: Site) -> dict:
-    """Return the engine's view of the container: its State plus RestartCount."""
-    attrs = site.wrapped.attrs
-    return {**attrs["State"], "RestartCount": attrs["RestartCount"]}
-
-
-def wait_for(site: Site, done, timeout: float = 30) -> dict:
-    """Poll the container's state until done(state) holds or the time is up; return the last state."""
-    deadline = time.monotonic() + timeout
-    current = state(site)
-    while not done(current) and time.monotonic() < deadline:
-        time.sleep(0.2)
-        current = state(site)
-    return current
-
-
 def log_lines(site: Site) -> list[str]:
     """Return the container's non-empty log lines, across every restart."""
     return [line for line in site.logs().splitlines() if line.strip()]
 
 
+def given_up(site: Site) -> dict:
+    """Wait until the engine has stopped restarting the container (exited after RETRIES restarts); return its state."""
+    return site.wait_state(f"exited after {RETRIES} restarts", lambda s: s["Status"] == "exited" and s["RestartCount"] == RETRIES)
+
+
 def test_read_only_data_stops_with_the_same_clear_line_at_every_restart(lab: Lab) -> None:
     """`-v vol:/data:ro` with --restart on-failure:3: exit 73 each time, one line naming the cause each time, then it stays stopped."""
     site = lab.site(lab.volume(), data_mode="ro", wait=False, restart_policy={"Name": "on-failure", "MaximumRetryCount": RETRIES})
-    final = wait_for(site, lambda s: s["Status"] == "exited" and s["RestartCount"] == RETRIES)
-    assert (final["Status"], final["RestartCount"]) == ("exited", RETRIES), final
+    final = given_up(site)
     assert final["ExitCode"] == EXIT_CANNOT_CREATE
+    # The engine may count the last exit before it has collected that attempt's line.
+    site.wait_for_log(READ_ONLY_LINE, count=RETRIES + 1)
     assert log_lines(site) == [READ_ONLY_LINE] * (RETRIES + 1)
 
 
 def test_read_only_data_under_unless_stopped_keeps_saying_why(lab: Lab) -> None:
     """With --restart unless-stopped the engine keeps retrying (with back-off), and every attempt logs the same clear line."""
     site = lab.site(lab.volume(), data_mode="ro", wait=False, restart_policy={"Name": "unless-stopped"})
-    current = wait_for(site, lambda s: s["RestartCount"] >= 2, timeout=20)
-    assert current["RestartCount"] >= 2, current
+    current = site.wait_state("two restarts", lambda s: s["RestartCount"] >= 2, timeout=20)
+    site.wait_for_log(READ_ONLY_LINE, count=2)
     lines = log_lines(site)
     assert len(lines) >= 2 and set(lines) == {READ_ONLY_LINE}, lines
     assert current["ExitCode"] == EXIT_CANNOT_CREATE
@@ -61,7 +52,7 @@ def test_database_broken_under_a_running_site(lab: Lab, breakage: str) -> None:
     command, reason = BREAKAGES[breakage]
     site = lab.site(restart_policy={"Name": "on-failure"})
     site.sign_in().publish(f"A note written before the database was {breakage}.")
-    started_at = state(site)["StartedAt"]
+    started_at = site.state()["StartedAt"]
     site.run(*command)
 
     health = site.get("/health")
@@ -75,10 +66,9 @@ def test_database_broken_under_a_running_site(lab: Lab, breakage: str) -> None:
     for _ in range(20):
         assert site.get("/health").status_code == 503
         time.sleep(0.1)
-    current = state(site)
+    current = site.state()
     assert current["Running"] and current["RestartCount"] == 0 and current["StartedAt"] == started_at, current
-    logs = site.logs()
-    assert f"ERROR starpunk: health: database check failed: {reason}" in logs
+    logs = site.wait_for_log(f"ERROR starpunk: health: database check failed: {reason}")
     assert "Traceback" not in logs and "Worker failed to boot" not in logs
 
 
@@ -87,11 +77,10 @@ def test_corrupted_database_at_start_says_why_at_every_restart(lab: Lab) -> None
     site = lab.site(restart_policy={"Name": "on-failure", "MaximumRetryCount": RETRIES})
     site.run(*BREAKAGES["corrupted"][0])
     site.stop()
-    site.container.get_wrapped_container().start()
-    final = wait_for(site, lambda s: s["Status"] == "exited" and s["RestartCount"] == RETRIES)
-    assert (final["Status"], final["RestartCount"]) == ("exited", RETRIES), final
+    site.start_again(wait=False)
+    final = given_up(site)
     assert final["ExitCode"] != 0
-    logs = site.logs()
     line = "starpunk: cannot open the database in DATA_PATH=/data: file is not a database"
+    logs = site.wait_for_log(line, count=RETRIES + 1)
     assert logs.count(line) == RETRIES + 1
     assert "Traceback" not in logs

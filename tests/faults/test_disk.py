@@ -2,7 +2,7 @@
 
 import uuid
 
-from starpunk_lab import APP_UID, Lab, Site
+from testkit.site import APP_UID, Lab, Site
 
 # Small enough to fill in an instant; owned by the app's user like the image's /data.
 DATA_TMPFS = {"/data": f"size=8m,uid={APP_UID},gid={APP_UID},mode=0700"}
@@ -67,7 +67,7 @@ def test_full_disk_refuses_writes_cleanly_and_recovers_by_itself(lab: Lab) -> No
     assert note_count(site) == count, "the refused note changed the number of notes"
     assert not site.sqlite(f"SELECT id FROM notes WHERE content LIKE '{marker}%'"), "the refused note was stored"
     assert site.integrity() == "ok"
-    assert "ERROR starpunk: storage error on POST /admin/new: database or disk is full" in site.logs()
+    site.wait_for_log("ERROR starpunk: storage error on POST /admin/new: database or disk is full")
 
     assert all(site.get(path).status_code == 200 for path in READ_PATHS), "reads failed after the refused write"
     health = site.get("/health")

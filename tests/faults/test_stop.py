@@ -5,8 +5,9 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from starpunk_lab import Lab
-from traffic import Outcome, Traffic, slow_post
+from testkit.site import Lab
+
+from .traffic import Outcome, Traffic, slow_post
 
 STOP_SECONDS = 10
 # Two workers busy with slow uploads leave one for six clients: at the signal,
@@ -66,7 +67,7 @@ def test_restart_storm_loses_nothing(lab: Lab) -> None:
         site.restart()
     home = site.get("/")
     assert home.status_code == 200
-    admin = owner.http.get(site.base_url + "/admin", timeout=10).text
+    admin = owner.get("/admin").text
     missing = [marker for marker in markers if marker not in admin]
     assert not missing, f"lost after {STORM_CYCLES} restarts: {missing}"
     assert site.sqlite("SELECT count(*) FROM notes") == [[STORM_CYCLES]]

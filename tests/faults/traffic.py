@@ -6,10 +6,12 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import requests
-from starpunk_lab import Owner
+
+from testkit.owner import Owner
+from testkit.web import plain_session
 
 READ_PATHS = ("/", "/feed.xml", "/feed.json", "/health")
 # Pause after a refused connection, so a writer does not spin while the site is down.
@@ -32,14 +34,6 @@ def note_content(prefix: str, rng: random.Random) -> str:
     marker = f"{prefix}-{uuid.uuid4().hex[:12]}"
     filler = " ".join(rng.choice(("ünïcödé", "*emphasis*", "`code`", "[link](https://example.test/)", "words")) for _ in range(rng.randint(10, 600)))
     return f"{marker}\n\nA note from the fault tests. {filler}\n\n{marker} ends here."
-
-
-def owner_client(owner: Owner) -> requests.Session:
-    """Return a new HTTP session signed in as the owner (one per thread: sessions are not shared across threads)."""
-    http = requests.Session()
-    http.trust_env = False
-    http.headers["Cookie"] = f"starpunk_session={owner.cookie}"
-    return http
 
 
 @dataclass
@@ -91,9 +85,9 @@ class Traffic:
                 self.acknowledged.append(acknowledged)
 
     def _write(self, number: int) -> None:
-        http = owner_client(self.owner)
+        http = self.owner.session()
         rng = random.Random(f"{self.seed}-{self.prefix}-{number}")
-        url = self.owner.site.base_url + "/admin/new"
+        url = self.owner.url("/admin/new")
         deadline = time.monotonic() + self.max_seconds
         done = 0
         while self._keep_going(deadline, done):
@@ -110,8 +104,7 @@ class Traffic:
             self._record(Outcome("/admin/new", started, time.monotonic(), reply.status_code), content if reply.status_code == 303 else "")
 
     def _read(self, number: int) -> None:
-        http = requests.Session()
-        http.trust_env = False
+        http = plain_session()
         deadline = time.monotonic() + self.max_seconds
         done = 0
         while self._keep_going(deadline, done):
@@ -120,7 +113,7 @@ class Traffic:
             started = time.monotonic()
             try:
                 # A new connection each time, as Gunicorn's sync workers close every one anyway.
-                reply = http.get(self.owner.site.base_url + path, headers={"Connection": "close"}, timeout=10)
+                reply = http.get(self.owner.url(path), headers={"Connection": "close"}, timeout=10)
             except requests.RequestException as exc:
                 self._record(Outcome(path, started, time.monotonic(), None, type(exc).__name__))
                 time.sleep(RETRY_PAUSE)
@@ -133,7 +126,8 @@ def slow_post(owner: Owner, content: str, csrf_token: str, seconds: float, sent_
     body = urlencode({"csrf_token": csrf_token, "content": content, "published": "y"}).encode()
     parts = 10
     size = -(-len(body) // parts)
-    connection = http.client.HTTPConnection("127.0.0.1", owner.site.port, timeout=seconds + 15)
+    address = urlsplit(owner.base_url)
+    connection = http.client.HTTPConnection(address.hostname or "127.0.0.1", address.port, timeout=seconds + 15)
     started = time.monotonic()
     try:
         connection.putrequest("POST", "/admin/new")

@@ -1,0 +1,1 @@
+"""Container tests: the production image run on the engine, through testkit."""

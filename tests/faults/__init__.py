@@ -1,0 +1,1 @@
+"""Fault tests: the image crashed, stopped, starved and broken on purpose, through testkit."""

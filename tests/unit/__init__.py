@@ -1,0 +1,1 @@
+"""Unit tests: the app in-process, one module per starpunk module."""

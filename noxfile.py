@@ -26,10 +26,11 @@ from harness.browser import ensure_chromium
 from harness.deploy import ensure_tools
 from harness.engine import ensure_engine
 from harness.image import build_command, fill_wheelhouse, image_size, image_tag, probe_target
+from harness.upgrade import ensure_release_image, previous_release
 
 nox.options.download_python = "never"
 nox.options.default_venv_backend = "venv"
-nox.options.sessions = ["lint", "tests", "audit", "image", "container", "faults", "load", "e2e", "compose", "proxy", "podman", "guide"]
+nox.options.sessions = ["lint", "tests", "audit", "image", "container", "faults", "load", "e2e", "compose", "proxy", "podman", "guide", "upgrade"]
 nox.options.error_on_missing_interpreters = True
 
 
@@ -210,6 +211,19 @@ def guide(session: nox.Session) -> None:
     """Run the deployment guide's tested shell blocks as written; check backup/restore and its error texts."""
     _prepare_deploy(session)
     session.run("pytest", "tests/deploy/test_guide.py", *session.posargs)
+
+
+@nox.session(python=PYTHON, tags=["deploy"], requires=["image"])
+def upgrade(session: nox.Session) -> None:
+    """Upgrade a site the previous release filled: in place, blue/green under load behind nginx, rollback, a failing migration."""
+    _prepare_deploy(session, "nginx", "openssl")
+    session.install("docker", "testcontainers==4.15.*", "locust==2.47.0")
+    try:
+        session.env["STARPUNK_RELEASE_IMAGE"] = ensure_release_image(previous_release(), say=session.log)
+    except HarnessError as exc:
+        session.error(str(exc))
+    session.env.update(CONTAINER_ENV)
+    session.run("pytest", "tests/upgrade", *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -1,0 +1,48 @@
+"""Readers and feed readers of the load model, and an author who records every note the site acknowledged.
+
+Run by test_blue_green.py as a subprocess (locust patches with gevent on
+import). The author signs in with STARPUNK_LOGIN_URL and appends one JSON line
+per acknowledged note (its text and the time of the 303) to STARPUNK_ACK_FILE,
+so the test can look for each one afterwards.
+"""
+
+import itertools
+import json
+import os
+import time
+from urllib.parse import urlsplit
+
+from locust import FastHttpUser, between, task
+
+from loadtests.locustfile import CSRF_FIELD, FeedReader, Reader, check
+
+__all__ = ["FeedReader", "Reader", "RecordingAuthor"]
+
+_numbers = itertools.count(1)
+
+
+class RecordingAuthor(FastHttpUser):
+    """Signs in with a login link and publishes a note about every second, noting each one the site acknowledged."""
+
+    fixed_count = 1
+    wait_time = between(0.3, 1.0)
+
+    def on_start(self):
+        path = urlsplit(os.environ["STARPUNK_LOGIN_URL"]).path
+        with self.client.get(path, name="/auth/token/[token]", allow_redirects=False, catch_response=True) as response:
+            check(response, 303)
+
+    @task
+    def publish(self):
+        with self.client.get("/admin/new", name="/admin/new", catch_response=True) as response:
+            check(response, 200, "text/html", b"csrf_token")
+            found = CSRF_FIELD.search(response.text or "")
+        if not found:
+            return
+        content = f"Blue/green note {next(_numbers)}: written while the site changes containers."
+        data = {"csrf_token": found.group(1), "content": content, "published": "y"}
+        with self.client.post("/admin/new", data=data, name="/admin/new [POST]", allow_redirects=False, catch_response=True) as response:
+            check(response, 303)
+            if response.status_code == 303:
+                with open(os.environ["STARPUNK_ACK_FILE"], "a", encoding="utf-8") as acks:
+                    acks.write(json.dumps({"content": content, "at": time.time()}) + "\n")

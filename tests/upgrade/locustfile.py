@@ -14,11 +14,22 @@ from urllib.parse import urlsplit
 
 from locust import FastHttpUser, between, task
 
-from loadtests.locustfile import CSRF_FIELD, FeedReader, Reader, check
-
-__all__ = ["FeedReader", "Reader", "RecordingAuthor"]
+from loadtests import locustfile as model
+from loadtests.locustfile import CSRF_FIELD, check
 
 _numbers = itertools.count(1)
+
+
+class BusyReader(model.Reader):
+    """The load model's reader, coming back faster, so many requests are in flight while containers change."""
+
+    wait_time = between(0.2, 0.6)
+
+
+class BusyFeedReader(model.FeedReader):
+    """The load model's feed reader, polling faster."""
+
+    wait_time = between(0.2, 0.6)
 
 
 class RecordingAuthor(FastHttpUser):

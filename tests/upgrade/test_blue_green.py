@@ -29,10 +29,12 @@ from tests.upgrade.installation import Installation
 
 HOST = "starpunk.test"
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
-USERS = 12
+USERS = 10
 # An upper bound only: the test stops locust (SIGTERM) once the switch is done and the author has written after it.
 RUN_LIMIT = "180s"
-ACKS_EACH_SIDE = 3
+# The author writes about one note a second: this many on each side of the switch keep the load on for a while.
+ACKS_EACH_SIDE = 5
+MIN_REQUESTS = 200
 WAIT_TIMEOUT = 90.0
 
 
@@ -94,7 +96,7 @@ def test_blue_green_switch_under_load_fails_no_request_and_loses_no_note(install
     failures = (tmp_path / "locust_failures.csv").read_text()
     assert int(totals["Failure Count"]) == 0, f"failed requests across the switch:\n{failures}\n{output[-3000:]}"
     assert locust.returncode == 0, f"locust exited {locust.returncode}:\n{output[-3000:]}"
-    assert int(totals["Request Count"]) >= 100, f"too little load to prove anything: {totals['Request Count']} requests"
+    assert int(totals["Request Count"]) >= MIN_REQUESTS, f"too little load to prove anything: {totals['Request Count']} requests"
 
     green = installation.site(port=installation.next_port)
     assert green.image() == installation.image

@@ -110,10 +110,11 @@ def _resolve(revision: str, cwd: Path = ROOT) -> str:
     return result.stdout.strip() if result.returncode == 0 else ""
 
 
-def _fetch(release: Release) -> str:
+def _fetch(release: Release, repo: Path) -> str:
     """Try once to fetch the release's tag from origin; return why it failed, or "" when it worked."""
+    refspec = f"+refs/tags/{release.tag}:refs/tags/{release.tag}"
     try:
-        result = _git("fetch", "--quiet", "--no-tags", "origin", f"+refs/tags/{release.tag}:refs/tags/{release.tag}", timeout=FETCH_TIMEOUT)
+        result = _git("fetch", "--quiet", "--no-tags", "origin", refspec, cwd=repo, timeout=FETCH_TIMEOUT)
     except subprocess.TimeoutExpired:
         return f"`git fetch origin` gave no answer within {FETCH_TIMEOUT} s"
     if result.returncode != 0:
@@ -121,11 +122,11 @@ def _fetch(release: Release) -> str:
     return ""
 
 
-def release_commit(release: Release, say: Callable[[str], None] = print) -> str:
+def release_commit(release: Release, say: Callable[[str], None] = print, repo: Path = ROOT) -> str:
     """Return the release's commit: its tag's, else the recorded one; fetch the tag from origin once if neither is here."""
     fetch_failure = ""
     for attempt in ("local", "fetched"):
-        tagged = _resolve(f"refs/tags/{release.tag}")
+        tagged = _resolve(f"refs/tags/{release.tag}", repo)
         if tagged:
             if tagged != release.commit:
                 raise HarnessError(
@@ -134,13 +135,13 @@ def release_commit(release: Release, say: Callable[[str], None] = print) -> str:
                 )
             say(f"release: {release.tag} found by its tag, commit {tagged[:12]}")
             return tagged
-        recorded = _resolve(release.commit)
+        recorded = _resolve(release.commit, repo)
         if recorded:
             say(f"release: this clone has no tag {release.tag}; using the commit releases.toml records, {recorded[:12]}")
             return recorded
         if attempt == "local":
             say(f"release: neither tag {release.tag} nor commit {release.commit[:12]} is in this clone; fetching the tag from origin")
-            fetch_failure = _fetch(release)
+            fetch_failure = _fetch(release, repo)
     raise HarnessError(
         f"cannot find release {release.tag}: neither its tag nor the commit {release.commit[:12]} that releases.toml records "
         f"is in this clone (shallow, or cloned without tags), and fetching it from origin failed ({fetch_failure}). "

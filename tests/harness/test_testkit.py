@@ -1,0 +1,62 @@
+"""testkit's engine-free parts: the bounded poll, run ownership for the sweep, the site environment and the CSRF helper."""
+
+import subprocess
+import sys
+
+import pytest
+
+from testkit import runs
+from testkit.env import site_env
+from testkit.waiting import WaitTimeout, wait_for
+from testkit.web import csrf_token
+
+
+def test_wait_for_returns_the_first_value_that_satisfies() -> None:
+    """The poll returns as soon as the probe's value passes, with that value."""
+    values = iter([0, 0, 3, 4])
+    assert wait_for(lambda: next(values), "a positive number", timeout=5, interval=0.001) == 3
+
+
+def test_wait_for_names_what_it_waited_for_and_the_last_value() -> None:
+    """Giving up raises an error naming what was awaited and the last value seen."""
+    with pytest.raises(WaitTimeout, match=r"'POST /admin/new' in the logs after 0.05 s .*last seen: GET /health"):
+        wait_for(lambda: "GET /health", "'POST /admin/new' in the logs", timeout=0.05, interval=0.01, until=lambda logs: "POST" in logs)
+
+
+def test_wait_for_counts_ignored_errors_as_looks_and_raises_others() -> None:
+    """An ignored exception is one more failed look; any other ends the wait at once."""
+    with pytest.raises(WaitTimeout, match="ConnectionError: refused"):
+        wait_for(lambda: (_ for _ in ()).throw(ConnectionError("refused")), "an answer", 0.05, 0.01, ignore=(ConnectionError,))
+    with pytest.raises(KeyError):
+        wait_for(lambda: {}["missing"], "a key", 5, 0.01, ignore=(ConnectionError,))
+
+
+def test_a_run_is_alive_while_its_process_is_and_gone_after() -> None:
+    """The sweep may remove a run's containers only once the pytest process that owns it has ended."""
+    assert runs.owner_alive(runs.run_id())
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        owned = runs.run_id(child.pid)
+        assert runs.owner_alive(owned)
+    finally:
+        child.kill()
+        child.wait()
+    assert not runs.owner_alive(owned)
+    # Another host's run, or a label this code did not write, is never taken for dead.
+    assert runs.owner_alive("another-host:1:1")
+    assert runs.owner_alive("")
+
+
+def test_site_env_is_production_with_a_fresh_secret_each_time() -> None:
+    """Each environment is production, with its own 64-character secret, and keyword settings win."""
+    first, second = site_env("1.2.3"), site_env(WORKERS="4")
+    assert first["ENVIRONMENT"] == "production" and first["VERSION"] == "1.2.3"
+    assert len(first["SESSION_SECRET"]) == 64 and first["SESSION_SECRET"] != second["SESSION_SECRET"]
+    assert second["WORKERS"] == "4" and "VERSION" not in second
+
+
+def test_csrf_token_reads_the_hidden_field_or_names_the_page() -> None:
+    """The token is read from the form's hidden field; a page without one fails naming the page."""
+    assert csrf_token('<input type="hidden" name="csrf_token" value="abc.def">') == "abc.def"
+    with pytest.raises(AssertionError, match="/admin/new"):
+        csrf_token("<form></form>", "/admin/new")

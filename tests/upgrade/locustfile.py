@@ -3,7 +3,9 @@
 Run by test_blue_green.py as a subprocess (locust patches with gevent on
 import). The author signs in with STARPUNK_LOGIN_URL and appends one JSON line
 per acknowledged note (its text and the time of the 303) to STARPUNK_ACK_FILE,
-so the test can look for each one afterwards.
+so the test can look for each one afterwards. Every request's start time and
+duration go to STARPUNK_REQUEST_LOG, so the test can tell which ones were in
+flight while the containers changed.
 """
 
 import itertools
@@ -12,12 +14,19 @@ import os
 import time
 from urllib.parse import urlsplit
 
-from locust import FastHttpUser, between, task
+from locust import FastHttpUser, between, events, task
 
 from loadtests import locustfile as model
 from loadtests.locustfile import CSRF_FIELD, check
 
 _numbers = itertools.count(1)
+_request_log = open(os.environ["STARPUNK_REQUEST_LOG"], "a", encoding="utf-8", buffering=1)  # open for the whole run
+
+
+@events.request.add_listener
+def log_request(start_time, response_time, **kwargs):
+    """Note when each request started and how long it took (ms), one line each."""
+    _request_log.write(f"{start_time:.3f} {response_time:.1f}\n")
 
 
 class BusyReader(model.Reader):

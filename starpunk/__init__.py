@@ -89,11 +89,17 @@ def create_app(test_config=None):
     from .sessions import SQLiteSessionInterface
 
     try:
-        db.migrate(settings["DATA_PATH"])
+        applied = db.migrate(settings["DATA_PATH"])
+    except db.MigrationError as exc:
+        if exc.applied:
+            app.logger.info("applied %d migration(s): %s", len(exc.applied), ", ".join(exc.applied))
+        raise SystemExit(f"starpunk: {exc}") from None
     except (OSError, sqlite3.Error) as exc:
         raise SystemExit(
             f"starpunk: cannot open the database in DATA_PATH={settings['DATA_PATH']}: {exc}"
         ) from None
+    if applied:
+        app.logger.info("applied %d migration(s): %s", len(applied), ", ".join(applied))
     try:
         restored = cli.restore_backed_up_media(settings["DATA_PATH"])
     except (OSError, sqlite3.Error, media.MediaError) as exc:

@@ -7,9 +7,9 @@ from harness import ROOT
 
 GUIDE = ROOT / "docs" / "deployment" / "container-deployment.md"
 MARKER = "<!-- guide-test -->"
+# Blocks `nox -s upgrade` runs against the previous release (tests/upgrade).
+UPGRADE_MARKER = "<!-- upgrade-test -->"
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
-TESTED_BLOCK = re.compile("^" + re.escape(MARKER) + r"\n```sh\n(.*?)^```$", re.MULTILINE | re.DOTALL)
-MARKER_LINE = re.compile("^" + re.escape(MARKER) + "$", re.MULTILINE)
 
 
 @dataclass
@@ -25,11 +25,13 @@ def text() -> str:
     return GUIDE.read_text(encoding="utf-8")
 
 
-def tested_blocks() -> list[Block]:
-    """Return the shell blocks marked <!-- guide-test -->, in the order they appear."""
+def tested_blocks(marker: str = MARKER) -> list[Block]:
+    """Return the shell blocks marked with marker (<!-- guide-test --> by default), in the order they appear."""
     guide = text()
-    blocks = [Block(guide.count("\n", 0, match.start(1)) + 1, match.group(1)) for match in TESTED_BLOCK.finditer(guide)]
-    assert len(blocks) == len(MARKER_LINE.findall(guide)), f"every {MARKER} must be followed directly by a ```sh block"
+    block = re.compile("^" + re.escape(marker) + r"\n```sh\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+    blocks = [Block(guide.count("\n", 0, match.start(1)) + 1, match.group(1)) for match in block.finditer(guide)]
+    markers = re.findall("^" + re.escape(marker) + "$", guide, re.MULTILINE)
+    assert len(blocks) == len(markers), f"every {marker} must be followed directly by a ```sh block"
     return blocks
 
 

@@ -93,7 +93,7 @@ def _header_token_may(scopes):
     return info is not None and any(info.has_scope(name) for name in scopes)
 
 
-def note_for_url(url, include_deleted=True):
+def note_for_url(url):
     """Return the note whose permalink is url, or raise a Refusal naming what is wrong with it."""
     if not isinstance(url, str) or not url:
         raise Refusal("The url of the note is required.")
@@ -101,7 +101,7 @@ def note_for_url(url, include_deleted=True):
     slug = urlsplit(url[len(prefix):]).path.rstrip("/") if url.startswith(prefix) else None
     if slug is None or not is_valid_slug(slug):
         raise Refusal(f"{url} is not a note of this site (its notes are at {prefix}<slug>).")
-    note = store.get_note_by_slug(slug, include_deleted=include_deleted)
+    note = store.get_note_by_slug(slug)
     if note is None:
         raise Refusal(f"There is no note at {url}.")
     return note

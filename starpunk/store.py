@@ -216,13 +216,10 @@ def get_note(note_id, include_deleted=False):
     return _one(db, db.execute(sql, (note_id,)).fetchone())
 
 
-def get_note_by_slug(slug, include_deleted=False):
-    """Return the note with this slug, drafts included (deleted ones only if asked), or None."""
-    sql = f"SELECT {NOTE_COLUMNS} FROM notes WHERE slug = ?"
-    if not include_deleted:
-        sql += " AND deleted_at IS NULL"
+def get_note_by_slug(slug):
+    """Return the note with this slug, drafts and deleted ones included (see deleted_at), or None."""
     db = get_db()
-    return _one(db, db.execute(sql, (slug,)).fetchone())
+    return _one(db, db.execute(f"SELECT {NOTE_COLUMNS} FROM notes WHERE slug = ?", (slug,)).fetchone())
 
 
 def was_published_then_deleted(slug):

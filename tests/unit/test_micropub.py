@@ -82,7 +82,7 @@ def assert_error(response, status, error):
 def note_of(app, path):
     """Return the stored note at a permalink path (drafts and deleted ones too)."""
     with app.app_context():
-        return store.get_note_by_slug(path.rsplit("/", 1)[1], include_deleted=True)
+        return store.get_note_by_slug(path.rsplit("/", 1)[1])
 
 
 def stored_files(app):
@@ -240,6 +240,13 @@ def test_json_create_with_html_content_is_sanitised(client, create, safe_html, c
     for feed in ("/feed.xml", "/feed.atom", "/feed.json"):
         assert "alert(1)" not in client.get(feed).text
     assert "<script" not in page.lower().split("</head>", 1)[1]
+
+
+def test_json_content_as_a_value_object_is_text(client, create, source):
+    """content {"value": ...} is plain text (Markdown, as in the admin form), and comes back as a string."""
+    path = create(content=[{"value": "Plain *value*"}])
+    assert "<em>value</em>" in client.get(path).text
+    assert source(path)["properties"]["content"] == ["Plain *value*"]
 
 
 def test_json_create_with_categories_photos_and_unknown_properties(app, client, create, source):

@@ -262,7 +262,9 @@ class MicropubClient:
 
     def source(self, url: str, properties: list[str] | None = None) -> dict[str, Any]:
         """Return q=source for the note at url (only the properties named, if given)."""
-        return self._json(self.query("source", url=url, **({"properties": properties} if properties else {})))
+        if properties:
+            return self._json(self.query("source", url=url, properties=properties))
+        return self._json(self.query("source", url=url))
 
     def media_endpoint(self) -> str:
         """Return the media endpoint q=config names."""

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from starpunk.config import DEFAULTS
 from testkit.micropub_checks import failures, main, run_checks
 from testkit.micropub_client import MicropubClient, discover, pkce_pair, png_bytes
 from testkit.owner import Owner
@@ -28,7 +29,8 @@ class Gunicorn:
         self.port = free_port()
         self.base_url = loopback_url(self.port)
         self.env = {
-            **{name: value for name, value in os.environ.items() if not name.startswith(("SITE_", "DATA_"))},
+            # No StarPunk setting of the machine running the tests leaks in.
+            **{name: value for name, value in os.environ.items() if name not in DEFAULTS},
             "DATA_PATH": str(data), "SITE_URL": CANONICAL, "ENVIRONMENT": "development", "WORKERS": "2",
         }
         self.log = data.parent / "gunicorn.log"

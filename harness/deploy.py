@@ -12,7 +12,7 @@ from . import HarnessError, apt_install
 __all__ = ["ensure_tools", "free_port", "loopback_env"]
 
 # Binary name -> Debian package that brings it.
-PACKAGES = {"docker-compose": "docker-compose", "podman": "podman", "caddy": "caddy", "nginx": "nginx", "openssl": "openssl"}
+PACKAGES = {"docker-compose": "docker-compose", "podman": "podman", "catatonit": "catatonit", "caddy": "caddy", "nginx": "nginx", "openssl": "openssl"}
 # Environment variables that would send a client's traffic for 127.0.0.1 elsewhere.
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
 

@@ -85,7 +85,7 @@ def create_app(test_config=None):
         hops = settings["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
 
-    from . import admin, auth, cli, db, errors, feeds, health, indieauth, media, notes, tokens
+    from . import admin, auth, cli, db, errors, feeds, health, indieauth, media, micropub, notes, tokens
     from .sessions import SQLiteSessionInterface
 
     try:
@@ -114,7 +114,7 @@ def create_app(test_config=None):
     cli.init_app(app)
     tokens.init_app(app)
     app.cli.add_command(auth.login_link_command)
-    for module in (notes, feeds, media, auth, admin, health, indieauth):
+    for module in (notes, feeds, media, auth, admin, health, indieauth, micropub):
         app.register_blueprint(module.bp)
     app.after_request(_add_security_headers)
     app.jinja_env.filters.update(markdown=note_html, summary=summary, readable_date=readable_date)

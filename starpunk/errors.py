@@ -11,6 +11,7 @@ TITLES = {
     403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
+    410: "Gone",
     413: "Too large",
     415: "Unsupported media type",
     429: "Too many requests",

@@ -70,8 +70,10 @@ def tagged(tag):
 
 @bp.get("/note/<slug>")
 def note(slug):
-    """Show one published note; drafts, deleted and unknown slugs are 404."""
+    """Show one published note; a deleted one is 410 Gone, drafts and unknown slugs are 404."""
     found = store.get_published_note(slug)
     if found is None:
+        if store.was_published_then_deleted(slug):
+            abort(410, "This note was deleted by its author.")
         abort(404, "There is no note at this address.")
     return render_template("note.html", note=found)

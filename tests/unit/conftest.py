@@ -208,6 +208,25 @@ def image_bytes(image_format="PNG", size=(40, 30), **save_options):
     return buffer.getvalue()
 
 
+def multipart(form):
+    """Return a multipart body built in memory (the test client would spool a large one to a file it never closes).
+
+    form maps names to strings, (stream, file name) tuples, or lists of either (a field sent several times).
+    """
+    from werkzeug.datastructures import FileStorage, MultiDict
+    from werkzeug.test import stream_encode_multipart
+
+    def part(value):
+        return FileStorage(*value) if isinstance(value, tuple) else value
+
+    fields = MultiDict()
+    for key, value in form.items():
+        for item in value if isinstance(value, list) else [value]:
+            fields.add(key, part(item))
+    stream, _, boundary = stream_encode_multipart(fields, use_tempfile=False)
+    return {"data": stream.getvalue(), "content_type": f"multipart/form-data; boundary={boundary}"}
+
+
 def gps_exif(orientation=1):
     """Return an EXIF block holding a GPS position (and an orientation and camera), as a phone writes it."""
     from PIL import ExifTags, Image

@@ -156,7 +156,9 @@ def test_delete_a_note(owner, token, client, write_note, database):
     listing = owner.get("/admin").text
     assert f"Deleted: {slug}" in listing
     assert "Regrettable note" not in listing
-    assert client.get(f"/note/{slug}").status_code == 404
+    gone = client.get(f"/note/{slug}")
+    assert gone.status_code == 410
+    assert "Regrettable" not in gone.text
     assert "Regrettable" not in client.get("/feed.atom").text
     assert note_by_slug(database, slug)["deleted_at"] is not None
 

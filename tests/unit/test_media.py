@@ -6,12 +6,10 @@ import re
 
 import pytest
 from PIL import ExifTags, Image
-from werkzeug.datastructures import FileStorage
-from werkzeug.test import stream_encode_multipart
 
 from starpunk import media, scrub
 from starpunk.media import MediaStorageError, MediaTooLarge, UnsupportedMedia
-from tests.unit.conftest import gps_exif, image_bytes
+from tests.unit.conftest import gps_exif, image_bytes, multipart
 
 FORMATS = [("JPEG", "jpg", "image/jpeg"), ("PNG", "png", "image/png"), ("GIF", "gif", "image/gif"), ("WEBP", "webp", "image/webp")]
 
@@ -20,13 +18,6 @@ def stored_files(app):
     """Return the names of the files in DATA_PATH/media (temporary ones included)."""
     folder = media.media_folder(app.config["DATA_PATH"])
     return sorted(path.name for path in folder.iterdir()) if folder.is_dir() else []
-
-
-def multipart(form):
-    """Return a multipart body built in memory (the test client would spool a large one to a file it never closes)."""
-    fields = {key: FileStorage(*value) if isinstance(value, tuple) else value for key, value in form.items()}
-    stream, _, boundary = stream_encode_multipart(fields, use_tempfile=False)
-    return {"data": stream.getvalue(), "content_type": f"multipart/form-data; boundary={boundary}"}
 
 
 def save(app, data, name="photo.bin"):

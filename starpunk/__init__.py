@@ -104,6 +104,11 @@ def create_app(test_config=None):
         restored = cli.restore_backed_up_media(settings["DATA_PATH"])
     except (OSError, sqlite3.Error, media.MediaError) as exc:
         raise SystemExit(f"starpunk: cannot write back the photos of the restored backup: {exc}") from None
+    try:
+        abandoned = media.remove_abandoned_uploads(settings["DATA_PATH"])
+    except OSError as exc:  # a read-only /data: the partial files do no harm, /health says what is wrong
+        app.logger.warning("could not remove partial uploads: %s", exc)
+        abandoned = 0
 
     app.session_interface = SQLiteSessionInterface()
     db.init_app(app)
@@ -128,6 +133,8 @@ def create_app(test_config=None):
 
     if restored:
         app.logger.info("restored %d photo file(s) from the backup into %s", restored, media.media_folder(settings["DATA_PATH"]))
+    if abandoned:
+        app.logger.info("removed %d partial upload file(s) left by a killed process", abandoned)
     if settings["DEV_MODE"]:
         app.logger.warning(
             "DEV_MODE is ON: anyone who can reach this site can sign in as the owner. Never use it on a public server."

@@ -16,6 +16,8 @@ The API the admin form and Micropub share (inside an app context):
   ``/media/<name>``, else None (a link to elsewhere, never fetched).
 - ``discard(names)``: remove files a request stored for a note that was then
   not saved, so no orphan stays behind. Call it only for files that request stored.
+- ``remove_abandoned_uploads(data_path)``: at start, remove the partial files
+  of uploads whose process was killed mid-write (SIGKILL, power loss).
 - ``@accepts_uploads(when=predicate)`` on a view: requests to it for which
   ``predicate()`` is true (the owner's session, a valid token) may carry a
   body up to UPLOAD_MAX_CONTENT_LENGTH (MAX_PHOTOS photos plus text) instead of
@@ -33,6 +35,7 @@ import os
 import re
 import secrets
 import struct
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +57,8 @@ TYPES = {  # Pillow's format name: (extension, content type)
 CONTENT_TYPES = {extension: content_type for extension, content_type in TYPES.values()}
 NAME = re.compile(r"^[0-9a-f]{32}\.(?:jpg|png|gif|webp)$")
 TEMP_PREFIX = ".upload-"
+# A partial upload file untouched this long was left by a killed process (see remove_abandoned_uploads).
+ABANDONED_AFTER_SECONDS = 300
 # Decompression bombs: a small file that decodes to a huge bitmap is refused.
 # 90 megapixels is above any phone camera (a 48 MP photo is 8000 x 6000).
 MAX_PIXELS = 90_000_000
@@ -177,6 +182,26 @@ def write_atomically(folder, name, data):
     except OSError as exc:
         temp.unlink(missing_ok=True)
         raise MediaStorageError(f"The photo could not be saved ({exc.strerror}); nothing was kept.") from exc
+
+
+def remove_abandoned_uploads(data_path, older_than=ABANDONED_AFTER_SECONDS, now=None):
+    """Remove the partial files uploads left when their process was killed mid-write; return how many.
+
+    Only files untouched for older_than seconds go: a write in progress, in this
+    container or another on the same volume, is never that old (Gunicorn kills
+    a request after WORKER_TIMEOUT), so it is left alone.
+    """
+    folder = media_folder(data_path)
+    cutoff = (time.time() if now is None else now) - older_than
+    removed = 0
+    for path in folder.glob(f"{TEMP_PREFIX}*") if folder.is_dir() else []:
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue  # another process removed it first
+    return removed
 
 
 def save_upload(source, declared_name=""):

@@ -292,3 +292,19 @@ def test_exif_without_gps_is_kept_byte_for_byte(app):
         data = image_bytes(image_format, exif=exif)
         stored = save(app, data)
         assert (media.media_folder(app.config["DATA_PATH"]) / stored.name).read_bytes() == data
+
+
+def test_partial_uploads_left_by_a_killed_process_are_removed_at_start(make_app, data_path, capsys):
+    """A start removes the partial files of writes killed long ago; a write still in progress and the photos stay."""
+    app = make_app()
+    stored = save(app, image_bytes("PNG"))
+    folder = data_path / "media"
+    abandoned, in_progress = folder / f"{media.TEMP_PREFIX}0123456789abcdef", folder / f"{media.TEMP_PREFIX}fedcba9876543210"
+    abandoned.write_bytes(b"\x89PNG half of a photo")
+    in_progress.write_bytes(b"\x89PNG a photo being written")
+    long_ago = os.stat(abandoned).st_mtime - media.ABANDONED_AFTER_SECONDS - 1
+    os.utime(abandoned, (long_ago, long_ago))
+    capsys.readouterr()
+    make_app()
+    assert sorted(path.name for path in folder.iterdir()) == sorted([stored.name, in_progress.name])
+    assert "removed 1 partial upload file(s) left by a killed process" in capsys.readouterr().err

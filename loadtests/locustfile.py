@@ -18,11 +18,13 @@ from urllib.parse import urlsplit
 
 from locust import FastHttpUser, HttpUser, between, events, task
 
-from testkit import limits  # locust puts the working directory (the checkout) on sys.path
+# locust puts the working directory (the checkout) on sys.path
+from testkit import limits
+from testkit.owner import COOKIE
+from testkit.web import CSRF_FIELD
 
 P95_LIMIT_MS = float(os.environ.get("STARPUNK_P95_LIMIT_MS", limits.P95_LIMIT_MS))
 NOTE_LINK = re.compile(r'href="[^"]*?(/note/[a-z0-9-]+)"')
-CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 FEEDS = {
     "/feed.xml": ("application/rss+xml", b"<rss"),
     "/feed.atom": ("application/atom+xml", b"<feed"),
@@ -128,11 +130,11 @@ class Author(HttpUser):
         path = urlsplit(login_url).path
         with self.client.get(path, name="/auth/token/[token]", allow_redirects=False, catch_response=True) as response:
             check(response, 303)
-            cookie = response.cookies.get("starpunk_session")
+            cookie = response.cookies.get(COOKIE)
         # The cookie is Secure when SITE_URL is https; this client talks plain
         # http to 127.0.0.1, so it is handed back explicitly.
         if cookie:
-            self.client.cookies.set("starpunk_session", cookie)
+            self.client.cookies.set(COOKIE, cookie)
 
     @task
     def publish(self):

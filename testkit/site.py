@@ -117,7 +117,7 @@ class Site(ABC):
             self.wait_healthy()
         return self
 
-    def wait_healthy(self, timeout: float = START_TIMEOUT) -> float:
+    def wait_healthy(self, timeout: float = START_TIMEOUT, interval: float = POLL_SECONDS) -> float:
         """Wait until /health answers 200 (failing at once if the container stops); return the seconds since (re)start."""
 
         def health() -> int:
@@ -129,7 +129,7 @@ class Site(ABC):
                     raise SiteDown(f"{self.name} is {status} while waiting for /health:\n{self.logs(runs.REPORT_LOG_LINES)}") from None
                 raise
 
-        wait_for(health, f"{self.name}: /health to answer 200", timeout, POLL_SECONDS, lambda code: code == 200, (requests.RequestException,))
+        wait_for(health, f"{self.name}: /health to answer 200", timeout, interval, lambda code: code == 200, (requests.RequestException,))
         return time.monotonic() - self.started_at
 
     def wait_state(self, what: str, until: Any, timeout: float = SETTLE_TIMEOUT) -> dict[str, Any]:

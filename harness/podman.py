@@ -9,9 +9,9 @@ from .image import build_command
 ULIMITS = ["--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096"]
 
 
-def podman(*args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    """Run podman with args; raise HarnessError with its output when check and it fails."""
-    result = subprocess.run(["podman", *args], capture_output=True, text=True, timeout=timeout, check=False)
+def podman(*args: str, check: bool = True, timeout: float = 600, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run podman with args (in env, else this process's environment); raise HarnessError with its output when check and it fails."""
+    result = subprocess.run(["podman", *args], capture_output=True, text=True, timeout=timeout, check=False, env=env)
     if check and result.returncode != 0:
         raise HarnessError(f"`podman {' '.join(args)}` exited {result.returncode}:\n{(result.stdout + result.stderr)[-3000:]}")
     return result
@@ -26,13 +26,18 @@ def load_base(base: str) -> bool:
     """Copy the base image from the Docker engine into Podman unless Podman has it; return whether it was copied."""
     if podman("image", "exists", base, check=False).returncode == 0:
         return False
-    save = subprocess.Popen(["docker", "save", base], stdout=subprocess.PIPE)
+    copy_from_docker(base)
+    return True
+
+
+def copy_from_docker(image: str) -> None:
+    """Copy an image from the Docker engine into Podman's storage (`docker save | podman load`)."""
+    save = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE)
     load = subprocess.run(["podman", "load"], stdin=save.stdout, capture_output=True, text=True, check=False)
     if save.stdout is not None:  # always a pipe; closing our copy lets docker see when podman stops reading
         save.stdout.close()
     if save.wait() != 0 or load.returncode != 0:
-        raise HarnessError(f"could not copy {base} from Docker to Podman: {load.stderr.strip()[-1000:]}")
-    return True
+        raise HarnessError(f"could not copy {image} from Docker to Podman: {load.stderr.strip()[-1000:]}")
 
 
 def podman_build_command(base: str, tag: str, docker_format: bool = True) -> list[str]:

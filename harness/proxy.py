@@ -153,6 +153,12 @@ class ProxyServer:
             return ["caddy", *extra, "--config", str(self.config), "--adapter", "caddyfile"]
         return ["nginx", "-c", str(self.config), "-p", f"{self.workdir}/", "-e", str(self.workdir / "error.log"), *extra]
 
+    def control_command(self) -> list[str]:
+        """Return nginx's command line for this configuration, to which -t or -s reload can be added (nginx only)."""
+        if self.kind != "nginx":
+            raise ValueError("only nginx is controlled from its command line here")
+        return self._command()
+
     def _env(self) -> dict[str, str]:
         # Caddy keeps its state under HOME / XDG folders: keep them in workdir too.
         home = str(self.workdir / "home")

@@ -27,6 +27,7 @@ JUNIT = REPORTS / "junit"
 COVERAGE = REPORTS / "coverage"
 LOAD = REPORTS / "load"
 SCREENSHOTS = REPORTS / "e2e"
+BLUE_GREEN = REPORTS / "upgrade" / "blue-green.json"
 
 STARTED = datetime.now(timezone.utc)
 RUN_ID = os.environ.get("STARPUNK_RUN_ID") or STARTED.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -158,6 +159,12 @@ def _artifacts() -> list[str]:
         parts.append("<ul>" + "".join(f"<li>{_link(shot, shot.relative_to(SCREENSHOTS).as_posix())}</li>" for shot in shots) + "</ul>")
     else:
         parts.append("<p>none: <code>nox -s e2e</code> writes them to build/reports/e2e/.</p>")
+    parts.append("<h2>Blue/green upgrade under load</h2>")
+    if BLUE_GREEN.is_file():
+        figures = BLUE_GREEN.read_text(encoding="utf-8")
+        parts.append(f"<p>Written {_written(BLUE_GREEN)} UTC: {_link(BLUE_GREEN, BLUE_GREEN.name)}</p><pre>{html.escape(figures)}</pre>")
+    else:
+        parts.append("<p>none: <code>nox -s upgrade</code> writes it to build/reports/upgrade/.</p>")
     return parts
 
 

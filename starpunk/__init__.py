@@ -85,35 +85,49 @@ def create_app(test_config=None):
         hops = settings["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
 
-    from . import admin, auth, cli, db, errors, feeds, health, indieauth, notes, tokens
+    from . import admin, auth, cli, db, errors, feeds, health, indieauth, media, micropub, notes, tokens
     from .sessions import SQLiteSessionInterface
 
     try:
-        db.migrate(settings["DATA_PATH"])
+        applied = db.migrate(settings["DATA_PATH"])
+    except db.MigrationError as exc:
+        if exc.applied:
+            app.logger.info("applied %d migration(s): %s", len(exc.applied), ", ".join(exc.applied))
+        raise SystemExit(f"starpunk: {exc}") from None
     except (OSError, sqlite3.Error) as exc:
         raise SystemExit(
             f"starpunk: cannot open the database in DATA_PATH={settings['DATA_PATH']}: {exc}"
         ) from None
+    if applied:
+        app.logger.info("applied %d migration(s): %s", len(applied), ", ".join(applied))
+    try:
+        restored = cli.restore_backed_up_media(settings["DATA_PATH"])
+    except (OSError, sqlite3.Error, media.MediaError) as exc:
+        raise SystemExit(f"starpunk: cannot write back the photos of the restored backup: {exc}") from None
 
     app.session_interface = SQLiteSessionInterface()
     db.init_app(app)
+    # Before CSRFProtect's hook, which reads the form: upload views get their larger limit first.
+    app.before_request(media.raise_upload_limit)
     csrf.init_app(app)
     errors.init_app(app)
     cli.init_app(app)
     tokens.init_app(app)
     app.cli.add_command(auth.login_link_command)
-    for module in (notes, feeds, auth, admin, health, indieauth):
+    for module in (notes, feeds, media, auth, admin, health, indieauth, micropub):
         app.register_blueprint(module.bp)
     app.after_request(_add_security_headers)
     app.jinja_env.filters.update(markdown=note_html, summary=summary, readable_date=readable_date)
     app.jinja_env.globals["permalink"] = notes.permalink
 
-    site = {key: app.config[key] for key in ("SITE_URL", "SITE_NAME", "SITE_AUTHOR", "ADMIN_ME", "VERSION", "DEV_MODE")}
+    site = {key: app.config[key] for key in ("SITE_URL", "SITE_NAME", "SITE_AUTHOR", "AUTHOR_PHOTO", "ADMIN_ME", "VERSION", "DEV_MODE")}
 
     @app.context_processor
     def site_context():
         return {"site": site, "is_owner": auth.is_owner()}
 
+    if restored:
+        app.logger.info("restored %d photo file(s) from the backup into %s", restored, media.media_folder(settings["DATA_PATH"]))
     if settings["DEV_MODE"]:
         app.logger.warning(
             "DEV_MODE is ON: anyone who can reach this site can sign in as the owner. Never use it on a public server."

@@ -1,12 +1,19 @@
-"""The owner's pages: list, write, edit and delete notes; list and revoke access tokens."""
+"""The owner's pages: write, edit and delete notes (with tags and up to MAX_PHOTOS photos); revoke tokens."""
+
+import re
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 
-from . import store, tokens
-from .auth import login_required
+from . import media, store, tokens
+from .auth import is_owner, login_required
+from .media import MediaError
+from .photos import Photo
 from .store import NoteError
+from .tags import parse_tags
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+PHOTO_FIELD = re.compile(r"^photo_[1-9][0-9]{0,2}$")
 
 
 def _is_checked(field):
@@ -20,6 +27,90 @@ def _note_or_404(note_id):
     return note
 
 
+def _kept_photos(note):
+    """Return the note's photos the form keeps, in order, with the alt text as edited."""
+    if note is None:
+        return []
+    keep = set(request.form.getlist("keep_photo"))
+    return [
+        photo.with_alt(request.form.get(f"alt_existing_{position}", photo.alt))
+        for position, photo in enumerate(note["photos"], start=1)
+        if str(position) in keep
+    ]
+
+
+def _new_uploads():
+    """Return (file, alt) for every photo chosen in the form; alt text is required with each."""
+    uploads = []
+    # Every photo_N field counts, not only the slots the form shows: a fifth is refused, not ignored.
+    slots = sorted(int(field[6:]) for field in request.files if PHOTO_FIELD.match(field))
+    for slot in slots:
+        file = request.files[f"photo_{slot}"]
+        if not file.filename:
+            continue
+        alt = store.validate_alt(request.form.get(f"alt_{slot}", ""))
+        if not alt:
+            raise NoteError(f"Describe new photo {slot} for readers who cannot see it (alt text is required).")
+        uploads.append((file, alt))
+    return uploads
+
+
+def _save_from_form(note):
+    """Create (note is None) or update a note from the submitted form; return it, or raise NoteError/MediaError."""
+    content = store.validate_content(request.form.get("content", ""), current_app.config["MAX_NOTE_CHARS"])
+    tags = store.validate_tags(parse_tags(request.form.get("tags", "")))
+    kept = _kept_photos(note)
+    uploads = _new_uploads()
+    # Refuse before any file is written: at most MAX_PHOTOS, alt text within its limit.
+    store.check_photo_count(len(kept) + len(uploads))
+    kept = store.validate_photos(kept)
+    stored = []
+    try:
+        for file, alt in uploads:
+            stored.append(Photo.stored(media.save_upload(file, file.filename), alt))
+        photos = kept + stored
+        published = _is_checked("published")
+        if note is None:
+            return store.create_note(content, published, tags, photos)
+        return store.update_note(note["id"], content, published, tags, photos)
+    except BaseException:
+        # The note was not saved: the files stored for it go too.
+        media.discard(photo.file_name for photo in stored)
+        raise
+
+
+def _form_again(note, exc):
+    """Show the form again with what was typed (files must be chosen again) and why it was refused."""
+    keep = set(request.form.getlist("keep_photo"))
+    existing = [
+        (position, photo, str(position) in keep, request.form.get(f"alt_existing_{position}", photo.alt))
+        for position, photo in enumerate(note["photos"] if note else [], start=1)
+    ]
+    return render_template(
+        "admin/edit.html",
+        note=note,
+        content=request.form.get("content", ""),
+        published=_is_checked("published"),
+        tags=request.form.get("tags", ""),
+        existing=existing,
+        alts={slot: request.form.get(f"alt_{slot}", "") for slot in range(1, current_app.config["MAX_PHOTOS"] + 1)},
+        error=str(exc),
+    ), getattr(exc, "status", 400)
+
+
+def _form(note):
+    return render_template(
+        "admin/edit.html",
+        note=note,
+        content=note["content"] if note else "",
+        published=bool(note["published"]) if note else True,
+        tags=", ".join(note["tags"]) if note else "",
+        existing=[(position, photo, True, photo.alt) for position, photo in enumerate(note["photos"] if note else [], start=1)],
+        alts={},
+        error=None,
+    )
+
+
 @bp.get("")
 @login_required
 def index():
@@ -29,45 +120,38 @@ def index():
 
 @bp.route("/new", methods=["GET", "POST"])
 @login_required
+@media.accepts_uploads(when=is_owner)
 def new():
-    """Show the form for a new note, and create it on POST."""
+    """Show the form for a new note, and create it (with tags and photos) on POST."""
     if request.method == "POST":
-        content = request.form.get("content", "")
-        published = _is_checked("published")
         try:
-            note = store.create_note(
-                store.validate_content(content, current_app.config["MAX_NOTE_CHARS"]), published
-            )
-        except NoteError as exc:
-            return render_template("admin/edit.html", note=None, content=content, published=published, error=str(exc)), 400
+            note = _save_from_form(None)
+        except (NoteError, MediaError) as exc:
+            return _form_again(None, exc)
+        published = bool(note["published"])
         current_app.logger.info("note %s created (%s)", note["slug"], "published" if published else "draft")
         flash(f"{'Published' if published else 'Saved draft'}: {note['slug']}")
         return redirect(url_for("admin.index"), code=303)
-    return render_template("admin/edit.html", note=None, content="", published=True, error=None)
+    return _form(None)
 
 
 @bp.route("/edit/<int:note_id>", methods=["GET", "POST"])
 @login_required
+@media.accepts_uploads(when=is_owner)
 def edit(note_id):
-    """Show a note in the form, and save the changes on POST."""
+    """Show a note in the form, and save the changes (tags and photos kept, removed or added) on POST."""
     note = _note_or_404(note_id)
     if request.method == "POST":
-        content = request.form.get("content", "")
-        published = _is_checked("published")
         try:
-            store.update_note(
-                note_id, store.validate_content(content, current_app.config["MAX_NOTE_CHARS"]), published
-            )
-        except NoteError as exc:
-            return render_template("admin/edit.html", note=note, content=content, published=published, error=str(exc)), 400
+            _save_from_form(note)
+        except (NoteError, MediaError) as exc:
+            return _form_again(note, exc)
         except LookupError:
             abort(404, "There is no such note.")
         current_app.logger.info("note %s updated", note["slug"])
         flash(f"Saved: {note['slug']}")
         return redirect(url_for("admin.index"), code=303)
-    return render_template(
-        "admin/edit.html", note=note, content=note["content"], published=bool(note["published"]), error=None
-    )
+    return _form(note)
 
 
 @bp.post("/delete/<int:note_id>")

@@ -1,7 +1,14 @@
-"""Operator commands: backup and export (init-db and login-link live with their modules)."""
+"""Operator commands: backup and export (init-db and login-link live with their modules).
+
+A backup is one SQLite file: the database as it was, plus every photo file in
+a ``backup_media`` table. Restoring it is putting it in place of the database;
+on the next start ``restore_backed_up_media`` writes the photos back to
+DATA_PATH/media and drops the table.
+"""
 
 import json
 import os
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -10,7 +17,48 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from .db import connect
+from .media import NAME, media_folder, write_atomically
 from .store import count_all_notes, iter_all_notes
+
+BACKUP_MEDIA_TABLE = "backup_media"
+
+
+def _add_media(target, data_path):
+    """Copy every stored photo file into the backup; return how many."""
+    target.execute(f"CREATE TABLE {BACKUP_MEDIA_TABLE} (name TEXT PRIMARY KEY, data BLOB NOT NULL)")
+    count = 0
+    folder = media_folder(data_path)
+    # Files are never changed once stored, and a note's files are stored
+    # before the note: every photo the snapshot names is already here.
+    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if NAME.match(path.name):
+            target.execute(f"INSERT INTO {BACKUP_MEDIA_TABLE} (name, data) VALUES (?, ?)", (path.name, path.read_bytes()))
+            count += 1
+    target.commit()
+    return count
+
+
+def restore_backed_up_media(data_path):
+    """Write back the photos a restored backup carries, then drop them from the database; return how many."""
+    conn = connect(data_path)
+    try:
+        found = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (BACKUP_MEDIA_TABLE,)
+        ).fetchone()
+        if not found:
+            return 0
+        folder = media_folder(data_path)
+        written = 0
+        for name, data in conn.execute(f"SELECT name, data FROM {BACKUP_MEDIA_TABLE}"):
+            if NAME.match(name) and not (folder / name).exists():
+                write_atomically(folder, name, data)
+                written += 1
+        # Only once every file is back: a crash before this repeats the restore.
+        conn.execute(f"DROP TABLE {BACKUP_MEDIA_TABLE}")
+        conn.execute("VACUUM")
+        return written
+    finally:
+        conn.close()
 
 
 @click.command("backup")
@@ -28,6 +76,7 @@ def backup_command(file):
             # The backup API copies page by page and restarts if a writer
             # changes the database meanwhile, so the copy is one consistent state.
             source.backup(target)
+            photos = _add_media(target, current_app.config["DATA_PATH"])
             check = target.execute("PRAGMA integrity_check").fetchone()[0]
             count = count_all_notes(target)
         finally:
@@ -38,7 +87,13 @@ def backup_command(file):
         partial.unlink(missing_ok=True)
         raise click.ClickException(f"backup failed its integrity check: {check}")
     os.replace(partial, file)
-    click.echo(f"Backed up {count} note(s) to {file}")
+    click.echo(f"Backed up {count} note(s) and {photos} photo file(s) to {file}")
+
+
+def _photo_fields(photo):
+    if photo.file_name:
+        return {"file": f"media/{photo.file_name}", "alt": photo.alt, "width": photo.width, "height": photo.height}
+    return {"url": photo.url, "alt": photo.alt}
 
 
 def _front_matter(note):
@@ -49,6 +104,8 @@ def _front_matter(note):
         "updated": note["updated_at"],
         "published_at": note["published_at"],
         "deleted": note["deleted_at"],
+        "tags": note["tags"] or None,
+        "photos": [_photo_fields(photo) for photo in note["photos"]] or None,
     }
     # JSON scalars are valid YAML, so every value is quoted safely.
     lines = [f"{key}: {json.dumps(value)}" for key, value in fields.items() if value is not None]
@@ -60,9 +117,10 @@ def _front_matter(note):
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--include-deleted", is_flag=True, help="Also export notes that were deleted.")
 def export_command(directory, include_deleted):
-    """Write every note as Markdown with front matter under DIRECTORY/YYYY/MM/slug.md."""
+    """Write every note as Markdown with front matter under DIRECTORY/YYYY/MM/slug.md, its photos under DIRECTORY/media/."""
     conn = connect(current_app.config["DATA_PATH"])
-    written = 0
+    source = media_folder(current_app.config["DATA_PATH"])
+    written = copied = 0
     try:
         for note in iter_all_notes(conn):
             if note["deleted_at"] and not include_deleted:
@@ -72,9 +130,14 @@ def export_command(directory, include_deleted):
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(_front_matter(note) + "\n" + note["content"] + "\n", encoding="utf-8")
             written += 1
+            for photo in note["photos"]:
+                if photo.file_name:
+                    (directory / "media").mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(source / photo.file_name, directory / "media" / photo.file_name)
+                    copied += 1
     finally:
         conn.close()
-    click.echo(f"Exported {written} note(s) to {directory}")
+    click.echo(f"Exported {written} note(s) and {copied} photo(s) to {directory}")
 
 
 def init_app(app):

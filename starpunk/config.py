@@ -18,15 +18,24 @@ DEFAULTS = {
     "INDIELOGIN_URL": "https://indielogin.com",
     "TRUSTED_PROXIES": 0,
     "TOKEN_LIFETIME_DAYS": 90,
+    "MEDIA_MAX_BYTES": 10 * 1024 * 1024,
+    "AUTHOR_PHOTO": "",
 }
 
-INT_SETTINGS = {"FEED_MAX_ITEMS": 1, "FEED_CACHE_SECONDS": 0, "TRUSTED_PROXIES": 0, "TOKEN_LIFETIME_DAYS": 1}
+INT_SETTINGS = {
+    "FEED_MAX_ITEMS": 1,
+    "FEED_CACHE_SECONDS": 0,
+    "TRUSTED_PROXIES": 0,
+    "TOKEN_LIFETIME_DAYS": 1,
+    "MEDIA_MAX_BYTES": 1024,
+}
 BOOL_SETTINGS = {"DEV_MODE"}
 MIN_SECRET_LENGTH = 32
 # Largest request body accepted (bytes): a 100,000-character note of emoji,
 # form-encoded, stays under it; anything bigger is a 413.
 MAX_CONTENT_LENGTH = 2 * 1024 * 1024
 MAX_NOTE_CHARS = 100_000
+MAX_PHOTOS = 4  # per note
 
 
 class ConfigError(Exception):
@@ -77,6 +86,11 @@ def load_config(environ=None, test_config=None):
         raise ConfigError(f"SITE_URL must start with http:// or https://, not {settings['SITE_URL']!r}")
     settings["INDIELOGIN_URL"] = str(settings["INDIELOGIN_URL"]).rstrip("/")
     settings["DATA_PATH"] = str(Path(settings["DATA_PATH"]).absolute())
+    settings["AUTHOR_PHOTO"] = str(settings["AUTHOR_PHOTO"]).strip()
+    if settings["AUTHOR_PHOTO"] and not settings["AUTHOR_PHOTO"].startswith(("https://", "http://", "/")):
+        raise ConfigError(
+            f"AUTHOR_PHOTO must be an http(s):// URL or a path on this site, not {settings['AUTHOR_PHOTO']!r}"
+        )
 
     if settings["ENVIRONMENT"] == "production":
         _check_production(settings)
@@ -87,6 +101,12 @@ def load_config(environ=None, test_config=None):
 
     settings.setdefault("MAX_CONTENT_LENGTH", MAX_CONTENT_LENGTH)
     settings.setdefault("MAX_NOTE_CHARS", MAX_NOTE_CHARS)
+    settings.setdefault("MAX_PHOTOS", MAX_PHOTOS)
+    # A form carrying photos (the admin form, Micropub) may be this large: every
+    # photo at its limit plus the text; every other request keeps the small limit.
+    settings.setdefault(
+        "UPLOAD_MAX_CONTENT_LENGTH", settings["MAX_PHOTOS"] * settings["MEDIA_MAX_BYTES"] + settings["MAX_CONTENT_LENGTH"]
+    )
     return settings
 
 

@@ -114,34 +114,63 @@ def count_migrations(conn):
     return conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0]
 
 
+class MigrationError(Exception):
+    """A migration failed and was rolled back: the database is as it was before it."""
+
+    def __init__(self, name, cause):
+        reason = " ".join(str(cause).split())  # one line, whatever SQLite said
+        super().__init__(f"migration {name} failed and was rolled back, the database is unchanged by it: {reason}")
+        self.name = name
+        self.applied = []  # the migrations this run applied before the failed one
+
+
 def migrate(data_path):
-    """Create the database if needed and apply every pending migration; return their names."""
+    """Create the database if needed and apply every pending migration; return their names.
+
+    Each migration runs in a transaction of its own: it lands whole with its
+    row in schema_migrations, or not at all (MigrationError), and the ones
+    before it stay applied.
+    """
     Path(data_path).mkdir(parents=True, exist_ok=True)
     conn = connect(data_path, create=True)
     try:
         conn.execute("PRAGMA journal_mode = WAL")
-        applied = []
-        # EXCLUSIVE: several processes migrating at once (apps started side by
-        # side, `flask init-db` beside a running site) apply each migration once.
-        with transaction(conn, "EXCLUSIVE"):
+        with transaction(conn):
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
                 " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
             )
-            done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
-            for version, name, sql in available_migrations():
-                if version in done:
-                    continue
-                for statement in _statements(sql):
-                    conn.execute(statement)
-                conn.execute(
-                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                    (version, name, utcnow()),
-                )
-                applied.append(name)
+        done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+        applied = []
+        for version, name, sql in available_migrations():
+            try:
+                if version not in done and _apply(conn, version, name, sql):
+                    applied.append(name)
+            except MigrationError as exc:
+                exc.applied = applied
+                raise
         return applied
     finally:
         conn.close()
+
+
+def _apply(conn, version, name, sql):
+    """Apply one migration unless another process got there first; return whether this one did."""
+    # EXCLUSIVE, and the check inside it: several processes migrating at once (apps started side by
+    # side, `flask init-db` beside a running site) apply each migration once.
+    with transaction(conn, "EXCLUSIVE"):
+        if conn.execute("SELECT 1 FROM schema_migrations WHERE version = ?", (version,)).fetchone():
+            return False
+        try:
+            for statement in _statements(sql):
+                conn.execute(statement)
+        except sqlite3.Error as exc:
+            raise MigrationError(name, exc) from exc
+        conn.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+            (version, name, utcnow()),
+        )
+    return True
 
 
 def _statements(sql):
@@ -162,7 +191,10 @@ def _statements(sql):
 @with_appcontext
 def init_db_command():
     """Create the database and apply pending migrations."""
-    applied = migrate(current_app.config["DATA_PATH"])
+    try:
+        applied = migrate(current_app.config["DATA_PATH"])
+    except MigrationError as exc:
+        raise click.ClickException(str(exc)) from None
     path = database_path(current_app.config["DATA_PATH"])
     if applied:
         click.echo(f"Applied {len(applied)} migration(s) to {path}: {', '.join(applied)}")

@@ -11,7 +11,9 @@ TITLES = {
     403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
+    410: "Gone",
     413: "Too large",
+    415: "Unsupported media type",
     429: "Too many requests",
     431: "Headers too large",
     500: "Something went wrong",
@@ -55,7 +57,14 @@ def handle_http_error(exc):
     if exc.code is None or exc.code < 400:
         return exc
     message = exc.description if exc.description and not exc.description.startswith("The ") else None
+    if message is None and exc.code == 413:
+        message = _DEFAULT_MESSAGES[413] + " " + _photo_limits()
     return render_error(exc.code, message or _DEFAULT_MESSAGES.get(exc.code, exc.description))
+
+
+def _photo_limits():
+    config = current_app.config
+    return f"Photos can be at most {config['MEDIA_MAX_BYTES'] / 1048576:.1f} MB each, {config['MAX_PHOTOS']} a note."
 
 
 def handle_csrf_error(exc):

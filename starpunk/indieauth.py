@@ -209,9 +209,9 @@ def consent():
     return redirect(with_query(answered["redirect_uri"], params), code=303)
 
 
-def oauth_error(error, description, status=400):
-    """Return an OAuth 2.0 error response: JSON {"error", "error_description"}, never cached."""
-    response = jsonify(error=error, error_description=description)
+def oauth_error(error, description, status=400, **fields):
+    """Return an OAuth 2.0 error response: JSON {"error", "error_description", **fields}, never cached."""
+    response = jsonify(error=error, error_description=description, **fields)
     response.status_code = status
     response.headers.update(NO_STORE)
     if status == 401:

@@ -1,8 +1,9 @@
-"""Public pages: the paginated index and one page per note."""
+"""Public pages: the paginated index, one page per tag, and one page per note."""
 
-from flask import Blueprint, abort, current_app, render_template, request, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 
 from . import store
+from .tags import normalise_tag
 
 bp = Blueprint("notes", __name__)
 
@@ -23,28 +24,56 @@ def _page_number():
     return int(raw)
 
 
-@bp.get("/")
-def index():
-    """List published notes, newest first, PAGE_SIZE to a page."""
+def _listing(endpoint, tag=None):
     page = _page_number()
-    total = store.count_published()
+    args = {} if tag is None else {"tag": tag}
+    total = store.count_published(tag)
     pages = max(1, -(-total // PAGE_SIZE))
-    if page > pages:
+    if page > pages or (tag is not None and total == 0):
         abort(404, "No such page of notes.")
-    notes = store.list_published(PAGE_SIZE, (page - 1) * PAGE_SIZE)
+    notes = store.list_published(PAGE_SIZE, (page - 1) * PAGE_SIZE, tag)
     return render_template(
         "index.html",
         notes=notes,
         page=page,
-        prev_url=url_for("notes.index", page=page - 1) if page > 1 else None,
-        next_url=url_for("notes.index", page=page + 1) if page < pages else None,
+        tag=tag,
+        prev_url=url_for(endpoint, page=page - 1, **args) if page > 1 else None,
+        next_url=url_for(endpoint, page=page + 1, **args) if page < pages else None,
     )
+
+
+@bp.get("/")
+def index():
+    """List published notes, newest first, PAGE_SIZE to a page."""
+    return _listing("notes.index")
+
+
+def published_tag(raw):
+    """Return the normalised tag named in an address; 404 unless some published note carries it."""
+    try:
+        tag = normalise_tag(raw)
+    except ValueError:
+        abort(404, "There are no notes with this tag.")
+    if store.count_published(tag) == 0:
+        abort(404, "There are no notes with this tag.")
+    return tag
+
+
+@bp.get("/tag/<tag>")
+def tagged(tag):
+    """List published notes with this tag, newest first, PAGE_SIZE to a page."""
+    name = published_tag(tag)
+    if name != tag:  # "/tag/Python" → "/tag/python"
+        return redirect(url_for("notes.tagged", tag=name, **request.args), code=301)
+    return _listing("notes.tagged", name)
 
 
 @bp.get("/note/<slug>")
 def note(slug):
-    """Show one published note; drafts, deleted and unknown slugs are 404."""
+    """Show one published note; a deleted one is 410 Gone, drafts and unknown slugs are 404."""
     found = store.get_published_note(slug)
     if found is None:
+        if store.was_published_then_deleted(slug):
+            abort(410, "This note was deleted by its author.")
         abort(404, "There is no note at this address.")
     return render_template("note.html", note=found)

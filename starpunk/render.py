@@ -1,6 +1,7 @@
 """Turn a note's Markdown into HTML that is safe to show to anyone."""
 
 import html
+import re
 from datetime import datetime
 from functools import lru_cache
 
@@ -44,17 +45,39 @@ class DemoteHeadingsExtension(Extension):
 EXTENSIONS = ["fenced_code", "tables", "sane_lists", DemoteHeadingsExtension()]
 
 
-@lru_cache(maxsize=2048)
-def render_markdown(text):
-    """Render Markdown, then keep only allowlisted tags, attributes and URL schemes."""
-    html = markdown.markdown(text, extensions=EXTENSIONS, output_format="html")
+def sanitise_html(markup):
+    """Keep only allowlisted tags, attributes and URL schemes of an HTML fragment (scripts and styles go whole)."""
     return nh3.clean(
-        html,
+        markup,
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes=ALLOWED_URL_SCHEMES,
         link_rel="noopener noreferrer nofollow",
     )
+
+
+@lru_cache(maxsize=2048)
+def render_markdown(text):
+    """Render Markdown, then keep only allowlisted tags, attributes and URL schemes."""
+    return sanitise_html(markdown.markdown(text, extensions=EXTENSIONS, output_format="html"))
+
+
+# A note written as HTML (Micropub's {"html": ...} content) is stored as its
+# sanitised HTML inside one <div> block: Markdown passes a block of raw HTML
+# through untouched, and the allowlist then drops the <div> itself, so the
+# note renders as exactly that HTML, cleaned once more on the way out.
+_HTML_NOTE = re.compile(r'<div class="html-note">\n(.*)\n</div>', re.DOTALL)
+
+
+def html_note(markup):
+    """Return the stored text of a note written as HTML: the sanitised HTML, marked so Markdown leaves it alone."""
+    return f'<div class="html-note">\n{sanitise_html(markup).strip()}\n</div>'
+
+
+def html_of_note(text):
+    """Return the HTML a note was written as (see html_note), or None for a note written in Markdown."""
+    match = _HTML_NOTE.fullmatch(text)
+    return match.group(1) if match else None
 
 
 @lru_cache(maxsize=2048)

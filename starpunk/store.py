@@ -1,12 +1,45 @@
-"""Notes in SQLite: every write bumps the content generation in the same transaction."""
+"""Notes in SQLite: every write bumps the content generation in the same transaction.
 
+The write API, shared by the admin form and Micropub (inside an app context):
+
+- ``create_note(content, published, tags=(), photos=(), slug=None, published_at=None, properties=None) -> note``:
+  ``slug`` (words to make the slug from; Micropub's ``mp-slug``) is used when
+  free, else a unique variant; by default the slug comes from the content.
+  ``published_at`` (an aware datetime) dates the note instead of now.
+- ``update_note(note_id, content, published, tags=None, photos=None, published_at=None, properties=None) -> note``:
+  ``None`` keeps the note's current tags, photos, date or properties; a
+  sequence replaces them (an empty one removes them all). Raises LookupError
+  for no such note (or a deleted one).
+- ``delete_note(note_id)`` and ``undelete_note(note_id)``: LookupError when
+  there is no such note, or it is already deleted (undeleted).
+
+``properties`` is a dict of the microformats properties a Micropub client sent
+that StarPunk keeps without rendering them (starpunk/micropub.py), stored as JSON.
+
+``content`` goes through ``validate_content`` first; ``tags`` are raw names
+(normalised here, see starpunk/tags.py); ``photos`` are ``photos.Photo``
+values, at most MAX_PHOTOS, from ``Photo.stored(media.save_upload(...), alt)``
+or ``Photo.from_url(url, alt)``. Store a photo's file *before* calling these,
+and ``media.discard`` it if they raise, so no note ever points at a missing
+file and no orphan stays. Bad tags or photos raise NoteError (shown to the author).
+
+Every note read from here is a dict: the notes columns plus ``tags`` (list of
+str) and ``photos`` (list of Photo), with ``properties`` decoded to a dict,
+except in ``list_all`` (the admin list).
+"""
+
+import json
 import sqlite3
 
-from .db import get_db, transaction, utcnow
+from flask import current_app
+
+from . import photos as photo_table
+from . import tags as tag_table
+from .db import get_db, isoformat, transaction, utcnow
 from .slugs import slugify, unique_slug
 
 PUBLIC = "published = 1 AND deleted_at IS NULL"
-NOTE_COLUMNS = "id, slug, content, published, created_at, updated_at, published_at, deleted_at"
+NOTE_COLUMNS = "id, slug, content, published, created_at, updated_at, published_at, deleted_at, properties"
 
 
 class NoteError(ValueError):
@@ -23,6 +56,36 @@ def validate_content(content, max_chars):
     return content
 
 
+def validate_tags(names):
+    """Return the normalised tags of a note, or raise NoteError."""
+    try:
+        return tag_table.clean_tags(names)
+    except ValueError as exc:
+        raise NoteError(str(exc)) from None
+
+
+def check_photo_count(count):
+    """Raise NoteError when a note would have more than MAX_PHOTOS photos."""
+    limit = current_app.config["MAX_PHOTOS"]
+    if count > limit:
+        raise NoteError(f"A note can have at most {limit} photos; this one has {count}.")
+
+
+def validate_alt(alt):
+    """Return a photo's alt text with whitespace tidied, or raise NoteError when it is too long."""
+    try:
+        return photo_table.clean_alt(alt)
+    except ValueError as exc:
+        raise NoteError(str(exc)) from None
+
+
+def validate_photos(photos):
+    """Return the photos with tidied alt text, or raise NoteError (too many, alt text too long)."""
+    photos = list(photos)
+    check_photo_count(len(photos))
+    return [photo.with_alt(validate_alt(photo.alt)) for photo in photos]
+
+
 def _bump_generation(db, now):
     db.execute(
         "UPDATE site_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_generation'"
@@ -36,18 +99,27 @@ def content_state():
     return int(rows["content_generation"]), rows["content_changed_at"]
 
 
-def create_note(content, published):
-    """Store a new note with a unique slug and return it."""
+def _properties_json(properties):
+    return json.dumps(properties or {}, ensure_ascii=False, separators=(",", ":"))
+
+
+def create_note(content, published, tags=(), photos=(), slug=None, published_at=None, properties=None):
+    """Store a new note with a unique slug, its tags and photos, and return it."""
+    tags, photos = validate_tags(tags), validate_photos(photos)
     db = get_db()
     now = utcnow()
+    # A given date dates the note even as a draft: it is kept when the draft is published.
+    dated = isoformat(published_at) if published_at else (now if published else None)
     with transaction(db):
         # The write lock is held from here: no other worker can take the slug.
-        slug = unique_slug(slugify(content), lambda s: _slug_taken(db, s))
+        slug = unique_slug(slugify(slug or content), lambda s: _slug_taken(db, s))
         cur = db.execute(
-            "INSERT INTO notes (slug, content, published, created_at, updated_at, published_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (slug, content, int(bool(published)), now, now, now if published else None),
+            "INSERT INTO notes (slug, content, published, created_at, updated_at, published_at, properties)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (slug, content, int(bool(published)), now, now, dated, _properties_json(properties)),
         )
+        tag_table.replace_tags(db, cur.lastrowid, tags)
+        photo_table.replace_photos(db, cur.lastrowid, photos)
         _bump_generation(db, now)
     return get_note(cur.lastrowid)
 
@@ -56,8 +128,10 @@ def _slug_taken(db, slug):
     return db.execute("SELECT 1 FROM notes WHERE slug = ?", (slug,)).fetchone() is not None
 
 
-def update_note(note_id, content, published):
-    """Change a note's content and published flag; its slug and first publish time stay."""
+def update_note(note_id, content, published, tags=None, photos=None, published_at=None, properties=None):
+    """Change a note's content, published flag and (unless None) tags, photos, date and properties; the slug stays."""
+    tags = None if tags is None else validate_tags(tags)
+    photos = None if photos is None else validate_photos(photos)
     db = get_db()
     now = utcnow()
     with transaction(db):
@@ -69,6 +143,14 @@ def update_note(note_id, content, published):
         )
         if cur.rowcount != 1:
             raise LookupError(note_id)
+        if tags is not None:
+            tag_table.replace_tags(db, note_id, tags)
+        if photos is not None:
+            photo_table.replace_photos(db, note_id, photos)
+        if published_at is not None:
+            db.execute("UPDATE notes SET published_at = ? WHERE id = ?", (isoformat(published_at), note_id))
+        if properties is not None:
+            db.execute("UPDATE notes SET properties = ? WHERE id = ?", (_properties_json(properties), note_id))
         _bump_generation(db, now)
     return get_note(note_id)
 
@@ -87,33 +169,95 @@ def delete_note(note_id):
         _bump_generation(db, now)
 
 
+def undelete_note(note_id):
+    """Bring a soft-deleted note back to the pages and feeds it was on."""
+    db = get_db()
+    now = utcnow()
+    with transaction(db):
+        cur = db.execute(
+            "UPDATE notes SET deleted_at = NULL, updated_at = ? WHERE id = ? AND deleted_at IS NOT NULL",
+            (now, note_id),
+        )
+        if cur.rowcount != 1:
+            raise LookupError(note_id)
+        _bump_generation(db, now)
+
+
+# Notes whose tags and photos are read in one query each (SQLite's limit on
+# parameters is far above it).
+ATTACH_BATCH = 500
+
+
+def with_attachments(db, rows):
+    """Return the rows as dicts, each with its tags, photos and kept Micropub properties (a dict)."""
+    rows = list(rows)
+    notes = []
+    for start in range(0, len(rows), ATTACH_BATCH):
+        batch = rows[start:start + ATTACH_BATCH]
+        ids = [row["id"] for row in batch]
+        tags, photos = tag_table.tags_of(db, ids), photo_table.photos_of(db, ids)
+        notes += [
+            {**dict(row), "tags": tags[row["id"]], "photos": photos[row["id"]], "properties": json.loads(row["properties"])}
+            for row in batch
+        ]
+    return notes
+
+
+def _one(db, row):
+    return with_attachments(db, [row])[0] if row is not None else None
+
+
 def get_note(note_id, include_deleted=False):
     """Return the note with this id, or None."""
     sql = f"SELECT {NOTE_COLUMNS} FROM notes WHERE id = ?"
     if not include_deleted:
         sql += " AND deleted_at IS NULL"
-    return get_db().execute(sql, (note_id,)).fetchone()
+    db = get_db()
+    return _one(db, db.execute(sql, (note_id,)).fetchone())
+
+
+def get_note_by_slug(slug):
+    """Return the note with this slug, drafts and deleted ones included (see deleted_at), or None."""
+    db = get_db()
+    return _one(db, db.execute(f"SELECT {NOTE_COLUMNS} FROM notes WHERE slug = ?", (slug,)).fetchone())
+
+
+def was_published_then_deleted(slug):
+    """Return True when the note with this slug was public and has been deleted (its page is 410 Gone)."""
+    row = get_db().execute(
+        "SELECT 1 FROM notes WHERE slug = ? AND published = 1 AND deleted_at IS NOT NULL", (slug,)
+    ).fetchone()
+    return row is not None
 
 
 def get_published_note(slug):
     """Return the published, undeleted note with this slug, or None."""
-    return get_db().execute(
-        f"SELECT {NOTE_COLUMNS} FROM notes WHERE slug = ? AND {PUBLIC}", (slug,)
-    ).fetchone()
+    db = get_db()
+    return _one(db, db.execute(f"SELECT {NOTE_COLUMNS} FROM notes WHERE slug = ? AND {PUBLIC}", (slug,)).fetchone())
 
 
-def list_published(limit, offset=0):
-    """Return published notes, newest first."""
-    return get_db().execute(
-        f"SELECT {NOTE_COLUMNS} FROM notes WHERE {PUBLIC}"
+def _public_filter(tag):
+    if tag is None:
+        return PUBLIC, ()
+    return f"{PUBLIC} AND {tag_table.tagged_filter()}", (tag,)
+
+
+def list_published(limit, offset=0, tag=None):
+    """Return published notes (only those with this tag, if given), newest first."""
+    where, params = _public_filter(tag)
+    db = get_db()
+    rows = db.execute(
+        f"SELECT {NOTE_COLUMNS} FROM notes WHERE {where}"
         " ORDER BY published_at DESC, id DESC LIMIT ? OFFSET ?",
-        (limit, offset),
+        (*params, limit, offset),
     ).fetchall()
+    return with_attachments(db, rows)
 
 
-def count_published():
-    """Return how many notes readers can see."""
-    return get_db().execute(f"SELECT count(*) FROM notes WHERE {PUBLIC}").fetchone()[0]
+def count_published(tag=None):
+    """Return how many notes readers can see (with this tag, if given)."""
+    where, params = _public_filter(tag)
+    return get_db().execute(f"SELECT count(*) FROM notes WHERE {where}", params).fetchone()[0]
 
 
 def list_all():
@@ -130,6 +274,8 @@ def count_all_notes(conn):
 
 
 def iter_all_notes(conn):
-    """Yield every note, deleted ones included, oldest first, from an open connection."""
+    """Yield every note (with tags and photos), deleted ones included, oldest first, from an open connection."""
     conn.row_factory = sqlite3.Row
-    yield from conn.execute(f"SELECT {NOTE_COLUMNS} FROM notes ORDER BY id")
+    cursor = conn.execute(f"SELECT {NOTE_COLUMNS} FROM notes ORDER BY id")
+    while batch := cursor.fetchmany(ATTACH_BATCH):
+        yield from with_attachments(conn, batch)

@@ -5,7 +5,6 @@ port 8000, image `starpunk:latest`); each run substitutes unique ones so it
 touches nothing of a real installation on the same machine.
 """
 
-import re
 import shlex
 import shutil
 import sqlite3
@@ -18,7 +17,7 @@ import pytest
 
 from testkit import cli
 from testkit.cli import CliSite
-from testkit.env import loopback_env, site_env
+from testkit.env import site_env
 from testkit.owner import Owner
 from testkit.ports import free_port, loopback_url
 from testkit.site import unique_name
@@ -34,10 +33,7 @@ ROLES = {
     "restore": "docker start",
     "upgrade": "before-upgrade.db",
 }
-CONTAINER = re.compile(r"(?<![\w./-])(?<!--app )starpunk(?=\s|\)|$|:/)", re.MULTILINE)
-LEFT_OVER = re.compile(r"(?<![\w./-])(?<!--app )starpunk(?![\w.-])")
 IMAGE_SLOT = "@IMAGE@"
-BLOCK_TIMEOUT = 180
 NOTE_ROWS = "SELECT id, slug, content, published, published_at, deleted_at FROM notes ORDER BY id"
 
 
@@ -51,7 +47,7 @@ class Deployment:
         self.container = unique_name()
         self.volume = unique_name()
         self.port = free_port()
-        self.blocks = self._blocks_by_role()
+        self.blocks = guide.blocks_by_role(guide.MARKER, ROLES)
         # The container the blocks start, followed by name (its logs go into failure reports).
         self.site = CliSite({}, name=self.container, port=self.port)
 
@@ -60,36 +56,20 @@ class Deployment:
         """Return where the guide's container is published."""
         return loopback_url(self.port)
 
-    def _blocks_by_role(self) -> dict[str, guide.Block]:
-        found = {}
-        for block in guide.tested_blocks():
-            roles = [role for role, key in ROLES.items() if key in block.script]
-            assert len(roles) == 1, f"guide block at line {block.line} should match one role of {list(ROLES)}, matches {roles}"
-            found[roles[0]] = block
-        assert list(found) == list(ROLES), f"the guide's tested blocks should be {list(ROLES)} in this order, found {list(found)}"
-        return found
-
     def localise(self, script: str) -> str:
         """Return script with this run's container, volume, port and image in place of the guide's, and this run's labels."""
         script = script.replace("starpunk:latest", IMAGE_SLOT).replace("127.0.0.1:8000", f"127.0.0.1:{self.port}")
         script = script.replace("starpunk-data", self.volume)
         labels = shlex.join(cli.label_args(self.labels))
         script = script.replace("docker run ", f"docker run {labels} ").replace("docker volume create", f"docker volume create {labels}")
-        script = CONTAINER.sub(self.container, script)
-        assert not LEFT_OVER.search(script), f"a fixed name is left in:\n{script}"
+        script = guide.CONTAINER.sub(self.container, script)
+        assert not guide.LEFT_OVER.search(script), f"a fixed name is left in:\n{script}"
         return script.replace(IMAGE_SLOT, self.image)
 
     def run(self, role: str) -> subprocess.CompletedProcess[str]:
-        """Run the guide's block for role with bash (set -euo pipefail) and return its result; fail if it fails."""
+        """Run the guide's block for role as written (with this run's names) and return its result; fail if it fails."""
         block = self.blocks[role]
-        script = "set -euo pipefail\n" + self.localise(block.script)
-        result = subprocess.run(["bash", "-c", script], cwd=self.folder, env=loopback_env(), capture_output=True,
-                                text=True, timeout=BLOCK_TIMEOUT, check=False)
-        assert result.returncode == 0, (
-            f"guide block `{role}` (line {block.line}) exited {result.returncode}:\n{script}\n"
-            f"--- stdout\n{result.stdout[-2000:]}\n--- stderr\n{result.stderr[-2000:]}"
-        )
-        return result
+        return guide.run_block(role, block, self.localise(block.script), self.folder)
 
     def notes(self) -> list[tuple[Any, ...]]:
         """Return every row of the running container's notes table (drafts and deleted ones too), ordered by id."""

@@ -83,4 +83,4 @@ def test_author_edits_and_deletes_a_note(site, page):
     page.wait_for_url(re.compile(r"/admin$"))
     page.goto(site.base_url + "/")
     assert edited not in page.locator(".h-feed").inner_text()
-    assert page.goto(f"{site.base_url}/note/{slug}").status == 404
+    assert page.goto(f"{site.base_url}/note/{slug}").status == 410, "a deleted note is Gone"

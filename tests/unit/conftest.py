@@ -194,3 +194,70 @@ def assert_only_safe_html(markup):
 def safe_html():
     """Return a check that fails unless an HTML fragment is allowlisted markup only."""
     return assert_only_safe_html
+
+
+def image_bytes(image_format="PNG", size=(40, 30), **save_options):
+    """Return a small real image file in image_format (Pillow's name), made with Pillow."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    mode = "P" if image_format == "GIF" else "RGB"
+    Image.new(mode, size, color=1 if mode == "P" else (200, 80, 40)).save(buffer, image_format, **save_options)
+    return buffer.getvalue()
+
+
+def multipart(form):
+    """Return a multipart body built in memory (the test client would spool a large one to a file it never closes).
+
+    form maps names to strings, (stream, file name) tuples, or lists of either (a field sent several times).
+    """
+    from werkzeug.datastructures import FileStorage, MultiDict
+    from werkzeug.test import stream_encode_multipart
+
+    def part(value):
+        return FileStorage(*value) if isinstance(value, tuple) else value
+
+    fields = MultiDict()
+    for key, value in form.items():
+        for item in value if isinstance(value, list) else [value]:
+            fields.add(key, part(item))
+    stream, _, boundary = stream_encode_multipart(fields, use_tempfile=False)
+    return {"data": stream.getvalue(), "content_type": f"multipart/form-data; boundary={boundary}"}
+
+
+def gps_exif(orientation=1):
+    """Return an EXIF block holding a GPS position (and an orientation and camera), as a phone writes it."""
+    from PIL import ExifTags, Image
+
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = orientation
+    exif[ExifTags.Base.Make] = "StarPhone"
+    gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
+    gps[ExifTags.GPS.GPSLatitudeRef] = "N"
+    gps[ExifTags.GPS.GPSLatitude] = (52.0, 31.0, 12.5)
+    gps[ExifTags.GPS.GPSLongitudeRef] = "E"
+    gps[ExifTags.GPS.GPSLongitude] = (13.0, 24.0, 36.0)
+    return exif
+
+
+@pytest.fixture
+def make_image():
+    """Return a function that makes a real image file (bytes) with Pillow."""
+    return image_bytes
+
+
+@pytest.fixture
+def upload(owner, token):
+    """Return a function that posts the admin form with photos [(bytes, file name, alt), ...]; returns the response."""
+    import io
+
+    def post(content="A note with photos", photos=(), tags="", path="/admin/new", client=owner, **fields):
+        form = {"csrf_token": token(client), "content": content, "published": "y", "tags": tags, **fields}
+        for slot, (data, name, alt) in enumerate(photos, start=1):
+            form[f"photo_{slot}"] = (io.BytesIO(data), name)
+            form[f"alt_{slot}"] = alt
+        return client.post(path, data=form, content_type="multipart/form-data")
+
+    return post

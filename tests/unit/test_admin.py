@@ -1,11 +1,12 @@
 """The owner's pages: writing, editing and deleting notes through the forms, and what is refused."""
 
+import io
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from flask import url_for
 
-from starpunk import store
+from starpunk import media, store
 
 
 def note_count(database, include_deleted=True):
@@ -155,7 +156,9 @@ def test_delete_a_note(owner, token, client, write_note, database):
     listing = owner.get("/admin").text
     assert f"Deleted: {slug}" in listing
     assert "Regrettable note" not in listing
-    assert client.get(f"/note/{slug}").status_code == 404
+    gone = client.get(f"/note/{slug}")
+    assert gone.status_code == 410
+    assert "Regrettable" not in gone.text
     assert "Regrettable" not in client.get("/feed.atom").text
     assert note_by_slug(database, slug)["deleted_at"] is not None
 
@@ -258,8 +261,8 @@ def test_too_long_edit_leaves_the_note_unchanged(owner, token, write_note, datab
 
 
 def test_request_body_over_the_limit_is_a_413_page(owner, token, database, app):
-    """A body over MAX_CONTENT_LENGTH is refused with a 413 page and nothing stored."""
-    limit = app.config["MAX_CONTENT_LENGTH"]
+    """A form over the owner's upload limit (MAX_PHOTOS photos plus text) is a 413 page; nothing stored."""
+    limit = app.config["UPLOAD_MAX_CONTENT_LENGTH"]
     response = owner.post(
         "/admin/new", data={"csrf_token": token(owner), "content": "x" * (limit + 1), "published": "y"}
     )
@@ -274,3 +277,126 @@ def test_signed_in_pages_show_admin_and_sign_out(owner):
     page = owner.get("/").text
     assert 'href="/admin"' in page
     assert 'action="/auth/logout"' in page
+
+
+def media_files(app):
+    """Return the names of the stored photo files."""
+    folder = media.media_folder(app.config["DATA_PATH"])
+    return sorted(path.name for path in folder.iterdir()) if folder.is_dir() else []
+
+
+def test_the_form_is_multipart_with_tags_and_four_photo_slots(owner):
+    """The new-note form posts multipart, with a tags field and four photo inputs, each with its alt text."""
+    html = owner.get("/admin/new").text
+    assert 'enctype="multipart/form-data"' in html
+    assert 'name="tags"' in html
+    for slot in range(1, 5):
+        assert f'name="photo_{slot}"' in html and f'name="alt_{slot}"' in html
+    assert 'name="photo_5"' not in html
+
+
+def test_a_note_with_tags_and_photos_from_the_form(upload, owner, app, make_image):
+    """Uploaded photos and comma-separated tags are stored with the note and shown on its page."""
+    response = upload(
+        content="Holiday",
+        tags="Travel, sea ,travel",
+        photos=[(make_image("JPEG"), "beach.jpg", "A beach at dusk"), (make_image("PNG"), "map.png", "A map")],
+    )
+    assert response.status_code == 303, response.text
+    with app.app_context():
+        note, = store.list_all()
+        note = store.get_note(note["id"])
+    assert note["tags"] == ["travel", "sea"]
+    assert [(p.alt, p.content_type) for p in note["photos"]] == [("A beach at dusk", "image/jpeg"), ("A map", "image/png")]
+    assert len(media_files(app)) == 2
+    page = owner.get(f"/note/{note['slug']}").text
+    assert 'alt="A beach at dusk"' in page and 'href="/tag/travel"' in page
+
+
+def test_alt_text_is_required_with_each_uploaded_photo(upload, app, database, make_image):
+    """A photo without a description is refused before any file is written (400, the text kept)."""
+    response = upload(content="Kept text", tags="kept", photos=[(make_image("PNG"), "a.png", "   ")])
+    assert response.status_code == 400
+    assert "alt text is required" in response.text
+    assert "Kept text" in response.text and 'value="kept"' in response.text
+    assert media_files(app) == []
+    assert note_count(database) == 0
+
+
+def test_a_fifth_photo_is_refused_in_the_form(upload, app, database, make_image):
+    """Five photos in one form: refused with a clear message, nothing written."""
+    photos = [(make_image("PNG"), f"{n}.png", f"Photo {n}") for n in range(5)]
+    response = upload(photos=photos)
+    assert response.status_code == 400
+    assert "at most 4 photos" in response.text
+    assert media_files(app) == [] and note_count(database) == 0
+
+
+def test_a_bad_second_photo_discards_the_first(upload, app, database, make_image):
+    """When one upload is refused, the files already stored for that note are removed."""
+    response = upload(photos=[(make_image("PNG"), "good.png", "Good"), (b"not an image", "bad.png", "Bad")])
+    assert response.status_code == 415
+    assert media_files(app) == [] and note_count(database) == 0
+
+
+def test_a_failed_note_write_leaves_no_orphan_file(upload, app, database, make_image):
+    """The file is stored before the note; when the note's transaction fails, the file goes too."""
+    database.execute("CREATE TRIGGER refuse BEFORE INSERT ON notes BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END")
+    response = upload(photos=[(make_image("PNG"), "a.png", "Orphan?")])
+    assert response.status_code == 503
+    assert media_files(app) == [] and note_count(database) == 0
+
+
+def test_editing_keeps_redescribes_removes_and_adds_photos(upload, owner, app, token, make_image):
+    """On edit, unticked photos go, kept ones may get new alt text, new ones are added after them."""
+    upload(content="Edit me", tags="one, two",
+           photos=[(make_image("PNG"), f"{n}.png", f"Photo {n}") for n in range(3)])
+    with app.app_context():
+        note = store.get_note(store.list_all()[0]["id"])
+    form = owner.get(f"/admin/edit/{note['id']}").text
+    assert 'value="one, two"' in form
+    assert form.count('name="keep_photo"') == 3 and form.count('type="file"') == 1
+    first, _, third = note["photos"]
+    response = owner.post(
+        f"/admin/edit/{note['id']}",
+        data={
+            "csrf_token": token(owner, f"/admin/edit/{note['id']}"),
+            "content": "Edited",
+            "published": "y",
+            "tags": "two, three",
+            "keep_photo": ["1", "3"],
+            "alt_existing_1": "Photo 0",
+            "alt_existing_3": "The third, described again",
+            "photo_1": (io.BytesIO(make_image("GIF")), "new.gif"),
+            "alt_1": "A new GIF",
+        },
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 303, response.text
+    with app.app_context():
+        edited = store.get_note(note["id"])
+    assert edited["tags"] == ["two", "three"]
+    assert [(p.file_name, p.alt) for p in edited["photos"]][:2] == [
+        (first.file_name, "Photo 0"), (third.file_name, "The third, described again")
+    ]
+    assert edited["photos"][2].content_type == "image/gif" and edited["photos"][2].alt == "A new GIF"
+
+
+def test_editing_to_more_than_four_photos_is_refused(upload, owner, app, token, make_image):
+    """Four kept photos plus a new one is a fifth: refused, the note unchanged."""
+    upload(photos=[(make_image("PNG"), f"{n}.png", f"Photo {n}") for n in range(4)])
+    with app.app_context():
+        note = store.get_note(store.list_all()[0]["id"])
+    page = owner.get(f"/admin/edit/{note['id']}").text
+    assert "untick one to make room" in page
+    response = owner.post(
+        f"/admin/edit/{note['id']}",
+        data={"csrf_token": token(owner, f"/admin/edit/{note['id']}"), "content": "More", "published": "y",
+              "keep_photo": ["1", "2", "3", "4"], "photo_1": (io.BytesIO(make_image("PNG")), "5.png"), "alt_1": "Fifth"},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 400 and "at most 4 photos" in response.text
+    assert 'name="keep_photo" value="4" checked' in response.text
+    with app.app_context():
+        assert len(store.get_note(note["id"])["photos"]) == 4
+    assert len(media_files(app)) == 4

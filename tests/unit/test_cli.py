@@ -154,3 +154,80 @@ def test_export_of_an_empty_site(runner, tmp_path):
     result = runner.invoke(args=["export", str(tmp_path / "out")])
     assert result.exit_code == 0
     assert "Exported 0 note(s)" in result.output
+
+
+@pytest.fixture
+def photo_note(app):
+    """Store a published note with two real photo files and tags; return it."""
+    from starpunk import media
+    from starpunk.photos import Photo
+    from tests.unit.conftest import image_bytes
+
+    with app.test_request_context():
+        photos = [
+            Photo.stored(media.save_upload(image_bytes("PNG", size=(12, 8))), "A small square"),
+            Photo.stored(media.save_upload(image_bytes("JPEG", size=(16, 9))), "A wide one"),
+        ]
+        return store.create_note("Photos to keep", True, tags=["kept", "photos"], photos=photos)
+
+
+def test_a_restore_brings_every_photo_back(runner, app, photo_note, make_app, tmp_path, capfd):
+    """The backup file carries the photo files; a site started on it writes them back and serves them."""
+    from starpunk import media
+
+    originals = {p.file_name: (media.media_folder(app.config["DATA_PATH"]) / p.file_name).read_bytes() for p in photo_note["photos"]}
+    result = runner.invoke(args=["backup", str(tmp_path / "backup.db")])
+    assert result.exit_code == 0, result.output
+    assert "Backed up 1 note(s) and 2 photo file(s)" in result.output
+
+    restored = tmp_path / "restored"
+    restored.mkdir()
+    (restored / "starpunk.db").write_bytes((tmp_path / "backup.db").read_bytes())
+    site = make_app(DATA_PATH=str(restored))
+    assert "restored 2 photo file(s) from the backup" in capfd.readouterr().err
+    for name, data in originals.items():
+        assert (restored / "media" / name).read_bytes() == data
+        response = site.test_client().get(f"/media/{name}")
+        body = response.get_data()
+        response.close()
+        assert response.status_code == 200 and body == data
+    page = site.test_client().get(f"/note/{photo_note['slug']}").text
+    assert 'alt="A small square"' in page and 'href="/tag/kept"' in page
+    # Written back once: the photos leave the database, and the next start has nothing to do.
+    with sqlite3.connect(restored / "starpunk.db") as conn:
+        assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'backup_media'").fetchone()[0] == 0
+    make_app(DATA_PATH=str(restored))
+    assert "restored" not in capfd.readouterr().err
+
+
+def test_export_writes_tags_photos_and_the_photo_files(runner, app, photo_note, tmp_path):
+    """The export's front matter lists tags and photos (file, alt, size); the files are copied under media/."""
+    from starpunk import media
+
+    result = runner.invoke(args=["export", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "Exported 1 note(s) and 2 photo(s)" in result.output
+    path, = (tmp_path / "out").rglob("*.md")
+    fields, _ = read_front_matter(path)
+    assert fields["tags"] == ["kept", "photos"]
+    first, second = photo_note["photos"]
+    assert fields["photos"] == [
+        {"file": f"media/{first.file_name}", "alt": "A small square", "width": 12, "height": 8},
+        {"file": f"media/{second.file_name}", "alt": "A wide one", "width": 16, "height": 9},
+    ]
+    for photo in photo_note["photos"]:
+        copied = (tmp_path / "out" / "media" / photo.file_name).read_bytes()
+        assert copied == (media.media_folder(app.config["DATA_PATH"]) / photo.file_name).read_bytes()
+
+
+def test_export_lists_linked_photos_by_url(runner, app, tmp_path):
+    """A photo linked from elsewhere is exported as its URL; no file is fetched or written."""
+    from starpunk.photos import Photo
+
+    with app.test_request_context():
+        store.create_note("Linked", True, photos=[Photo.from_url("https://elsewhere.example/a.jpg", "Far away")])
+    runner.invoke(args=["export", str(tmp_path / "out")])
+    path, = (tmp_path / "out").rglob("*.md")
+    fields, _ = read_front_matter(path)
+    assert fields["photos"] == [{"url": "https://elsewhere.example/a.jpg", "alt": "Far away"}]
+    assert not (tmp_path / "out" / "media").exists()

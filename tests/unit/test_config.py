@@ -175,3 +175,30 @@ def test_create_app_stops_with_one_clear_line(monkeypatch, tmp_path, environ):
     assert message.startswith("starpunk: configuration error: ")
     assert "\n" not in message
     assert "Traceback" not in message
+
+
+def test_photo_settings_defaults_and_environment():
+    """MEDIA_MAX_BYTES defaults to 10 MiB and sets the upload body limit; AUTHOR_PHOTO is off by default."""
+    settings = load_config(environ={})
+    assert settings["MEDIA_MAX_BYTES"] == 10 * 1024 * 1024
+    assert settings["AUTHOR_PHOTO"] == ""
+    assert settings["UPLOAD_MAX_CONTENT_LENGTH"] == 4 * settings["MEDIA_MAX_BYTES"] + settings["MAX_CONTENT_LENGTH"]
+    settings = load_config(environ={"MEDIA_MAX_BYTES": "5000000", "AUTHOR_PHOTO": " https://owner.example/me.jpg "})
+    assert settings["MEDIA_MAX_BYTES"] == 5_000_000
+    assert settings["AUTHOR_PHOTO"] == "https://owner.example/me.jpg"
+    assert load_config(environ={"AUTHOR_PHOTO": "/static/me.png"})["AUTHOR_PHOTO"] == "/static/me.png"
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({"MEDIA_MAX_BYTES": "ten megabytes"}, "MEDIA_MAX_BYTES"),
+        ({"MEDIA_MAX_BYTES": "10"}, "MEDIA_MAX_BYTES"),
+        ({"AUTHOR_PHOTO": "javascript:alert(1)"}, "AUTHOR_PHOTO"),
+        ({"AUTHOR_PHOTO": "me.jpg"}, "AUTHOR_PHOTO"),
+    ],
+)
+def test_bad_photo_settings_are_refused(environ, named):
+    """A malformed limit or an author photo that is not a URL or site path stops startup, naming the setting."""
+    with pytest.raises(ConfigError, match=named):
+        load_config(environ=environ)

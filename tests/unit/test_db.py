@@ -62,21 +62,105 @@ def test_database_is_in_wal_mode(database):
     assert database.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_a_failing_migration_leaves_nothing_half_applied(app, data_path, monkeypatch):
-    """A migration that fails midway is rolled back whole and not recorded."""
-    broken = (9999, "9999_broken.sql", "CREATE TABLE half (x);\nTHIS IS NOT SQL;\n")
-    real = db.available_migrations()
-    monkeypatch.setattr(db, "available_migrations", lambda: [*real, broken])
-    with pytest.raises(sqlite3.Error):
-        db.migrate(str(data_path))
+def _dump(data_path):
     conn = sqlite3.connect(data_path / "starpunk.db")
     try:
-        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        versions = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+        return list(conn.iterdump())
     finally:
         conn.close()
+
+
+BROKEN = (9999, "9999_broken.sql", "CREATE TABLE half (x);\nALTER TABLE notes ADD COLUMN half TEXT;\nTHIS IS NOT SQL;\n")
+
+
+def test_a_failing_migration_leaves_the_database_as_it_was(app, data_path, add_notes, monkeypatch):
+    """A migration that fails midway is rolled back whole, not recorded, and named in the error."""
+    add_notes(["Written before the broken upgrade"])
+    before = _dump(data_path)
+    real = db.available_migrations()
+    monkeypatch.setattr(db, "available_migrations", lambda: [*real, BROKEN])
+    with pytest.raises(db.MigrationError, match=r"^migration 9999_broken\.sql failed and was rolled back") as failed:
+        db.migrate(str(data_path))
+    assert 'near "THIS": syntax error' in str(failed.value)
+    assert _dump(data_path) == before
+
+
+def test_migrations_before_a_failing_one_stay_applied(app, data_path, monkeypatch):
+    """Each migration is its own transaction: the good one before a broken one lands and is recorded once."""
+    good = (9998, "9998_good.sql", "CREATE TABLE good (x);\nINSERT INTO good VALUES (1);\n")
+    real = db.available_migrations()
+    monkeypatch.setattr(db, "available_migrations", lambda: [*real, good, BROKEN])
+    with pytest.raises(db.MigrationError) as failed:
+        db.migrate(str(data_path))
+    assert failed.value.applied == ["9998_good.sql"]
+    conn = sqlite3.connect(data_path / "starpunk.db")
+    try:
+        versions = [row[0] for row in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert conn.execute("SELECT x FROM good").fetchall() == [(1,)]
+    finally:
+        conn.close()
+    assert versions[-1] == 9998 and versions.count(9998) == 1
     assert "half" not in tables
-    assert 9999 not in versions
+    monkeypatch.setattr(db, "available_migrations", lambda: [*real, good])
+    assert db.migrate(str(data_path)) == []
+
+
+def test_a_migration_another_worker_applied_meanwhile_is_skipped(app, data_path):
+    """A worker that read the bookkeeping before another one committed applies nothing twice."""
+    version, name, _ = db.available_migrations()[0]
+    conn = db.connect(str(data_path))
+    try:
+        assert db._apply(conn, version, name, "CREATE TABLE twice (x);") is False
+        assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'twice'").fetchone()[0] == 0
+    finally:
+        conn.close()
+
+
+def test_startup_with_a_failing_migration_is_one_line(app, data_path, monkeypatch, capfd):
+    """The app refuses to start with one line naming the migration, not a traceback, and exits non-zero."""
+    real = db.available_migrations()
+    monkeypatch.setattr(db, "available_migrations", lambda: [*real, BROKEN])
+    capfd.readouterr()
+    with pytest.raises(SystemExit) as stop:
+        create_app({"DATA_PATH": str(data_path)})
+    message = str(stop.value.code)
+    assert message.startswith("starpunk: migration 9999_broken.sql failed and was rolled back")
+    assert "\n" not in message
+    assert "migration" not in capfd.readouterr().err, "nothing was applied, so nothing is logged before the line"
+
+
+def test_startup_names_the_migrations_applied_before_a_failing_one(app, data_path, monkeypatch, capfd):
+    """When a good migration lands before a broken one, the log says so before the failure line."""
+    good = (9998, "9998_good.sql", "CREATE TABLE good (x);\n")
+    real = db.available_migrations()
+    monkeypatch.setattr(db, "available_migrations", lambda: [*real, good, BROKEN])
+    capfd.readouterr()
+    with pytest.raises(SystemExit):
+        create_app({"DATA_PATH": str(data_path)})
+    assert "applied 1 migration(s): 9998_good.sql" in capfd.readouterr().err
+
+
+def test_init_db_with_a_failing_migration_is_one_line(app, data_path, monkeypatch):
+    """`flask init-db` says which migration failed in one line and exits 1."""
+    real = db.available_migrations()
+    monkeypatch.setattr(db, "available_migrations", lambda: [*real, BROKEN])
+    result = app.test_cli_runner().invoke(args=["init-db"])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "Error: migration 9999_broken.sql failed and was rolled back, the database is unchanged by it: "
+        'near "THIS": syntax error'
+    ]
+
+
+def test_startup_says_which_migrations_it_applied(make_app, capfd):
+    """A start on a new or older database logs the migrations it applied; a restart logs none."""
+    make_app()
+    first = capfd.readouterr().err
+    names = ", ".join(name for _, name, _ in db.available_migrations())
+    assert f"applied {len(db.available_migrations())} migration(s): {names}" in first
+    make_app()
+    assert "migration" not in capfd.readouterr().err
 
 
 def test_migration_statements_split_on_complete_statements_only():

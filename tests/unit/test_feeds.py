@@ -297,7 +297,7 @@ def test_workers_share_a_coherent_cache(make_app, write_note, app, owner, token,
     after_delete = reader_b.get(path)
     assert b"Edited through worker A" not in after_delete.data
     assert b"Already there" in after_delete.data
-    assert reader_b.get(f"/note/{slug}").status_code == 404
+    assert reader_b.get(f"/note/{slug}").status_code == 410
 
 
 def test_cached_feed_is_served_until_it_expires(make_app, database, monkeypatch):

@@ -118,18 +118,40 @@ def test_permalink_page_has_exactly_one_h1(client, add_notes):
     assert HeadLinks(client.get(f"/note/{note['slug']}").text).h1 == 1
 
 
-def test_drafts_deleted_and_unknown_notes_are_404(app, client, add_notes):
-    """Only published notes have a public page."""
+def test_drafts_deleted_and_unknown_notes_have_no_page(app, client, add_notes):
+    """Only published notes have a public page: a deleted one is 410 Gone, drafts and unknown slugs 404."""
     from starpunk import store
 
     draft, = add_notes(["Not ready"], published=False)
+    deleted_draft, = add_notes(["Never shown"], published=False)
     gone, = add_notes(["Removed"])
     with app.app_context():
         store.delete_note(gone["id"])
-    for slug in (draft["slug"], gone["slug"], "no-such-note", "UPPER", "..%2f..%2fetc"):
+        store.delete_note(deleted_draft["id"])
+    for slug in (draft["slug"], deleted_draft["slug"], "no-such-note", "UPPER", "..%2f..%2fetc"):
         response = client.get(f"/note/{slug}")
         assert response.status_code == 404, slug
-        assert "Not ready" not in response.text and "Removed" not in response.text
+        assert "Not ready" not in response.text and "Never shown" not in response.text
+    response = client.get(f"/note/{gone['slug']}")
+    assert response.status_code == 410
+    assert "<h1>Gone</h1>" in response.text and "deleted by its author" in response.text
+    assert "Removed" not in response.text
+
+
+def test_an_undeleted_note_is_back(app, client, add_notes):
+    """Undeleting brings the note back to its permalink, the index and the feeds."""
+    from starpunk import store
+
+    note, = add_notes(["Back from the bin"])
+    with app.app_context():
+        store.delete_note(note["id"])
+        assert client.get(f"/note/{note['slug']}").status_code == 410
+        store.undelete_note(note["id"])
+        with pytest.raises(LookupError):
+            store.undelete_note(note["id"])
+    assert client.get(f"/note/{note['slug']}").status_code == 200
+    assert "Back from the bin" in client.get("/").text
+    assert "Back from the bin" in client.get("/feed.json").text
 
 
 def test_h_entry_on_the_permalink(client, add_notes):

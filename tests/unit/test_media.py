@@ -1,0 +1,294 @@
+"""Photo files: accepted by content only, stripped of location, stored atomically, served forever, never guessable."""
+
+import io
+import os
+import re
+
+import pytest
+from PIL import ExifTags, Image
+
+from starpunk import media, scrub
+from starpunk.media import MediaStorageError, MediaTooLarge, UnsupportedMedia
+from tests.unit.conftest import gps_exif, image_bytes, multipart
+
+FORMATS = [("JPEG", "jpg", "image/jpeg"), ("PNG", "png", "image/png"), ("GIF", "gif", "image/gif"), ("WEBP", "webp", "image/webp")]
+
+
+def stored_files(app):
+    """Return the names of the files in DATA_PATH/media (temporary ones included)."""
+    folder = media.media_folder(app.config["DATA_PATH"])
+    return sorted(path.name for path in folder.iterdir()) if folder.is_dir() else []
+
+
+def save(app, data, name="photo.bin"):
+    """Store data as an upload inside an app context and return the StoredMedia."""
+    with app.test_request_context():
+        return media.save_upload(io.BytesIO(data), name)
+
+
+@pytest.mark.parametrize(("image_format", "extension", "content_type"), FORMATS)
+def test_each_accepted_type_is_stored_and_served_for_a_year(app, client, image_format, extension, content_type):
+    """JPEG, PNG, GIF and WebP are stored under an unguessable name and served immutable."""
+    data = image_bytes(image_format, size=(64, 48))
+    stored = save(app, data)
+    assert re.fullmatch(rf"[0-9a-f]{{32}}\.{extension}", stored.name)
+    assert (stored.width, stored.height, stored.content_type) == (64, 48, content_type)
+    assert stored.url == f"http://localhost/media/{stored.name}"
+    response = client.get(f"/media/{stored.name}")
+    body = response.get_data()
+    response.close()  # the file is streamed; closing it ends the stream
+    assert response.status_code == 200
+    assert response.mimetype == content_type
+    assert body == scrub.remove_location(data, image_format)
+    assert response.cache_control.max_age == 365 * 24 * 3600
+    assert response.cache_control.public and response.cache_control.immutable
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_names_are_never_reused(app):
+    """The same file stored twice gets two different random names."""
+    data = image_bytes("PNG")
+    assert save(app, data).name != save(app, data).name
+
+
+def test_the_type_comes_from_the_content_not_the_name_or_declared_type(upload, owner, app):
+    """A PNG named .jpg and declared image/jpeg is stored and served as the PNG it is."""
+    form = {
+        "csrf_token": None,
+        "content": "Mislabelled",
+        "published": "y",
+        "photo_1": (io.BytesIO(image_bytes("PNG")), "holiday.jpg", "image/jpeg"),
+        "alt_1": "A PNG in disguise",
+    }
+    from tests.unit.conftest import csrf_token
+
+    form["csrf_token"] = csrf_token(owner)
+    response = owner.post("/admin/new", data=form, content_type="multipart/form-data")
+    assert response.status_code == 303, response.text
+    names = stored_files(app)
+    assert len(names) == 1 and names[0].endswith(".png")
+    response = owner.get(f"/media/{names[0]}")
+    response.close()
+    assert response.mimetype == "image/png"
+
+
+@pytest.mark.parametrize(
+    ("data", "name"),
+    [
+        (b"just some text, honestly\n", "photo.png"),
+        (b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>", "logo.gif"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "truncated.png"),
+        (b"", "empty.jpg"),
+    ],
+    ids=["text-named-png", "svg-named-gif", "broken-png", "empty"],
+)
+def test_anything_but_an_accepted_image_is_refused_with_415(upload, app, database, data, name):
+    """Text, SVG, a broken PNG or an empty file: a 415 form error, no file kept, no note."""
+    response = upload(photos=[(data, name, "Whatever it is")])
+    assert response.status_code == 415
+    assert "JPEG, PNG, GIF and WebP" in response.text or "empty" in response.text
+    assert stored_files(app) == []
+    assert database.execute("SELECT count(*) FROM notes").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("image_format", ["BMP", "TIFF"])
+def test_other_image_formats_are_refused_too(app, image_format):
+    """Real images in formats the site does not serve (BMP, TIFF) are refused."""
+    with pytest.raises(UnsupportedMedia):
+        save(app, image_bytes(image_format))
+
+
+def test_a_photo_over_media_max_bytes_is_a_413_form_error(make_app, make_image, login_link, token):
+    """A photo one byte over MEDIA_MAX_BYTES is refused (413) with a clear message; nothing kept."""
+    app = make_app(MEDIA_MAX_BYTES=2048)
+    owner = app.test_client()
+    from urllib.parse import urlsplit
+
+    owner.get(urlsplit(login_link(app)).path)
+    big = make_image("PNG", size=(300, 300), compress_level=0)
+    assert len(big) > 2048
+    form = {"csrf_token": token(owner), "content": "Too big", "published": "y",
+            "photo_1": (io.BytesIO(big), "big.png"), "alt_1": "Big"}
+    response = owner.post("/admin/new", data=form, content_type="multipart/form-data")
+    assert response.status_code == 413
+    assert "at most" in response.text
+    assert stored_files(app) == []
+    with pytest.raises(MediaTooLarge):
+        save(app, big)
+
+
+def test_a_whole_request_over_the_upload_limit_is_a_413_page(make_app, login_link, token):
+    """Past MAX_PHOTOS photos' worth of bytes the request itself is refused, with a page naming the limits."""
+    app = make_app(MEDIA_MAX_BYTES=2048)
+    owner = app.test_client()
+    from urllib.parse import urlsplit
+
+    owner.get(urlsplit(login_link(app)).path)
+    form = {"csrf_token": token(owner), "content": "x", "photo_1": (io.BytesIO(b"\0" * app.config["UPLOAD_MAX_CONTENT_LENGTH"]), "a.png")}
+    response = owner.post("/admin/new", **multipart(form))
+    assert response.status_code == 413
+    assert "Photos can be at most" in response.text
+
+
+def test_visitors_keep_the_small_body_limit_on_upload_views(client, app):
+    """Only the owner gets the larger limit: an anonymous multipart post over MAX_CONTENT_LENGTH is 413."""
+    body = {"content": "x", "photo_1": (io.BytesIO(b"\0" * (app.config["MAX_CONTENT_LENGTH"] + 1)), "a.png")}
+    assert client.post("/admin/new", **multipart(body)).status_code == 413
+
+
+def test_a_decompression_bomb_is_refused(app):
+    """A small file that would decode to more than MAX_PIXELS pixels is refused."""
+    side = int(media.MAX_PIXELS**0.5) + 100
+    bomb = io.BytesIO()
+    Image.new("1", (side, side)).save(bomb, "PNG")
+    assert len(bomb.getvalue()) < 2 * 1024 * 1024
+    with pytest.raises(UnsupportedMedia, match="pixels"):
+        save(app, bomb.getvalue())
+
+
+@pytest.mark.parametrize("image_format", ["JPEG", "PNG", "WEBP"])
+def test_gps_is_removed_and_the_rest_kept(app, image_format):
+    """A photo with a GPS position is stored without it; orientation and camera stay, the pixels are untouched."""
+    data = image_bytes(image_format, size=(64, 48), exif=gps_exif(orientation=6))
+    with Image.open(io.BytesIO(data)) as before:
+        assert ExifTags.IFD.GPSInfo in before.getexif()
+        pixels = before.convert("RGB").tobytes()
+    stored = save(app, data)
+    kept = (media.media_folder(app.config["DATA_PATH"]) / stored.name).read_bytes()
+    with Image.open(io.BytesIO(kept)) as after:
+        exif = after.getexif()
+        assert ExifTags.IFD.GPSInfo not in exif
+        assert exif[ExifTags.Base.Orientation] == 6
+        assert exif[ExifTags.Base.Make] == "StarPhone"
+        assert after.convert("RGB").tobytes() == pixels
+    # Orientation 6 turns the picture a quarter: the page shows it 48 wide and 64 high.
+    assert (stored.width, stored.height) == (48, 64)
+
+
+def test_jpeg_scan_data_is_copied_not_re_encoded(app):
+    """Removing GPS from a JPEG leaves its compressed picture byte for byte (no quality lost)."""
+    data = image_bytes("JPEG", size=(64, 48), exif=gps_exif(), quality=95)
+    stored = save(app, data)
+    kept = (media.media_folder(app.config["DATA_PATH"]) / stored.name).read_bytes()
+    scan = data.index(b"\xff\xda")
+    assert kept.endswith(data[scan:])
+    assert len(kept) < len(data)
+
+
+def test_xmp_packets_are_dropped_from_jpeg(app):
+    """XMP can repeat the position as text: the whole packet goes."""
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><exif:GPSLatitude>52,31.2N</exif:GPSLatitude></x:xmpmeta>'
+    data = image_bytes("JPEG", xmp=xmp)
+    assert b"GPSLatitude" in data
+    stored = save(app, data)
+    assert b"GPSLatitude" not in (media.media_folder(app.config["DATA_PATH"]) / stored.name).read_bytes()
+
+
+def test_a_photo_without_metadata_is_stored_unchanged(app):
+    """Nothing to remove: the stored bytes are the uploaded bytes."""
+    for image_format in ("JPEG", "PNG", "GIF", "WEBP"):
+        data = image_bytes(image_format)
+        stored = save(app, data)
+        assert (media.media_folder(app.config["DATA_PATH"]) / stored.name).read_bytes() == data
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/media/../starpunk.db",
+        "/media/..%2Fstarpunk.db",
+        "/media/%2e%2e%2fstarpunk.db",
+        "/media/starpunk.db",
+        "/media/.upload-0123456789abcdef",
+        "/media/0123456789ABCDEF0123456789ABCDEF.png",
+        "/media/0123456789abcdef0123456789abcdef.png",
+        "/media/0123456789abcdef0123456789abcdef.svg",
+        "/media/0123456789abcdef0123456789abcdef.png%00.db",
+    ],
+)
+def test_path_tricks_and_unknown_names_are_404(app, client, path):
+    """Only a stored file's exact name is served; nothing else under DATA_PATH is reachable."""
+    save(app, image_bytes("PNG"))
+    response = client.get(path)
+    assert response.status_code == 404
+    assert b"SQLite" not in response.data
+
+
+def test_a_failed_write_leaves_no_file_behind(app, monkeypatch):
+    """When the disk refuses the file (here: fsync fails as on a full disk), no part of it stays."""
+
+    def full_disk(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(media.os, "fsync", full_disk)
+    with pytest.raises(MediaStorageError, match="No space left"):
+        save(app, image_bytes("PNG"))
+    assert stored_files(app) == []
+
+
+def test_own_media_urls_resolve_to_the_stored_file(app):
+    """This site's /media/<name> address names its stored file; other addresses do not."""
+    stored = save(app, image_bytes("PNG", size=(10, 20)))
+    with app.test_request_context():
+        assert media.name_from_url(stored.url) == stored.name
+        assert media.stored_media(stored.name) == stored
+        assert media.name_from_url("https://elsewhere.example/media/" + stored.name) is None
+        assert media.name_from_url("http://localhost/media/../starpunk.db") is None
+        assert media.stored_media("0" * 32 + ".png") is None
+        assert media.stored_media("../starpunk.db") is None
+
+
+def test_discard_removes_only_stored_names(app, data_path):
+    """discard removes the files named, and never anything outside the media folder."""
+    stored = save(app, image_bytes("PNG"))
+    with app.test_request_context():
+        media.discard([stored.name, "../starpunk.db"])
+    assert stored_files(app) == []
+    assert os.path.exists(data_path / "starpunk.db")
+
+
+def test_xmp_is_dropped_from_png_and_webp_and_the_webp_header_says_so(app):
+    """PNG's XMP text chunk and WebP's XMP chunk go; WebP's header no longer claims an XMP chunk."""
+    from PIL import PngImagePlugin
+
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><exif:GPSLatitude>52,31.2N</exif:GPSLatitude></x:xmpmeta>'
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", xmp.decode())
+    info.add_text("Comment", "kept")
+    png = image_bytes("PNG", pnginfo=info)
+    webp = image_bytes("WEBP", xmp=xmp, exif=gps_exif())
+    for data in (png, webp):
+        assert b"GPSLatitude" in data
+        stored = save(app, data)
+        kept = (media.media_folder(app.config["DATA_PATH"]) / stored.name).read_bytes()
+        assert b"GPSLatitude" not in kept
+        with Image.open(io.BytesIO(kept)) as image:
+            image.load()
+            assert ExifTags.IFD.GPSInfo not in image.getexif()
+            assert "xmp" not in image.info
+    assert b"kept" in (media.media_folder(app.config["DATA_PATH"]) / save(app, png).name).read_bytes()
+
+
+def test_an_exif_block_that_cannot_be_read_is_dropped_not_kept(app):
+    """A damaged EXIF block might still hide a position: it is removed whole, and the photo kept."""
+    data = image_bytes("JPEG", exif=gps_exif())
+    start = data.index(b"Exif\x00\x00") + 6
+    damaged = data[:start] + b"XX" + data[start + 2:]  # not a TIFF byte order any more
+    stored = save(app, damaged)
+    kept = (media.media_folder(app.config["DATA_PATH"]) / stored.name).read_bytes()
+    assert b"Exif\x00\x00" not in kept
+    with Image.open(io.BytesIO(kept)) as image:
+        image.load()
+        assert image.size == (40, 30)
+
+
+def test_exif_without_gps_is_kept_byte_for_byte(app):
+    """A photo whose EXIF has no position keeps its EXIF block exactly."""
+    from PIL import ExifTags
+
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 3
+    for image_format in ("JPEG", "PNG", "WEBP"):
+        data = image_bytes(image_format, exif=exif)
+        stored = save(app, data)
+        assert (media.media_folder(app.config["DATA_PATH"]) / stored.name).read_bytes() == data

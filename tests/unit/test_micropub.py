@@ -1,0 +1,601 @@
+"""Micropub: tokens and scopes, create (form, JSON, multipart), update, delete, undelete, queries and media."""
+
+import io
+import json
+from datetime import timedelta
+from urllib.parse import urlencode
+
+import mf2py
+import pytest
+
+from starpunk import media, store, tokens
+from starpunk.tokens import create_token, revoke_token
+from tests.unit.conftest import image_bytes, multipart
+
+SITE = "http://localhost"
+ALL_SCOPES = "create update delete media"
+
+
+@pytest.fixture
+def issue(app):
+    """Return a function that makes an access token with these scopes and returns its secret."""
+
+    def make(scope=ALL_SCOPES, **options):
+        with app.app_context():
+            return create_token(scope, **options)[1]
+
+    return make
+
+
+@pytest.fixture
+def bearer(issue):
+    """Return the Authorization header of a token that may do everything Micropub offers."""
+    return {"Authorization": f"Bearer {issue()}"}
+
+
+@pytest.fixture
+def post_json(client, bearer):
+    """Return a function that POSTs a JSON body to /micropub with a token (headers= replaces it)."""
+
+    def post(body, headers=None):
+        return client.post("/micropub", json=body, headers=bearer if headers is None else headers)
+
+    return post
+
+
+@pytest.fixture
+def create(post_json, client):
+    """Return a function that creates a note from JSON properties and returns its permalink path."""
+
+    def make(**properties):
+        response = post_json({"type": ["h-entry"], "properties": properties})
+        assert response.status_code == 201, response.text
+        assert response.headers["Location"].startswith(f"{SITE}/note/")
+        return response.headers["Location"][len(SITE):]
+
+    return make
+
+
+@pytest.fixture
+def source(client, bearer):
+    """Return a function that answers q=source for a note's path (its properties)."""
+
+    def ask(path, status=200, **args):
+        response = client.get("/micropub", query_string={"q": "source", "url": SITE + path, **args}, headers=bearer)
+        assert response.status_code == status, response.text
+        return response.get_json()
+
+    return ask
+
+
+def assert_error(response, status, error):
+    """Fail unless the response is the spec's JSON error with this status and code, and a description."""
+    assert response.status_code == status, response.text
+    assert response.mimetype == "application/json", response.text
+    body = response.get_json()
+    assert body["error"] == error, body
+    assert body["error_description"], body
+    assert "Traceback" not in response.text and "<html" not in response.text
+    return body
+
+
+def note_of(app, path):
+    """Return the stored note at a permalink path (drafts and deleted ones too)."""
+    with app.app_context():
+        return store.get_note_by_slug(path.rsplit("/", 1)[1])
+
+
+def stored_files(app):
+    """Return the names of the photo files in DATA_PATH/media."""
+    folder = media.media_folder(app.config["DATA_PATH"])
+    return sorted(path.name for path in folder.iterdir()) if folder.is_dir() else []
+
+
+def entry_of(client, path):
+    """Return the h-entry of a permalink page, parsed as a microformats reader would."""
+    parsed = mf2py.parse(doc=client.get(path).text, url=SITE + "/")
+    return next(item for item in parsed["items"] if "h-entry" in item["type"])
+
+
+# Authentication and scopes
+
+
+@pytest.mark.parametrize(("method", "path"), [("post", "/micropub"), ("get", "/micropub?q=config"), ("post", "/micropub/media")])
+def test_no_token_is_401_unauthorized(client, method, path):
+    """A request without a token is refused with the spec's 401, and says how to send one."""
+    response = getattr(client, method)(path, data={"h": "entry", "content": "Sneaky"} if method == "post" else None)
+    body = assert_error(response, 401, "unauthorized")
+    assert "Authorization: Bearer" in body["error_description"]
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_a_token_in_the_header_or_the_form_posts_a_note(app, client, issue):
+    """Either place works, and the form's access_token is never kept as a property."""
+    secret = issue()
+    by_header = client.post("/micropub", data={"h": "entry", "content": "Via the header"},
+                            headers={"Authorization": f"Bearer {secret}"})
+    by_form = client.post("/micropub", data={"h": "entry", "content": "Via the form", "access_token": secret})
+    assert by_header.status_code == by_form.status_code == 201
+    note = note_of(app, by_form.headers["Location"][len(SITE):])
+    assert note["content"] == "Via the form"
+    assert secret not in json.dumps(note["properties"])
+    assert client.get(by_form.headers["Location"][len(SITE):]).status_code == 200
+
+
+def test_a_token_in_both_places_is_400(client, issue):
+    """The header and the form at once is invalid_request, and nothing is posted."""
+    secret = issue()
+    response = client.post("/micropub", data={"content": "Twice", "access_token": secret},
+                           headers={"Authorization": f"Bearer {secret}"})
+    assert_error(response, 400, "invalid_request")
+    assert "Twice" not in client.get("/").text
+
+
+def test_unknown_expired_and_revoked_tokens_are_401(app, client, issue, monkeypatch):
+    """A token this site does not know, one past its lifetime, and a revoked one are all refused."""
+    expiring = issue(lifetime=timedelta(hours=1))
+    with app.app_context():
+        revoked_id, revoked = create_token("create")
+        revoke_token(revoked_id)
+    for secret in ("not-a-token-of-this-site", revoked):
+        response = client.post("/micropub", data={"content": "Nope"}, headers={"Authorization": f"Bearer {secret}"})
+        assert_error(response, 401, "invalid_token")
+    assert client.get("/micropub?q=config", headers={"Authorization": f"Bearer {expiring}"}).status_code == 200
+    later = tokens.now() + timedelta(hours=2)
+    monkeypatch.setattr(tokens, "now", lambda: later)
+    assert_error(client.get("/micropub?q=config", headers={"Authorization": f"Bearer {expiring}"}), 401, "invalid_token")
+    assert "Nope" not in client.get("/").text
+
+
+@pytest.mark.parametrize(
+    ("scope", "body", "needed"),
+    [
+        ("update delete media", {"type": ["h-entry"], "properties": {"content": ["No create scope"]}}, "create"),
+        ("create delete", {"action": "update", "url": "URL", "replace": {"content": ["x"]}}, "update"),
+        ("create update", {"action": "delete", "url": "URL"}, "delete"),
+        ("create update", {"action": "undelete", "url": "URL"}, "delete"),
+    ],
+)
+def test_each_action_needs_its_scope(client, create, issue, scope, body, needed):
+    """A token without the action's scope is 403 insufficient_scope naming the scope, and nothing changes."""
+    path = create(content=["Guarded note"])
+    body = {key: SITE + path if value == "URL" else value for key, value in body.items()}
+    response = client.post("/micropub", json=body, headers={"Authorization": f"Bearer {issue(scope)}"})
+    answer = assert_error(response, 403, "insufficient_scope")
+    assert answer["scope"] == needed
+    assert f'scope="{needed}"' in response.headers["WWW-Authenticate"]
+    assert client.get(path).status_code == 200
+    assert "Guarded note" in client.get(path).text
+    assert "No create scope" not in client.get("/").text
+
+
+def test_queries_need_a_token_but_source_needs_create_or_update(client, create, issue):
+    """Any active token reads q=config; a media-only token cannot read a note's source."""
+    path = create(content=["Secret draft"], **{"post-status": ["draft"]})
+    media_only = {"Authorization": f"Bearer {issue('media')}"}
+    assert client.get("/micropub?q=config", headers=media_only).status_code == 200
+    response = client.get("/micropub", query_string={"q": "source", "url": SITE + path}, headers=media_only)
+    assert_error(response, 403, "insufficient_scope")
+    assert "Secret draft" not in response.text
+
+
+@pytest.mark.parametrize(("method", "path", "status"), [("put", "/micropub", 405), ("get", "/micropub/nowhere", 404),
+                                                        ("get", "/micropub/media", 405)])
+def test_other_errors_are_json_too(client, method, path, status):
+    """Even a wrong method or address under /micropub answers the spec's JSON, never an HTML page."""
+    response = getattr(client, method)(path)
+    assert response.status_code == status
+    assert set(response.get_json()) == {"error", "error_description"}
+
+
+# Create
+
+
+def test_form_create_with_every_syntax(client, bearer):
+    """h=entry, content, category and category[], published, mp-slug: a public note at its permalink."""
+    form = [("h", "entry"), ("content", "Hello from **Quill**"), ("category", "IndieWeb"),
+            ("category[]", "micropub"), ("category[]", "Python"), ("published", "2024-05-06T07:08:09+02:00"),
+            ("mp-slug", "Hello Quill")]
+    response = client.post("/micropub", data=urlencode(form), content_type="application/x-www-form-urlencoded",
+                           headers=bearer)
+    assert response.status_code == 201, response.text
+    assert response.headers["Location"] == f"{SITE}/note/hello-quill"
+    page = client.get("/note/hello-quill")
+    assert "<strong>Quill</strong>" in page.text
+    entry = entry_of(client, "/note/hello-quill")
+    assert entry["properties"]["category"] == ["indieweb", "micropub", "python"]
+    assert entry["properties"]["published"] == ["2024-05-06T05:08:09+0000"]
+    assert client.get("/tag/micropub").status_code == 200
+    assert "Hello from" in client.get("/feed.json").text
+
+
+def test_h_entry_is_the_default_and_other_types_are_refused(client, bearer):
+    """A form without h makes an entry; h=event or a JSON h-card is 400 with a clear reason."""
+    assert client.post("/micropub", data={"content": "No h at all"}, headers=bearer).status_code == 201
+    event = assert_error(client.post("/micropub", data={"h": "event", "content": "Party"}, headers=bearer),
+                         400, "invalid_request")
+    assert "h=entry" in event["error_description"]
+    card = client.post("/micropub", json={"type": ["h-card"], "properties": {"name": ["Me"]}}, headers=bearer)
+    assert "h-entry" in assert_error(card, 400, "invalid_request")["error_description"]
+    assert "Party" not in client.get("/").text
+
+
+def test_mp_slug_is_honoured_when_free_else_a_variant(create):
+    """The slug the client asks for is used; a taken one gets a numbered variant."""
+    assert create(content=["One"], **{"mp-slug": ["my-trip"]}) == "/note/my-trip"
+    assert create(content=["Two"], **{"mp-slug": ["My Trip!"]}) == "/note/my-trip-2"
+    assert create(content=["Three"], **{"mp-slug": ["../../etc"]}) == "/note/etc"
+
+
+def test_json_create_with_html_content_is_sanitised(client, create, safe_html, corpus):
+    """HTML content keeps its safe markup; scripts, handlers and javascript: URLs go, on the page and in feeds."""
+    html = ('<p>Hi <b>there</b> *not markdown*</p><script>alert(1)</script>'
+            '<img src="x" onerror="alert(2)"><a href="javascript:alert(3)">link</a>' + "".join(corpus))
+    path = create(content=[{"html": html}])
+    page = client.get(path).text
+    content = page.split('<div class="e-content">', 1)[1].split("</div>", 1)[0]
+    safe_html(content)
+    assert "<b>there</b> *not markdown*" in content
+    for feed in ("/feed.xml", "/feed.atom", "/feed.json"):
+        assert "alert(1)" not in client.get(feed).text
+    assert "<script" not in page.lower().split("</head>", 1)[1]
+
+
+def test_json_content_as_a_value_object_is_text(client, create, source):
+    """content {"value": ...} is plain text (Markdown, as in the admin form), and comes back as a string."""
+    path = create(content=[{"value": "Plain *value*"}])
+    assert "<em>value</em>" in client.get(path).text
+    assert source(path)["properties"]["content"] == ["Plain *value*"]
+
+
+def test_json_create_with_categories_photos_and_unknown_properties(app, client, create, source):
+    """Photos by URL (with alt) are links, categories tags, nested objects and unknown properties kept."""
+    person = {"type": ["h-card"], "properties": {"name": ["Ada"], "url": ["https://ada.example/"]}}
+    location = {"type": ["h-adr"], "properties": {"locality": ["Berlin"]}}
+    path = create(
+        content=["Sunny day"],
+        category=["sun", person],
+        photo=["https://photos.example/a.jpg", {"value": "https://photos.example/b.jpg", "alt": "A beach"}],
+        location=[location],
+        **{"x-mood": ["happy"], "url": ["https://elsewhere.example/"]},
+    )
+    entry = entry_of(client, path)
+    assert entry["properties"]["photo"] == [
+        {"value": "https://photos.example/a.jpg", "alt": ""}, {"value": "https://photos.example/b.jpg", "alt": "A beach"}
+    ]
+    assert "sun" in entry["properties"]["category"]
+    properties = source(path)["properties"]
+    assert properties["category"] == ["sun", person]
+    assert properties["photo"] == ["https://photos.example/a.jpg", {"value": "https://photos.example/b.jpg", "alt": "A beach"}]
+    assert properties["location"] == [location]
+    assert properties["x-mood"] == ["happy"]
+    assert properties["url"] == [SITE + path]
+    assert stored_files(app) == []  # links are never fetched
+
+
+def test_multipart_create_stores_uploaded_photos_with_alt(app, client, bearer):
+    """Photo files in a multipart create are stored, shown with their alt text, and served."""
+    form = {
+        "h": "entry", "content": "Two photos",
+        "photo[]": [(io.BytesIO(image_bytes("PNG")), "one.png"), (io.BytesIO(image_bytes("JPEG")), "two.jpg")],
+        "mp-photo-alt[]": ["A red square", "A second square"],
+    }
+    response = client.post("/micropub", headers=bearer, **multipart(form))
+    assert response.status_code == 201, response.text
+    path = response.headers["Location"][len(SITE):]
+    photos = entry_of(client, path)["properties"]["photo"]
+    assert [photo["alt"] for photo in photos] == ["A red square", "A second square"]
+    assert len(stored_files(app)) == 2
+    served = client.get(photos[0]["value"][len(SITE):])
+    assert served.status_code == 200 and served.mimetype == "image/png"
+    served.close()
+
+
+def test_a_multipart_photo_too_large_or_not_an_image_is_refused_whole(make_app):
+    """Over MEDIA_MAX_BYTES is 413, a text file named .png is 415: JSON errors, no note, no file kept."""
+    app = make_app(MEDIA_MAX_BYTES=2048)
+    client = app.test_client()
+    with app.app_context():
+        headers = {"Authorization": f"Bearer {create_token(ALL_SCOPES)[1]}"}
+    small = image_bytes("PNG")
+    big = image_bytes("PNG", size=(400, 400), compress_level=0)
+    assert len(big) > 2048
+    for photo, status in (((io.BytesIO(big), "big.png"), 413), ((io.BytesIO(b"<?php evil(); ?>"), "evil.png"), 415)):
+        form = {"content": f"Refused {status}", "photo": [(io.BytesIO(small), "ok.png"), photo]}
+        response = client.post("/micropub", headers=headers, **multipart(form))
+        assert_error(response, status, "invalid_request")
+        assert f"Refused {status}" not in client.get("/").text
+    assert stored_files(app) == []
+
+
+def test_files_are_discarded_when_the_note_is_refused_after_storing_them(app, client, bearer):
+    """A note refused after its uploads were stored (an alt text too long on a linked photo) leaves no file."""
+    form = {"content": "Almost", "photo": [(io.BytesIO(image_bytes("PNG")), "a.png"), "https://photos.example/x.jpg"],
+            "mp-photo-alt": ["fine", "x" * 2000]}
+    assert_error(client.post("/micropub", headers=bearer, **multipart(form)), 400, "invalid_request")
+    assert stored_files(app) == []
+
+
+def test_at_most_max_photos_and_no_file_written_for_a_fifth(app, client, bearer):
+    """Five photos are refused before any file is stored."""
+    files = [(io.BytesIO(image_bytes("PNG")), f"{n}.png") for n in range(5)]
+    response = client.post("/micropub", headers=bearer, **multipart({"content": "Too many", "photo": files}))
+    assert "at most 4 photos" in assert_error(response, 400, "invalid_request")["error_description"]
+    assert stored_files(app) == []
+
+
+def test_a_photo_from_the_media_endpoint_becomes_the_stored_file(app, client, bearer, create):
+    """Posting the URL the media endpoint returned attaches the stored file, not a link."""
+    uploaded = client.post("/micropub/media", headers=bearer,
+                           **multipart({"file": (io.BytesIO(image_bytes("GIF")), "x.gif")}))
+    url = uploaded.headers["Location"]
+    path = create(content=["From the media endpoint"], photo=[{"value": url, "alt": "A GIF"}])
+    photo, = note_of(app, path)["photos"]
+    assert photo.file_name == url.rsplit("/", 1)[1]
+    assert photo.content_type == "image/gif"
+
+
+@pytest.mark.parametrize(
+    ("photo", "reason"),
+    [("javascript:alert(1)", "http(s) URL"), (f"{SITE}/media/{'0' * 32}.png", "no photo is stored"),
+     ({"url": "https://x.example/a.jpg"}, "photo must be a URL")],
+)
+def test_unusable_photo_urls_are_400(post_json, client, photo, reason):
+    """A photo that is not an http(s) URL, or names a missing file of this site, is refused."""
+    response = post_json({"type": ["h-entry"], "properties": {"content": ["Bad photo"], "photo": [photo]}})
+    assert reason in assert_error(response, 400, "invalid_request")["error_description"]
+    assert "Bad photo" not in client.get("/").text
+
+
+def test_a_draft_is_not_public(client, create, source):
+    """post-status=draft keeps the note off the pages and feeds; q=source still reads it."""
+    path = create(content=["Draft thoughts"], **{"post-status": ["draft"]})
+    assert client.get(path).status_code == 404
+    for page in ("/", "/feed.xml", "/feed.json"):
+        assert "Draft thoughts" not in client.get(page).text
+    assert source(path)["properties"]["post-status"] == ["draft"]
+
+
+def test_form_draft_with_a_date_keeps_it_when_published(app, client, bearer, post_json):
+    """A draft given a published date is dated so once an update publishes it."""
+    form = {"content": "Dated draft", "post-status": "draft", "published": "2023-01-02T03:04:05"}
+    path = client.post("/micropub", data=form, headers=bearer).headers["Location"][len(SITE):]
+    assert client.get(path).status_code == 404
+    response = post_json({"action": "update", "url": SITE + path, "replace": {"post-status": ["published"]}})
+    assert response.status_code == 204, response.text
+    assert entry_of(client, path)["properties"]["published"] == ["2023-01-02T03:04:05+0000"]
+
+
+@pytest.mark.parametrize(
+    ("properties", "reason"),
+    [
+        ({"content": [""]}, "needs some text"),
+        ({}, "needs some text"),
+        ({"content": [{"html": "<script>only()</script>"}]}, "needs some text"),
+        ({"content": [42]}, "content must be"),
+        ({"content": ["x" * 100_001]}, "at most 100,000 characters"),
+        ({"content": ["ok"], "published": ["yesterday"]}, "ISO 8601"),
+        ({"content": ["ok"], "published": [20240101]}, "ISO 8601"),
+        ({"content": ["ok"], "post-status": ["scheduled"]}, "published or draft"),
+        ({"content": ["ok"], "category": ["###"]}, "not a usable tag"),
+        ({"content": "not a list"}, "must be a list"),
+        ({"content": ["ok"], "photo": [{"value": "https://x.example/a.jpg", "alt": 5}]}, "alt must be a string"),
+    ],
+)
+def test_bad_properties_are_400_with_a_reason(post_json, properties, reason):
+    """Each unusable property is named in the error description."""
+    response = post_json({"type": ["h-entry"], "properties": properties})
+    assert reason in assert_error(response, 400, "invalid_request")["error_description"]
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type", "status"),
+    [("{not json", "application/json", 400), ("[1, 2]", "application/json", 400),
+     ('{"type": ["h-entry"], "properties": []}', "application/json", 400),
+     ('{"type": ["h-entry"]}', "application/json", 400), ("content=hi", "text/plain", 415)],
+)
+def test_bad_bodies_are_refused(client, bearer, data, content_type, status):
+    """Malformed JSON, JSON that is not an entry, and unknown body types are JSON errors."""
+    response = client.post("/micropub", data=data, content_type=content_type, headers=bearer)
+    assert_error(response, status, "invalid_request")
+
+
+@pytest.mark.parametrize("body", [{"action": "publish", "url": "x"}, {"action": "like"}])
+def test_unknown_actions_are_400(client, bearer, post_json, body):
+    """An action the spec does not define is refused, as JSON or as a form."""
+    assert "Unknown action" in assert_error(post_json(body), 400, "invalid_request")["error_description"]
+    assert_error(client.post("/micropub", data=body, headers=bearer), 400, "invalid_request")
+
+
+def test_a_micropub_note_reaches_every_worker_at_once(make_app, app, post_json):
+    """A note posted through one worker is in another worker's cached feed and index on its next request."""
+    other = make_app(FEED_CACHE_SECONDS=3600).test_client()
+    first = other.get("/feed.atom")
+    assert other.get("/feed.atom").headers["ETag"] == first.headers["ETag"]
+    assert post_json({"type": ["h-entry"], "properties": {"content": ["Posted on worker A"]}}).status_code == 201
+    assert "Posted on worker A" in other.get("/feed.atom").text
+    assert "Posted on worker A" in other.get("/").text
+
+
+# Update
+
+
+def test_update_replace_add_and_delete(client, create, post_json, source):
+    """replace swaps values, add appends, delete removes values or whole properties."""
+    path = create(content=["First words"], category=["one", "two", "three"], **{"x-kept": ["a", "b"]})
+    url = SITE + path
+    body = {"action": "update", "url": url, "replace": {"content": ["Second words"]},
+            "add": {"category": ["four"], "x-new": ["n"]}, "delete": {"category": ["two"], "x-kept": ["a"]}}
+    assert post_json(body).status_code == 204
+    properties = source(path)["properties"]
+    assert properties["content"] == ["Second words"]
+    assert properties["category"] == ["one", "three", "four"]
+    assert properties["x-kept"] == ["b"] and properties["x-new"] == ["n"]
+    assert "Second words" in client.get(path).text
+    assert post_json({"action": "update", "url": url, "delete": ["category", "x-new"]}).status_code == 204
+    properties = source(path)["properties"]
+    assert "category" not in properties and "x-new" not in properties
+    assert client.get("/tag/one").status_code == 404
+    assert path == "/note/first-words"  # the permalink never changes
+
+
+def test_update_photos_date_and_html_content(client, create, post_json, source):
+    """Photos, published date and HTML content can all be replaced."""
+    path = create(content=["Plain"], photo=["https://photos.example/old.jpg"])
+    body = {"action": "update", "url": SITE + path,
+            "replace": {"photo": [{"value": "https://photos.example/new.jpg", "alt": "New"}],
+                        "published": ["2020-02-02T02:02:02Z"], "content": [{"html": "<p><em>Rich</em><script>x()</script></p>"}]}}
+    assert post_json(body).status_code == 204
+    properties = source(path)["properties"]
+    assert properties["photo"] == [{"value": "https://photos.example/new.jpg", "alt": "New"}]
+    assert properties["published"] == ["2020-02-02T02:02:02+00:00"]
+    assert properties["content"] == [{"html": "<p><em>Rich</em></p>"}]
+    assert "<em>Rich</em>" in client.get(path).text
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [({"replace": ["content", "x"]}, '"replace" must be an object'), ({"add": "category"}, '"add" must be an object'),
+     ({"replace": {"content": "x"}}, "must be a list"), ({"delete": "content"}, '"delete" must be a list'),
+     ({"delete": [["content"]]}, "must hold strings"), ({}, "needs"),
+     ({"delete": ["content"]}, "needs some text")],
+)
+def test_bad_updates_are_400_and_change_nothing(client, create, post_json, change, reason):
+    """A non-object replace or add, a malformed delete, an empty update: 400, and the note is unchanged."""
+    path = create(content=["Unchanged"])
+    response = post_json({"action": "update", "url": SITE + path, **change})
+    assert reason in assert_error(response, 400, "invalid_request")["error_description"]
+    assert "Unchanged" in client.get(path).text
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://elsewhere.example/note/x", f"{SITE}/note/no-such-note", f"{SITE}/tag/x", f"{SITE}/note/../admin", None, 5],
+)
+def test_a_url_that_is_not_a_note_of_this_site_is_400(post_json, url):
+    """update, delete and undelete name the note by its permalink; anything else is invalid_request."""
+    for action in ("update", "delete", "undelete"):
+        response = post_json({"action": action, "url": url, "replace": {"content": ["x"]}})
+        assert_error(response, 400, "invalid_request")
+
+
+def test_updates_must_be_json(client, bearer, create):
+    """A form-encoded update is refused (the spec defines updates in JSON only)."""
+    path = create(content=["Form update"])
+    response = client.post("/micropub", data={"action": "update", "url": SITE + path, "content": "x"}, headers=bearer)
+    assert "JSON" in assert_error(response, 400, "invalid_request")["error_description"]
+
+
+# Delete and undelete
+
+
+def test_delete_then_undelete_by_form_and_json(client, bearer, create, post_json, source):
+    """Delete makes the permalink 410 Gone and empties the feeds; undelete brings it back; repeats are harmless."""
+    path = create(content=["Here today"])
+    url = SITE + path
+    assert client.post("/micropub", data={"action": "delete", "url": url}, headers=bearer).status_code == 204
+    assert client.get(path).status_code == 410
+    assert "Here today" not in client.get("/feed.json").text
+    assert post_json({"action": "delete", "url": url}).status_code == 204  # already deleted: nothing to do
+    response = post_json({"action": "update", "url": url, "replace": {"content": ["x"]}})
+    assert "undelete" in assert_error(response, 400, "invalid_request")["error_description"]
+    source(path, status=400)
+    assert post_json({"action": "undelete", "url": url}).status_code == 204
+    assert client.get(path).status_code == 200
+    assert "Here today" in client.get("/feed.json").text
+    assert client.post("/micropub", data={"action": "undelete", "url": url}, headers=bearer).status_code == 204
+
+
+# Queries
+
+
+def test_q_config_and_syndicate_to(client, bearer):
+    """q=config names the media endpoint (absolute), no syndication targets and the post types."""
+    config = client.get("/micropub?q=config", headers=bearer)
+    assert config.status_code == 200
+    assert config.headers["Cache-Control"] == "no-store"
+    body = config.get_json()
+    assert body["media-endpoint"] == f"{SITE}/micropub/media"
+    assert body["syndicate-to"] == []
+    assert {kind["type"] for kind in body["post-types"]} == {"note", "photo"}
+    assert client.get("/micropub?q=syndicate-to", headers=bearer).get_json() == {"syndicate-to": []}
+
+
+def test_q_source_all_or_some_properties(create, source, client, bearer):
+    """q=source answers the whole h-entry, or only the properties asked for (properties[] or properties)."""
+    path = create(content=["Sourced"], category=["a"], **{"x-y": [{"deep": {"nested": [1, 2]}}]})
+    whole = source(path)
+    assert whole["type"] == ["h-entry"]
+    assert whole["properties"]["x-y"] == [{"deep": {"nested": [1, 2]}}]
+    some = client.get("/micropub", headers=bearer,
+                      query_string=[("q", "source"), ("url", SITE + path), ("properties[]", "content"),
+                                    ("properties[]", "category"), ("properties[]", "absent")]).get_json()
+    assert some == {"properties": {"content": ["Sourced"], "category": ["a"]}}
+    assert source(path, properties="x-y") == {"properties": {"x-y": [{"deep": {"nested": [1, 2]}}]}}
+
+
+@pytest.mark.parametrize("query", [{}, {"q": "everything"}, {"q": "source"}, {"q": "source", "url": "https://x.example/"}])
+def test_bad_queries_are_400(client, bearer, query):
+    """A missing or unknown q, or q=source without a note of this site, is invalid_request."""
+    assert_error(client.get("/micropub", query_string=query, headers=bearer), 400, "invalid_request")
+
+
+# Media endpoint
+
+
+@pytest.mark.parametrize("scope", ["media", "create"])
+def test_media_endpoint_stores_a_file(app, client, issue, scope):
+    """A multipart file is stored under a random name (never its own, path tricks included); 201 + Location."""
+    headers = {"Authorization": f"Bearer {issue(scope)}"}
+    data = image_bytes("PNG")
+    response = client.post("/micropub/media", headers=headers,
+                           **multipart({"file": (io.BytesIO(data), "../../../etc/passwd.png")}))
+    assert response.status_code == 201, response.text
+    location = response.headers["Location"]
+    assert location.startswith(f"{SITE}/media/") and response.get_json() == {"url": location}
+    name = location.rsplit("/", 1)[1]
+    assert stored_files(app) == [name] and "passwd" not in name
+    served = client.get(location[len(SITE):])
+    assert served.status_code == 200 and served.mimetype == "image/png"
+    served.close()
+    assert client.get("/media/..%2f..%2fstarpunk.db").status_code == 404
+
+
+def test_media_endpoint_refusals(make_app):
+    """No file is 400, a form that is not multipart 415, oversized 413, not an image 415, wrong scope 403."""
+    app = make_app(MEDIA_MAX_BYTES=2048)
+    client = app.test_client()
+    with app.app_context():
+        headers = {"Authorization": f"Bearer {create_token('media')[1]}"}
+        wrong = {"Authorization": f"Bearer {create_token('update')[1]}"}
+    big = image_bytes("PNG", size=(400, 400), compress_level=0)
+    cases = [
+        (multipart({"other": (io.BytesIO(image_bytes()), "a.png")}), headers, 400, "invalid_request"),
+        (multipart({"file": "not a file"}), headers, 400, "invalid_request"),
+        ({"data": {"file": "not multipart"}}, headers, 415, "invalid_request"),
+        ({"json": {"file": "x"}}, headers, 415, "invalid_request"),
+        (multipart({"file": (io.BytesIO(big), "big.png")}), headers, 413, "invalid_request"),
+        (multipart({"file": (io.BytesIO(b"GIF89a but not really"), "fake.gif")}), headers, 415, "invalid_request"),
+        (multipart({"file": (io.BytesIO(image_bytes()), "a.png")}), wrong, 403, "insufficient_scope"),
+    ]
+    for request, auth, status, error in cases:
+        assert_error(client.post("/micropub/media", headers=auth, **request), status, error)
+    assert stored_files(app) == []
+
+
+def test_a_large_upload_needs_the_token_in_the_header(make_app):
+    """Past MAX_CONTENT_LENGTH, an upload is read only for a token in the header; a form token cannot lift it."""
+    app = make_app(MAX_CONTENT_LENGTH=4096)
+    client = app.test_client()
+    with app.app_context():
+        secret = create_token("media")[1]
+    photo = image_bytes("PNG", size=(300, 300), compress_level=0)
+    assert len(photo) > 4096
+    by_header = client.post("/micropub/media", headers={"Authorization": f"Bearer {secret}"},
+                            **multipart({"file": (io.BytesIO(photo), "a.png")}))
+    assert by_header.status_code == 201, by_header.text
+    by_form = client.post("/micropub/media", **multipart({"file": (io.BytesIO(photo), "a.png"), "access_token": secret}))
+    assert_error(by_form, 413, "invalid_request")
+    small = client.post("/micropub/media", **multipart({"file": (io.BytesIO(image_bytes()), "a.png"), "access_token": secret}))
+    assert small.status_code == 201

@@ -1,0 +1,86 @@
+"""A site the previous release filled, upgraded in place as the guide says, then rolled back as the guide says.
+
+The quick start installs the previous release; its own admin pages write
+notes, an edit, a draft and a deleted note, sign the owner in and leave a
+login link unused. The guide's upgrade block backs up and starts this image
+on the same volume with the same settings; its rollback block restores the
+pre-upgrade backup under the previous release's image.
+"""
+
+import re
+from urllib.parse import urlsplit
+
+from testkit.cli import CliSite
+from testkit.owner import Owner
+from tests.upgrade.content import Filled, Reading, fill, migration_rows, note_rows, read
+from tests.upgrade.installation import Installation
+
+APPLIED_LINE = re.compile(r"starpunk: applied (\d+) migration\(s\): (.*)$", re.MULTILINE)
+
+
+def _admin_list(owner: Owner) -> dict[str, int]:
+    """Return slug -> id of every note on /admin: only the signed-in owner gets the list."""
+    return {slug: note.id for slug, note in owner.notes().items()}
+
+
+def _check_reading(site: CliSite, filled: Filled, expected: Reading) -> None:
+    reading = read(site.get, filled.published)
+    assert reading.pages == expected.pages, "a note's page shows other content than before"
+    for path, entries in expected.feeds.items():
+        assert reading.feeds[path] == entries, f"{path}: an entry's id, link, content or date changed"
+    for slug in (filled.draft, filled.deleted):
+        assert site.get(f"/note/{slug}").status_code == 404, f"/note/{slug} should stay hidden"
+
+
+def test_upgrade_keeps_every_note_and_session_and_rollback_brings_the_release_back(installation: Installation) -> None:
+    """Upgrade in place: migrations once, notes byte for byte in pages and feeds, owner signed in; rollback restores it all."""
+    installation.run("run", latest=installation.previous_image)
+    old = installation.site()
+    old.wait_healthy()
+    owner = old.sign_in()
+    filled = fill(owner)
+    unused_link = old.login_link()
+    rows, migrations = note_rows(old), migration_rows(old)
+    before = read(old.get, filled.published)
+    assert len(before.pages) == len(filled.published)
+    for path, entries in before.feeds.items():
+        assert sorted(entries) == sorted(installation.settings()["SITE_URL"] + page for page in before.pages), path
+    admin = _admin_list(owner)
+
+    installation.run("upgrade")
+    new = installation.site()
+    new.wait_healthy()
+    assert new.image() == installation.image
+
+    shipped = {int(name[:4]): name for name in new.run("ls", "/app/starpunk/migrations").split() if name.endswith(".sql")}
+    expected = {version: name for version, name in shipped.items() if version not in {row[0] for row in migrations}}
+    after = {row[0]: row for row in migration_rows(new)}
+    assert [after[row[0]] for row in migrations] == migrations, "the release's own bookkeeping rows should stay as they were"
+    assert {version: row[1] for version, row in after.items()} == {**{row[0]: row[1] for row in migrations}, **expected}, (
+        "the new image should apply exactly the migrations the release lacked, each recorded once"
+    )
+    logged = APPLIED_LINE.findall(new.logs())
+    assert logged == ([(str(len(expected)), ", ".join(expected[version] for version in sorted(expected)))] if expected else [])
+
+    assert note_rows(new) == rows, "every note, draft and deleted note should come through unchanged"
+    _check_reading(new, filled, before)
+    assert _admin_list(owner) == admin, "the owner signed in under the release should still be signed in"
+    Owner(new.base_url, unused_link)  # the unused login link still signs in
+    reused = new.get(urlsplit(owner.login_url).path, allow_redirects=False)
+    assert reused.status_code == 400, "a login link used before the upgrade should stay used"
+
+    after_upgrade = migration_rows(new)
+    new.restart()
+    assert migration_rows(new) == after_upgrade, "a second start should apply nothing"
+    assert len(APPLIED_LINE.findall(new.logs())) == len(logged), "a second start should log no migration"
+
+    written_after = owner.publish("Written after the upgrade: the rollback to the pre-upgrade backup drops it.")
+    installation.run("rollback")
+    back = installation.site()
+    back.wait_healthy()
+    assert back.image() == installation.previous_image
+    assert migration_rows(back) == migrations
+    assert note_rows(back) == rows
+    _check_reading(back, filled, before)
+    assert back.get(f"/note/{written_after}").status_code == 404
+    assert _admin_list(owner) == admin, "the owner's session is in the backup, so the owner is still signed in"

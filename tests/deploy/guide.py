@@ -1,11 +1,13 @@
 """Read docs/deployment/container-deployment.md: its tested shell blocks and the error texts it quotes; run a block as written."""
 
 import re
+import shlex
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness import ROOT
+from testkit import cli
 from testkit.env import loopback_env
 
 GUIDE = ROOT / "docs" / "deployment" / "container-deployment.md"
@@ -57,6 +59,12 @@ def blocks_by_role(marker: str, roles: dict[str, str], exact: bool = True) -> di
             found[matches[0]] = block
     assert list(found) == list(roles), f"the guide's {marker} blocks should be {list(roles)} in this order, found {list(found)}"
     return found
+
+
+def labelled(script: str, labels: dict[str, str]) -> str:
+    """Return script with labels on what its `docker run` and `docker volume create` make, so the run's sweep finds them."""
+    options = shlex.join(cli.label_args(labels))
+    return script.replace("docker run ", f"docker run {options} ").replace("docker volume create", f"docker volume create {options}")
 
 
 def run_block(role: str, block: Block, script: str, folder: Path) -> subprocess.CompletedProcess[str]:

@@ -5,7 +5,6 @@ port 8000, image `starpunk:latest`); each run substitutes unique ones so it
 touches nothing of a real installation on the same machine.
 """
 
-import shlex
 import shutil
 import sqlite3
 import subprocess
@@ -60,8 +59,7 @@ class Deployment:
         """Return script with this run's container, volume, port and image in place of the guide's, and this run's labels."""
         script = script.replace("starpunk:latest", IMAGE_SLOT).replace("127.0.0.1:8000", f"127.0.0.1:{self.port}")
         script = script.replace("starpunk-data", self.volume)
-        labels = shlex.join(cli.label_args(self.labels))
-        script = script.replace("docker run ", f"docker run {labels} ").replace("docker volume create", f"docker volume create {labels}")
+        script = guide.labelled(script, self.labels)
         script = guide.CONTAINER.sub(self.container, script)
         assert not guide.LEFT_OVER.search(script), f"a fixed name is left in:\n{script}"
         return script.replace(IMAGE_SLOT, self.image)

@@ -47,12 +47,11 @@ class Installation:
 
     def localise(self, script: str, latest: str) -> str:
         """Return a guide block with this test's names, latest standing for starpunk:latest."""
-        label = shlex.join(cli.label_args(self.labels))
         script = script.replace("starpunk:latest", "@LATEST@")
         script = PREVIOUS_TAG.sub("@PREVIOUS@", script)
         script = script.replace("starpunk-next", "@NEXT@").replace("starpunk-data", "@VOLUME@")
         script = script.replace("127.0.0.1:8001", f"127.0.0.1:{self.next_port}").replace("127.0.0.1:8000", f"127.0.0.1:{self.port}")
-        script = script.replace("docker run ", f"docker run {label} ").replace("docker volume create", f"docker volume create {label}")
+        script = guide.labelled(script, self.labels)
         if self.proxy is not None:
             script = script.replace("/etc/nginx/conf.d/starpunk.conf", str(self.proxy.workdir / "starpunk.conf"))
             script = script.replace("/run/nginx.pid", str(self.proxy.workdir / "nginx.pid"))

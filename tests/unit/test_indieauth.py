@@ -11,12 +11,12 @@ import mf2py
 import pytest
 
 from starpunk import authcodes, tokens
+from testkit.micropub_client import REQUEST_ID
 from testkit.web import CSRF_FIELD
 
 SITE = "https://notes.example"
 CLIENT = "https://app.example/"
 REDIRECT = "https://app.example/callback?from=starpunk"
-REQUEST_ID = re.compile(r'name="request_id" value="([^"]+)"')
 ENDPOINTS = {
     "indieauth-metadata": SITE + "/.well-known/oauth-authorization-server",
     "authorization_endpoint": SITE + "/indieauth/authorize",

@@ -59,7 +59,7 @@ class CliSite(Site):
     ) -> None:
         super().__init__(env, name, port)
         self.engine = engine
-        self.image = image
+        self.image_name = image
         self.volume = volume
         self.labels = labels or {}
         self.options = options
@@ -75,10 +75,10 @@ class CliSite(Site):
         return self
 
     def _create_and_start(self) -> None:
-        assert self.image, f"{self.name}: no image to run (a followed container is started by what created it)"
+        assert self.image_name, f"{self.name}: no image to run (a followed container is started by what created it)"
         data = ["--volume", f"{self.volume}:/data"] if self.volume else []
         self.cli("run", "--detach", "--name", self.name, *label_args(self.labels), *self.options, *env_args(self.env),
-                 *data, "--publish", f"{LOOPBACK}:{self.port}:8000", self.image)
+                 *data, "--publish", f"{LOOPBACK}:{self.port}:8000", self.image_name)
 
     def _start_existing(self) -> None:
         self.cli("start", self.name)
@@ -109,6 +109,10 @@ class CliSite(Site):
         """Return `inspect`'s State, plus RestartCount."""
         attrs = self.inspect()
         return {**attrs["State"], "RestartCount": attrs.get("RestartCount", 0)}
+
+    def image(self) -> str:
+        """Return the image the container was created from, as its `run` named it."""
+        return str(self.inspect()["Config"]["Image"])
 
     def _remove(self) -> None:
         self.cli("rm", "--force", self.name, check=False)
@@ -151,8 +155,7 @@ def sweep(engine: str, run_id: str | None = None) -> list[str]:
         names = run(engine, *listing, "--filter", selector).stdout.split()
         found: list[dict[str, Any]] = json.loads(run(engine, *inspect, *names, check=False).stdout or "[]") if names else []
         for item in found:
-            labels = (item["Config"] if kind == "container" else item).get("Labels") or {}
-            if run_id is None and runs.owner_alive(labels.get(runs.RUN_LABEL, "")):
+            if not runs.swept((item["Config"] if kind == "container" else item).get("Labels"), run_id):
                 continue
             name = str(item["Name"]).lstrip("/")
             run(engine, *remove, name, check=False)

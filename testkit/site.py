@@ -2,9 +2,10 @@
 
 Site holds everything that does not depend on how the container is driven
 (HTTP on 127.0.0.1, waiting, the database, signing in); a subclass drives one
-engine. ApiSite drives the docker SDK through testcontainers; a subclass for
-the docker or podman command line fits the same shape (start, stop, kill,
-exec, logs, state, remove) for the tests that are about the command line.
+engine. ApiSite drives the docker SDK through testcontainers; CliSite
+(testkit/cli.py) drives the docker or podman command line, with the same shape
+(start, stop, kill, exec, logs, state, remove), for the tests that are about
+the command line.
 """
 
 import json
@@ -116,7 +117,7 @@ class Site(ABC):
             self.wait_healthy()
         return self
 
-    def wait_healthy(self, timeout: float = START_TIMEOUT) -> float:
+    def wait_healthy(self, timeout: float = START_TIMEOUT, interval: float = POLL_SECONDS) -> float:
         """Wait until /health answers 200 (failing at once if the container stops); return the seconds since (re)start."""
 
         def health() -> int:
@@ -128,7 +129,7 @@ class Site(ABC):
                     raise SiteDown(f"{self.name} is {status} while waiting for /health:\n{self.logs(runs.REPORT_LOG_LINES)}") from None
                 raise
 
-        wait_for(health, f"{self.name}: /health to answer 200", timeout, POLL_SECONDS, lambda code: code == 200, (requests.RequestException,))
+        wait_for(health, f"{self.name}: /health to answer 200", timeout, interval, lambda code: code == 200, (requests.RequestException,))
         return time.monotonic() - self.started_at
 
     def wait_state(self, what: str, until: Any, timeout: float = SETTLE_TIMEOUT) -> dict[str, Any]:
@@ -219,9 +220,10 @@ class ApiSite(Site):
         data: str = "",
         data_mode: str = "rw",
         tmpfs: dict[str, str] | None = None,
+        port: int | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(env)
+        super().__init__(env, port=port)
         self.container = DockerContainer(image, env=env, name=self.name)
         # Bound explicitly on loopback: the port stays the same across restarts. testcontainers
         # passes this dict to the SDK's `ports`, which takes (address, port); its annotation says int only.
@@ -307,16 +309,18 @@ class Lab:
         wait: bool = True,
         tmpfs: dict[str, str] | None = None,
         data_mode: str = "rw",
+        port: int | None = None,
         **kwargs: Any,
     ) -> ApiSite:
         """Start StarPunk in production settings on a volume or host folder (a new volume if none; none if tmpfs holds /data).
 
-        Further keywords go to the engine's create call (user, read_only, healthcheck, restart_policy, ...).
+        port publishes it on a port chosen beforehand (a free one if None). Further keywords
+        go to the engine's create call (user, read_only, healthcheck, restart_policy, ...).
         """
         environment = site_env(self.version, **(env or {}))
         if data is None and "/data" not in (tmpfs or {}):
             data = self.volume()
-        site = ApiSite(self.image, environment, self.labels, str(data or ""), data_mode, tmpfs, **kwargs)
+        site = ApiSite(self.image, environment, self.labels, str(data or ""), data_mode, tmpfs, port, **kwargs)
         self.sites.append(site)
         return site.start(wait=wait)
 

@@ -24,6 +24,7 @@ from testkit.limits import GOALS, LIMITS, MB
 from testkit.owner import Owner
 from testkit.site import ApiSite, Lab
 
+from .micropub import make_token, seed_tagged_photos
 from .report import write_reports
 
 HERE = Path(__file__).resolve().parent
@@ -31,6 +32,8 @@ STARTS = 5
 POLL_SECONDS = 0.025
 MEMORY_INTERVAL = 0.5
 SEED_NOTES = 200
+# Posted through Micropub after the others, so the index shows them: tags and a photo each, for the readers.
+SEED_PHOTO_NOTES = 10
 # The image run the way compose.yaml runs it: 1 CPU, 512 MB, 4 workers, a data volume.
 CPUS = 1
 MEMORY_LIMIT_MB = 512
@@ -195,7 +198,9 @@ def measure(args, locust_args):
         )
         startups = [timed_start(site) for _ in range(STARTS)]
         seed(site.sign_in(), SEED_NOTES)
-        env = dict(os.environ, STARPUNK_LOGIN_URL=site.login_link())
+        token = make_token(site)
+        seed_tagged_photos(site, token, SEED_PHOTO_NOTES)
+        env = dict(os.environ, STARPUNK_LOGIN_URL=site.login_link(), STARPUNK_MICROPUB_TOKEN=token)
         sampler = MemorySampler(site.wrapped)
         sampler.start()
         # --reset-stats: the latency figures describe the steady state, once
@@ -233,6 +238,7 @@ def measure(args, locust_args):
             "users": args.users, "spawn_rate": args.spawn_rate, "run_time": args.run_time,
             "capacity_time": args.capacity_time, "capacity_users": args.capacity_users,
             "locust_args": locust_args, "seed_notes": SEED_NOTES, "cpus": CPUS, "memory_limit_mb": MEMORY_LIMIT_MB, "workers": WORKERS,
+            "seed_photo_notes": SEED_PHOTO_NOTES,
         },
         "startup_s": {"runs": startups, "median": statistics.median(startups), "max": max(startups)},
         "memory_mb": {

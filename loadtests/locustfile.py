@@ -5,7 +5,9 @@ Run against a running instance (all traffic to the --host given):
     locust -f loadtests/locustfile.py --host http://127.0.0.1:8000 --headless -u 50 -r 10 -t 2m
 
 The author signs in with a one-time login link in STARPUNK_LOGIN_URL (made
-by `flask --app starpunk login-link`); without it, no author user runs.
+by `flask --app starpunk login-link`); without it, no author user runs. The
+author's Micropub app (loadtests/micropub.py) posts with the access token in
+STARPUNK_MICROPUB_TOKEN; without it, it does not run.
 capacity.py holds the two saturating users the benchmark runs alone, back to
 back, to compare what the cached feed costs with /health.
 """
@@ -19,12 +21,15 @@ from urllib.parse import urlsplit
 from locust import FastHttpUser, HttpUser, between, events, task
 
 # locust puts the working directory (the checkout) on sys.path
+from loadtests.micropub import TAG, MicropubAuthor  # noqa: F401 (a user class of the mix)
 from testkit import limits
 from testkit.owner import COOKIE
 from testkit.web import CSRF_FIELD
 
 P95_LIMIT_MS = float(os.environ.get("STARPUNK_P95_LIMIT_MS", limits.P95_LIMIT_MS))
 NOTE_LINK = re.compile(r'href="[^"]*?(/note/[a-z0-9-]+)"')
+TAG_LINK = re.compile(r'href="[^"]*?(/tag/[^"/?]+)"')
+PHOTO_SRC = re.compile(r'src="[^"]*?(/media/[0-9a-f]{32}\.(?:jpg|png|gif|webp))"')
 FEEDS = {
     "/feed.xml": ("application/rss+xml", b"<rss"),
     "/feed.atom": ("application/atom+xml", b"<feed"),
@@ -52,15 +57,32 @@ class Reader(FastHttpUser):
     weight = 6
     wait_time = between(1, 3)
     permalinks: list
+    tags: list
+    photos: list
 
     def on_start(self):
-        self.permalinks = []
+        self.permalinks, self.tags, self.photos = [], [f"/tag/{TAG}"], []
 
     @task(5)
     def index(self):
         with self.client.get("/", name="/", catch_response=True) as response:
             check(response, 200, "text/html", b'class="h-feed"')
-            self.permalinks = NOTE_LINK.findall(response.text or "")[:20] or self.permalinks
+            page = response.text or ""
+            self.permalinks = NOTE_LINK.findall(page)[:20] or self.permalinks
+            self.tags = sorted(set(TAG_LINK.findall(page))) or self.tags
+            self.photos = PHOTO_SRC.findall(page) or self.photos
+
+    @task(2)
+    def tag_page(self):
+        with self.client.get(random.choice(self.tags), name="/tag/[tag]", catch_response=True) as response:
+            check(response, 200, "text/html", b'class="h-feed"')
+
+    @task(3)
+    def photo(self):
+        if not self.photos:
+            return self.index()
+        with self.client.get(random.choice(self.photos), name="/media/[name]", catch_response=True) as response:
+            check(response, 200, "image/")
 
     @task(2)
     def older_page(self):

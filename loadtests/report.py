@@ -24,7 +24,8 @@ def markdown_table(report):
         "",
         f"Load: {report['parameters']['users']} users, spawn {report['parameters']['spawn_rate']}/s, "
         f"{report['parameters']['run_time']}; container: 1 CPU, 512 MB limit, 4 workers, "
-        f"{report['parameters']['seed_notes']} notes.",
+        f"{report['parameters']['seed_notes']} notes, then {report['parameters'].get('seed_photo_notes', 0)} "
+        "tagged notes with a photo through Micropub.",
         "",
         "| figure | measured | limit (fails the run) | goal |",
         "|---|---|---|---|",

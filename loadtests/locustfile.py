@@ -6,7 +6,7 @@ Run against a running instance (all traffic to the --host given):
 
 The author signs in with a one-time login link in STARPUNK_LOGIN_URL (made
 by `flask --app starpunk login-link`); without it, no author user runs. The
-author's Micropub app (loadtests/micropub.py) posts with the access token in
+author's Micropub app (loadtests/micropub_user.py) posts with the access token in
 STARPUNK_MICROPUB_TOKEN; without it, it does not run.
 capacity.py holds the two saturating users the benchmark runs alone, back to
 back, to compare what the cached feed costs with /health.
@@ -21,7 +21,8 @@ from urllib.parse import urlsplit
 from locust import FastHttpUser, HttpUser, between, events, task
 
 # locust puts the working directory (the checkout) on sys.path
-from loadtests.micropub import TAG, MicropubAuthor  # noqa: F401 (a user class of the mix)
+from loadtests.micropub import TAG
+from loadtests.micropub_user import MicropubAuthor  # noqa: F401 (a user class of the mix)
 from testkit import limits
 from testkit.owner import COOKIE
 from testkit.web import CSRF_FIELD

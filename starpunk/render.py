@@ -149,8 +149,14 @@ def opens_with_heading(text):
 
 @lru_cache(maxsize=2048)
 def description(text, length=160):
-    """Return a note's visible text (no markup) on one line, cut at a word within length characters."""
-    visible = " ".join(html.unescape(nh3.clean(render_markdown(text), tags=set())).split())
+    """Return a note's visible text (no markup) on one line, cut at a word within length characters.
+
+    A note opening with a heading has it as its title: the text below it describes it.
+    """
+    lines = [line for line in html.unescape(nh3.clean(render_markdown(text), tags=set())).splitlines() if line.strip()]
+    if opens_with_heading(text) and len(lines) > 1:
+        lines = lines[1:]
+    visible = " ".join(" ".join(lines).split())
     if len(visible) <= length:
         return visible
     cut = visible[: length - 1]

@@ -1,5 +1,6 @@
 """What crawlers and link previews read: page metadata, fingerprinted static files, robots.txt."""
 
+import itertools
 from html.parser import HTMLParser
 
 import pytest
@@ -57,7 +58,7 @@ def assert_outline(headings):
     """One h1 first, and each heading at most one level below the one before it."""
     levels = [level for level, _ in headings]
     assert levels[0] == 1 and levels.count(1) == 1, headings
-    for before, after in zip(levels, levels[1:]):
+    for before, after in itertools.pairwise(levels):
         assert after <= before + 1, headings
 
 

@@ -7,7 +7,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markupsafe import Markup
 
-from starpunk.render import description, note_html, opens_with_heading, outlined_html, readable_date, render_markdown, summary
+from starpunk.render import (
+    description,
+    note_html,
+    opens_with_heading,
+    outlined_html,
+    readable_date,
+    render_markdown,
+    summary,
+)
 
 
 def test_markdown_becomes_html():

@@ -226,14 +226,16 @@ def load(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, tags=["container"], requires=["image-{python}"])
 def e2e(session: nox.Session) -> None:
-    """Drive the image in headless Chromium (Playwright): reading, writing, XSS, accessibility, layout."""
+    """Drive the image in headless Chromium (Playwright): reading, writing, XSS, axe-core on every page, layout."""
     _prepare_engine(session)
     try:
         session.env["CHROMIUM_PATH"] = ensure_chromium(say=session.log)
+        modules = npm_install(Path("tests/e2e").resolve(), say=session.log)
     except HarnessError as exc:
         session.error(str(exc))
     session.install(*tools("e2e"))
     session.env["STARPUNK_IMAGE"] = image_tag()
+    session.env["AXE_CORE"] = str(modules / "axe-core" / "axe.min.js")
     session.run("pytest", "tests/e2e", junit(session), *session.posargs)
 
 

@@ -13,6 +13,7 @@ import shlex
 import socket
 import subprocess
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -85,27 +86,22 @@ def _wait_healthy(base_url, timeout=30):
     raise RuntimeError(f"{base_url} did not become healthy in {timeout} s")
 
 
-@pytest.fixture(scope="session")
-def site():
-    """Start StarPunk's image for the browser tests (or use STARPUNK_E2E_URL)."""
-    if os.environ.get("STARPUNK_E2E_URL"):
-        yield Site(os.environ["STARPUNK_E2E_URL"].rstrip("/"), shlex.split(os.environ["STARPUNK_E2E_LOGIN_CMD"]))
-        return
+@contextmanager
+def _running_site(*settings):
+    """Run the image (STARPUNK_IMAGE) on a fresh volume and 127.0.0.1; yield its Site, print its last logs at the end."""
     image = os.environ.get("STARPUNK_IMAGE", "starpunk:latest")
     if subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode != 0:
         pytest.fail(f"image {image} is missing: build it with `nox -s image`")
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
     name = f"starpunk-e2e-{secrets.token_hex(4)}"
+    environment = [
+        "ENVIRONMENT=development", f"SITE_URL={base_url}", "SITE_NAME=StarPunk E2E", "SITE_AUTHOR=E2E Author",
+        "ADMIN_ME=https://owner.example.test/", f"SESSION_SECRET={secrets.token_hex(32)}", *settings,
+    ]
     subprocess.run(
-        [
-            "docker", "run", "-d", "--name", name, "--label", LABEL,
-            "-p", f"127.0.0.1:{port}:8000",
-            "-e", "ENVIRONMENT=development", "-e", f"SITE_URL={base_url}",
-            "-e", "SITE_NAME=StarPunk E2E", "-e", "SITE_AUTHOR=E2E Author",
-            "-e", "ADMIN_ME=https://owner.example.test/", "-e", f"SESSION_SECRET={secrets.token_hex(32)}",
-            image,
-        ],
+        ["docker", "run", "-d", "--name", name, "--label", LABEL, "-p", f"127.0.0.1:{port}:8000",
+         *(part for setting in environment for part in ("-e", setting)), image],
         check=True,
         capture_output=True,
     )
@@ -116,6 +112,23 @@ def site():
         logs = subprocess.run(["docker", "logs", "--tail", "50", name], capture_output=True, text=True)
         print(f"--- last log lines of {name} ---\n{logs.stdout}{logs.stderr}")
         subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def site():
+    """Start StarPunk's image for the browser tests (or use STARPUNK_E2E_URL)."""
+    if os.environ.get("STARPUNK_E2E_URL"):
+        yield Site(os.environ["STARPUNK_E2E_URL"].rstrip("/"), shlex.split(os.environ["STARPUNK_E2E_LOGIN_CMD"]))
+        return
+    with _running_site() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def dev_site():
+    """Start a second StarPunk with DEV_MODE on, whose sign-in page and failed sign-ins touch no other test."""
+    with _running_site("DEV_MODE=true") as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

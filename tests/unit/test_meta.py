@@ -152,11 +152,11 @@ def test_error_pages_are_described_but_claim_no_canonical_address(client):
 
 
 def test_every_page_has_a_skip_link_to_its_main_content(client):
-    """The first link of the body skips to <main id="content">."""
+    """The first link of the body skips to <main id="main">."""
     text = client.get("/").text
     body = text[text.index("<body>"):]
-    assert body.index('href="#content"') < body.index("<a ", body.index('href="#content"') + 1)
-    assert '<main id="content"' in text
+    assert body.index('href="#main"') < body.index("<a ", body.index('href="#main"') + 1)
+    assert '<main id="main"' in text
 
 
 def test_static_files_under_their_current_fingerprint_are_cached_a_year(client):
@@ -195,3 +195,16 @@ def test_robots_txt_keeps_crawlers_out_of_the_owners_pages_and_lists_the_feeds(c
     assert {"Disallow: /admin", "Disallow: /auth/", "Disallow: /indieauth/", "Disallow: /micropub"} <= set(lines)
     assert f"Sitemap: {SITE}/feed.xml" in lines and f"Sitemap: {SITE}/feed.atom" in lines
     assert "Disallow: /" not in lines
+
+
+@pytest.mark.parametrize("path", ["/", "/admin", "/admin/new"])
+def test_no_id_is_used_twice_on_a_page(owner, path):
+    """Labels, ARIA and the skip link point at one element each: every id on the page is unique."""
+    ids = []
+
+    class Ids(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            ids.extend(value for name, value in attrs if name == "id")
+
+    Ids().feed(owner.get(path).text)
+    assert "main" in ids and len(ids) == len(set(ids)), sorted(ids)

@@ -219,9 +219,10 @@ class ApiSite(Site):
         data: str = "",
         data_mode: str = "rw",
         tmpfs: dict[str, str] | None = None,
+        port: int | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(env)
+        super().__init__(env, port=port)
         self.container = DockerContainer(image, env=env, name=self.name)
         # Bound explicitly on loopback: the port stays the same across restarts. testcontainers
         # passes this dict to the SDK's `ports`, which takes (address, port); its annotation says int only.
@@ -307,16 +308,18 @@ class Lab:
         wait: bool = True,
         tmpfs: dict[str, str] | None = None,
         data_mode: str = "rw",
+        port: int | None = None,
         **kwargs: Any,
     ) -> ApiSite:
         """Start StarPunk in production settings on a volume or host folder (a new volume if none; none if tmpfs holds /data).
 
+        port: the port on 127.0.0.1 to publish it on (a free one if None), for a SITE_URL that must name it.
         Further keywords go to the engine's create call (user, read_only, healthcheck, restart_policy, ...).
         """
         environment = site_env(self.version, **(env or {}))
         if data is None and "/data" not in (tmpfs or {}):
             data = self.volume()
-        site = ApiSite(self.image, environment, self.labels, str(data or ""), data_mode, tmpfs, **kwargs)
+        site = ApiSite(self.image, environment, self.labels, str(data or ""), data_mode, tmpfs, port, **kwargs)
         self.sites.append(site)
         return site.start(wait=wait)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from testkit.limits import LIGHTHOUSE_MIN_SCORE
+from testkit.ports import free_port
 from testkit.samples import fill_site
 
 REPORTS = Path(os.environ.get("STARPUNK_LIGHTHOUSE_REPORTS", "build/reports/lighthouse"))
@@ -35,7 +36,10 @@ RUN_TIMEOUT_S = 240
 @pytest.fixture(scope="module")
 def pages(module_lab):
     """Start the image, fill it as the owner (headed notes, a second page, photos, tags); return name -> URL."""
-    site = module_lab.site()
+    # SITE_URL is the address the browser uses, as on a real site (photos and permalinks are built from it);
+    # production settings would require https.
+    port = free_port()
+    site = module_lab.site(env={"ENVIRONMENT": "development", "SITE_URL": f"http://127.0.0.1:{port}"}, port=port)
     found = fill_site(site.sign_in())
     paths = {"index": "/", "permalink": found.photo_note, "tag": found.tag}
     return {name: site.base_url + path for name, path in paths.items()}

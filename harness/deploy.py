@@ -5,6 +5,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from testkit.env import loopback_env
 from testkit.ports import free_port
 
 from . import HarnessError, apt_install
@@ -13,8 +14,6 @@ __all__ = ["ensure_tools", "free_port", "loopback_env"]
 
 # Binary name -> Debian package that brings it.
 PACKAGES = {"docker-compose": "docker-compose", "podman": "podman", "catatonit": "catatonit", "caddy": "caddy", "nginx": "nginx", "openssl": "openssl"}
-# Environment variables that would send a client's traffic for 127.0.0.1 elsewhere.
-PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
 
 
 def ensure_tools(*binaries: str, say: Callable[[str], None] = print) -> None:
@@ -28,10 +27,3 @@ def ensure_tools(*binaries: str, say: Callable[[str], None] = print) -> None:
     say(f"deploy: installing {' '.join(packages)} with apt-get")
     apt_install(*packages)
 
-
-def loopback_env(**extra: str) -> dict[str, str]:
-    """Return this process's environment without HTTP proxy settings, so clients talk to 127.0.0.1 directly."""
-    env = {key: value for key, value in os.environ.items() if key not in PROXY_VARIABLES}
-    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
-    env.update(extra)
-    return env

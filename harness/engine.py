@@ -3,9 +3,10 @@
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
+
+from testkit.waiting import WaitTimeout, wait_for
 
 from . import HarnessError, apt_install
 
@@ -59,14 +60,12 @@ def _start_dockerd(say: Callable[[str], None]) -> None:
         with DOCKERD_LOG.open("ab") as log:
             # A session of its own: the daemon outlives this nox run on purpose.
             subprocess.Popen(["dockerd"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if engine_answers():
-            say("engine: dockerd answers")
-            return
-        time.sleep(0.5)
-    tail = "\n".join(DOCKERD_LOG.read_text(errors="replace").splitlines()[-10:])
-    raise HarnessError(f"dockerd did not answer `docker info` within {START_TIMEOUT} s; last lines of {DOCKERD_LOG}:\n{tail}")
+    try:
+        wait_for(engine_answers, "dockerd to answer `docker info`", START_TIMEOUT, 0.5)
+    except WaitTimeout as exc:
+        tail = "\n".join(DOCKERD_LOG.read_text(errors="replace").splitlines()[-10:])
+        raise HarnessError(f"{exc}; last lines of {DOCKERD_LOG}:\n{tail}") from None
+    say("engine: dockerd answers")
 
 
 def ensure_engine(say: Callable[[str], None] = print) -> None:

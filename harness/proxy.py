@@ -9,11 +9,13 @@ else: the headers, compression and cache rules under test are the user's.
 
 import signal
 import subprocess
-import time
 from pathlib import Path
 
+from testkit.env import loopback_env
+from testkit.ports import free_port
+from testkit.waiting import WaitTimeout, wait_for
+
 from . import ROOT, HarnessError
-from .deploy import free_port, loopback_env
 
 DOMAIN = "blog.example.com"
 UPSTREAM = "127.0.0.1:8000"
@@ -184,12 +186,15 @@ class ProxyServer:
 
     def wait_for_ca(self, timeout: float = 30) -> None:
         """Wait until the certificate clients must trust exists (Caddy writes its CA at start)."""
-        deadline = time.monotonic() + timeout
-        while not self.ca_file.exists():
-            self.check_running()
-            if time.monotonic() > deadline:
-                raise HarnessError(f"{self.kind}: no {self.ca_file} after {timeout} s:\n{self.logs()}")
-            time.sleep(0.1)
+
+        def written() -> bool:
+            self.check_running()  # a server that exited ends the wait at once, with its log
+            return self.ca_file.exists()
+
+        try:
+            wait_for(written, f"{self.kind} to write {self.ca_file}", timeout, 0.1)
+        except WaitTimeout as exc:
+            raise HarnessError(f"{exc}\n{self.logs()}") from None
 
     def stop(self) -> None:
         """Stop the server gracefully, then harder after each timeout."""

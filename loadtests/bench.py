@@ -9,29 +9,32 @@ script does not know (e.g. --processes 2) are passed on to locust:
 import argparse
 import csv
 import os
-import secrets
 import statistics
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import docker
-import requests
 
+from testkit import runs
+from testkit.engine import EngineMissing, connect, local_image, sweep
 from testkit.limits import GOALS, LIMITS, MB
-from testkit.ports import free_port
+from testkit.owner import Owner
+from testkit.site import ApiSite, Lab
 
 from .report import write_reports
 
 HERE = Path(__file__).resolve().parent
-LABELS = {"org.starpunk.test": "load"}
 STARTS = 5
 POLL_SECONDS = 0.025
 MEMORY_INTERVAL = 0.5
 SEED_NOTES = 200
+# The image run the way compose.yaml runs it: 1 CPU, 512 MB, 4 workers, a data volume.
+CPUS = 1
+MEMORY_LIMIT_MB = 512
+WORKERS = 4
 # Pass/fail limits and the goals reported beside them live in testkit/limits.py, shared with the tests.
 
 
@@ -48,98 +51,24 @@ def parse_args(argv):
     return parser.parse_known_args(argv)
 
 
-def wait_for_health(base_url, timeout=30.0):
-    """Poll /health every POLL_SECONDS; return seconds until the first 200."""
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        try:
-            if requests.get(f"{base_url}/health", timeout=1).status_code == 200:
-                return time.monotonic() - start
-        except requests.RequestException:
-            pass
-        time.sleep(POLL_SECONDS)
-    raise RuntimeError(f"{base_url}/health did not answer 200 within {timeout:.0f} s")
+def timed_start(site: ApiSite) -> float:
+    """Stop the site (SIGTERM, exit 0), `start` the same container again, and return the seconds to its first 200 from /health."""
+    site.stop()
+    site.start_again(wait=False)
+    return site.wait_healthy(interval=POLL_SECONDS)
 
 
-class Deployment:
-    """The image run the way compose.yaml runs it: 1 CPU, 512 MB, 4 workers, a data volume."""
-
-    def __init__(self, client, image):
-        self.client = client
-        self.image = image
-        self.volume = client.volumes.create(labels=LABELS)
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.environment = {
-            "ENVIRONMENT": "production",
-            "SITE_URL": "https://blog.example.test",
-            "SITE_NAME": "StarPunk load test",
-            "SITE_AUTHOR": "Load Tester",
-            "ADMIN_ME": "https://owner.example.test/",
-            "SESSION_SECRET": secrets.token_hex(32),
-            "WORKERS": "4",
-        }
-        self.container = None
-
-    def start(self):
-        """Create and start a container on the volume; return seconds from start to healthy."""
-        self.stop()
-        self.container = self.client.containers.create(
-            self.image,
-            environment=self.environment,
-            volumes={self.volume.name: {"bind": "/data", "mode": "rw"}},
-            ports={"8000/tcp": ("127.0.0.1", self.port)},
-            nano_cpus=1_000_000_000,
-            mem_limit="512m",
-            labels=LABELS,
+def seed(owner: Owner, count: int) -> None:
+    """Publish count notes through the admin form, as the author would."""
+    token = owner.csrf_token()
+    for n in range(count):
+        content = (
+            f"## Seed note {n}\n\nA note with *Markdown*, a [link](https://example.org/{n}) "
+            f"and a list:\n\n- one\n- two & three\n\nNumber {n} of {count}."
         )
-        begin = time.monotonic()
-        self.container.start()
-        return time.monotonic() - begin + wait_for_health(self.base_url)
-
-    def stop(self):
-        """Stop and remove the current container, if any."""
-        if self.container is not None:
-            self.container.remove(force=True)
-            self.container = None
-
-    def login_url(self):
-        """Make a one-time login link inside the container and return its URL on 127.0.0.1."""
-        result = self.container.exec_run(["flask", "--app", "starpunk", "login-link"])
-        if result.exit_code != 0:
-            raise RuntimeError(f"login-link failed: {result.output.decode(errors='replace')}")
-        path = urlsplit(result.output.decode().strip().splitlines()[-1]).path
-        return f"{self.base_url}{path}"
-
-    def seed(self, count):
-        """Publish count notes through the admin form, as the author would."""
-        with requests.Session() as http:
-            reply = http.get(self.login_url(), allow_redirects=False, timeout=10)
-            http.cookies.set("starpunk_session", reply.cookies["starpunk_session"])
-            form = http.get(f"{self.base_url}/admin/new", timeout=10).text
-            token = form.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
-            for n in range(count):
-                content = (
-                    f"## Seed note {n}\n\nA note with *Markdown*, a [link](https://example.org/{n}) "
-                    f"and a list:\n\n- one\n- two & three\n\nNumber {n} of {count}."
-                )
-                reply = http.post(
-                    f"{self.base_url}/admin/new",
-                    data={"csrf_token": token, "content": content, "published": "y"},
-                    allow_redirects=False,
-                    timeout=10,
-                )
-                if reply.status_code != 303:
-                    raise RuntimeError(f"seeding note {n} failed with HTTP {reply.status_code}")
-
-    def logs(self):
-        """Return the current container's log, for a failure message."""
-        return self.container.logs().decode(errors="replace") if self.container else ""
-
-    def remove(self):
-        """Remove the container and the volume."""
-        self.stop()
-        self.volume.remove(force=True)
+        reply = owner.post_note(content, csrf_token=token)
+        if reply.status_code != 303:
+            raise RuntimeError(f"seeding note {n} failed with HTTP {reply.status_code}")
 
 
 class MemorySampler(threading.Thread):
@@ -250,41 +179,47 @@ def git_revision():
 
 def measure(args, locust_args):
     """Run every measurement and return the report dictionary."""
-    client = docker.from_env()
     try:
-        client.images.get(args.image)
-    except docker.errors.ImageNotFound:
-        raise SystemExit(f"image {args.image} is not there: build it first with `nox -s image`") from None
+        client = connect()
+        local_image(client, args.image)
+    except EngineMissing as exc:
+        raise SystemExit(str(exc)) from None
+    sweep(client)  # what earlier runs left, once the process that owned them is gone
     args.out.mkdir(parents=True, exist_ok=True)
     figures = image_figures(client, args.image)
-    deployment = Deployment(client, args.image)
+    lab = Lab(client, args.image, figures["version"], runs.labels("load"))
+    site = None
     try:
-        startups = [deployment.start() for _ in range(STARTS)]
-        deployment.seed(SEED_NOTES)
-        env = dict(os.environ, STARPUNK_LOGIN_URL=deployment.login_url())
-        sampler = MemorySampler(deployment.container)
+        site = lab.site(
+            env={"WORKERS": str(WORKERS)}, nano_cpus=CPUS * 1_000_000_000, mem_limit=f"{MEMORY_LIMIT_MB}m"
+        )
+        startups = [timed_start(site) for _ in range(STARTS)]
+        seed(site.sign_in(), SEED_NOTES)
+        env = dict(os.environ, STARPUNK_LOGIN_URL=site.login_link())
+        sampler = MemorySampler(site.wrapped)
         sampler.start()
         # --reset-stats: the latency figures describe the steady state, once
         # every user has spawned, not the ramp-up (the chart shows both).
         mix_code = run_locust(
-            "locustfile.py", deployment.base_url, args.users, args.spawn_rate, args.run_time,
+            "locustfile.py", site.base_url, args.users, args.spawn_rate, args.run_time,
             args.out / "mix", ["--reset-stats", *locust_args], env=env,
         )
         sampler.stop()
         capacity = {}
         for user_class in ("HealthCapacity", "FeedCapacity"):
             run_locust(
-                "capacity.py", deployment.base_url, args.capacity_users, args.capacity_users,
+                "capacity.py", site.base_url, args.capacity_users, args.capacity_users,
                 args.capacity_time, args.out / user_class, locust_args, user_class=user_class,
             )
             capacity[user_class] = read_stats(args.out / user_class)
         if mix_code not in (0, 1):
-            raise RuntimeError(f"locust exited with {mix_code}\n{deployment.logs()[-4000:]}")
+            raise RuntimeError(f"locust exited with {mix_code}\n{site.logs()[-4000:]}")
     except Exception:
-        print(deployment.logs()[-4000:], file=sys.stderr)
+        if site is not None:
+            print(site.logs()[-4000:], file=sys.stderr)
         raise
     finally:
-        deployment.remove()
+        lab.cleanup()
 
     endpoints = read_stats(args.out / "mix")
     memory = [mb for _, mb in sampler.samples]
@@ -297,7 +232,7 @@ def measure(args, locust_args):
         "parameters": {
             "users": args.users, "spawn_rate": args.spawn_rate, "run_time": args.run_time,
             "capacity_time": args.capacity_time, "capacity_users": args.capacity_users,
-            "locust_args": locust_args, "seed_notes": SEED_NOTES, "cpus": 1, "memory_limit_mb": 512, "workers": 4,
+            "locust_args": locust_args, "seed_notes": SEED_NOTES, "cpus": CPUS, "memory_limit_mb": MEMORY_LIMIT_MB, "workers": WORKERS,
         },
         "startup_s": {"runs": startups, "median": statistics.median(startups), "max": max(startups)},
         "memory_mb": {

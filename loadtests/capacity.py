@@ -8,7 +8,8 @@ server can do; the feed's figure over /health's is the cost of the cached feed.
 """
 
 from locust import FastHttpUser, constant, task
-from locustfile import check, enforce_targets  # noqa: F401 (registers the thresholds)
+
+from loadtests.locustfile import check, enforce_targets  # noqa: F401 (registers the thresholds)
 
 
 class HealthCapacity(FastHttpUser):

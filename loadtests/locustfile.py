@@ -18,11 +18,13 @@ from urllib.parse import urlsplit
 
 from locust import FastHttpUser, HttpUser, between, events, task
 
-from testkit import limits  # locust puts the working directory (the checkout) on sys.path
+# locust puts the working directory (the checkout) on sys.path
+from testkit import limits
+from testkit.owner import COOKIE
+from testkit.web import CSRF_FIELD
 
 P95_LIMIT_MS = float(os.environ.get("STARPUNK_P95_LIMIT_MS", limits.P95_LIMIT_MS))
 NOTE_LINK = re.compile(r'href="[^"]*?(/note/[a-z0-9-]+)"')
-CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 FEEDS = {
     "/feed.xml": ("application/rss+xml", b"<rss"),
     "/feed.atom": ("application/atom+xml", b"<feed"),
@@ -128,29 +130,28 @@ class Author(HttpUser):
         path = urlsplit(login_url).path
         with self.client.get(path, name="/auth/token/[token]", allow_redirects=False, catch_response=True) as response:
             check(response, 303)
-            cookie = response.cookies.get("starpunk_session")
+            cookie = response.cookies.get(COOKIE)
         # The cookie is Secure when SITE_URL is https; this client talks plain
         # http to 127.0.0.1, so it is handed back explicitly.
         if cookie:
-            self.client.cookies.set("starpunk_session", cookie)
+            self.client.cookies.set(COOKIE, cookie)
 
     @task
     def publish(self):
-        with self.client.get("/admin/new", name="/admin/new", catch_response=True) as response:
-            check(response, 200, "text/html", b"csrf_token")
-            found = CSRF_FIELD.search(response.text or "")
-        if not found:
-            return
-        number = next(_note_counter)
-        data = {
-            "csrf_token": found.group(1),
-            "content": f"Load-test note {number}: published while readers read & feeds are polled.",
-            "published": "y",
-        }
-        with self.client.post(
-            "/admin/new", data=data, name="/admin/new [POST]", allow_redirects=False, catch_response=True
-        ) as response:
-            check(response, 303)
+        publish_note(self.client, f"Load-test note {next(_note_counter)}: published while readers read & feeds are polled.")
+
+
+def publish_note(client, content):
+    """Publish a note through the admin form as the signed-in author; return whether the site acknowledged it (303)."""
+    with client.get("/admin/new", name="/admin/new", catch_response=True) as response:
+        check(response, 200, "text/html", b"csrf_token")
+        found = CSRF_FIELD.search(response.text or "")
+    if not found:
+        return False
+    data = {"csrf_token": found.group(1), "content": content, "published": "y"}
+    with client.post("/admin/new", data=data, name="/admin/new [POST]", allow_redirects=False, catch_response=True) as response:
+        check(response, 303)
+        return response.status_code == 303
 
 
 @events.quitting.add_listener

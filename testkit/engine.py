@@ -5,7 +5,7 @@ import os
 import docker
 from docker.models.images import Image
 
-from .runs import RUN_LABEL, owner_alive
+from .runs import RUN_LABEL, swept
 
 IMAGE_VARIABLE = "STARPUNK_IMAGE"
 DEFAULT_IMAGE = "starpunk:latest"
@@ -42,16 +42,13 @@ def sweep(client: docker.DockerClient, run: str | None = None) -> list[str]:
     """Remove the containers, then the volumes, of one run, or (run None) of every run whose process is gone; return their names."""
     selector = f"{RUN_LABEL}={run}" if run else RUN_LABEL
 
-    def doomed(labels: dict[str, str] | None) -> bool:
-        return run is not None or not owner_alive((labels or {}).get(RUN_LABEL, ""))
-
     removed = []
     for container in client.containers.list(all=True, filters={"label": selector}):
-        if doomed(container.labels):
+        if swept(container.labels, run):
             container.remove(force=True, v=True)
             removed.append(f"container {container.name}")
     for volume in client.volumes.list(filters={"label": selector}):
-        if doomed(volume.attrs.get("Labels")):
+        if swept(volume.attrs.get("Labels"), run):
             try:
                 volume.remove(force=True)
             except docker.errors.NotFound:

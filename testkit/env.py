@@ -1,11 +1,14 @@
-"""The settings a production StarPunk runs with under test: one place, a fresh secret each time."""
+"""The environments under test, in one place: a production StarPunk's settings (a fresh secret each time), and a proxy-free shell."""
 
+import os
 import secrets
 
 SITE_URL = "https://blog.example.test"
 ADMIN_ME = "https://owner.example.test/"
 SITE_NAME = "StarPunk under test"
 SITE_AUTHOR = "Test Owner"
+# Environment variables that would send a client's traffic for 127.0.0.1 elsewhere.
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
 
 
 def site_env(version: str | None = None, *, site_url: str = SITE_URL, **overrides: str) -> dict[str, str]:
@@ -21,4 +24,12 @@ def site_env(version: str | None = None, *, site_url: str = SITE_URL, **override
     if version is not None:
         env["VERSION"] = version
     env.update(overrides)
+    return env
+
+
+def loopback_env(**extra: str) -> dict[str, str]:
+    """Return this process's environment without HTTP proxy settings, so commands it runs talk to 127.0.0.1 directly."""
+    env = {key: value for key, value in os.environ.items() if key not in PROXY_VARIABLES}
+    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
+    env.update(extra)
     return env

@@ -1,7 +1,7 @@
 """The site's owner, signed in with a one-time login link: writes, edits, lists and deletes notes through the admin pages.
 
 It talks to any base URL: a container's published port on 127.0.0.1, or a
-proxy in front of it (pass a session set up for the proxy's TLS).
+proxy in front of it (pass testkit.web.https_session, which trusts the proxy's CA).
 """
 
 import re
@@ -36,7 +36,7 @@ class Owner:
         self.login_url = login_url
         self.http = http or plain_session()
         reply = self.http.get(self.url(urlsplit(login_url).path), allow_redirects=False, timeout=TIMEOUT)
-        assert reply.status_code in (302, 303), f"login link answered {reply.status_code}: {reply.text[:300]}"
+        assert reply.status_code == 303, f"login link answered {reply.status_code}: {reply.text[:300]}"
         assert urlsplit(reply.headers["Location"]).path == "/admin", reply.headers["Location"]
         self.set_cookie = reply.headers.get("Set-Cookie", "")
         cookie = reply.cookies.get(COOKIE)

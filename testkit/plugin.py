@@ -2,9 +2,11 @@
 
 Registered once for every suite by tests/conftest.py. It imports the docker
 SDK only when a test asks for an engine fixture, so the unit tests need none.
-Everything a Lab starts carries this run's labels (see testkit.runs): the
-first engine fixture removes what earlier runs left once their pytest process
-is gone, and the end of the run removes this run's own leftovers.
+Everything a Lab starts, and everything tests start with the docker or podman
+command line (testkit.cli, with the `run_labels` fixture), carries this run's
+labels (see testkit.runs): the first engine fixture (docker_client, or
+podman_engine for Podman) removes what earlier runs left once their pytest
+process is gone, and the end of the run removes this run's own leftovers.
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ def version(image: Image) -> str:
     return str(image.labels["org.opencontainers.image.version"])
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def run_labels(request: pytest.FixtureRequest) -> dict[str, str]:
     """Return the labels for anything a test creates on the engine by hand: its suite and this run."""
     return runs.labels(suite_of(request), RUN)
@@ -96,6 +98,16 @@ def lab(request: pytest.FixtureRequest, docker_client: docker.DockerClient, imag
 def module_lab(request: pytest.FixtureRequest, docker_client: docker.DockerClient, image_tag: str, version: str) -> Iterator[Lab]:
     """Give one test module containers and volumes shared by its tests, removed afterwards."""
     yield from _lab(request, docker_client, image_tag, version)
+
+
+@pytest.fixture(scope="session")
+def podman_engine() -> Iterator[str]:
+    """Use Podman's command line: remove what dead runs left in Podman before, and what this run left after."""
+    from .cli import sweep
+
+    sweep("podman")
+    yield "podman"
+    sweep("podman", RUN)
 
 
 @pytest.hookimpl(wrapper=True)

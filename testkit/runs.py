@@ -50,6 +50,14 @@ def owner_alive(run: str) -> bool:
     return not start or _process_start(pid) == start
 
 
+def swept(found: dict[str, str] | None, run: str | None = None, suite: str | None = None) -> bool:
+    """Say whether a sweep removes a thing labelled found: one of run's, or (run None) one whose run's process is gone; only suite's if given."""
+    found = found or {}
+    if RUN_LABEL not in found or (suite is not None and found.get(LABEL) != suite):
+        return False
+    return found[RUN_LABEL] == run if run is not None else not owner_alive(found[RUN_LABEL])
+
+
 def labels(suite: str, run: str | None = None) -> dict[str, str]:
     """Return the labels for a container or volume this run starts for a suite."""
     return {LABEL: suite, RUN_LABEL: run or run_id()}

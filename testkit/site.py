@@ -2,9 +2,10 @@
 
 Site holds everything that does not depend on how the container is driven
 (HTTP on 127.0.0.1, waiting, the database, signing in); a subclass drives one
-engine. ApiSite drives the docker SDK through testcontainers; a subclass for
-the docker or podman command line fits the same shape (start, stop, kill,
-exec, logs, state, remove) for the tests that are about the command line.
+engine. ApiSite drives the docker SDK through testcontainers; CliSite
+(testkit/cli.py) drives the docker or podman command line, with the same shape
+(start, stop, kill, exec, logs, state, remove), for the tests that are about
+the command line.
 """
 
 import json
@@ -116,7 +117,7 @@ class Site(ABC):
             self.wait_healthy()
         return self
 
-    def wait_healthy(self, timeout: float = START_TIMEOUT) -> float:
+    def wait_healthy(self, timeout: float = START_TIMEOUT, interval: float = POLL_SECONDS) -> float:
         """Wait until /health answers 200 (failing at once if the container stops); return the seconds since (re)start."""
 
         def health() -> int:
@@ -128,7 +129,7 @@ class Site(ABC):
                     raise SiteDown(f"{self.name} is {status} while waiting for /health:\n{self.logs(runs.REPORT_LOG_LINES)}") from None
                 raise
 
-        wait_for(health, f"{self.name}: /health to answer 200", timeout, POLL_SECONDS, lambda code: code == 200, (requests.RequestException,))
+        wait_for(health, f"{self.name}: /health to answer 200", timeout, interval, lambda code: code == 200, (requests.RequestException,))
         return time.monotonic() - self.started_at
 
     def wait_state(self, what: str, until: Any, timeout: float = SETTLE_TIMEOUT) -> dict[str, Any]:
@@ -313,8 +314,8 @@ class Lab:
     ) -> ApiSite:
         """Start StarPunk in production settings on a volume or host folder (a new volume if none; none if tmpfs holds /data).
 
-        port: the port on 127.0.0.1 to publish it on (a free one if None), for a SITE_URL that must name it.
-        Further keywords go to the engine's create call (user, read_only, healthcheck, restart_policy, ...).
+        port publishes it on a port chosen beforehand (a free one if None). Further keywords
+        go to the engine's create call (user, read_only, healthcheck, restart_policy, ...).
         """
         environment = site_env(self.version, **(env or {}))
         if data is None and "/data" not in (tmpfs or {}):

@@ -1,15 +1,25 @@
-"""Read docs/deployment/container-deployment.md: its tested shell blocks and the error texts it quotes."""
+"""Read docs/deployment/container-deployment.md: its tested shell blocks and the error texts it quotes; run a block as written."""
 
 import re
+import shlex
+import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 from harness import ROOT
+from testkit import cli
+from testkit.env import loopback_env
 
 GUIDE = ROOT / "docs" / "deployment" / "container-deployment.md"
 MARKER = "<!-- guide-test -->"
 # Blocks `nox -s upgrade` runs against the previous release (tests/upgrade).
 UPGRADE_MARKER = "<!-- upgrade-test -->"
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+# The container's name where it stands alone: not flask's `--app starpunk`, not starpunk.env or starpunk:tag.
+CONTAINER = re.compile(r"(?<![\w./-])(?<!--app )starpunk(?=\s|\)|$|:/)", re.MULTILINE)
+# Any fixed name a test forgot to replace.
+LEFT_OVER = re.compile(r"(?<![\w./-])(?<!--app )starpunk(?![\w.-])")
+BLOCK_TIMEOUT = 180
 
 
 @dataclass
@@ -33,6 +43,40 @@ def tested_blocks(marker: str = MARKER) -> list[Block]:
     markers = re.findall("^" + re.escape(marker) + "$", guide, re.MULTILINE)
     assert len(blocks) == len(markers), f"every {marker} must be followed directly by a ```sh block"
     return blocks
+
+
+def blocks_by_role(marker: str, roles: dict[str, str], exact: bool = True) -> dict[str, Block]:
+    """Return the blocks marked with marker by role, each recognised by a string only it holds, in the order roles names them.
+
+    With exact, every marked block must play one role; otherwise blocks of no role are passed over.
+    """
+    found: dict[str, Block] = {}
+    for block in tested_blocks(marker):
+        matches = [role for role, key in roles.items() if key in block.script]
+        assert len(matches) <= 1, f"guide block at line {block.line} matches several roles: {matches}"
+        assert matches or not exact, f"the {marker} block at line {block.line} matches no role of {list(roles)}"
+        if matches:
+            found[matches[0]] = block
+    assert list(found) == list(roles), f"the guide's {marker} blocks should be {list(roles)} in this order, found {list(found)}"
+    return found
+
+
+def labelled(script: str, labels: dict[str, str]) -> str:
+    """Return script with labels on what its `docker run` and `docker volume create` make, so the run's sweep finds them."""
+    options = shlex.join(cli.label_args(labels))
+    return script.replace("docker run ", f"docker run {options} ").replace("docker volume create", f"docker volume create {options}")
+
+
+def run_block(role: str, block: Block, script: str, folder: Path) -> subprocess.CompletedProcess[str]:
+    """Run a block's script (its names made the test's own) with bash, set -euo pipefail, in folder; fail showing it and its output."""
+    script = "set -euo pipefail\n" + script
+    result = subprocess.run(["bash", "-c", script], cwd=folder, env=loopback_env(), capture_output=True, text=True,
+                            timeout=BLOCK_TIMEOUT, check=False)
+    assert result.returncode == 0, (
+        f"guide block `{role}` (line {block.line}) exited {result.returncode}:\n{script}\n"
+        f"--- stdout\n{result.stdout[-2000:]}\n--- stderr\n{result.stderr[-2000:]}"
+    )
+    return result
 
 
 def quoted_in(heading: str) -> list[str]:

@@ -17,7 +17,7 @@ from typing import Any
 
 from harness.kube import CONTAINERS_CONF, Played, podman_secret
 from harness.podman import podman
-from testkit import runs
+from testkit import cli, runs
 from testkit.ports import free_port
 from testkit.site import Site
 from testkit.waiting import wait_for
@@ -87,11 +87,7 @@ def sweep(run: str | None = None) -> None:
     """Remove pods, volumes and secrets this suite left: this run's, or those of runs whose process is gone."""
 
     def ours(labels: dict[str, str] | None) -> bool:
-        labels = labels or {}
-        if labels.get(runs.LABEL) != SUITE:
-            return False
-        owner = labels.get(runs.RUN_LABEL, "")
-        return owner == run if run else not runs.owner_alive(owner)
+        return runs.swept(labels, run, SUITE)
 
     pods = json.loads(podman("pod", "ps", "--format", "json").stdout or "[]")
     for pod in pods:
@@ -111,7 +107,7 @@ def play(image: str, labels: dict[str, str], folder: Path, secret: dict[str, str
     """Play the manifests with Podman: the secret as a Podman secret, the claim once, then the ConfigMap and Deployment."""
     plan = Played(f"starpunk-kube-{uuid.uuid4().hex[:10]}", image, free_port(), labels)
     site = PlayedSite(plan, folder)
-    label_args = [arg for key, value in labels.items() for arg in ("--label", f"{key}={value}")]
+    label_args = cli.label_args(labels)
     try:
         secret_file = folder / "secret.json"
         secret_file.write_text(podman_secret(secret))

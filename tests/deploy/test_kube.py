@@ -19,7 +19,6 @@ import kubernetes_validate
 import pytest
 import requests
 import yaml
-from kube_played import SUITE, PlayedSite, play, sweep
 
 from harness import ROOT
 from harness.image import app_version
@@ -42,6 +41,8 @@ from harness.proxy import nginx_main_conf
 from testkit import runs
 from testkit.ports import free_port
 from testkit.waiting import wait_for
+from testkit.web import TIMEOUT, plain_session
+from tests.deploy.kube_played import SUITE, PlayedSite, play, sweep
 
 # The oldest Kubernetes the manifests promise to fit, and the newest the validator knows.
 KUBERNETES_VERSIONS = ["1.28.0", kubernetes_validate.latest_version()]
@@ -283,9 +284,7 @@ def ingress(played: PlayedSite) -> Iterator[str]:
 
 
 def _get(base_url: str, path: str, **headers: str) -> requests.Response:
-    http = requests.Session()
-    http.trust_env = False
-    return http.get(base_url + path, headers=headers, allow_redirects=False, timeout=10)
+    return plain_session().get(base_url + path, headers=headers, allow_redirects=False, timeout=TIMEOUT)
 
 
 def _cache_status(base_url: str, path: str, **headers: str) -> str:
@@ -327,7 +326,6 @@ def test_private_paths_skip_the_cache(ingress: str, path: str) -> None:
 
 def test_only_gets_are_cached(ingress: str) -> None:
     """A POST to a cached path goes to the app each time (no cache status at all)."""
-    http = requests.Session()
-    http.trust_env = False
-    statuses = [http.post(ingress + "/", data={"x": "1"}, allow_redirects=False, timeout=10).headers.get("X-Cache-Status") for _ in range(3)]
+    http = plain_session()
+    statuses = [http.post(ingress + "/", data={"x": "1"}, allow_redirects=False, timeout=TIMEOUT).headers.get("X-Cache-Status") for _ in range(3)]
     assert statuses == [None] * 3

@@ -6,12 +6,14 @@ import re
 import uuid
 from collections.abc import Iterator
 
-import guide
 import pytest
-from deployed import LABEL, Author, Container, plain_session, production_env, run
 
 from harness import ROOT
 from harness.podman import ULIMITS, image_ids, load_base, podman, podman_build_command
+from testkit import cli
+from testkit.cli import CliSite
+from testkit.env import site_env
+from tests.deploy import guide
 
 WARNING = re.compile(r'msg="(HEALTHCHECK[^"]*)"')
 BUILD_TIMEOUT = 600
@@ -34,11 +36,11 @@ def built(base: str) -> Iterator[dict[str, str]]:
     tag = f"localhost/starpunk-podman-test:{uuid.uuid4().hex[:10]}"
     builds = {}
     try:
-        result = run(*podman_build_command(base, tag), cwd=ROOT, timeout=BUILD_TIMEOUT)
+        result = cli.run(*podman_build_command(base, tag), cwd=ROOT, timeout=BUILD_TIMEOUT)
         builds["docker"] = tag
         # --no-cache: a step taken from the cache prints no warning.
         oci_command = podman_build_command(base, tag + "-oci", docker_format=False)
-        result = run(*oci_command[:2], "--no-cache", *oci_command[2:], cwd=ROOT, timeout=BUILD_TIMEOUT)
+        result = cli.run(*oci_command[:2], "--no-cache", *oci_command[2:], cwd=ROOT, timeout=BUILD_TIMEOUT)
         builds["oci"] = tag + "-oci"
         builds["oci_output"] = result.stdout + result.stderr
         yield builds
@@ -54,12 +56,10 @@ def built(base: str) -> Iterator[dict[str, str]]:
 
 
 @pytest.fixture
-def podman_volume() -> Iterator[str]:
-    """Create a Podman volume for one test and remove it afterwards."""
-    name = f"starpunk-deploy-{uuid.uuid4().hex[:10]}"
-    podman("volume", "create", "--label", LABEL, name)
-    yield name
-    podman("volume", "rm", "--force", name, check=False)
+def podman_volume(podman_engine: str, run_labels: dict[str, str]) -> Iterator[str]:
+    """Create a labelled Podman volume for one test and remove it afterwards."""
+    with cli.volume(podman_engine, run_labels) as name:
+        yield name
 
 
 def _healthcheck(image: str) -> dict | None:
@@ -86,30 +86,34 @@ def test_oci_warning_is_the_one_the_guide_quotes(built: dict[str, str]) -> None:
     assert logged and logged.group(1) == message, f"the guide should then quote the log form, not {in_log!r}"
 
 
-def test_root_without_lower_ulimits_fails_as_the_guide_says(built: dict[str, str]) -> None:
+def test_root_without_lower_ulimits_fails_as_the_guide_says(built: dict[str, str], podman_engine: str, run_labels: dict[str, str]) -> None:
     """Without --ulimit, Podman as root cannot start the container here, with the error the guide quotes."""
-    result = run("podman", "run", "--rm", built["docker"], "true", check=False, timeout=60)
+    result = cli.run(podman_engine, "run", "--rm", *cli.label_args(run_labels), built["docker"], "true", check=False, timeout=60)
     assert result.returncode != 0, "this machine kind needs the lower ulimits; the guide's troubleshooting says so"
     assert guide.quoted_in("error setting rlimit type 7")[0] in result.stderr
 
 
-def test_runs_healthy_and_keeps_notes(built: dict[str, str], podman_volume: str) -> None:
+def test_runs_healthy_and_keeps_notes(built: dict[str, str], podman_volume: str, podman_engine: str, run_labels: dict[str, str]) -> None:
     """Run as root with the lowered ulimits: healthy, a note survives a restart and a new container on the volume."""
-    env = production_env("https://blog.example.test")
-    site = Container("podman", built["docker"], podman_volume, env, options=tuple(ULIMITS))
+    env = site_env()
+
+    def podman_site() -> CliSite:
+        return CliSite(env, podman_engine, built["docker"], podman_volume, run_labels, tuple(ULIMITS))
+
+    site = podman_site()
     try:
         site.start()
         # Without systemd Podman schedules no probes: run the image's healthcheck by hand.
-        run("podman", "healthcheck", "run", site.name)
-        assert run("podman", "inspect", "--format", "{{.State.Health.Status}}", site.name).stdout.strip() == "healthy"
-        slug = Author(site.base_url, site.login_link()).publish("Kept by Podman's volume.")
+        site.cli("healthcheck", "run", site.name)
+        assert site.wait_health_status("healthy") == "healthy"
+        slug = site.sign_in().publish("Kept by Podman's volume.")
         site.restart()
-        assert "Kept by Podman" in plain_session().get(f"{site.base_url}/note/{slug}", timeout=10).text
+        assert "Kept by Podman" in site.get(f"/note/{slug}").text
     finally:
         site.remove()
-    successor = Container("podman", built["docker"], podman_volume, env, options=tuple(ULIMITS))
+    successor = podman_site()
     try:
         successor.start()
-        assert "Kept by Podman" in plain_session().get(f"{successor.base_url}/note/{slug}", timeout=10).text
+        assert "Kept by Podman" in successor.get(f"/note/{slug}").text
     finally:
         successor.remove()

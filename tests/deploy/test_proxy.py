@@ -17,10 +17,13 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 import zstandard
-from deployed import LABEL, Author, Container, https_session, plain_session, production_env, run, wait_for
 
-from harness.deploy import free_port
 from harness.proxy import ProxyServer
+from testkit.env import SITE_NAME
+from testkit.ports import free_port, loopback_url
+from testkit.site import POLL_SECONDS, SETTLE_TIMEOUT, START_TIMEOUT, ApiSite, Lab
+from testkit.waiting import wait_for
+from testkit.web import TIMEOUT, https_session, plain_session
 
 HOST = "starpunk.test"
 FEEDS = {"/feed.xml": "application/rss+xml", "/feed.atom": "application/atom+xml", "/feed.json": "application/feed+json"}
@@ -41,42 +44,50 @@ class Proxied:
     """A proxy in front of a StarPunk container, and a client that reaches it over HTTPS."""
 
     proxy: ProxyServer
-    app: Container
+    app: ApiSite
     http: requests.Session
 
     @property
     def url(self) -> str:
         """Return the address the client connects to, https://127.0.0.1:PORT."""
-        return f"https://127.0.0.1:{self.proxy.https_port}"
+        return loopback_url(self.proxy.https_port, "https")
 
     def get(self, path: str, **headers: str) -> requests.Response:
         """GET path through the proxy without following redirects."""
-        return self.http.get(self.url + path, headers=headers, allow_redirects=False, timeout=10)
+        return self.http.get(self.url + path, headers=headers, allow_redirects=False, timeout=TIMEOUT)
+
+    def client(self) -> requests.Session:
+        """Return a new HTTPS session to the proxy that trusts only its certificate."""
+        return https_session(HOST, self.proxy.https_port, str(self.proxy.ca_file))
 
 
 @pytest.fixture(scope="module", params=["caddy", "nginx"])
-def proxied(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, image: str) -> Iterator[Proxied]:
-    """Start StarPunk and the proxy in front of it; stop both and remove their files afterwards."""
+def proxied(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, module_lab: Lab) -> Iterator[Proxied]:
+    """Start StarPunk and the proxy in front of it; stop both and remove the proxy's files afterwards (the lab, the app's volume)."""
     app_port = free_port()
     proxy = ProxyServer(request.param, HOST, app_port, tmp_path_factory.mktemp(request.param))
-    volume = run("docker", "volume", "create", "--label", LABEL).stdout.strip()
-    app = Container("docker", image, volume, production_env(proxy.site_url, TRUSTED_PROXIES="1"))
-    app.port = app_port
+    app: ApiSite | None = None
     try:
-        app.start()
+        app = module_lab.site(env={"SITE_URL": proxy.site_url, "TRUSTED_PROXIES": "1"}, port=app_port)
         # Some notes, so pages and feeds are past the proxies' minimum size for compression.
-        author = Author(app.base_url, app.login_link())
+        owner = app.sign_in()
         for number in range(1, 4):
-            author.publish(f"Note {number} before the proxy: " + "words worth compressing " * 20)
+            owner.publish(f"Note {number} before the proxy: " + "words worth compressing " * 20)
         proxy.start()
         proxy.wait_for_ca()
-        http = https_session(HOST, proxy.https_port, str(proxy.ca_file))
-        wait_for(f"https://127.0.0.1:{proxy.https_port}/health", http, alive=proxy.check_running)
-        yield Proxied(proxy, app, http)
+        proxied = Proxied(proxy, app, https_session(HOST, proxy.https_port, str(proxy.ca_file)))
+
+        def health() -> int:
+            proxy.check_running()  # a proxy that exited fails the wait at once, with its log
+            return proxied.get("/health").status_code
+
+        wait_for(health, f"{proxy.kind}: /health answering 200 over HTTPS", START_TIMEOUT, POLL_SECONDS,
+                 lambda status: status == 200, (requests.RequestException,))
+        yield proxied
     finally:
         proxy.stop()
-        app.remove()
-        run("docker", "volume", "rm", "--force", volume, check=False)
+        if app is not None:
+            app.remove()  # before the other proxy's app starts
         # Caddy's CA keys, the self-signed key and the logs go with the folder.
         shutil.rmtree(proxy.workdir, ignore_errors=True)
 
@@ -90,7 +101,7 @@ def test_rendered_config_validates(proxied: Proxied) -> None:
 def test_pages_and_feeds_arrive(proxied: Proxied) -> None:
     """The home page, health and the three feeds come through HTTPS with their content types."""
     home = proxied.get("/")
-    assert home.status_code == 200 and "StarPunk deployed" in home.text
+    assert home.status_code == 200 and SITE_NAME in home.text
     assert proxied.get("/health").json()["status"] == "healthy"
     for path, content_type in FEEDS.items():
         reply = proxied.get(path)
@@ -116,7 +127,7 @@ def test_security_headers_once(proxied: Proxied, path: str) -> None:
 
 
 def _raw(proxied: Proxied, path: str, encoding: str) -> requests.Response:
-    reply = proxied.http.get(proxied.url + path, headers={"Accept-Encoding": encoding}, stream=True, timeout=10)
+    reply = proxied.http.get(proxied.url + path, headers={"Accept-Encoding": encoding}, stream=True, timeout=TIMEOUT)
     reply.body = reply.raw.read(decode_content=False)
     reply.close()
     return reply
@@ -158,7 +169,7 @@ def test_cache_policies(proxied: Proxied) -> None:
 def test_http_redirects_to_https(proxied: Proxied) -> None:
     """Plain HTTP on the proxy's port 80 stand-in answers with a redirect to https on the same host."""
     reply = plain_session().get(
-        f"http://127.0.0.1:{proxied.proxy.http_port}/feed.xml", headers={"Host": HOST}, allow_redirects=False, timeout=10
+        loopback_url(proxied.proxy.http_port) + "/feed.xml", headers={"Host": HOST}, allow_redirects=False, timeout=TIMEOUT
     )
     assert reply.status_code in (301, 308)
     location = urlsplit(reply.headers["Location"])
@@ -176,11 +187,11 @@ def test_redirects_stay_on_https(proxied: Proxied) -> None:
 
 def test_signed_in_owner_publishes_with_https_permalinks(proxied: Proxied) -> None:
     """Sign-in through the proxy sets a Secure cookie that works; pages and feeds link the note over https."""
-    link = proxied.app.login_link()
-    assert link.startswith(proxied.proxy.site_url + "/auth/token/")
-    author = Author(proxied.url, link, https_session(HOST, proxied.proxy.https_port, str(proxied.proxy.ca_file)))
-    assert all(flag in author.set_cookie for flag in ("Secure", "HttpOnly", "SameSite=Lax")), author.set_cookie
-    slug = author.publish(f"Published through {proxied.proxy.kind}.")
+    # The link is made for SITE_URL, the proxy's public address (login_link checks that).
+    owner = proxied.app.sign_in(proxied.url, proxied.client())
+    assert proxied.app.env["SITE_URL"] == proxied.proxy.site_url
+    assert all(flag in owner.set_cookie for flag in ("Secure", "HttpOnly", "SameSite=Lax")), owner.set_cookie
+    slug = owner.publish(f"Published through {proxied.proxy.kind}.")
     permalink = f"{proxied.proxy.site_url}/note/{slug}"
     assert f'href="{permalink}"' in proxied.get("/").text
     assert f'<link rel="canonical" href="{permalink}">' in proxied.get(f"/note/{slug}").text
@@ -193,8 +204,10 @@ def test_signed_in_owner_publishes_with_https_permalinks(proxied: Proxied) -> No
 
 def test_app_sees_the_client_address_from_the_proxy(proxied: Proxied) -> None:
     """With TRUSTED_PROXIES=1 a failed sign-in is counted against the visitor the proxy saw, not one a client claims."""
+    before = proxied.app.sqlite("SELECT count(*) FROM auth_failures")[0][0]
     reply = proxied.get("/auth/token/not-a-real-token", **{"X-Forwarded-For": SPOOFED_CLIENT})
     assert reply.status_code == 400
-    query = "import sqlite3; print(sqlite3.connect('/data/starpunk.db').execute('SELECT client FROM auth_failures ORDER BY id DESC LIMIT 1').fetchone()[0])"
-    assert proxied.app.exec("python3", "-c", query).strip() == "127.0.0.1"
+    failures = wait_for(lambda: proxied.app.sqlite("SELECT client FROM auth_failures ORDER BY id"), "the failed sign-in in auth_failures",
+                        SETTLE_TIMEOUT, POLL_SECONDS, lambda rows: len(rows) > before)
+    assert failures[-1] == ["127.0.0.1"]
 

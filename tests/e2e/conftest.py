@@ -1,26 +1,21 @@
 """Browser tests: headless Debian Chromium, driven by Playwright, against StarPunk on 127.0.0.1.
 
-The `starpunk` fixture starts the image (STARPUNK_IMAGE, default
-starpunk:latest) on a fresh volume, with a port on 127.0.0.1. Set
-STARPUNK_E2E_URL and STARPUNK_E2E_LOGIN_CMD instead to point the tests at an
-instance that is already running.
+The `site` fixture starts the image under test (STARPUNK_IMAGE, default
+starpunk:latest) through testkit's Lab, on a fresh volume with a port on
+127.0.0.1, once for each test module: each module's tests reason about the
+notes on the site, so no module sees another's, in any order. `owner` is the
+owner signed in to it.
 """
 
 import os
-import re
-import secrets
-import shlex
-import socket
-import subprocess
-import time
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
-import requests
 from playwright.sync_api import sync_playwright
+
+from testkit.owner import Owner
+from testkit.ports import free_port, loopback_url
+from testkit.site import ApiSite, Lab
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -33,102 +28,19 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SCREENSHOTS = Path(os.environ.get("STARPUNK_E2E_SCREENSHOTS", "build/reports/e2e"))
-LABEL = "org.starpunk.test=e2e"
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+@pytest.fixture(scope="module")
+def site(module_lab: Lab) -> ApiSite:
+    """Start StarPunk's image for the browser tests, with development settings so the browser signs in over plain http."""
+    port = free_port()
+    return module_lab.site(env={"ENVIRONMENT": "development", "SITE_URL": loopback_url(port)}, port=port)
 
 
-@dataclass
-class Site:
-    """A running StarPunk: its base URL and a way to make login links."""
-
-    base_url: str
-    login_command: list
-
-    def login_url(self):
-        """Return a fresh one-time login URL on this site's base URL."""
-        output = subprocess.run(self.login_command, capture_output=True, text=True, check=True).stdout
-        return self.base_url + urlsplit(output.strip().splitlines()[-1]).path
-
-    def owner_session(self):
-        """Return a requests session signed in as the owner, and its CSRF token."""
-        http = requests.Session()
-        reply = http.get(self.login_url(), allow_redirects=False, timeout=10)
-        assert reply.status_code == 303, reply.text
-        token = CSRF.search(http.get(f"{self.base_url}/admin/new", timeout=10).text).group(1)
-        return http, token
-
-    def publish(self, content, published=True):
-        """Publish (or save as draft) one note through the admin form; return its slug."""
-        http, token = self.owner_session()
-        form = {"csrf_token": token, "content": content}
-        if published:
-            form["published"] = "y"
-        reply = http.post(f"{self.base_url}/admin/new", data=form, allow_redirects=False, timeout=10)
-        assert reply.status_code == 303, reply.text
-        return reply
-
-
-def _wait_healthy(base_url, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{base_url}/health", timeout=1).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{base_url} did not become healthy in {timeout} s")
-
-
-@contextmanager
-def _running_site(*settings):
-    """Run the image (STARPUNK_IMAGE) on a fresh volume and 127.0.0.1; yield its Site, print its last logs at the end."""
-    image = os.environ.get("STARPUNK_IMAGE", "starpunk:latest")
-    if subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode != 0:
-        pytest.fail(f"image {image} is missing: build it with `nox -s image`")
-    port = _free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    name = f"starpunk-e2e-{secrets.token_hex(4)}"
-    environment = [
-        "ENVIRONMENT=development", f"SITE_URL={base_url}", "SITE_NAME=StarPunk E2E", "SITE_AUTHOR=E2E Author",
-        "ADMIN_ME=https://owner.example.test/", f"SESSION_SECRET={secrets.token_hex(32)}", *settings,
-    ]
-    subprocess.run(
-        ["docker", "run", "-d", "--name", name, "--label", LABEL, "-p", f"127.0.0.1:{port}:8000",
-         *(part for setting in environment for part in ("-e", setting)), image],
-        check=True,
-        capture_output=True,
-    )
-    try:
-        _wait_healthy(base_url)
-        yield Site(base_url, ["docker", "exec", name, "flask", "--app", "starpunk", "login-link"])
-    finally:
-        logs = subprocess.run(["docker", "logs", "--tail", "50", name], capture_output=True, text=True)
-        print(f"--- last log lines of {name} ---\n{logs.stdout}{logs.stderr}")
-        subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True)
-
-
-@pytest.fixture(scope="session")
-def site():
-    """Start StarPunk's image for the browser tests (or use STARPUNK_E2E_URL)."""
-    if os.environ.get("STARPUNK_E2E_URL"):
-        yield Site(os.environ["STARPUNK_E2E_URL"].rstrip("/"), shlex.split(os.environ["STARPUNK_E2E_LOGIN_CMD"]))
-        return
-    with _running_site() as running:
-        yield running
-
-
-@pytest.fixture(scope="session")
-def dev_site():
-    """Start a second StarPunk with DEV_MODE on, whose sign-in page and failed sign-ins touch no other test."""
-    with _running_site("DEV_MODE=true") as running:
-        yield running
+@pytest.fixture(scope="module")
+def owner(site: ApiSite) -> Owner:
+    """Return the owner signed in to the site, for the notes a test needs before its browser starts."""
+    return site.sign_in()
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ def _slug_in_admin(page, text):
 
 
 def _sign_in(site, page):
-    page.goto(site.login_url())
+    page.goto(site.login_link())
     page.wait_for_url(re.compile(r"/admin$"))
 
 

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from testkit.owner import Owner
+from testkit.ports import free_port, loopback_url
 from testkit.samples import fill_site
 
 RULE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
@@ -65,9 +65,17 @@ def summarise(results):
 
 
 @pytest.fixture(scope="module")
-def pages(site, dev_site):
+def dev_site(module_lab):
+    """Start a second site with DEV_MODE on: its sign-in page, and failed sign-ins that touch no other site's limits."""
+    port = free_port()
+    env = {"ENVIRONMENT": "development", "DEV_MODE": "true", "SITE_URL": loopback_url(port)}
+    return module_lab.site(env=env, port=port)
+
+
+@pytest.fixture(scope="module")
+def pages(site, owner, dev_site):
     """Fill the site as the owner; return (name, base URL, path, signed in) for every page to audit."""
-    filled = fill_site(Owner(site.base_url, site.login_url()))
+    filled = fill_site(owner)
     consent = "/indieauth/authorize?" + urlencode({**CONSENT_QUERY, "me": site.base_url + "/"})
     return [
         ("index", site.base_url, "/", False),
@@ -134,7 +142,7 @@ def test_no_page_has_an_axe_violation(browser, site, pages, findings, width_name
     owner = browser.new_context(viewport=viewport, color_scheme=scheme)
     try:
         signed_in = owner.new_page()
-        signed_in.goto(site.login_url())
+        signed_in.goto(site.login_link())
         signed_in.wait_for_url(f"{site.base_url}/admin")
         anonymous = reader.new_page()
         problems = []

@@ -8,9 +8,9 @@ WIDTHS = {"phone": 375, "desktop": 1280}
 
 
 @pytest.fixture(scope="module")
-def sample_note(site):
+def sample_note(owner):
     """Publish one note with an image, a list and a long unbroken word; return its permalink path."""
-    site.publish(
+    owner.publish(
         "Layout sample note with an image and a very long word.\n\n"
         "![A small star](/static/favicon.svg)\n\n"
         "- one\n- two\n\n" + "Supercalifragilisticexpialidocious" * 4
@@ -42,7 +42,7 @@ def _check_page(page, url, responses):
 @pytest.mark.parametrize("width_name", sorted(WIDTHS))
 def test_pages_are_clean_accessible_and_fit(site, sample_note, new_page, screenshots, width_name):
     page = new_page(width=WIDTHS[width_name], height=800)
-    page.goto(site.login_url())
+    page.goto(site.login_link())
     page.wait_for_url(re.compile(r"/admin$"))
     page.wait_for_load_state("networkidle")
     for name, path in _pages(site, sample_note).items():

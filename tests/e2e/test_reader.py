@@ -8,10 +8,10 @@ SEEDED = 25
 
 
 @pytest.fixture(scope="module")
-def reader_notes(site):
+def reader_notes(owner):
     """Publish SEEDED numbered notes, enough for two pages."""
     for number in range(1, SEEDED + 1):
-        site.publish(f"Reader note {number}: a short thought for the browser test.")
+        owner.publish(f"Reader note {number}: a short thought for the browser test.")
     return SEEDED
 
 

@@ -12,10 +12,10 @@ PAYLOAD_SINK = "http://127.0.0.1:9/"
 
 
 @pytest.fixture(scope="module")
-def hostile_notes(site):
+def hostile_notes(owner):
     """Publish each payload as a note (with a marker so its permalink can be found)."""
     for number, payload in enumerate(PAYLOADS):
-        site.publish(f"Hostile note {number}\n\n{payload}")
+        owner.publish(f"Hostile note {number}\n\n{payload}")
     return len(PAYLOADS)
 
 

@@ -1,5 +1,6 @@
 """testkit's engine-free parts: the bounded poll, run ownership for the sweep, the site environment and the CSRF helper."""
 
+import socket
 import subprocess
 import sys
 
@@ -60,3 +61,13 @@ def test_csrf_token_reads_the_hidden_field_or_names_the_page() -> None:
     assert csrf_token('<input type="hidden" name="csrf_token" value="abc.def">') == "abc.def"
     with pytest.raises(AssertionError, match="/admin/new"):
         csrf_token("<form></form>", "/admin/new")
+
+
+def test_a_sweep_takes_only_what_a_run_or_a_gone_run_left() -> None:
+    """A sweep removes one run's things, or those of runs whose process is gone; never a live run's, an unlabelled thing or another suite's."""
+    live = runs.labels("deploy")
+    gone = runs.labels("deploy", f"{socket.gethostname()}:999999999:1")  # past the largest pid Linux gives
+    assert runs.swept(live, live[runs.RUN_LABEL]) and not runs.swept(live)
+    assert runs.swept(gone) and not runs.swept(gone, live[runs.RUN_LABEL])
+    assert not runs.swept(gone, suite="kube") and runs.swept(gone, suite="deploy")
+    assert not runs.swept({runs.LABEL: "deploy"}) and not runs.swept(None)

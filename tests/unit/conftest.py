@@ -10,11 +10,11 @@ import pytest
 from starpunk import create_app
 from starpunk.config import DEFAULTS
 from starpunk.db import database_path
+from testkit.web import CSRF_FIELD
 from tests.corpus import xss_payloads
 
 ADMIN_ME = "https://owner.example/"
 SESSION_SECRET = "unit-test-secret-" + "s" * 32
-CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 @pytest.fixture(autouse=True)

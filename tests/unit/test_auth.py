@@ -4,12 +4,13 @@ import base64
 import hashlib
 import json
 import secrets
-import socket
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from werkzeug import Response
+
+from testkit.ports import free_port
 
 SITE = "http://localhost"
 
@@ -80,13 +81,6 @@ def start_login(client, next_url=None):
 def is_signed_in(client):
     """Return True when the client can open the admin page."""
     return client.get("/admin").status_code == 200
-
-
-def closed_port():
-    """Return a port on 127.0.0.1 that nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_login_redirects_to_indielogin_with_state_and_pkce(indie_app, indielogin):
@@ -217,7 +211,7 @@ def test_odd_answers_from_indielogin_are_refused(make_app, httpserver, reply):
 
 def test_unreachable_indielogin_is_a_clear_502_page(make_app):
     """If IndieLogin cannot be reached, the owner sees a plain 502 page, no traceback."""
-    app = make_app(INDIELOGIN_URL=f"http://127.0.0.1:{closed_port()}")
+    app = make_app(INDIELOGIN_URL=f"http://127.0.0.1:{free_port()}")
     client = app.test_client()
     state = parse_qs(urlsplit(start_login(client)).query)["state"][0]
     response = client.get("/auth/callback", query_string={"state": state, "code": "x"})

@@ -11,12 +11,12 @@ import mf2py
 import pytest
 
 from starpunk import authcodes, tokens
+from testkit.micropub_client import REQUEST_ID
+from testkit.web import CSRF_FIELD
 
 SITE = "https://notes.example"
 CLIENT = "https://app.example/"
 REDIRECT = "https://app.example/callback?from=starpunk"
-REQUEST_ID = re.compile(r'name="request_id" value="([^"]+)"')
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 ENDPOINTS = {
     "indieauth-metadata": SITE + "/.well-known/oauth-authorization-server",
     "authorization_endpoint": SITE + "/indieauth/authorize",
@@ -82,7 +82,7 @@ def open_consent(owner, request):
     """Open the consent page; return (page response, form fields it carries)."""
     page = owner.get("/indieauth/authorize", query_string=request.params)
     assert page.status_code == 200, page.text
-    return page, {"csrf_token": CSRF.search(page.text).group(1), "request_id": REQUEST_ID.search(page.text).group(1)}
+    return page, {"csrf_token": CSRF_FIELD.search(page.text).group(1), "request_id": REQUEST_ID.search(page.text).group(1)}
 
 
 def approve(owner, request, scopes=None, **extra):
@@ -222,7 +222,7 @@ def test_a_visitor_is_sent_to_sign_in_first_and_back(make_app):
     next_url = parse_qs(target.query)["next"][0]
     assert next_url.startswith("/indieauth/authorize?")
     login = visitor.get(f"{target.path}?{target.query}")
-    signed_in = visitor.post("/auth/dev-login", data={"csrf_token": CSRF.search(login.text).group(1), "next": next_url})
+    signed_in = visitor.post("/auth/dev-login", data={"csrf_token": CSRF_FIELD.search(login.text).group(1), "next": next_url})
     assert signed_in.status_code == 303
     back = visitor.get(signed_in.headers["Location"])
     assert back.status_code == 200
@@ -600,14 +600,14 @@ def test_the_owner_lists_and_revokes_tokens_in_admin(site, owner, app_client):
     assert refused.status_code == 400
     with site.app_context():
         assert tokens.verify_token(plaintext) is not None
-    done = owner.post(revoke, data={"csrf_token": CSRF.search(page.text).group(1)})
+    done = owner.post(revoke, data={"csrf_token": CSRF_FIELD.search(page.text).group(1)})
     assert done.status_code == 303
     with site.app_context():
         assert tokens.verify_token(plaintext) is None
     listing = owner.get("/admin").text
     assert "Revoked token" in listing
     assert CLIENT not in listing
-    again = owner.post(revoke, data={"csrf_token": CSRF.search(listing).group(1)})
+    again = owner.post(revoke, data={"csrf_token": CSRF_FIELD.search(listing).group(1)})
     assert again.status_code == 404
 
 

@@ -20,11 +20,10 @@ from pathlib import Path
 import requests
 
 from harness import ROOT
-from harness.deploy import loopback_env
 from harness.proxy import ProxyServer
-from testkit.env import site_env
+from testkit.env import loopback_env, site_env
 from testkit.waiting import wait_for
-from tests.deploy.deployed import https_session
+from testkit.web import https_session
 from tests.upgrade.installation import Installation
 
 HOST = "starpunk.test"

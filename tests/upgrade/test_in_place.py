@@ -10,9 +10,10 @@ pre-upgrade backup under the previous release's image.
 import re
 from urllib.parse import urlsplit
 
+from testkit.cli import CliSite
 from testkit.owner import Owner
 from tests.upgrade.content import Filled, Reading, fill, migration_rows, note_rows, read
-from tests.upgrade.installation import CliSite, Installation
+from tests.upgrade.installation import Installation
 
 APPLIED_LINE = re.compile(r"starpunk: applied (\d+) migration\(s\): (.*)$", re.MULTILINE)
 

@@ -1,0 +1,1 @@
+"""Deployment tests: compose.yaml, the proxies' example configs, Podman and the deployment guide, as a user runs them."""

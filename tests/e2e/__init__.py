@@ -1,0 +1,1 @@
+"""Browser tests: the image driven in headless Chromium with Playwright."""

@@ -29,13 +29,14 @@ from harness.browser import ensure_chromium
 from harness.deploy import ensure_tools
 from harness.engine import ensure_engine
 from harness.image import build_command, fill_wheelhouse, image_size, image_tag, probe_target
+from harness.npm import npm_install
 from harness.upgrade import ensure_release_image, previous_release
 
 # .ci/run installs exactly this version (it reads this line).
 nox.needs_version = "==2026.10.20"
 nox.options.download_python = "never"
 nox.options.default_venv_backend = "venv"
-nox.options.sessions = ["lint", "tests", "audit", "image", "container", "faults", "load", "e2e", "compose", "proxy", "podman", "kube", "guide", "upgrade", "report"]
+nox.options.sessions = ["lint", "tests", "audit", "image", "container", "faults", "load", "e2e", "lighthouse", "compose", "proxy", "podman", "kube", "guide", "upgrade", "report"]
 nox.options.error_on_missing_interpreters = True
 
 
@@ -225,15 +226,33 @@ def load(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, tags=["container"], requires=["image-{python}"])
 def e2e(session: nox.Session) -> None:
-    """Drive the image in headless Chromium (Playwright): reading, writing, XSS, accessibility, layout."""
+    """Drive the image in headless Chromium (Playwright): reading, writing, XSS, axe-core on every page, layout."""
     _prepare_engine(session)
     try:
         session.env["CHROMIUM_PATH"] = ensure_chromium(say=session.log)
+        modules = npm_install(Path("tests/e2e").resolve(), say=session.log)
     except HarnessError as exc:
         session.error(str(exc))
     session.install(*tools("e2e"))
     session.env["STARPUNK_IMAGE"] = image_tag()
+    session.env["AXE_CORE"] = str(modules / "axe-core" / "axe.min.js")
     session.run("pytest", "tests/e2e", junit(session), *session.posargs)
+
+
+@nox.session(python=PYTHON, tags=["container"], requires=["image-{python}"])
+def lighthouse(session: nox.Session) -> None:
+    """Run Lighthouse (pinned by tests/lighthouse/package-lock.json) on the image's pages, phone and desktop; fail under 95."""
+    _prepare_engine(session)
+    try:
+        session.env["CHROMIUM_PATH"] = ensure_chromium(say=session.log)
+        modules = npm_install(Path("tests/lighthouse").resolve(), say=session.log)
+    except HarnessError as exc:
+        session.error(str(exc))
+    session.install(*tools("lighthouse"))
+    session.env.update(CONTAINER_ENV)
+    session.env["STARPUNK_IMAGE"] = image_tag()
+    session.env["LIGHTHOUSE_CLI"] = str(modules / "lighthouse" / "cli" / "index.js")
+    session.run("pytest", "tests/lighthouse", junit(session), *session.posargs)
 
 
 def _prepare_deploy(session: nox.Session, *binaries: str) -> None:

@@ -27,6 +27,8 @@ JUNIT = REPORTS / "junit"
 COVERAGE = REPORTS / "coverage"
 LOAD = REPORTS / "load"
 SCREENSHOTS = REPORTS / "e2e"
+AXE = SCREENSHOTS / "axe"
+LIGHTHOUSE = REPORTS / "lighthouse"
 BLUE_GREEN = REPORTS / "upgrade" / "blue-green.json"
 
 STARTED = datetime.now(timezone.utc)
@@ -142,6 +144,18 @@ def _written(path: Path) -> str:
     return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _table_section(title: str, folder: Path, data: str, session: str) -> list[str]:
+    """Return a section showing folder/summary.md, with links to it and to its JSON."""
+    parts = [f"<h2>{html.escape(title)}</h2>"]
+    summary = folder / "summary.md"
+    if summary.is_file():
+        links = [_link(folder / name, name) for name in ("summary.md", data) if (folder / name).is_file()]
+        parts.append(f"<p>Written {_written(summary)} UTC: {' · '.join(links)}</p><pre>{html.escape(summary.read_text(encoding='utf-8'))}</pre>")
+    else:
+        parts.append(f"<p>none: <code>nox -s {session}</code> writes it to {folder.relative_to(ROOT).as_posix()}/.</p>")
+    return parts
+
+
 def _artifacts() -> list[str]:
     parts = ["<h2>Load report</h2>"]
     if (LOAD / "report.md").is_file():
@@ -159,6 +173,8 @@ def _artifacts() -> list[str]:
         parts.append("<ul>" + "".join(f"<li>{_link(shot, shot.relative_to(SCREENSHOTS).as_posix())}</li>" for shot in shots) + "</ul>")
     else:
         parts.append("<p>none: <code>nox -s e2e</code> writes them to build/reports/e2e/.</p>")
+    parts += _table_section("Accessibility (axe-core)", AXE, "findings.json", "e2e")
+    parts += _table_section("Lighthouse", LIGHTHOUSE, "summary.json", "lighthouse")
     parts.append("<h2>Blue/green upgrade under load</h2>")
     if BLUE_GREEN.is_file():
         figures = BLUE_GREEN.read_text(encoding="utf-8")

@@ -11,7 +11,7 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import ConfigError, load_config
-from .render import note_html, readable_date, summary
+from .render import description, note_html, opens_with_heading, readable_date, summary
 
 __version__ = "0.6.0"
 
@@ -85,7 +85,7 @@ def create_app(test_config=None):
         hops = settings["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
 
-    from . import admin, auth, cli, db, errors, feeds, health, indieauth, media, micropub, notes, tokens
+    from . import admin, auth, cli, db, errors, feeds, health, indieauth, media, meta, micropub, notes, tokens
     from .sessions import SQLiteSessionInterface
 
     try:
@@ -119,13 +119,22 @@ def create_app(test_config=None):
     cli.init_app(app)
     tokens.init_app(app)
     app.cli.add_command(auth.login_link_command)
-    for module in (notes, feeds, media, auth, admin, health, indieauth, micropub):
+    for module in (notes, feeds, media, auth, admin, health, indieauth, micropub, meta):
         app.register_blueprint(module.bp)
     app.after_request(_add_security_headers)
-    app.jinja_env.filters.update(markdown=note_html, summary=summary, readable_date=readable_date)
-    app.jinja_env.globals["permalink"] = notes.permalink
+    app.jinja_env.filters.update(
+        markdown=note_html,
+        summary=summary,
+        description=description,
+        opens_with_heading=opens_with_heading,
+        readable_date=readable_date,
+    )
+    app.jinja_env.globals.update(permalink=notes.permalink, static_url=meta.static_url, absolute_url=meta.absolute_url)
 
-    site = {key: app.config[key] for key in ("SITE_URL", "SITE_NAME", "SITE_AUTHOR", "AUTHOR_PHOTO", "ADMIN_ME", "VERSION", "DEV_MODE")}
+    site = {
+        key: app.config[key]
+        for key in ("SITE_URL", "SITE_NAME", "SITE_DESCRIPTION", "SITE_AUTHOR", "AUTHOR_PHOTO", "ADMIN_ME", "VERSION", "DEV_MODE")
+    }
 
     @app.context_processor
     def site_context():

@@ -6,6 +6,9 @@ from pathlib import Path
 DEFAULTS = {
     "SITE_URL": "http://localhost:8000",
     "SITE_NAME": "StarPunk",
+    # One or two sentences about the site: the description of its lists in
+    # search results and link previews (empty: "Notes by SITE_AUTHOR.").
+    "SITE_DESCRIPTION": "",
     "SITE_AUTHOR": "Anonymous",
     "ADMIN_ME": "",
     "SESSION_SECRET": "",
@@ -84,6 +87,7 @@ def load_config(environ=None, test_config=None):
     settings["SITE_URL"] = str(settings["SITE_URL"]).rstrip("/")
     if not settings["SITE_URL"].startswith(("http://", "https://")):
         raise ConfigError(f"SITE_URL must start with http:// or https://, not {settings['SITE_URL']!r}")
+    settings["SITE_DESCRIPTION"] = " ".join(str(settings["SITE_DESCRIPTION"]).split()) or f"Notes by {settings['SITE_AUTHOR']}."
     settings["INDIELOGIN_URL"] = str(settings["INDIELOGIN_URL"]).rstrip("/")
     settings["DATA_PATH"] = str(Path(settings["DATA_PATH"]).absolute())
     settings["AUTHOR_PHOTO"] = str(settings["AUTHOR_PHOTO"]).strip()

@@ -32,11 +32,13 @@ def _listing(endpoint, tag=None):
     if page > pages or (tag is not None and total == 0):
         abort(404, "No such page of notes.")
     notes = store.list_published(PAGE_SIZE, (page - 1) * PAGE_SIZE, tag)
+    canonical = url_for(endpoint, **args) if page == 1 else url_for(endpoint, page=page, **args)
     return render_template(
         "index.html",
         notes=notes,
         page=page,
         tag=tag,
+        canonical=current_app.config["SITE_URL"] + canonical,
         prev_url=url_for(endpoint, page=page - 1, **args) if page > 1 else None,
         next_url=url_for(endpoint, page=page + 1, **args) if page < pages else None,
     )

@@ -99,6 +99,72 @@ def readable_date(stamp):
     return f"{moment.day} {moment:%b %Y, %H:%M} UTC"
 
 
-def note_html(text):
-    """Return a note's sanitised HTML marked safe for templates (nh3 already cleaned it)."""
-    return Markup(render_markdown(text))
+# nh3's output: heading tags carry no attributes, and a "<" in text is escaped.
+_HEADING_TAG = re.compile(r"<(/?)h([1-6])>")
+
+
+@lru_cache(maxsize=2048)
+def outlined_html(text, title=False, lazy=False):
+    """Return a note's HTML with its headings renumbered to fit a page whose own heading is the h1.
+
+    The note's first heading becomes an h2 (the h1 itself with title=True: the
+    note's opening heading is then the page's title, shown once), and each
+    later one sits at most one level below the heading it follows, so the
+    page's outline never skips or repeats a level. With lazy=True its images
+    load only when scrolled near (for notes below the first screen).
+    """
+    enclosing = []  # (level written in the note, level given on the page) of the headings still open
+    current = 2
+
+    def renumber(match):
+        nonlocal current
+        if match.group(1):
+            return f"</h{current}>"
+        written = int(match.group(2))
+        while enclosing and enclosing[-1][0] > written:
+            enclosing.pop()
+        if enclosing and enclosing[-1][0] == written:
+            current = enclosing.pop()[1]
+        elif enclosing:
+            current = min(enclosing[-1][1] + 1, 6)
+        elif title:
+            # Level 0 is below any written level: every later heading nests under the title.
+            enclosing.append((0, 1))
+            current = 1
+            return "<h1>"
+        else:
+            current = 2
+        enclosing.append((written, current))
+        return f"<h{current}>"
+
+    outlined = _HEADING_TAG.sub(renumber, render_markdown(text))
+    return outlined.replace("<img ", '<img loading="lazy" ') if lazy else outlined
+
+
+@lru_cache(maxsize=2048)
+def opens_with_heading(text):
+    """Return whether a note's first block is a heading (which then serves as its page's title)."""
+    return render_markdown(text).lstrip().startswith(("<h2>", "<h3>", "<h4>", "<h5>", "<h6>"))
+
+
+@lru_cache(maxsize=2048)
+def description(text, length=160):
+    """Return a note's visible text (no markup) on one line, cut at a word within length characters.
+
+    A note opening with a heading has it as its title: the text below it describes it.
+    """
+    lines = [line for line in html.unescape(nh3.clean(render_markdown(text), tags=set())).splitlines() if line.strip()]
+    if opens_with_heading(text) and len(lines) > 1:
+        lines = lines[1:]
+    visible = " ".join(" ".join(lines).split())
+    if len(visible) <= length:
+        return visible
+    cut = visible[: length - 1]
+    if " " in cut and not visible[length - 1].isspace():
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:.-–—") + "…"
+
+
+def note_html(text, title=False, lazy=False):
+    """Return a note's sanitised HTML, headings fitted to the page (see outlined_html), marked safe for templates."""
+    return Markup(outlined_html(text, title, lazy))

@@ -111,7 +111,7 @@ def test_pages_and_feeds_arrive(proxied: Proxied) -> None:
 
 def _stylesheet(proxied: Proxied) -> str:
     match = STYLESHEET.search(proxied.get("/").text)
-    assert match and "?v=" in match.group(1), "the page should link its stylesheet with ?v=<version>"
+    assert match and "?v=" in match.group(1), "the page should link its stylesheet with ?v=<fingerprint>"
     return match.group(1)
 
 

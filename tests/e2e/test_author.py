@@ -47,7 +47,9 @@ def test_author_publishes_markdown_note(site, page):
     assert 'print("code block")' in content.locator("pre code").inner_text()
     entry.locator("a.u-url").click()
     page.wait_for_url(re.compile(r"/note/browser-heading"))
-    assert page.locator(".e-content h2").inner_text() == "Browser heading"
+    # On its permalink the note's opening heading is the page's title: its one h1, shown once.
+    assert page.locator("h1").all_inner_texts() == ["Browser heading"]
+    assert page.locator(".e-content h1").inner_text() == "Browser heading"
 
 
 def test_draft_is_hidden_from_readers(site, page, new_page):

@@ -1,11 +1,21 @@
 """Markdown rendering: readable HTML, and nothing that can run in a reader's browser."""
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from markupsafe import Markup
 
-from starpunk.render import note_html, readable_date, render_markdown, summary
+from starpunk.render import (
+    description,
+    note_html,
+    opens_with_heading,
+    outlined_html,
+    readable_date,
+    render_markdown,
+    summary,
+)
 
 
 def test_markdown_becomes_html():
@@ -133,3 +143,56 @@ def test_render_never_raises_and_emits_only_allowlisted_html(safe_html, text):
     html = render_markdown(text)
     safe_html(html)
     assert "<h1" not in html.lower()
+
+
+def _levels(markup):
+    return [int(level) for level in re.findall(r"<h([1-6])>", markup)]
+
+
+@pytest.mark.parametrize(
+    ("source", "levels"),
+    [
+        ("## Travel\n\n#### Detail", [2, 3]),  # the first heading right below the page's h1; no level skipped
+        ("# A\n\n## B\n\n#### C\n\n## D\n\n# E", [2, 3, 4, 3, 2]),
+        ("### Deep first\n\n# Then shallow", [2, 2]),  # never above the note's level on the page
+        ("#" * 6 + " a\n\n" + "#" * 5 + " b\n\n#### c", [2, 2, 2]),
+    ],
+)
+def test_a_notes_headings_fit_below_the_pages_own(source, levels):
+    """Headings are renumbered from h2, each at most one level below the one it follows."""
+    assert _levels(outlined_html(source)) == levels
+
+
+def test_a_note_opening_with_a_heading_can_give_the_page_its_h1():
+    """With title=True the opening heading is the only h1; later top-level headings are h2."""
+    markup = outlined_html("# Title\n\ntext\n\n# Part\n\n### Sub\n\n## Part two", title=True)
+    assert _levels(markup) == [1, 2, 3, 3]
+    assert markup.startswith("<h1>Title</h1>")
+    assert opens_with_heading("# Title\n\ntext") and not opens_with_heading("text\n\n# Title")
+
+
+def test_images_of_notes_below_the_first_screen_load_lazily():
+    """lazy=True marks every image of the note; the default leaves them eager."""
+    assert '<img loading="lazy" alt="a" src="/a.png">' in outlined_html("![a](/a.png)", lazy=True)
+    assert "loading" not in outlined_html("![a](/a.png)")
+
+
+def test_headings_in_code_are_text_not_renumbered():
+    """A heading tag written inside code stays escaped text."""
+    assert outlined_html("`<h2>x</h2>`\n\n## Real") == "<p><code>&lt;h2&gt;x&lt;/h2&gt;</code></p>\n<h2>Real</h2>"
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ('Plain "quoted" <b>bold</b> & café', 'Plain "quoted" bold & café'),
+        ("# Title\n\nBody **text**\n\n- one\n- two", "Body text one two"),
+        ("# Only a title", "Only a title"),
+        ("word " * 40, ("word " * 32).strip() + "…"),
+        ("x" * 200, "x" * 159 + "…"),
+    ],
+)
+def test_description_is_the_plain_text_cut_at_a_word(source, expected):
+    """A note's description: visible text on one line, the title left out, at most 160 characters."""
+    assert description(source) == expected
+    assert len(description(source)) <= 160

@@ -1,0 +1,72 @@
+"""Content for audits of what readers see: real PNG photos and a site filled the way the issue measured it.
+
+`fill_site` writes, through the admin form as the owner would, notes with
+Markdown headings, lists and links (enough for a second page of the index),
+and one note with two photos and tags; it returns the paths worth auditing.
+"""
+
+import struct
+import zlib
+from dataclasses import dataclass
+
+from .owner import Owner
+from .web import TIMEOUT
+
+PAGE_SIZE = 20  # notes on a page of the index (starpunk/notes.py)
+
+
+def png(width: int, height: int, rgb: tuple[int, int, int] = (40, 90, 160)) -> bytes:
+    """Return a real PNG image of one colour, made without any imaging library."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row = b"\x00" + bytes(rgb) * width  # filter byte 0, then RGB pixels
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(row * height, 9)) + chunk(b"IEND", b"")
+
+
+@dataclass(frozen=True)
+class AuditPaths:
+    """Pages of a filled site: a permalink with photos, its tag page, and a note's edit form."""
+
+    photo_note: str
+    tag: str
+    edit_form: str
+
+
+def note_text(number: int) -> str:
+    """Return the Markdown of the numbered sample note: headings two levels deep, a list, a link, a quote."""
+    return (
+        f"## Day {number} on the coast\n\nWe walked **{number + 3} km** from the harbour to the lighthouse, "
+        "past the café “Le Phare” and its \"famous\" crêpes.\n\n"
+        "### What we saw\n\n- seals on the rocks\n- a [tide table](https://example.org/tides)\n\n> Wind from the west."
+    )
+
+
+def publish_with_photos(owner: Owner, content: str, photos: list[tuple[bytes, str]], tags: str = "") -> None:
+    """Publish one note with PNG photos (bytes, alt text) and comma-separated tags through the admin form."""
+    form = {"csrf_token": owner.csrf_token(), "content": content, "tags": tags, "published": "y"}
+    files = {}
+    for slot, (data, alt) in enumerate(photos, start=1):
+        files[f"photo_{slot}"] = (f"photo-{slot}.png", data, "image/png")
+        form[f"alt_{slot}"] = alt
+    reply = owner.http.post(owner.url("/admin/new"), data=form, files=files, allow_redirects=False, timeout=TIMEOUT)
+    assert reply.status_code == 303, f"publishing a note with photos answered {reply.status_code}: {reply.text[:300]}"
+
+
+def fill_site(owner: Owner, notes: int = PAGE_SIZE + 5) -> AuditPaths:
+    """Publish the audit corpus (notes with headings, then one with two photos and tags); return the pages to audit."""
+    token = owner.csrf_token()
+    for number in range(notes - 1):
+        reply = owner.post_note(note_text(number), csrf_token=token)
+        assert reply.status_code == 303, f"publishing note {number} answered {reply.status_code}"
+    publish_with_photos(
+        owner,
+        "## Harbour at dusk\n\nTwo photos of the harbour, taken from the pier at **dusk**.",
+        [(png(1200, 800), "Boats moored in the harbour at dusk"), (png(800, 1200, (200, 120, 40)), "The lighthouse, lit")],
+        tags="Travel, photos",
+    )
+    listed = owner.notes()  # newest first, as /admin lists them
+    newest = next(iter(listed))
+    return AuditPaths(photo_note=f"/note/{newest}", tag="/tag/travel", edit_form=f"/admin/edit/{listed[newest].id}")

@@ -68,9 +68,14 @@ def answer_refusal(exc):
 
 def _refuse_if_throttled():
     """Raise 429 (Retry-After) while this client is refused for presenting unknown tokens."""
-    seconds = throttle.retry_after("token")
+    # Looked up once per request: the upload limit may look before the view, and a
+    # failure it counts must not refuse the request that made it.
+    if "token_refused_for" not in g:
+        g.token_refused_for = throttle.retry_after("token")
+        if g.token_refused_for:
+            throttle.log_refusal("token", g.token_refused_for)
+    seconds = g.token_refused_for
     if seconds:
-        throttle.log_refusal("token", seconds)
         raise Refusal(f"Too many unknown access tokens came from your address. Try again in {seconds} seconds.",
                       429, "temporarily_unavailable", headers={"Retry-After": str(seconds), **NO_STORE})
 
@@ -109,7 +114,11 @@ def require_scope(info, scopes):
 def _header_token_may(scopes):
     """Return True when the Authorization header carries an active token with one of scopes (reads no body)."""
     kind, _, value = request.headers.get("Authorization", "").strip().partition(" ")
-    if kind.lower() != "bearer" or not value.strip() or throttle.retry_after("token"):
+    if kind.lower() != "bearer" or not value.strip():
+        return False
+    try:
+        _refuse_if_throttled()
+    except Refusal:
         return False
     info = verify_token(value.strip(), touch=False)
     if info is None:

@@ -11,8 +11,10 @@ All on 127.0.0.1, over HTTPS as starpunk.test.
 
 import shutil
 import ssl
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -54,13 +56,16 @@ class Front:
 
 
 @pytest.fixture(scope="module", params=["caddy", "nginx"])
-def front(request: pytest.FixtureRequest, module_lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
+def front(request: pytest.FixtureRequest, module_lab: Lab) -> Iterator[Front]:
     """Start StarPunk, a note, a media token, and the proxy in front; stop the proxy and remove its files afterwards."""
     site = module_lab.site(env={"SITE_URL": f"https://{HOST}", "TRUSTED_PROXIES": "1"})
     owner = site.sign_in()
     slug = owner.publish("A note for readers while slow clients knock: " + "words " * 40)
     token = site.run("flask", "--app", "starpunk", "token", "create", "--scope", "media").strip().splitlines()[-1]
-    proxy = ProxyServer(request.param, HOST, site.port, tmp_path_factory.mktemp(f"slow-{request.param}"))
+    # Straight under /tmp, not pytest's private folder: nginx's workers (nobody) spool the
+    # uploads' bodies to temporary files in it, as they do in /var/lib/nginx on a server.
+    workdir = Path(tempfile.mkdtemp(prefix=f"starpunk-slow-{request.param}-"))
+    proxy = ProxyServer(request.param, HOST, site.port, workdir)
     try:
         proxy.start()
         proxy.wait_for_ca()

@@ -95,9 +95,9 @@ def measure(image: str, worker_from: Path | None, label: str) -> list[str]:
             outcome = SlowClientRun(Target(port, "127.0.0.1"), paths, header_clients=count, window_s=WINDOW_S).run()
             rows.append(f"| {label} | readers with {count} slow-header clients ({WINDOW_S:.0f} s) | {outcome.summary()} |")
         outcome = SlowClientRun(Target(port, "127.0.0.1"), paths, uploads=2, upload_bytes=1_000_000,
-                                upload_rate=1024, token=token, window_s=UPLOAD_WINDOW_S).run()
+                                upload_rate=1024, token=token, window_s=UPLOAD_WINDOW_S, finish_uploads=False).run()
         statuses = [upload.status for upload in outcome.uploads]
-        rows.append(f"| {label} | readers with 2 uploads trickling 1 KB/s ({UPLOAD_WINDOW_S:.0f} s); upload statuses {statuses} | {outcome.summary()} |")
+        rows.append(f"| {label} | readers with 2 uploads trickling 1 KB/s, then stalling ({UPLOAD_WINDOW_S:.0f} s); upload statuses {statuses} | {outcome.summary()} |")
         for path in paths:
             rows.append(f"| {label} | wrk requests/s {path.split('/')[1] or '/'} | {wrk(base + path):.0f} |")
         logs = subprocess.run(["docker", "logs", container], capture_output=True, text=True).stderr

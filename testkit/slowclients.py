@@ -5,7 +5,8 @@ and then one short header line per HEADER_INTERVAL_S, never finishing (a
 client the server closes opens again, as slowloris does), and `uploads`
 multipart POSTs whose headers go at once and whose body trickles at
 `upload_rate` bytes/s for `window_s` seconds; the rest of each body is then
-sent at once so the upload can finish. Meanwhile `readers` fetch `paths` in
+sent at once so the upload can finish (unless `finish_uploads` is False: then
+the upload stalls and waits for the server's answer). Meanwhile `readers` fetch `paths` in
 turn, one request per fresh connection, and every reply's status and latency
 is kept. Everything is bounded: the window, a timeout per reply, and the
 number of connections; all traffic goes to 127.0.0.1.
@@ -105,7 +106,8 @@ class Outcome:
         return (
             f"readers: {len(self.replies)} requests, {len(self.failures())} failed, "
             f"p50 {self.percentile_ms(0.5):.0f} ms, p95 {self.percentile_ms(0.95):.0f} ms, "
-            f"max {self.percentile_ms(1.0):.0f} ms; uploads: {len(done)}/{len(self.uploads)} stored; "
+            f"max {self.percentile_ms(1.0):.0f} ms; uploads: {len(done)}/{len(self.uploads)} stored "
+            f"(status after s: {', '.join(f'{upload.status} {upload.seconds:.1f}' for upload in self.uploads)}); "
             f"slow header connections: {self.header_opens} opened, {self.header_closed_by_server} closed by the server"
         )
 
@@ -131,7 +133,7 @@ class SlowClientRun:
 
     def __init__(self, target: Target, paths: Sequence[str], *, header_clients: int = 0, uploads: int = 0,
                  upload_bytes: int = 5_000_000, upload_rate: int = 4096, upload_path: str = "/micropub/media",
-                 token: str = "", readers: int = 4, window_s: float = 25.0) -> None:
+                 token: str = "", readers: int = 4, window_s: float = 25.0, finish_uploads: bool = True) -> None:
         self.target = target
         self.paths = list(paths)
         self.header_clients = header_clients
@@ -142,6 +144,7 @@ class SlowClientRun:
         self.token = token
         self.readers = readers
         self.window_s = window_s
+        self.finish_uploads = finish_uploads
         self.outcome = Outcome()
 
     def run(self) -> Outcome:
@@ -219,7 +222,7 @@ class SlowClientRun:
                 sent += step
                 await writer.drain()
                 await asyncio.sleep(TRICKLE_TICK_S)
-            if not reply.done():
+            if not reply.done() and self.finish_uploads:
                 try:
                     writer.write(body[sent:])
                     await writer.drain()

@@ -1,5 +1,6 @@
 """Gunicorn's sync worker, made to hold slow clients without a worker each and to answer queued requests on stop."""
 
+import errno
 import os
 import select
 import socket
@@ -60,6 +61,10 @@ def refuse_slowly_sent(client):
 def client_address(addr):
     """Return the client's IP address for a log line."""
     return addr[0] if isinstance(addr, tuple) and addr else "?"
+
+
+class Parked(BlockingIOError):
+    """Raised by accept() when the connection it took waits for its headers (an EAGAIN to Gunicorn's loop)."""
 
 
 class Waiting:
@@ -156,6 +161,8 @@ class DrainingWorker(SyncWorker):
             try:
                 # Non-blocking: an empty queue (or a closed listener) ends the drain.
                 self.accept(listener)
+            except Parked:
+                continue
             except OSError:
                 break
             served += 1
@@ -183,6 +190,10 @@ class DrainingWorker(SyncWorker):
             )
             util.close(oldest.client)
         self.waiting.append(Waiting(listener, client, addr, time.monotonic() + HEADER_SECONDS))
+        # Back to wait() rather than straight to the next accept: a request that
+        # arrives on this connection meanwhile is answered before the worker
+        # commits to another (Gunicorn's loop takes this as "nothing queued").
+        raise Parked(errno.EAGAIN, "connection waiting for its request headers")
 
     def wait(self, timeout):
         """Wait for a listener or a waiting connection to be ready; answer the connections whose headers are in."""
@@ -233,6 +244,10 @@ class DrainingWorker(SyncWorker):
         overdue = [entry for entry in self.waiting if entry.deadline <= now]
         for entry in overdue:
             self.waiting.remove(entry)
+            if headers_complete(entry.client):
+                # They came in time, while this worker was busy with another request.
+                self.handle(entry.listener, entry.client, entry.addr)
+                continue
             self.log.warning(
                 "starpunk: closed the connection from %s: no complete request headers within %.0f s "
                 "(a slow or idle client; %s)",

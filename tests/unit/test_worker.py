@@ -108,8 +108,9 @@ def app(environ, start_response):
 
 
 @pytest.fixture
-def gunicorn(tmp_path):
-    """Run Gunicorn (2 DrainingWorkers, short header and body deadlines) on a body-echoing app; yield (port, log path)."""
+def gunicorn(request, tmp_path):
+    """Run Gunicorn (2 DrainingWorkers unless the test asks for another number; short deadlines) on a body-echoing app; yield (port, log path)."""
+    workers = getattr(request, "param", 2)
     (tmp_path / "echo.py").write_text(ECHO_APP)
     config = tmp_path / "conf.py"
     config.write_text(
@@ -117,7 +118,7 @@ def gunicorn(tmp_path):
         f"starpunk.worker.HEADER_SECONDS = {SHORT_HEADER_SECONDS}\n"
         f"starpunk.worker.BODY_SECONDS = {SHORT_BODY_SECONDS}\n"
         "worker_class = 'starpunk.worker.DrainingWorker'\n"
-        "workers = 2\ntimeout = 30\ncontrol_socket_disable = True\n"
+        f"workers = {workers}\ntimeout = 30\ncontrol_socket_disable = True\n"
     )
     port = free_port()
     log = tmp_path / "gunicorn.log"
@@ -219,3 +220,19 @@ def test_a_complete_body_is_read_whole(gunicorn):
         sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
         answer = _read_all(sock)
     assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(str(len(body)).encode())
+
+
+@pytest.mark.parametrize("gunicorn", [1], indirect=True)
+def test_headers_that_came_in_time_are_answered_even_when_the_worker_was_busy(gunicorn):
+    """A connection waiting for headers whose worker then spent its header deadline on a slow body is answered, not 408."""
+    port, _ = gunicorn
+    waiting = socket.create_connection(("127.0.0.1", port), timeout=10)
+    time.sleep(0.2)
+    busy = socket.create_connection(("127.0.0.1", port), timeout=10)
+    busy.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + b"x" * 100)
+    time.sleep(0.2)
+    waiting.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert _read_all(busy).startswith(b"HTTP/1.1 400 ")
+    assert _read_all(waiting).startswith(b"HTTP/1.1 200 ")
+    busy.close()
+    waiting.close()

@@ -15,6 +15,7 @@ All traffic goes to 127.0.0.1; every run is bounded in time.
 import argparse
 import re
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -80,7 +81,20 @@ def wrk(url: str) -> float:
     return float(re.search(r"Requests/sec:\s+([\d.]+)", result.stdout).group(1))
 
 
-def measure(image: str, worker_from: Path | None, label: str) -> list[str]:
+def slow_client_rows(label: str, port: int, paths: list[str], token: str) -> list[str]:
+    """Return the rows of the slow-client measurements against 127.0.0.1:port."""
+    rows = [f"| {label} | /health behind {IDLE_CONNECTIONS} idle connections | {health_behind_idle(port):.2f} s |"]
+    for count in HEADER_CLIENT_COUNTS:
+        outcome = SlowClientRun(Target(port, "127.0.0.1"), paths, header_clients=count, window_s=WINDOW_S).run()
+        rows.append(f"| {label} | readers with {count} slow-header clients ({WINDOW_S:.0f} s) | {outcome.summary()} |")
+    for uploads in STALLED_UPLOAD_COUNTS:
+        outcome = SlowClientRun(Target(port, "127.0.0.1"), paths, uploads=uploads, upload_bytes=1_000_000,
+                                upload_rate=1024, token=token, window_s=UPLOAD_WINDOW_S, finish_uploads=False).run()
+        rows.append(f"| {label} | readers with {uploads} uploads trickling 1 KB/s, then stalling ({UPLOAD_WINDOW_S:.0f} s) | {outcome.summary()} |")
+    return rows
+
+
+def measure(image: str, worker_from: Path | None, label: str, only_throughput: bool = False, repeat: int = 1) -> list[str]:
     """Run every measurement on one container and return the table rows."""
     container, port = start(image, worker_from)
     rows = []
@@ -91,16 +105,12 @@ def measure(image: str, worker_from: Path | None, label: str) -> list[str]:
         slug = owner.publish("A note for the slow-client measurement. " + "words " * 30)
         token = _docker("exec", container, "flask", "--app", "starpunk", "token", "create", "--scope", "media").splitlines()[-1]
         paths = ["/", f"/note/{slug}", "/feed.xml"]
-        rows.append(f"| {label} | /health behind {IDLE_CONNECTIONS} idle connections | {health_behind_idle(port):.2f} s |")
-        for count in HEADER_CLIENT_COUNTS:
-            outcome = SlowClientRun(Target(port, "127.0.0.1"), paths, header_clients=count, window_s=WINDOW_S).run()
-            rows.append(f"| {label} | readers with {count} slow-header clients ({WINDOW_S:.0f} s) | {outcome.summary()} |")
-        for uploads in STALLED_UPLOAD_COUNTS:
-            outcome = SlowClientRun(Target(port, "127.0.0.1"), paths, uploads=uploads, upload_bytes=1_000_000,
-                                    upload_rate=1024, token=token, window_s=UPLOAD_WINDOW_S, finish_uploads=False).run()
-            rows.append(f"| {label} | readers with {uploads} uploads trickling 1 KB/s, then stalling ({UPLOAD_WINDOW_S:.0f} s) | {outcome.summary()} |")
+        if not only_throughput:
+            rows += slow_client_rows(label, port, paths, token)
         for path in paths:
-            rows.append(f"| {label} | wrk requests/s {path.split('/')[1] or '/'} | {wrk(base + path):.0f} |")
+            figures = sorted(wrk(base + path) for _ in range(repeat))
+            shown = ", ".join(f"{figure:.0f}" for figure in figures)
+            rows.append(f"| {label} | wrk requests/s {path.split('/')[1] or '/'} (median of {repeat}: {shown}) | {statistics.median(figures):.0f} |")
         logs = subprocess.run(["docker", "logs", container], capture_output=True, text=True).stderr
         for marker in ("Perhaps out of memory", "WORKER TIMEOUT", "no complete request headers", "its body did not arrive"):
             rows.append(f"| {label} | log lines containing '{marker}' | {logs.count(marker)} |")
@@ -115,9 +125,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image", default="starpunk:latest")
     parser.add_argument("--worker-from", type=Path, default=None)
     parser.add_argument("--label", default="this worker")
+    parser.add_argument("--only-throughput", action="store_true", help="skip the slow clients, measure wrk only")
+    parser.add_argument("--repeat", type=int, default=1, help="wrk runs per page (the median is reported)")
     args = parser.parse_args(argv)
     print("| worker | measurement | result |\n|---|---|---|")
-    for row in measure(args.image, args.worker_from, args.label):
+    for row in measure(args.image, args.worker_from, args.label, args.only_throughput, args.repeat):
         print(row, flush=True)
     return 0
 

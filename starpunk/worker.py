@@ -171,7 +171,10 @@ class DrainingWorker(SyncWorker):
     def serve_waiting(self, deadline):
         """Answer the waiting connections whose headers arrive before the deadline (on stop)."""
         while self.waiting and time.monotonic() < deadline:
-            self.poll_waiting(min(0.05, max(0.0, deadline - time.monotonic())), [])
+            try:
+                self.poll_waiting(min(0.05, max(0.0, deadline - time.monotonic())), [])
+            except StopWaiting:
+                return
 
     def accept(self, listener):
         """Accept a connection; answer it now if its headers are in, else keep it waiting without blocking."""

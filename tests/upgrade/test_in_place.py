@@ -22,13 +22,16 @@ def _admin_list(owner: Owner) -> dict[str, int]:
     return {slug: note.id for slug, note in owner.notes().items()}
 
 
-def _check_reading(site: CliSite, filled: Filled, expected: Reading) -> None:
+def _check_reading(site: CliSite, filled: Filled, expected: Reading, deleted_status: int) -> None:
     reading = read(site.get, filled.published)
     assert reading.pages == expected.pages, "a note's page shows other content than before"
     for path, entries in expected.feeds.items():
         assert reading.feeds[path] == entries, f"{path}: an entry's id, link, content or date changed"
-    for slug in (filled.draft, filled.deleted):
-        assert site.get(f"/note/{slug}").status_code == 404, f"/note/{slug} should stay hidden"
+    assert site.get(f"/note/{filled.draft}").status_code == 404, f"/note/{filled.draft} (a draft) should stay hidden"
+    # 0.6.0 answers 404 for a deleted note; since Micropub's undelete, 410 Gone.
+    deleted = site.get(f"/note/{filled.deleted}")
+    assert deleted.status_code == deleted_status, f"/note/{filled.deleted} (deleted) should answer {deleted_status}"
+    assert "Published, then deleted" not in deleted.text, "a deleted note's text is shown"
 
 
 def test_upgrade_keeps_every_note_and_session_and_rollback_brings_the_release_back(installation: Installation) -> None:
@@ -62,7 +65,7 @@ def test_upgrade_keeps_every_note_and_session_and_rollback_brings_the_release_ba
     assert logged == ([(str(len(expected)), ", ".join(expected[version] for version in sorted(expected)))] if expected else [])
 
     assert note_rows(new) == rows, "every note, draft and deleted note should come through unchanged"
-    _check_reading(new, filled, before)
+    _check_reading(new, filled, before, deleted_status=410)
     assert _admin_list(owner) == admin, "the owner signed in under the release should still be signed in"
     Owner(new.base_url, unused_link)  # the unused login link still signs in
     reused = new.get(urlsplit(owner.login_url).path, allow_redirects=False)
@@ -80,6 +83,6 @@ def test_upgrade_keeps_every_note_and_session_and_rollback_brings_the_release_ba
     assert back.image() == installation.previous_image
     assert migration_rows(back) == migrations
     assert note_rows(back) == rows
-    _check_reading(back, filled, before)
+    _check_reading(back, filled, before, deleted_status=404)
     assert back.get(f"/note/{written_after}").status_code == 404
     assert _admin_list(owner) == admin, "the owner's session is in the backup, so the owner is still signed in"

@@ -53,3 +53,18 @@ def post_worker_init(worker):
         # A worker that cannot hold the database still serves (and /health
         # says why); refusing to boot would stop Gunicorn and loop the container.
         worker.log.error("starpunk: cannot hold the database open: %s", exc)
+
+
+def worker_abort(worker):
+    """Say in one line what a worker was doing when WORKER_TIMEOUT ran out, before Gunicorn kills it.
+
+    Gunicorn's own line for the kill guesses "Perhaps out of memory?"; slow
+    clients no longer get here (starpunk.worker bounds headers and bodies), so
+    this is a request the app itself took too long to answer.
+    """
+    activity = getattr(worker, "activity", "unknown")
+    worker.log.critical(
+        "starpunk: worker %s gave no sign of life for WORKER_TIMEOUT (%s s) while %s; "
+        "Gunicorn stops it now (a following 'Perhaps out of memory?' line is Gunicorn's guess, not a diagnosis)",
+        worker.pid, worker.cfg.timeout, activity,
+    )

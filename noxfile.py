@@ -274,9 +274,9 @@ def compose(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, tags=["deploy"], requires=["image-{python}"])
 def proxy(session: nox.Session) -> None:
-    """Put Caddy and nginx from the example configs in front of the image and check it over HTTPS."""
+    """Put Caddy and nginx from the example configs in front of the image: HTTPS checks, and slow clients absorbed."""
     _prepare_deploy(session, "caddy", "nginx", "openssl")
-    session.run("pytest", "tests/deploy/test_proxy.py", junit(session), *session.posargs)
+    session.run("pytest", "tests/deploy/test_proxy.py", "tests/deploy/test_slow_clients.py", junit(session), *session.posargs)
 
 
 @nox.session(python=PYTHON, tags=["deploy"], requires=["image-{python}"])

@@ -7,6 +7,7 @@ needs (free ports, loopback only, files in a temporary folder), and nothing
 else: the headers, compression and cache rules under test are the user's.
 """
 
+import re
 import signal
 import subprocess
 from pathlib import Path
@@ -31,13 +32,36 @@ def _substitute(text: str, name: str, replacements: list[tuple[str, str]]) -> st
     return text
 
 
-def render_caddyfile(template: str, host: str, https_port: int, http_port: int, upstream: str, workdir: Path) -> str:
-    """Return Caddyfile.example for https://host:https_port with certificates from Caddy's internal CA."""
-    site = _substitute(template, "Caddyfile.example", [
+# Caddyfile.example's request buffering for Caddy 2.6.4+, and what its comment says to use on 2.6.2 and 2.6.3.
+CADDY_BUFFERS = "request_buffers 42MiB"
+CADDY_262_BUFFERS = "buffer_requests\n\t\tmax_buffer_size 42MiB"
+
+
+def caddy_version() -> tuple[int, ...]:
+    """Return the installed Caddy's version as numbers, e.g. (2, 6, 2)."""
+    result = subprocess.run(["caddy", "version"], capture_output=True, text=True, check=False)
+    match = re.match(r"v?(\d+)\.(\d+)\.(\d+)", result.stdout.strip())
+    if result.returncode != 0 or match is None:
+        raise HarnessError(f"`caddy version` did not name a version: {result.stdout}{result.stderr}")
+    return tuple(int(part) for part in match.groups())
+
+
+def render_caddyfile(template: str, host: str, https_port: int, http_port: int, upstream: str, workdir: Path,
+                     version: tuple[int, ...] = (2, 6, 4)) -> str:
+    """Return Caddyfile.example for https://host:https_port with certificates from Caddy's internal CA.
+
+    For Caddy before 2.6.4, the request buffering line is the one the example's comment gives for those versions.
+    """
+    replacements = [
         (DOMAIN, f"{host}:{https_port}"),
         (UPSTREAM, upstream),
         ("/var/log/caddy/starpunk.log", str(workdir / "access.log")),
-    ])
+    ]
+    if version < (2, 6, 4):
+        # The example's comment must still give the older lines this renders.
+        replacements.append(("#   max_buffer_size 42MiB", "#   max_buffer_size 42MiB"))
+        replacements.append((f"\t\t{CADDY_BUFFERS}\n", f"\t\t{CADDY_262_BUFFERS}\n"))
+    site = _substitute(template, "Caddyfile.example", replacements)
     # Test-only global options: internal TLS issuer (`tls internal` for every
     # site), no admin endpoint, no trust-store changes, loopback, own storage.
     options = "\n".join([
@@ -77,7 +101,8 @@ def nginx_main_conf(site: Path, workdir: Path) -> str:
         "worker_processes 1;",
         f"pid {workdir / 'nginx.pid'};",
         f"error_log {workdir / 'error.log'};",
-        "events { worker_connections 256; }",
+        # Debian's nginx.conf allows 768; the slow-client test holds ~250 connections, each proxied one counting twice.
+        "events { worker_connections 1024; }",
         "http {",
         "  include /etc/nginx/mime.types;",
         "  default_type application/octet-stream;",
@@ -137,7 +162,7 @@ class ProxyServer:
         ports = (self.host, self.https_port, self.http_port, self.upstream, self.workdir)
         if self.kind == "caddy":
             config = self.workdir / "Caddyfile"
-            config.write_text(render_caddyfile((ROOT / "Caddyfile.example").read_text(), *ports))
+            config.write_text(render_caddyfile((ROOT / "Caddyfile.example").read_text(), *ports, version=caddy_version()))
             return config
         make_certificate(self.host, self.workdir)
         (self.workdir / "tmp").mkdir()

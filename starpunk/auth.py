@@ -12,6 +12,7 @@ import requests
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 from flask.cli import with_appcontext
 
+from . import throttle
 from .db import connect, get_db, isoformat, migrate, transaction, utcnow
 from .sessions import hash_token
 
@@ -19,8 +20,6 @@ bp = Blueprint("auth", __name__, url_prefix="/auth")
 
 LOGIN_LINK_LIFETIME = timedelta(minutes=10)
 INDIELOGIN_TIMEOUT_SECONDS = 10
-FAILURE_WINDOW = timedelta(minutes=15)
-MAX_FAILURES = 10
 
 
 def is_owner():
@@ -72,34 +71,13 @@ def _sign_in(next_url):
     return redirect(safe_next(next_url), code=303)
 
 
-def _too_many_failures():
-    since = isoformat(datetime.now(timezone.utc) - FAILURE_WINDOW)
-    count = get_db().execute(
-        "SELECT count(*) FROM auth_failures WHERE client = ? AND at > ?",
-        (request.remote_addr or "?", since),
-    ).fetchone()[0]
-    return count >= MAX_FAILURES
-
-
 def _refuse(message, status):
-    db = get_db()
-    with transaction(db):
-        db.execute(
-            "INSERT INTO auth_failures (client, at) VALUES (?, ?)", (request.remote_addr or "?", utcnow())
-        )
-        db.execute(
-            "DELETE FROM auth_failures WHERE at <= ?",
-            (isoformat(datetime.now(timezone.utc) - FAILURE_WINDOW),),
-        )
-    current_app.logger.warning("sign-in refused: %s", message)
+    throttle.record_failure("sign-in", message)
     return render_template("auth/failed.html", message=message), status
 
 
 def _check_rate():
-    if _too_many_failures():
-        current_app.logger.warning("sign-in attempts from %s slowed: too many failures", request.remote_addr)
-        return render_template("auth/failed.html", message="Too many failed sign-in attempts. Try again in 15 minutes."), 429
-    return None
+    return throttle.refused_page("sign-in", "Too many failed sign-in attempts.")
 
 
 @bp.get("/login")

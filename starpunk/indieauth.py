@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, session, url_for
 
-from . import SECURITY_HEADERS, csrf, tokens
+from . import SECURITY_HEADERS, csrf, throttle, tokens
 from .auth import is_owner, login_required
 from .authcodes import PKCE_VALUE, CodeError, issue_code, record_token, redeem_code
 from .clients import origin, origin_text, valid_client_id, with_query
@@ -97,8 +97,8 @@ def metadata():
     )
 
 
-def _refuse_page(message):
-    current_app.logger.warning("authorization request refused: %s", message)
+def _refuse_page(message, reason):
+    throttle.record_failure("authorize", f"authorization request refused: {reason}")
     abort(400, message)
 
 
@@ -107,18 +107,20 @@ def _checked_request(args):
     client_id = args.get("client_id", "")
     redirect_uri = args.get("redirect_uri", "")
     if not valid_client_id(client_id):
-        _refuse_page("The app asking to sign in sent no valid client_id (an http or https URL), so it was refused.")
+        _refuse_page("The app asking to sign in sent no valid client_id (an http or https URL), so it was refused.",
+                     "no valid client_id")
     if origin(redirect_uri) is None:
-        _refuse_page("The app asking to sign in sent no valid redirect_uri, so it was refused.")
+        _refuse_page("The app asking to sign in sent no valid redirect_uri, so it was refused.", "no valid redirect_uri")
     if origin(redirect_uri) != origin(client_id):
         _refuse_page(
             f"The app {client_id} asked to send you back to {redirect_uri}, which is not on its own site. "
-            "For your safety this request was refused."
+            "For your safety this request was refused.",
+            "redirect_uri not on the client's site",
         )
     state = args.get("state", "")
 
     def back(error, description):
-        current_app.logger.warning("authorization request from %s refused: %s", client_id, error)
+        throttle.record_failure("authorize", f"authorization request from {client_id} refused: {error}")
         params = {"error": error, "error_description": description, "state": state, "iss": issuer()}
         return None, redirect(with_query(redirect_uri, params))
 
@@ -164,6 +166,9 @@ def _consent_headers(redirect_uri):
 @bp.get("/indieauth/authorize")
 def authorize():
     """Check an app's authorization request and show the signed-in owner the consent page."""
+    limited = throttle.refused_page("authorize", "Too many refused authorization requests came from your address.")
+    if limited:
+        return limited
     pending, refusal = _checked_request(request.args)
     if refusal is not None:
         return refusal
@@ -219,19 +224,31 @@ def oauth_error(error, description, status=400, **fields):
     return response
 
 
-def _redeem(form):
-    """Redeem the code a client posted; return (Grant, None) or (None, error response)."""
+def _redeem(form, grant_type_required=False):
+    """Redeem the code a client posted; return (Grant, None) or (None, error response).
+
+    Every refusal counts as a failed code attempt of this client (starpunk/throttle.py).
+    """
+    limited = throttle.refused_json("code", "Too many refused code exchanges came from your address.")
+    if limited:
+        return None, limited
+
+    def refuse(error, description):
+        throttle.record_failure("code", f"code exchange for {form.get('client_id') or 'no client_id'} refused: {error}")
+        return None, oauth_error(error, description)
+
     grant_type = form.get("grant_type")
+    if grant_type is None and grant_type_required:
+        return refuse("invalid_request", "Missing: grant_type.")
     if grant_type is not None and grant_type != "authorization_code":
-        return None, oauth_error("unsupported_grant_type", "Only grant_type=authorization_code is supported.")
+        return refuse("unsupported_grant_type", "Only grant_type=authorization_code is supported.")
     missing = [name for name in ("code", "client_id", "redirect_uri", "code_verifier") if not form.get(name)]
     if missing:
-        return None, oauth_error("invalid_request", f"Missing: {', '.join(missing)}.")
+        return refuse("invalid_request", f"Missing: {', '.join(missing)}.")
     try:
         grant = redeem_code(form["code"], form["client_id"], form["redirect_uri"], form["code_verifier"])
     except CodeError as exc:
-        current_app.logger.warning("code refused for %s: %s", form["client_id"], exc)
-        return None, oauth_error("invalid_grant", str(exc))
+        return refuse("invalid_grant", str(exc))
     return grant, None
 
 
@@ -256,9 +273,7 @@ def redeem_for_profile():
 @csrf.exempt
 def token():
     """Exchange a code, once, for a Bearer access token with the granted scopes."""
-    if request.form.get("grant_type") is None:
-        return oauth_error("invalid_request", "Missing: grant_type.")
-    grant, refusal = _redeem(request.form)
+    grant, refusal = _redeem(request.form, grant_type_required=True)
     if refusal is not None:
         return refusal
     if not grant.scopes:
@@ -274,6 +289,9 @@ def token():
 @csrf.exempt
 def introspect():
     """Tell a caller holding an active token of this site whether another token is active, and what it grants."""
+    limited = throttle.refused_json("token", "Too many unknown access tokens came from your address.")
+    if limited:
+        return limited
     try:
         caller = bearer_token(request)
     except TokenRequestError as exc:
@@ -283,11 +301,14 @@ def introspect():
             "unauthorized", "Introspection needs an access token of this site (Authorization: Bearer).", 401
         )
     if verify_token(caller) is None:
+        throttle.record_failure("token", "introspection with an unknown access token")
         return oauth_error("invalid_token", "The access token is unknown, expired or revoked.", 401)
     if not request.form.get("token"):
         return oauth_error("invalid_request", "Missing: token.")
     info = verify_token(request.form["token"], touch=False)
     if info is None:
+        # Introspection answers whether a token is active: probing it counts like presenting one.
+        throttle.record_failure("token", "introspection of an inactive or unknown token")
         body = {"active": False}
     else:
         body = {

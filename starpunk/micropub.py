@@ -17,9 +17,9 @@ admin form's do: pages, feeds and caches of every worker follow at once.
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 
-from . import csrf, media, store
+from . import csrf, media, store, throttle
 from .indieauth import MICROPUB_PATH, NO_STORE, oauth_error
 from .media import MediaError
 from .mf2 import PropertyError, apply_update, form_entry, json_entry, note_fields, source_properties
@@ -45,13 +45,15 @@ _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 class Refusal(Exception):
     """A request refused with a Micropub error; response() is its JSON answer."""
 
-    def __init__(self, description, status=400, error="invalid_request", **fields):
+    def __init__(self, description, status=400, error="invalid_request", headers=None, **fields):
         super().__init__(description)
         self.description, self.status, self.error, self.fields = description, status, error, fields
+        self.headers = headers or {}
 
     def response(self):
         """Return the spec's JSON error answer."""
         answer = oauth_error(self.error, self.description, self.status, **self.fields)
+        answer.headers.update(self.headers)
         if self.error == "insufficient_scope":
             answer.headers["WWW-Authenticate"] = f'Bearer error="insufficient_scope", scope="{self.fields["scope"]}"'
         return answer
@@ -64,8 +66,30 @@ def answer_refusal(exc):
     return exc.response()
 
 
+def _refuse_if_throttled():
+    """Raise 429 (Retry-After) while this client is refused for presenting unknown tokens."""
+    # Looked up once per request: the upload limit may look before the view, and a
+    # failure it counts must not refuse the request that made it.
+    if "token_refused_for" not in g:
+        g.token_refused_for = throttle.retry_after("token")
+        if g.token_refused_for:
+            throttle.log_refusal("token", g.token_refused_for)
+    seconds = g.token_refused_for
+    if seconds:
+        raise Refusal(f"Too many unknown access tokens came from your address. Try again in {seconds} seconds.",
+                      429, "temporarily_unavailable", headers={"Retry-After": str(seconds), **NO_STORE})
+
+
+def _count_unknown_token():
+    """Count one unknown token against this client, once per request."""
+    if not g.get("unknown_token_counted"):
+        g.unknown_token_counted = True
+        throttle.record_failure("token", f"unknown access token at {request.path}")
+
+
 def authenticate():
     """Return the TokenInfo of the request's token, or raise the Refusal the spec asks for."""
+    _refuse_if_throttled()
     try:
         plaintext = bearer_token(request)
     except TokenRequestError as exc:
@@ -75,6 +99,7 @@ def authenticate():
                       401, "unauthorized")
     info = verify_token(plaintext)
     if info is None:
+        _count_unknown_token()
         raise Refusal("The access token is unknown, expired or revoked.", 401, "invalid_token")
     return info
 
@@ -89,8 +114,18 @@ def require_scope(info, scopes):
 def _header_token_may(scopes):
     """Return True when the Authorization header carries an active token with one of scopes (reads no body)."""
     kind, _, value = request.headers.get("Authorization", "").strip().partition(" ")
-    info = verify_token(value.strip(), touch=False) if kind.lower() == "bearer" else None
-    return info is not None and any(info.has_scope(name) for name in scopes)
+    if kind.lower() != "bearer" or not value.strip():
+        return False
+    try:
+        _refuse_if_throttled()
+    except Refusal:
+        return False
+    info = verify_token(value.strip(), touch=False)
+    if info is None:
+        # The upload limit answers differently for a known token: this guess counts too.
+        _count_unknown_token()
+        return False
+    return any(info.has_scope(name) for name in scopes)
 
 
 def note_for_url(url):

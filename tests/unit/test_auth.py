@@ -284,7 +284,7 @@ def test_logins_leave_no_secrets_in_the_logs(capsys, make_app, indielogin, login
     app.test_client().get("/auth/token/wrong-guess-token")
     logs = capsys.readouterr().err
     assert logs.count("owner signed in") == 2
-    assert "sign-in refused" in logs
+    assert "failed sign-in attempt from" in logs
     for secret in (token, callback["code"], callback["state"], "wrong-guess-token"):
         assert secret not in logs
 

@@ -1,6 +1,8 @@
 """The Gunicorn worker answers the connections already queued when it is told to stop."""
 
 import socket
+import subprocess
+import sys
 import time
 
 import pytest
@@ -9,6 +11,8 @@ from gunicorn.glogging import Logger
 from gunicorn.workers.sync import SyncWorker
 
 from starpunk.worker import DrainingWorker
+from testkit.ports import free_port
+from testkit.waiting import wait_for
 
 
 class _Listener:
@@ -87,3 +91,148 @@ def test_drain_is_bounded_in_time(listener, stopped_worker):
     assert 1 <= served < 20
     for client in clients:
         client.close()
+
+
+# --- Slow clients, against a real Gunicorn running DrainingWorker --------------------------------
+
+SHORT_HEADER_SECONDS = 1.0
+SHORT_BODY_SECONDS = 1.5
+ECHO_APP = '''
+def app(environ, start_response):
+    body = environ["wsgi.input"].read()
+    status = "200 OK" if len(body) == int(environ.get("CONTENT_LENGTH") or 0) else "400 Bad Request"
+    answer = str(len(body)).encode()
+    start_response(status, [("Content-Type", "text/plain"), ("Content-Length", str(len(answer)))])
+    return [answer]
+'''
+
+
+@pytest.fixture
+def gunicorn(request, tmp_path):
+    """Run Gunicorn (2 DrainingWorkers unless the test asks for another number; short deadlines) on a body-echoing app; yield (port, log path)."""
+    workers = getattr(request, "param", 2)
+    (tmp_path / "echo.py").write_text(ECHO_APP)
+    config = tmp_path / "conf.py"
+    config.write_text(
+        "import starpunk.worker\n"
+        f"starpunk.worker.HEADER_SECONDS = {SHORT_HEADER_SECONDS}\n"
+        f"starpunk.worker.BODY_SECONDS = {SHORT_BODY_SECONDS}\n"
+        "worker_class = 'starpunk.worker.DrainingWorker'\n"
+        f"workers = {workers}\ntimeout = 30\ncontrol_socket_disable = True\n"
+    )
+    port = free_port()
+    log = tmp_path / "gunicorn.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", str(config), "-b", f"127.0.0.1:{port}", "--chdir", str(tmp_path), "echo:app"],
+            stdout=out, stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for(lambda: _get(port, timeout=1) == 200, timeout=20, what=f"Gunicorn answering on 127.0.0.1:{port}")
+        yield port, log
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def _get(port, timeout=5.0):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            return int(sock.recv(64).split()[1])
+    except OSError:
+        return None
+
+
+def _read_all(sock):
+    chunks = []
+    while chunk := sock.recv(4096):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_idle_connections_do_not_hold_the_workers(gunicorn):
+    """Eight connections that send half their headers and stop leave both workers free: a request is answered at once."""
+    port, _ = gunicorn
+    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(8)]
+    for sock in idle:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+    started = time.monotonic()
+    status = _get(port)
+    elapsed = time.monotonic() - started
+    assert status == 200
+    assert elapsed < SHORT_HEADER_SECONDS, f"the request waited {elapsed:.2f} s behind idle connections"
+    for sock in idle:
+        sock.close()
+
+
+def test_incomplete_headers_get_408_and_one_clear_log_line(gunicorn):
+    """A connection whose headers never complete is answered 408 and closed at the deadline; the log says why, once."""
+    port, log = gunicorn
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        started = time.monotonic()
+        answer = _read_all(sock)
+        waited = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 408 "), answer
+    assert SHORT_HEADER_SECONDS * 0.8 <= waited < SHORT_HEADER_SECONDS + 5
+    wait_for(lambda: "no complete request headers within" in log.read_text(), timeout=5, what="the 408 log line")
+    text = log.read_text()
+    assert text.count("no complete request headers within") == 1
+    assert "127.0.0.1" in text and "docs/deployment/container-deployment.md" in text
+    assert "Perhaps out of memory" not in text and "Traceback" not in text
+
+
+def test_trickled_headers_are_answered_once_complete(gunicorn):
+    """Headers sent a piece at a time, within the deadline, are answered normally."""
+    port, _ = gunicorn
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        for piece in (b"GET / HT", b"TP/1.1\r\nHo", b"st: x\r\nConnection: close\r\n", b"\r\n"):
+            sock.sendall(piece)
+            time.sleep(0.1)
+        assert _read_all(sock).startswith(b"HTTP/1.1 200 ")
+
+
+def test_a_body_slower_than_its_deadline_is_refused_and_frees_the_worker(gunicorn):
+    """Two uploads that stall mid-body hold both workers only until the body deadline: then 400, a log line, and service again."""
+    port, log = gunicorn
+    stalled = []
+    for _ in range(2):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + b"x" * 1000)
+        stalled.append(sock)
+    started = time.monotonic()
+    answers = [_read_all(sock) for sock in stalled]
+    assert all(answer.startswith(b"HTTP/1.1 400 ") for answer in answers), answers
+    assert time.monotonic() - started < SHORT_BODY_SECONDS + 5
+    assert _get(port) == 200
+    wait_for(lambda: log.read_text().count("its body did not arrive within") == 2, timeout=5, what="two body log lines")
+    assert "Perhaps out of memory" not in log.read_text()
+    for sock in stalled:
+        sock.close()
+
+
+def test_a_complete_body_is_read_whole(gunicorn):
+    """A 3 MB body sent at once reaches the app whole."""
+    port, _ = gunicorn
+    body = b"y" * 3_000_000
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        answer = _read_all(sock)
+    assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(str(len(body)).encode())
+
+
+@pytest.mark.parametrize("gunicorn", [1], indirect=True)
+def test_headers_that_came_in_time_are_answered_even_when_the_worker_was_busy(gunicorn):
+    """A connection waiting for headers whose worker then spent its header deadline on a slow body is answered, not 408."""
+    port, _ = gunicorn
+    waiting = socket.create_connection(("127.0.0.1", port), timeout=10)
+    time.sleep(0.2)
+    busy = socket.create_connection(("127.0.0.1", port), timeout=10)
+    busy.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + b"x" * 100)
+    time.sleep(0.2)
+    waiting.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert _read_all(busy).startswith(b"HTTP/1.1 400 ")
+    assert _read_all(waiting).startswith(b"HTTP/1.1 200 ")
+    busy.close()
+    waiting.close()

@@ -1,0 +1,96 @@
+"""Failed attempts at a secret, counted per client and kind, so guessing is slowed wherever it can be tried.
+
+A client is the request's address (the forwarded one only behind
+TRUSTED_PROXIES, see create_app). After MAX_FAILURES failures of one kind
+within FAILURE_WINDOW, that client's requests of that kind are refused with
+429 and Retry-After until the oldest of them ages out; nothing is checked
+meanwhile, so a refused guess costs no database write. Log lines name the
+client and the kind, never the guessed value. The kinds:
+
+- ``sign-in``: login links and IndieLogin callbacks (starpunk/auth.py);
+- ``token``: access tokens presented to Micropub, the media endpoint and
+  introspection;
+- ``code``: authorization codes redeemed at the token and authorization endpoints;
+- ``authorize``: authorization requests with bad parameters.
+"""
+
+import math
+from datetime import datetime, timedelta, timezone
+
+from flask import current_app, jsonify, render_template, request
+
+from .db import get_db, isoformat, transaction
+
+FAILURE_WINDOW = timedelta(minutes=15)
+MAX_FAILURES = 10
+KINDS = ("sign-in", "token", "code", "authorize")
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def client():
+    """Return the address failures are counted against: the request's, or the trusted proxy's forwarded one."""
+    return request.remote_addr or "?"
+
+
+def _since():
+    return isoformat(datetime.now(timezone.utc) - FAILURE_WINDOW)
+
+
+def retry_after(kind):
+    """Return the seconds until this client may try kind again: 0 when it is not refused."""
+    row = get_db().execute(
+        "SELECT at FROM auth_failures WHERE client = ? AND kind = ? AND at > ? ORDER BY at DESC LIMIT 1 OFFSET ?",
+        (client(), kind, _since(), MAX_FAILURES - 1),
+    ).fetchone()
+    if row is None:
+        return 0
+    free_at = datetime.fromisoformat(row["at"]) + FAILURE_WINDOW
+    return max(1, math.ceil((free_at - datetime.now(timezone.utc)).total_seconds()))
+
+
+def record_failure(kind, what):
+    """Count one failed attempt of kind against this client and log it (what: a description, never the value tried)."""
+    if kind not in KINDS:
+        raise ValueError(kind)
+    db = get_db()
+    with transaction(db):
+        db.execute("INSERT INTO auth_failures (client, kind, at) VALUES (?, ?, ?)",
+                   (client(), kind, isoformat(datetime.now(timezone.utc))))
+        db.execute("DELETE FROM auth_failures WHERE at <= ?", (_since(),))
+    current_app.logger.warning("failed %s attempt from %s: %s", kind, client(), what)
+
+
+def log_refusal(kind, seconds):
+    """Log that this client is refused kind for seconds (one line, no guessed value)."""
+    current_app.logger.warning(
+        "%s attempts from %s refused for %d s: %d failures within %d minutes",
+        kind, client(), seconds, MAX_FAILURES, FAILURE_WINDOW.seconds // 60,
+    )
+
+
+def _wait_text(seconds):
+    minutes = math.ceil(seconds / 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+def refused_page(kind, message):
+    """Return the HTML 429 page (with Retry-After) when this client is refused kind, else None."""
+    seconds = retry_after(kind)
+    if not seconds:
+        return None
+    log_refusal(kind, seconds)
+    page = render_template("auth/failed.html", message=f"{message} Try again in {_wait_text(seconds)}.")
+    return page, 429, {"Retry-After": str(seconds), **NO_STORE}
+
+
+def refused_json(kind, message):
+    """Return the OAuth-style JSON 429 (error temporarily_unavailable, Retry-After) when this client is refused kind, else None."""
+    seconds = retry_after(kind)
+    if not seconds:
+        return None
+    log_refusal(kind, seconds)
+    response = jsonify(error="temporarily_unavailable",
+                       error_description=f"{message} Try again in {seconds} seconds.")
+    response.status_code = 429
+    response.headers.update({"Retry-After": str(seconds), **NO_STORE})
+    return response

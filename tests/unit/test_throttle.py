@@ -1,0 +1,168 @@
+"""Guessing is slowed wherever a secret can be tried: tokens, codes, authorization requests, login links."""
+
+from datetime import datetime, timedelta, timezone
+from urllib.parse import urlsplit
+
+import pytest
+
+from starpunk import throttle
+from starpunk.tokens import create_token
+
+GUESSES = throttle.MAX_FAILURES
+WINDOW_S = throttle.FAILURE_WINDOW.total_seconds()
+CLIENT_ID = "https://app.example/"
+BAD_AUTHORIZE = {"client_id": "not a url", "redirect_uri": "https://app.example/back", "response_type": "code"}
+
+
+@pytest.fixture
+def issue(app):
+    """Return a function that makes an access token with every Micropub scope and returns its secret."""
+
+    def make():
+        with app.app_context():
+            return create_token("create update delete media")[1]
+
+    return make
+
+
+def _bearer(value):
+    return {"Authorization": f"Bearer {value}"}
+
+
+def _assert_json_429(reply):
+    assert reply.status_code == 429
+    assert reply.json["error"] == "temporarily_unavailable"
+    seconds = int(reply.headers["Retry-After"])
+    assert 0 < seconds <= WINDOW_S
+    assert f"{seconds} seconds" in reply.json["error_description"]
+    assert reply.headers["Cache-Control"] == "no-store"
+
+
+def test_unknown_tokens_at_micropub_are_refused_after_too_many(client, issue, caplog):
+    """Ten unknown bearer tokens: each a 401; then 429 with Retry-After, even for a valid token; no guess in the logs."""
+    guesses = [f"guess-{n}-secret" for n in range(GUESSES)]
+    for guess in guesses:
+        assert client.get("/micropub?q=config", headers=_bearer(guess)).status_code == 401
+    _assert_json_429(client.get("/micropub?q=config", headers=_bearer("one-more-guess")))
+    _assert_json_429(client.get("/micropub?q=config", headers=_bearer(issue())))
+    logs = caplog.text
+    assert logs.count("failed token attempt from 127.0.0.1") == GUESSES
+    assert "token attempts from 127.0.0.1 refused for" in logs
+    assert not [guess for guess in [*guesses, "one-more-guess"] if guess in logs]
+
+
+def test_a_request_without_a_token_is_not_a_guess(client):
+    """Requests that carry no token at all (a client not yet signed in) are 401 but never throttled."""
+    for _ in range(GUESSES + 2):
+        assert client.get("/micropub?q=config").status_code == 401
+
+
+def test_unknown_tokens_at_the_media_endpoint_count_once_each(client, issue):
+    """Uploads with unknown tokens count one failure per request (the upload limit and the view both look)."""
+    for n in range(GUESSES):
+        reply = client.post("/micropub/media", headers=_bearer(f"guess-{n}"), data={"file": (b"x", "a.png")},
+                            content_type="multipart/form-data")
+        assert reply.status_code == 401, reply.json
+    reply = client.post("/micropub/media", headers=_bearer(issue()), data={}, content_type="multipart/form-data")
+    _assert_json_429(reply)
+
+
+def test_a_valid_token_is_never_counted(client, issue):
+    """A client using its own token many times is never refused."""
+    token = issue()
+    for _ in range(GUESSES * 2):
+        assert client.get("/micropub?q=config", headers=_bearer(token)).status_code == 200
+
+
+def test_bad_code_exchanges_are_refused_after_too_many(client):
+    """Ten codes the token endpoint refuses: then 429 JSON, also at the authorization endpoint's code redemption."""
+    form = {"grant_type": "authorization_code", "client_id": CLIENT_ID, "redirect_uri": CLIENT_ID + "back",
+            "code_verifier": "v" * 43}
+    for n in range(GUESSES):
+        reply = client.post("/indieauth/token", data={**form, "code": f"made-up-{n}"})
+        assert reply.status_code == 400 and reply.json["error"] == "invalid_grant"
+    _assert_json_429(client.post("/indieauth/token", data={**form, "code": "made-up-last"}))
+    _assert_json_429(client.post("/indieauth/authorize", data={**form, "code": "made-up-last"}))
+
+
+def test_malformed_code_exchanges_count_too(client):
+    """Missing grant_type or fields are refused like bad codes, and count the same."""
+    for _ in range(GUESSES):
+        assert client.post("/indieauth/token", data={}).status_code == 400
+    _assert_json_429(client.post("/indieauth/token", data={}))
+
+
+def test_bad_authorization_requests_get_the_html_429(client):
+    """Ten authorization requests with bad parameters: then an HTML 429 page with Retry-After."""
+    for _ in range(GUESSES):
+        assert client.get("/indieauth/authorize", query_string=BAD_AUTHORIZE).status_code == 400
+    blocked = client.get("/indieauth/authorize", query_string=BAD_AUTHORIZE)
+    assert blocked.status_code == 429
+    assert blocked.mimetype == "text/html"
+    assert "Too many refused authorization requests" in blocked.text
+    assert 0 < int(blocked.headers["Retry-After"]) <= WINDOW_S
+
+
+def test_authorization_errors_sent_back_to_the_client_count(client):
+    """Requests refused with a redirect to the client (bad response_type) count as failures too."""
+    params = {"client_id": CLIENT_ID, "redirect_uri": CLIENT_ID + "back", "response_type": "token", "state": "s"}
+    for _ in range(GUESSES):
+        assert client.get("/indieauth/authorize", query_string=params).status_code == 302
+    assert client.get("/indieauth/authorize", query_string=params).status_code == 429
+
+
+def test_introspection_probes_count(client, issue):
+    """Unknown caller tokens, and questions about inactive tokens, count against the caller."""
+    for n in range(GUESSES // 2):
+        assert client.post("/indieauth/introspect", headers=_bearer(f"guess-{n}"), data={"token": "x"}).status_code == 401
+    caller = _bearer(issue())
+    for n in range(GUESSES - GUESSES // 2):
+        reply = client.post("/indieauth/introspect", headers=caller, data={"token": f"probe-{n}"})
+        assert reply.json == {"active": False}
+    _assert_json_429(client.post("/indieauth/introspect", headers=caller, data={"token": "probe-last"}))
+
+
+def test_kinds_are_counted_apart(client, login_link):
+    """An app failing with bad tokens does not lock its owner out of signing in."""
+    for n in range(GUESSES):
+        client.get("/micropub?q=config", headers=_bearer(f"guess-{n}"))
+    assert client.get("/micropub?q=config", headers=_bearer("more")).status_code == 429
+    assert client.get(urlsplit(login_link()).path).status_code == 303
+
+
+def test_retry_after_counts_down_to_when_the_oldest_failure_ages_out(app, client, database):
+    """Retry-After is the time until the tenth-newest failure is FAILURE_WINDOW old; then the client may try again."""
+    for n in range(GUESSES):
+        client.get("/micropub?q=config", headers=_bearer(f"guess-{n}"))
+    ten_minutes_ago = (datetime.now(timezone.utc) - timedelta(minutes=10)).isoformat(timespec="microseconds")
+    database.execute("UPDATE auth_failures SET at = ?", (ten_minutes_ago,))
+    database.commit()
+    seconds = int(client.get("/micropub?q=config", headers=_bearer("x")).headers["Retry-After"])
+    assert 290 <= seconds <= 301
+    sixteen_minutes_ago = (datetime.now(timezone.utc) - timedelta(minutes=16)).isoformat(timespec="microseconds")
+    database.execute("UPDATE auth_failures SET at = ?", (sixteen_minutes_ago,))
+    database.commit()
+    assert client.get("/micropub?q=config", headers=_bearer("x")).status_code == 401
+
+
+def test_spoofed_forwarded_for_does_not_dodge_the_token_limit(client):
+    """Without TRUSTED_PROXIES, X-Forwarded-For is ignored: every guess counts against the one connecting address."""
+    for n in range(GUESSES):
+        client.get("/micropub?q=config", headers={**_bearer(f"guess-{n}"), "X-Forwarded-For": f"10.0.0.{n}"})
+    reply = client.get("/micropub?q=config", headers={**_bearer("g"), "X-Forwarded-For": "10.9.9.9"})
+    assert reply.status_code == 429
+
+
+def test_behind_a_trusted_proxy_token_guesses_count_per_forwarded_client(make_app):
+    """With TRUSTED_PROXIES=1, one forwarded client's guesses do not refuse another."""
+    client = make_app(TRUSTED_PROXIES=1).test_client()
+    for n in range(GUESSES):
+        client.get("/micropub?q=config", headers={**_bearer(f"guess-{n}"), "X-Forwarded-For": "203.0.113.9"})
+    assert client.get("/micropub?q=config", headers={**_bearer("g"), "X-Forwarded-For": "203.0.113.9"}).status_code == 429
+    assert client.get("/micropub?q=config", headers={**_bearer("g"), "X-Forwarded-For": "198.51.100.7"}).status_code == 401
+
+
+def test_an_unknown_kind_is_a_programming_error(app):
+    """record_failure refuses a kind it does not know, so a typo cannot make a counter nobody checks."""
+    with app.test_request_context("/"), pytest.raises(ValueError):
+        throttle.record_failure("tokens", "typo")

@@ -62,7 +62,9 @@ class Reader(FastHttpUser):
     photos: list
 
     def on_start(self):
-        self.permalinks, self.tags, self.photos = [], [f"/tag/{TAG}"], []
+        # Tags are followed only once the index has shown their links (a
+        # release without tag pages, as in the upgrade test, shows none).
+        self.permalinks, self.tags, self.photos = [], [], []
 
     @task(5)
     def index(self):
@@ -75,6 +77,9 @@ class Reader(FastHttpUser):
 
     @task(2)
     def tag_page(self):
+        if not self.tags:
+            self.index()
+            return
         with self.client.get(random.choice(self.tags), name="/tag/[tag]", catch_response=True) as response:
             check(response, 200, "text/html", b'class="h-feed"')
 

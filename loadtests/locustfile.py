@@ -21,7 +21,6 @@ from urllib.parse import urlsplit
 from locust import FastHttpUser, HttpUser, between, events, task
 
 # locust puts the working directory (the checkout) on sys.path
-from loadtests.micropub import TAG
 from loadtests.micropub_user import MicropubAuthor  # noqa: F401 (a user class of the mix)
 from testkit import limits
 from testkit.owner import COOKIE

@@ -35,12 +35,6 @@ WINDOW_S = 25.0
 READER_P95_GOAL_MS = 200
 
 
-@pytest.fixture(scope="module")
-def version(docker_client, image_tag) -> str:
-    """Return the version the image under test was labelled with (tests/deploy's `image` is only its tag)."""
-    return str(docker_client.images.get(image_tag).labels["org.opencontainers.image.version"])
-
-
 @dataclass
 class Front:
     """A proxy from the repository's example in front of a StarPunk container."""

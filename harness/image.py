@@ -1,4 +1,7 @@
-"""Build StarPunk's image: a wheelhouse for the image's Python, filled on the host, then `docker build -f Containerfile`."""
+"""Build StarPunk's image.
+
+First a wheelhouse for the image's Python, filled on the host, then `docker build -f Containerfile`.
+"""
 
 import json
 import re

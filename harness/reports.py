@@ -127,7 +127,10 @@ def _session_rows(sessions: Iterable[str], results: list[Result], current: str) 
             when = result.finished if result.run == current else f"{result.finished} (an earlier run)"
             links = []
             if junit_path(result.name).is_file():
-                links.append(f"{_link(junit_path(result.name), 'JUnit XML')} ({html.escape(junit_counts(junit_path(result.name)))})")
+                links.append(
+                    f"{_link(junit_path(result.name), 'JUnit XML')} "
+                    f"({html.escape(junit_counts(junit_path(result.name)))})"
+                )
             if (coverage_path(result.name) / "index.html").is_file():
                 links.append(_link(coverage_path(result.name) / "index.html", "coverage"))
             css = result.status if result.run == current else f"{result.status} stale"
@@ -149,7 +152,10 @@ def _artifacts() -> list[str]:
         links = [_link(LOAD / name, name) for name in ("report.md", "report.json", "report.png") if (LOAD / name).is_file()]
         parts.append(f"<p>Written {_written(LOAD / 'report.md')} UTC: {' · '.join(links)}</p><pre>{html.escape(table)}</pre>")
         if (LOAD / "report.png").is_file():
-            parts.append(f'<img src="{html.escape((LOAD / "report.png").relative_to(REPORTS).as_posix())}" alt="requests/s, p95 latency and memory over the load run" width="900">')
+            parts.append(
+                f'<img src="{html.escape((LOAD / "report.png").relative_to(REPORTS).as_posix())}" '
+                'alt="requests/s, p95 latency and memory over the load run" width="900">'
+            )
     else:
         parts.append("<p>none: <code>nox -s load</code> writes it to build/reports/load/.</p>")
     parts.append("<h2>End-to-end screenshots</h2>")
@@ -162,14 +168,19 @@ def _artifacts() -> list[str]:
     parts.append("<h2>Blue/green upgrade under load</h2>")
     if BLUE_GREEN.is_file():
         figures = BLUE_GREEN.read_text(encoding="utf-8")
-        parts.append(f"<p>Written {_written(BLUE_GREEN)} UTC: {_link(BLUE_GREEN, BLUE_GREEN.name)}</p><pre>{html.escape(figures)}</pre>")
+        parts.append(
+            f"<p>Written {_written(BLUE_GREEN)} UTC: {_link(BLUE_GREEN, BLUE_GREEN.name)}</p>"
+            f"<pre>{html.escape(figures)}</pre>"
+        )
     else:
         parts.append("<p>none: <code>nox -s upgrade</code> writes it to build/reports/upgrade/.</p>")
     return parts
 
 
 def write_index(sessions: Iterable[str], own: str = "report") -> Path:
-    """Write build/reports/index.html: each session's result, time and reports (sessions listed first, then any other recorded).
+    """Write build/reports/index.html: each session's result, time and reports.
+
+    The sessions given are listed first, then any other recorded.
 
     own is the session writing the page; its records are left out, so they never make the run it reports look earlier.
     """
@@ -181,7 +192,8 @@ def write_index(sessions: Iterable[str], own: str = "report") -> Path:
     style = (
         "body{font-family:sans-serif;max-width:70em;margin:2em auto;padding:0 1em}"
         "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}"
-        ".passed td:nth-child(2){color:#060}.failed td:nth-child(2),.interrupted td:nth-child(2){color:#b00;font-weight:bold}"
+        ".passed td:nth-child(2){color:#060}"
+        ".failed td:nth-child(2),.interrupted td:nth-child(2){color:#b00;font-weight:bold}"
         ".notrun,.stale{color:#777}pre{overflow-x:auto;background:#f6f6f6;padding:.5em}"
     )
     page = [

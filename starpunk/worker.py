@@ -28,7 +28,10 @@ class DrainingWorker(SyncWorker):
             self.drain(listener, deadline)
 
     def drain(self, listener, deadline):
-        """Accept and answer the connections queued on a listener until it is empty or the deadline passes; return how many."""
+        """Accept and answer the connections queued on a listener; return how many.
+
+        It stops when the queue is empty or the deadline passes.
+        """
         served = 0
         while time.monotonic() < deadline:
             try:

@@ -39,7 +39,10 @@ def local_image(client: docker.DockerClient, tag: str) -> Image:
 
 
 def sweep(client: docker.DockerClient, run: str | None = None) -> list[str]:
-    """Remove the containers, then the volumes, of one run, or (run None) of every run whose process is gone; return their names."""
+    """Remove the containers, then the volumes, of one run; return their names.
+
+    With run None, it sweeps every run whose process is gone.
+    """
     selector = f"{RUN_LABEL}={run}" if run else RUN_LABEL
 
     def doomed(labels: dict[str, str] | None) -> bool:

@@ -136,7 +136,10 @@ class Grant:
 
 def authorize(owner: Owner, endpoints: Endpoints, scope: str = ALL_SCOPES, client_id: str = CLIENT_ID,
               redirect_uri: str = REDIRECT_URI, http: requests.Session | None = None) -> Grant:
-    """Run the authorization-code flow with PKCE: the owner approves on the consent page, the client redeems the code."""
+    """Run the authorization-code flow with PKCE.
+
+    The owner approves on the consent page, then the client redeems the code.
+    """
     verifier, challenge = pkce_pair()
     state = secrets.token_urlsafe(16)
     params = {"response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri, "state": state,
@@ -182,7 +185,7 @@ class MicropubClient:
     @classmethod
     def sign_in(cls, owner: Owner, scope: str = ALL_SCOPES, client_id: str = CLIENT_ID,
                 redirect_uri: str = REDIRECT_URI, http: requests.Session | None = None) -> "MicropubClient":
-        """Discover the endpoints from the owner's site and obtain a token with these scopes through the owner's consent."""
+        """Discover the owner's endpoints and obtain a token with these scopes through the owner's consent."""
         http = http or plain_session()
         endpoints = discover(owner.base_url, http)
         grant = authorize(owner, endpoints, scope, client_id, redirect_uri, http)

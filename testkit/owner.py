@@ -1,4 +1,4 @@
-"""The site's owner, signed in with a one-time login link: writes, edits, lists and deletes notes through the admin pages.
+"""The site's owner, signed in with a one-time login link: writes, edits, lists and deletes notes on the admin pages.
 
 It talks to any base URL: a container's published port on 127.0.0.1, or a
 proxy in front of it (pass a session set up for the proxy's TLS).
@@ -43,7 +43,8 @@ class Owner:
         assert cookie, f"no {COOKIE} cookie in {self.set_cookie!r}"
         self.cookie: str = cookie
         if self.base_url.startswith("http://"):
-            # The cookie is Secure (SITE_URL is https): requests would not send it over plain http, so send it ourselves.
+            # The cookie is Secure (SITE_URL is https): requests would not send it over plain
+            # http, so send it ourselves.
             self.http.headers["Cookie"] = f"{COOKIE}={cookie}"
 
     def url(self, path: str) -> str:

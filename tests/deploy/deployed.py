@@ -170,7 +170,8 @@ def note_rows(engine: str, container: str) -> list[tuple]:
     """Return every note in the container's database (drafts and deleted ones too), ordered by id."""
     query = (
         "import json, sqlite3; db = sqlite3.connect('/data/starpunk.db'); "
-        "print(json.dumps(db.execute('SELECT id, slug, content, published, published_at, deleted_at FROM notes ORDER BY id').fetchall()))"
+        "print(json.dumps(db.execute("
+        "'SELECT id, slug, content, published, published_at, deleted_at FROM notes ORDER BY id').fetchall()))"
     )
     return [tuple(row) for row in json.loads(run(engine, "exec", container, "python3", "-c", query).stdout)]
 

@@ -1,4 +1,6 @@
-"""StarPunk as `podman kube play` runs deploy/kubernetes/: the played pod as a testkit Site, and the sweep of what runs leave.
+"""StarPunk as `podman kube play` runs deploy/kubernetes/.
+
+Here: the played pod as a testkit Site, and the sweep of what runs leave.
 
 Everything a run makes in Podman (pods, the claim's volume, the secret) is
 named for the run and labelled with testkit's run labels under the suite
@@ -108,7 +110,10 @@ def sweep(run: str | None = None) -> None:
 
 @contextmanager
 def play(image: str, labels: dict[str, str], folder: Path, secret: dict[str, str], wait: bool = True) -> Iterator[PlayedSite]:
-    """Play the manifests with Podman: the secret as a Podman secret, the claim once, then the ConfigMap and Deployment."""
+    """Play the manifests with Podman.
+
+    The secret as a Podman secret, the claim once, then the ConfigMap and Deployment.
+    """
     plan = Played(f"starpunk-kube-{uuid.uuid4().hex[:10]}", image, free_port(), labels)
     site = PlayedSite(plan, folder)
     label_args = [arg for key, value in labels.items() for arg in ("--label", f"{key}={value}")]

@@ -151,7 +151,10 @@ def _changes(before: object, after: object, path: str = "") -> set[str]:
 
 
 def test_played_copy_differs_only_where_podman_needs() -> None:
-    """The played Deployment and ConfigMap are the user's, but for names, labels, the image, the published port and the refs."""
+    """The played Deployment and ConfigMap are the user's.
+
+    They differ only in names, labels, the image, the published port and the refs.
+    """
     plan = Played("starpunk-kube-check", "localhost/starpunk:test", 18000, {runs.LABEL: SUITE})
     settings, deployment = yaml.safe_load_all(plan.pod_yaml())
     assert _changes(find("ConfigMap", "starpunk-settings"), settings) == {"metadata.name", f"metadata.labels.{runs.LABEL}"}
@@ -216,7 +219,10 @@ def test_probes_answer_where_they_point(played: PlayedSite) -> None:
 
 
 def test_what_podman_leaves_out(played: PlayedSite) -> None:
-    """What the guide says Podman 4.3 does not apply: the grace period, readiness and startup probes, a usable liveness check."""
+    """What the guide says Podman 4.3 does not apply.
+
+    The grace period, the readiness and startup probes, and a usable liveness check.
+    """
     spec = pod_spec(find("Deployment"))
     config = played.inspect()["Config"]
     assert config["StopTimeout"] != spec["terminationGracePeriodSeconds"], "Podman now applies terminationGracePeriodSeconds: update the guide"

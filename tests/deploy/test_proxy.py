@@ -195,6 +195,9 @@ def test_app_sees_the_client_address_from_the_proxy(proxied: Proxied) -> None:
     """With TRUSTED_PROXIES=1 a failed sign-in is counted against the visitor the proxy saw, not one a client claims."""
     reply = proxied.get("/auth/token/not-a-real-token", **{"X-Forwarded-For": SPOOFED_CLIENT})
     assert reply.status_code == 400
-    query = "import sqlite3; print(sqlite3.connect('/data/starpunk.db').execute('SELECT client FROM auth_failures ORDER BY id DESC LIMIT 1').fetchone()[0])"
+    query = (
+        "import sqlite3; print(sqlite3.connect('/data/starpunk.db')"
+        ".execute('SELECT client FROM auth_failures ORDER BY id DESC LIMIT 1').fetchone()[0])"
+    )
     assert proxied.app.exec("python3", "-c", query).strip() == "127.0.0.1"
 

@@ -22,7 +22,10 @@ def stored_contents(site: Site) -> set[str]:
 
 
 def test_sigkill_while_publishing_loses_no_acknowledged_note(lab: Lab) -> None:
-    """Kill the container mid-traffic, several times: every note answered with 303 is there, intact, and the database is sound."""
+    """Kill the container mid-traffic, several times.
+
+    Every note answered with 303 is there, intact, and the database is sound.
+    """
     seed = int(os.environ.get("STARPUNK_FAULT_SEED", time.time_ns() % 1_000_000))
     rng = random.Random(seed)
     site = lab.site()

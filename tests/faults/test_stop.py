@@ -19,7 +19,10 @@ STORM_CYCLES = 20
 
 
 def test_sigterm_lets_requests_in_flight_finish(lab: Lab) -> None:
-    """SIGTERM during steady traffic: every request sent before it is answered, none with a 5xx, and the container exits 0 within 10 s."""
+    """SIGTERM during steady traffic: every request sent before it is answered, none with a 5xx.
+
+    The container exits 0 within 10 s.
+    """
     site = lab.site(env={"WORKERS": str(WORKERS)})
     owner = site.sign_in()
     token = owner.csrf_token()

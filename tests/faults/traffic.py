@@ -122,7 +122,10 @@ class Traffic:
 
 
 def slow_post(owner: Owner, content: str, csrf_token: str, seconds: float, sent_first_part: threading.Event) -> Outcome:
-    """POST a new note whose body trickles in over `seconds`; set the event once the headers and a first part are out."""
+    """POST a new note whose body trickles in over `seconds`.
+
+    Set the event once the headers and a first part are out.
+    """
     body = urlencode({"csrf_token": csrf_token, "content": content, "published": "y"}).encode()
     parts = 10
     size = -(-len(body) // parts)

@@ -1,4 +1,4 @@
-"""The previous release is found by its tag, or by the commit releases.toml records, or the session says what to fetch."""
+"""The previous release is found by its tag or the commit releases.toml records, or the session says what to fetch."""
 
 import subprocess
 from pathlib import Path

@@ -1,4 +1,7 @@
-"""testkit's engine-free parts: the bounded poll, run ownership for the sweep, the site environment and the CSRF helper."""
+"""testkit's engine-free parts.
+
+The bounded poll, run ownership for the sweep, the site environment and the CSRF helper.
+"""
 
 import subprocess
 import sys

@@ -54,7 +54,10 @@ def admin_routes(app, note_id):
 
 
 def test_every_admin_route_sends_visitors_to_sign_in(app, client, add_notes, database):
-    """Each admin route, whatever its method, redirects an anonymous visitor and changes nothing: none lacks its guard."""
+    """Each admin route, whatever its method, redirects an anonymous visitor and changes nothing.
+
+    None lacks its guard.
+    """
     note, = add_notes(["Owner's note"])
     app.config["WTF_CSRF_ENABLED"] = False
     routes = admin_routes(app, note["id"])

@@ -1,4 +1,6 @@
-"""What a site holds and shows: notes written through its admin pages, and each note as its page and the three feeds give it.
+"""What a site holds and shows.
+
+Notes written through its admin pages, and each note as its page and the three feeds give it.
 
 A reading keeps each note's own content fragment (the inside of its
 `e-content` element, each feed's content field) with its permalink, feed ids
@@ -25,7 +27,10 @@ NOTES = [
     "Plain words with accents and signs: café, naïve, Zürich, “quotes”, 5 € and an emoji 🚀.",
     "**Markdown** with a [link](https://example.org/a?b=1&c=2), `inline code` and a list:\n\n- one\n- two\n\n> a quote",
     "```\nfenced code with <b>tags</b> kept as text & an ampersand\n```\n\nAnd a paragraph after it.",
-    "A heading below.\n\n## Second level\n\n1. first\n2. second\n\n---\n\n*emphasis* and ~~strike~~ and a line  \nbreak.",
+    (
+        "A heading below.\n\n## Second level\n\n1. first\n2. second\n\n---\n\n"
+        "*emphasis* and ~~strike~~ and a line  \nbreak."
+    ),
     "Long note. " + " ".join(f"Sentence {number} of a note long enough to be cut short in the titles." for number in range(1, 40)),
     *(f"Sanitised on the way out: {payload}" for payload in xss_payloads()[:8]),
 ]

@@ -152,7 +152,10 @@ class Installation:
         (self.folder / "starpunk.env").write_text("".join(f"{key}={value}\n" for key, value in settings.items()))
 
     def start(self, image: str) -> CliSite:
-        """Create the volume and run the container as the guide's quick start does, with the settings in starpunk.env."""
+        """Create the volume and run the container as the guide's quick start does.
+
+        The settings are those in starpunk.env.
+        """
         labels = [arg for key, value in self.labels.items() for arg in ("--label", f"{key}={value}")]
         docker("volume", "create", *labels, self.volume)
         docker("run", "-d", "--name", self.container, *labels, "--env-file", str(self.folder / "starpunk.env"),
@@ -162,7 +165,10 @@ class Installation:
         return site
 
     def site(self, name: str = "", port: int = 0) -> CliSite:
-        """Return a container the blocks started: by default the one named `starpunk` in the guide, on port 8000's stand-in."""
+        """Return a container the blocks started.
+
+        By default the one named `starpunk` in the guide, on port 8000's stand-in.
+        """
         site = CliSite(self.settings(), name=name or self.container, port=port or self.port)
         runs.track(site)
         return site

@@ -60,7 +60,10 @@ def _in_flight(request_log: Path, start: float, end: float) -> int:
 
 
 def test_blue_green_switch_under_load_fails_no_request_and_loses_no_note(installation: Installation, tmp_path: Path) -> None:
-    """Start the new container, wait for health, reload nginx onto it, stop the old one: zero failures, zero lost notes."""
+    """Start the new container, wait for health, reload nginx onto it, stop the old one.
+
+    Zero failures, zero lost notes.
+    """
     proxy = ProxyServer("nginx", HOST, installation.port, tmp_path / "nginx")
     installation.proxy = proxy
     installation.write_settings(site_env(site_url=proxy.site_url, TRUSTED_PROXIES="1"))
@@ -116,7 +119,8 @@ def test_blue_green_switch_under_load_fails_no_request_and_loses_no_note(install
     assert int(totals["Failure Count"]) == 0, f"failed requests across the switch:\n{failures}\n{output[-3000:]}"
     assert locust.returncode == 0, f"locust exited {locust.returncode}:\n{output[-3000:]}"
     assert during >= MIN_REQUESTS_DURING_SWITCH, (
-        f"only {during} of {totals['Request Count']} requests were under way during the {retired - switch_started:.1f} s of the switch"
+        f"only {during} of {totals['Request Count']} requests were under way "
+        f"during the {retired - switch_started:.1f} s of the switch"
     )
 
     green = installation.site(port=installation.next_port)

@@ -25,7 +25,8 @@ INSERT INTO upgrade_probe_missing (id) VALUES (1);
 """
 DUMP_SCRIPT = (
     "import hashlib, sqlite3; conn = sqlite3.connect('file:/data/starpunk.db?mode=rw', uri=True);"
-    " print(hashlib.sha256('\\n'.join(conn.iterdump()).encode()).hexdigest(), conn.execute('SELECT count(*) FROM notes').fetchone()[0])"
+    " print(hashlib.sha256('\\n'.join(conn.iterdump()).encode()).hexdigest(),"
+    " conn.execute('SELECT count(*) FROM notes').fetchone()[0])"
 )
 GUIDE_HEADING = "migration ... failed and was rolled back"
 
@@ -62,7 +63,10 @@ def test_failed_migration_changes_nothing_and_stops_with_one_line(
     lab: Lab, docker_client: docker.DockerClient, image_tag: str, version: str,
     broken_image: tuple[str, str], run_labels: dict[str, str],
 ) -> None:
-    """The broken image exits non-zero with one line naming the migration; the database is unchanged; this image still starts."""
+    """The broken image exits non-zero with one line naming the migration.
+
+    The database is unchanged; this image still starts.
+    """
     site = lab.site()
     owner = site.sign_in()
     slugs = [owner.publish(f"Note {number} before the broken upgrade.") for number in range(1, 4)]

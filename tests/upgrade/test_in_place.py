@@ -35,7 +35,10 @@ def _check_reading(site: CliSite, filled: Filled, expected: Reading, deleted_sta
 
 
 def test_upgrade_keeps_every_note_and_session_and_rollback_brings_the_release_back(installation: Installation) -> None:
-    """Upgrade in place: migrations once, notes byte for byte in pages and feeds, owner signed in; rollback restores it all."""
+    """Upgrade in place: migrations once, notes byte for byte in pages and feeds, owner signed in.
+
+    Rollback restores it all.
+    """
     installation.run("run", latest=installation.previous_image)
     old = installation.site()
     old.wait_healthy()

@@ -66,5 +66,7 @@ def worker_abort(worker):
     worker.log.critical(
         "starpunk: worker %s gave no sign of life for WORKER_TIMEOUT (%s s) while %s; "
         "Gunicorn stops it now (a following 'Perhaps out of memory?' line is Gunicorn's guess, not a diagnosis)",
-        worker.pid, worker.cfg.timeout, activity,
+        worker.pid,
+        worker.cfg.timeout,
+        activity,
     )

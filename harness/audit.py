@@ -56,7 +56,11 @@ def snapshot_vulns(database: dict[str, Any], name: str, version: str) -> list[di
 @contextmanager
 def snapshot_osv(database_file: Path) -> Iterator[str]:
     """Serve the safety-db snapshot as OSV's /v1/query on 127.0.0.1 and yield its URL."""
-    database: dict[str, Any] = {canonicalize_name(name): entries for name, entries in json.loads(database_file.read_text()).items() if name != "$meta"}
+    database: dict[str, Any] = {
+        canonicalize_name(name): entries
+        for name, entries in json.loads(database_file.read_text()).items()
+        if name != "$meta"
+    }
 
     class Query(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 (the name http.server calls)

@@ -20,7 +20,11 @@ MIRROR = "http://deb.debian.org/debian"
 PACKAGES = ["python3-minimal", f"libpython{PYTHON_VERSION}-stdlib", "ca-certificates"]
 # gconv holds glibc's iconv charset modules (8 MB): Python's codecs are its own.
 EXCLUDES = [
-    "/usr/share/doc/*", "/usr/share/man/*", "/usr/share/info/*", "/usr/share/locale/*", "/usr/share/lintian/*",
+    "/usr/share/doc/*",
+    "/usr/share/man/*",
+    "/usr/share/info/*",
+    "/usr/share/locale/*",
+    "/usr/share/lintian/*",
     "/usr/lib/x86_64-linux-gnu/gconv/*",
 ]
 # perl-base (9 MB) is essential only for dpkg's maintainer scripts; nothing is
@@ -40,7 +44,8 @@ def _mmdebstrap_command(target: str) -> list[str]:
     command = ["mmdebstrap", "--variant=essential", f"--include={','.join(PACKAGES)}"]
     command += [f"--dpkgopt=path-exclude={pattern}" for pattern in EXCLUDES]
     command += [
-        f"--customize-hook=chroot \"$1\" dpkg --purge --force-remove-essential --force-depends {' '.join(PURGE_ESSENTIAL)}",
+        f'--customize-hook=chroot "$1" dpkg --purge --force-remove-essential --force-depends '
+        f"{' '.join(PURGE_ESSENTIAL)}",
         '--customize-hook=rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/* "$1"/var/log/*',
         "--format=tar",
         SUITE,
@@ -59,7 +64,10 @@ def local_base_tag() -> str:
 def _build_local_base(tag: str, say: Callable[[str], None]) -> None:
     if shutil.which("mmdebstrap") is None:
         if os.geteuid() != 0 or shutil.which("apt-get") is None:
-            raise HarnessError(f"{DEFAULT_BASE} cannot be pulled and mmdebstrap is missing; install it (apt-get install mmdebstrap) or make {DEFAULT_BASE} available to the engine.")
+            raise HarnessError(
+                f"{DEFAULT_BASE} cannot be pulled and mmdebstrap is missing; install it (apt-get install mmdebstrap) "
+                f"or make {DEFAULT_BASE} available to the engine."
+            )
         say("base: installing mmdebstrap with apt-get")
         apt_install("mmdebstrap")
     say(f"base: building {tag} from Debian {SUITE} packages with mmdebstrap (about a minute)")
@@ -87,7 +95,9 @@ def ensure_base(say: Callable[[str], None] = print) -> str:
     if image_present(DEFAULT_BASE):
         say(f"base: {DEFAULT_BASE} (present locally)")
         return DEFAULT_BASE
-    pull = subprocess.run(["docker", "pull", "--quiet", DEFAULT_BASE], capture_output=True, text=True, timeout=600, check=False)
+    pull = subprocess.run(
+        ["docker", "pull", "--quiet", DEFAULT_BASE], capture_output=True, text=True, timeout=600, check=False
+    )
     if pull.returncode == 0:
         say(f"base: {DEFAULT_BASE} (pulled)")
         return DEFAULT_BASE

@@ -13,7 +13,14 @@ from . import HarnessError, apt_install
 __all__ = ["ensure_tools", "free_port", "loopback_env"]
 
 # Binary name -> Debian package that brings it.
-PACKAGES = {"docker-compose": "docker-compose", "podman": "podman", "catatonit": "catatonit", "caddy": "caddy", "nginx": "nginx", "openssl": "openssl"}
+PACKAGES = {
+    "docker-compose": "docker-compose",
+    "podman": "podman",
+    "catatonit": "catatonit",
+    "caddy": "caddy",
+    "nginx": "nginx",
+    "openssl": "openssl",
+}
 
 
 def ensure_tools(*binaries: str, say: Callable[[str], None] = print) -> None:
@@ -26,4 +33,3 @@ def ensure_tools(*binaries: str, say: Callable[[str], None] = print) -> None:
         raise HarnessError(f"{', '.join(missing)} missing; install {' '.join(packages)} with your package manager.")
     say(f"deploy: installing {' '.join(packages)} with apt-get")
     apt_install(*packages)
-

@@ -74,9 +74,15 @@ def ensure_engine(say: Callable[[str], None] = print) -> None:
         say(f"engine: using the engine at {os.environ.get('DOCKER_HOST', 'the default Docker socket')}")
         return
     if os.environ.get("DOCKER_HOST"):
-        raise HarnessError(f"DOCKER_HOST={os.environ['DOCKER_HOST']} does not answer `docker info`; start that engine or unset DOCKER_HOST.")
+        raise HarnessError(
+            f"DOCKER_HOST={os.environ['DOCKER_HOST']} does not answer `docker info`; "
+            "start that engine or unset DOCKER_HOST."
+        )
     if not _is_debian_root():
-        raise HarnessError(f"No container engine answers `docker info`, and this is not Debian/Ubuntu as root, so none can be installed here. {INSTALL_HINT}")
+        raise HarnessError(
+            "No container engine answers `docker info`, and this is not Debian/Ubuntu as root, "
+            f"so none can be installed here. {INSTALL_HINT}"
+        )
     if shutil.which("dockerd") is None or shutil.which("docker") is None:
         _install_docker_io(say)
     _start_dockerd(say)

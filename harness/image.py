@@ -1,4 +1,7 @@
-"""Build StarPunk's image: a wheelhouse for the image's Python, filled on the host, then `docker build -f Containerfile`."""
+"""Build StarPunk's image.
+
+First a wheelhouse for the image's Python, filled on the host, then `docker build -f Containerfile`.
+"""
 
 import json
 import re
@@ -20,7 +23,7 @@ def app_version() -> str:
     """Return StarPunk's version from starpunk/__init__.py, without importing the package."""
     match = VERSION_LINE.search((ROOT / "starpunk" / "__init__.py").read_text(encoding="utf-8"))
     if match is None:
-        raise HarnessError("starpunk/__init__.py has no line `__version__ = \"X.Y.Z\"`.")
+        raise HarnessError('starpunk/__init__.py has no line `__version__ = "X.Y.Z"`.')
     return match.group(1)
 
 
@@ -76,10 +79,14 @@ def probe_target(base_image: str) -> Target:
     command = ["docker", "run", "--rm", "--network", "none", "--entrypoint", "python3", base_image, "-c", _PROBE]
     result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
     if result.returncode != 0:
-        raise HarnessError(f"could not ask {base_image} for its Python (`python3` in the image): {result.stderr.strip()[-500:]}")
+        raise HarnessError(
+            f"could not ask {base_image} for its Python (`python3` in the image): {result.stderr.strip()[-500:]}"
+        )
     version, abi, machine, libc, libc_version = result.stdout.split()
     if libc != "glibc":
-        raise HarnessError(f"{base_image} runs on {libc}, not glibc: the wheelhouse is built for manylinux (glibc) bases only.")
+        raise HarnessError(
+            f"{base_image} runs on {libc}, not glibc: the wheelhouse is built for manylinux (glibc) bases only."
+        )
     major, minor = (int(part) for part in libc_version.split(".")[:2])
     return Target(version, abi, machine, (major, minor))
 
@@ -127,7 +134,9 @@ def fill_wheelhouse(
     download += ["--find-links", str(wheelhouse), "--dest", str(wheelhouse)]
     built: set[str] = set()
     while True:
-        result = subprocess.run([*download, "--requirement", str(requirements), "pip"], capture_output=True, text=True, check=False)
+        result = subprocess.run(
+            [*download, "--requirement", str(requirements), "pip"], capture_output=True, text=True, check=False
+        )
         if result.returncode == 0:
             break
         missing = _MISSING.search(result.stderr)
@@ -163,8 +172,9 @@ def build_command(base_image: str) -> list[str]:
 
 def image_size(tag: str) -> int:
     """Return the image's size in bytes as the engine reports it."""
-    result = subprocess.run(["docker", "image", "inspect", "--format", "{{json .Size}}", tag], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        ["docker", "image", "inspect", "--format", "{{json .Size}}", tag], capture_output=True, text=True, check=False
+    )
     if result.returncode != 0:
         raise HarnessError(f"image {tag} not found after the build: {result.stderr.strip()}")
     return int(json.loads(result.stdout))
-

@@ -105,12 +105,18 @@ class Played:
         return f"{self.name}-pod-0-{pod_spec(self.deployment)['containers'][0]['name']}"
 
     def _ref(self, kind: str) -> str:
-        refs: list[str] = [source[kind]["name"] for source in pod_spec(self.deployment)["containers"][0]["envFrom"] if kind in source]
+        refs: list[str] = [
+            source[kind]["name"] for source in pod_spec(self.deployment)["containers"][0]["envFrom"] if kind in source
+        ]
         assert len(refs) == 1, f"the Deployment's container should take its settings from one {kind}, not {refs}"
         return refs[0]
 
     def _claim_name(self) -> str:
-        claims: list[str] = [volume["persistentVolumeClaim"]["claimName"] for volume in pod_spec(self.deployment)["volumes"] if "persistentVolumeClaim" in volume]
+        claims: list[str] = [
+            volume["persistentVolumeClaim"]["claimName"]
+            for volume in pod_spec(self.deployment)["volumes"]
+            if "persistentVolumeClaim" in volume
+        ]
         assert len(claims) == 1, f"the Deployment should mount one claim, not {claims}"
         return claims[0]
 
@@ -153,7 +159,9 @@ class Played:
 
 def podman_image(tag: str) -> tuple[str, bool]:
     """Make the Docker engine's image available to Podman; return Podman's name for it and whether it was copied now."""
-    found = subprocess.run(["docker", "image", "inspect", "--format", "{{.Id}}", tag], capture_output=True, text=True, check=False)
+    found = subprocess.run(
+        ["docker", "image", "inspect", "--format", "{{.Id}}", tag], capture_output=True, text=True, check=False
+    )
     if found.returncode != 0:
         raise HarnessError(f"{tag} is not in the Docker engine; build it with `nox -s image` (or set STARPUNK_IMAGE).")
     name = f"localhost/{tag}"
@@ -201,9 +209,20 @@ def ingress_nginx_site(ingresses: list[Manifest], controller: Manifest, upstream
     """
     http_snippet = controller["data"]["http-snippet"]
     if CACHE_PATH not in http_snippet:
-        raise HarnessError(f"the controller's http-snippet no longer keeps its cache in {CACHE_PATH}; update harness/kube.py.")
-    lines = [http_snippet.replace(CACHE_PATH, str(workdir / "cache")), f"upstream starpunk {{ server {upstream}; }}", "server {"]
-    lines += [f"  listen 127.0.0.1:{port};", "  proxy_buffering off;", "  proxy_http_version 1.1;", "  proxy_set_header Host $host;"]
+        raise HarnessError(
+            f"the controller's http-snippet no longer keeps its cache in {CACHE_PATH}; update harness/kube.py."
+        )
+    lines = [
+        http_snippet.replace(CACHE_PATH, str(workdir / "cache")),
+        f"upstream starpunk {{ server {upstream}; }}",
+        "server {",
+    ]
+    lines += [
+        f"  listen 127.0.0.1:{port};",
+        "  proxy_buffering off;",
+        "  proxy_http_version 1.1;",
+        "  proxy_set_header Host $host;",
+    ]
     for ingress in ingresses:
         directives = []
         for key, value in ingress["metadata"].get("annotations", {}).items():
@@ -220,5 +239,10 @@ def ingress_nginx_site(ingresses: list[Manifest], controller: Manifest, upstream
                 # A Prefix path matches itself and what lies under it, not /administrator for /admin.
                 matches = ["/"] if prefix == "/" else [f"= {prefix}", f"{prefix.rstrip('/')}/"]
                 for match in matches:
-                    lines += [f"  location {match} {{", *(f"    {line}" for line in directives), "    proxy_pass http://starpunk;", "  }"]
+                    lines += [
+                        f"  location {match} {{",
+                        *(f"    {line}" for line in directives),
+                        "    proxy_pass http://starpunk;",
+                        "  }",
+                    ]
     return "\n".join([*lines, "}", ""])

@@ -25,14 +25,18 @@ def ensure_node(say: Callable[[str], None] = print) -> str:
     """Return the path of node, installing Debian's nodejs and npm with apt-get (as root) when missing."""
     if shutil.which("node") is None or shutil.which("npm") is None:
         if os.geteuid() != 0 or shutil.which("apt-get") is None:
-            raise HarnessError("node and npm are missing: install Node.js 18 or later (Debian: apt-get install nodejs npm).")
+            raise HarnessError(
+                "node and npm are missing: install Node.js 18 or later (Debian: apt-get install nodejs npm)."
+            )
         say("npm: node or npm is missing; installing Debian's nodejs and npm with apt-get")
         apt_install("nodejs", "npm")
     node = shutil.which("node")
     assert node is not None
     version = subprocess.run([node, "--version"], capture_output=True, text=True, check=True).stdout.strip()
     if int(version.lstrip("v").split(".")[0]) < NODE_MAJOR_MIN:
-        raise HarnessError(f"node {version} is too old for the browser audits: Node.js {NODE_MAJOR_MIN}.16 or later is needed.")
+        raise HarnessError(
+            f"node {version} is too old for the browser audits: Node.js {NODE_MAJOR_MIN}.16 or later is needed."
+        )
     return node
 
 

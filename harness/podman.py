@@ -9,11 +9,18 @@ from .image import build_command
 ULIMITS = ["--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096"]
 
 
-def podman(*args: str, check: bool = True, timeout: float = 600, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run podman with args (in env, else this process's environment); raise HarnessError with its output when check and it fails."""
+def podman(
+    *args: str, check: bool = True, timeout: float = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run podman with args (in env, else this process's environment).
+
+    Raise HarnessError with its output when check is set and podman fails.
+    """
     result = subprocess.run(["podman", *args], capture_output=True, text=True, timeout=timeout, check=False, env=env)
     if check and result.returncode != 0:
-        raise HarnessError(f"`podman {' '.join(args)}` exited {result.returncode}:\n{(result.stdout + result.stderr)[-3000:]}")
+        raise HarnessError(
+            f"`podman {' '.join(args)}` exited {result.returncode}:\n{(result.stdout + result.stderr)[-3000:]}"
+        )
     return result
 
 

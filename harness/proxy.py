@@ -46,8 +46,15 @@ def caddy_version() -> tuple[int, ...]:
     return tuple(int(part) for part in match.groups())
 
 
-def render_caddyfile(template: str, host: str, https_port: int, http_port: int, upstream: str, workdir: Path,
-                     version: tuple[int, ...] = (2, 6, 4)) -> str:
+def render_caddyfile(
+    template: str,
+    host: str,
+    https_port: int,
+    http_port: int,
+    upstream: str,
+    workdir: Path,
+    version: tuple[int, ...] = (2, 6, 4),
+) -> str:
     """Return Caddyfile.example for https://host:https_port with certificates from Caddy's internal CA.
 
     For Caddy before 2.6.4, the request buffering line is the one the example's comment gives for those versions.
@@ -64,63 +71,86 @@ def render_caddyfile(template: str, host: str, https_port: int, http_port: int, 
     site = _substitute(template, "Caddyfile.example", replacements)
     # Test-only global options: internal TLS issuer (`tls internal` for every
     # site), no admin endpoint, no trust-store changes, loopback, own storage.
-    options = "\n".join([
-        "{",
-        "\tadmin off",
-        "\tlocal_certs",
-        "\tskip_install_trust",
-        f"\tstorage file_system {workdir / 'data'}",
-        f"\thttp_port {http_port}",
-        f"\thttps_port {https_port}",
-        "\tdefault_bind 127.0.0.1",
-        "}",
-        "",
-    ])
+    options = "\n".join(
+        [
+            "{",
+            "\tadmin off",
+            "\tlocal_certs",
+            "\tskip_install_trust",
+            f"\tstorage file_system {workdir / 'data'}",
+            f"\thttp_port {http_port}",
+            f"\thttps_port {https_port}",
+            "\tdefault_bind 127.0.0.1",
+            "}",
+            "",
+        ]
+    )
     return options + site
 
 
 def render_nginx_site(template: str, host: str, https_port: int, http_port: int, upstream: str, workdir: Path) -> str:
     """Return nginx.conf.example for https://host:https_port with the session's own certificate."""
-    return _substitute(template, "nginx.conf.example", [
-        (f"/etc/letsencrypt/live/{DOMAIN}/fullchain.pem", str(workdir / "cert.pem")),
-        (f"/etc/letsencrypt/live/{DOMAIN}/privkey.pem", str(workdir / "key.pem")),
-        (DOMAIN, host),
-        (UPSTREAM, upstream),
-        ("/var/www/certbot", str(workdir / "www")),
-        ("listen [::]:80;", ""),
-        ("listen [::]:443 ssl http2;", ""),
-        ("listen 80;", f"listen 127.0.0.1:{http_port};"),
-        ("listen 443 ssl http2;", f"listen 127.0.0.1:{https_port} ssl http2;"),
-    ])
+    return _substitute(
+        template,
+        "nginx.conf.example",
+        [
+            (f"/etc/letsencrypt/live/{DOMAIN}/fullchain.pem", str(workdir / "cert.pem")),
+            (f"/etc/letsencrypt/live/{DOMAIN}/privkey.pem", str(workdir / "key.pem")),
+            (DOMAIN, host),
+            (UPSTREAM, upstream),
+            ("/var/www/certbot", str(workdir / "www")),
+            ("listen [::]:80;", ""),
+            ("listen [::]:443 ssl http2;", ""),
+            ("listen 80;", f"listen 127.0.0.1:{http_port};"),
+            ("listen 443 ssl http2;", f"listen 127.0.0.1:{https_port} ssl http2;"),
+        ],
+    )
 
 
 def nginx_main_conf(site: Path, workdir: Path) -> str:
     """Return a main nginx.conf that includes the site the way /etc/nginx/conf.d/ would, with files in workdir."""
-    temp = [f"  {kind}_temp_path {workdir / 'tmp' / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")]
-    return "\n".join([
-        "worker_processes 1;",
-        f"pid {workdir / 'nginx.pid'};",
-        f"error_log {workdir / 'error.log'};",
-        # Debian's nginx.conf allows 768; the slow-client test holds ~250 connections, each proxied one counting twice.
-        "events { worker_connections 1024; }",
-        "http {",
-        "  include /etc/nginx/mime.types;",
-        "  default_type application/octet-stream;",
-        f"  access_log {workdir / 'access.log'};",
-        *temp,
-        f"  include {site};",
-        "}",
-        "",
-    ])
+    temp = [
+        f"  {kind}_temp_path {workdir / 'tmp' / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    ]
+    return "\n".join(
+        [
+            "worker_processes 1;",
+            f"pid {workdir / 'nginx.pid'};",
+            f"error_log {workdir / 'error.log'};",
+            # Debian's nginx.conf allows 768; the slow-client test holds ~250 connections, each proxied one counting twice.
+            "events { worker_connections 1024; }",
+            "http {",
+            "  include /etc/nginx/mime.types;",
+            "  default_type application/octet-stream;",
+            f"  access_log {workdir / 'access.log'};",
+            *temp,
+            f"  include {site};",
+            "}",
+            "",
+        ]
+    )
 
 
 def make_certificate(host: str, workdir: Path) -> Path:
     """Write a self-signed certificate for host (cert.pem, key.pem) with openssl and return the certificate's path."""
     cert, key = workdir / "cert.pem", workdir / "key.pem"
     command = [
-        "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-        "-subj", f"/CN={host}", "-addext", f"subjectAltName=DNS:{host}",
-        "-keyout", str(key), "-out", str(cert),
+        "openssl",
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        f"/CN={host}",
+        "-addext",
+        f"subjectAltName=DNS:{host}",
+        "-keyout",
+        str(key),
+        "-out",
+        str(cert),
     ]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
@@ -162,7 +192,9 @@ class ProxyServer:
         ports = (self.host, self.https_port, self.http_port, self.upstream, self.workdir)
         if self.kind == "caddy":
             config = self.workdir / "Caddyfile"
-            config.write_text(render_caddyfile((ROOT / "Caddyfile.example").read_text(), *ports, version=caddy_version()))
+            config.write_text(
+                render_caddyfile((ROOT / "Caddyfile.example").read_text(), *ports, version=caddy_version())
+            )
             return config
         make_certificate(self.host, self.workdir)
         (self.workdir / "tmp").mkdir()
@@ -176,7 +208,16 @@ class ProxyServer:
     def _command(self, *extra: str) -> list[str]:
         if self.kind == "caddy":
             return ["caddy", *extra, "--config", str(self.config), "--adapter", "caddyfile"]
-        return ["nginx", "-c", str(self.config), "-p", f"{self.workdir}/", "-e", str(self.workdir / "error.log"), *extra]
+        return [
+            "nginx",
+            "-c",
+            str(self.config),
+            "-p",
+            f"{self.workdir}/",
+            "-e",
+            str(self.workdir / "error.log"),
+            *extra,
+        ]
 
     def control_command(self) -> list[str]:
         """Return nginx's command line for this configuration, to which -t or -s reload can be added (nginx only)."""
@@ -227,7 +268,11 @@ class ProxyServer:
             return
         # nginx: SIGQUIT lets requests finish, SIGTERM is its fast shutdown; both
         # take the workers down with the master, which SIGKILL would not.
-        graceful = [signal.SIGTERM, signal.SIGKILL] if self.kind == "caddy" else [signal.SIGQUIT, signal.SIGTERM, signal.SIGKILL]
+        graceful = (
+            [signal.SIGTERM, signal.SIGKILL]
+            if self.kind == "caddy"
+            else [signal.SIGQUIT, signal.SIGTERM, signal.SIGKILL]
+        )
         for sig in graceful:
             self.process.send_signal(sig)
             try:
@@ -244,4 +289,3 @@ class ProxyServer:
             if path.exists():
                 lines += path.read_text(errors="replace").splitlines()[-LOG_LINES:]
         return "\n".join(lines) or "(no output)"
-

@@ -33,7 +33,13 @@ BLUE_GREEN = REPORTS / "upgrade" / "blue-green.json"
 
 STARTED = datetime.now(timezone.utc)
 RUN_ID = os.environ.get("STARPUNK_RUN_ID") or STARTED.strftime("%Y-%m-%dT%H:%M:%SZ")
-STATUSES = {"passed": "passed", "failed": "FAILED", "skipped": "skipped", "interrupted": "INTERRUPTED", "aborted": "ABORTED"}
+STATUSES = {
+    "passed": "passed",
+    "failed": "FAILED",
+    "skipped": "skipped",
+    "interrupted": "INTERRUPTED",
+    "aborted": "ABORTED",
+}
 
 
 @dataclass
@@ -100,8 +106,14 @@ def junit_counts(path: Path) -> str:
     except (OSError, ElementTree.ParseError):
         return "unreadable JUnit file"
     suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
-    totals = {key: sum(int(suite.get(key, "0")) for suite in suites) for key in ("tests", "failures", "errors", "skipped")}
-    parts = [f"{totals[key]} {label}" for key, label in (("failures", "failed"), ("errors", "errors"), ("skipped", "skipped")) if totals[key]]
+    totals = {
+        key: sum(int(suite.get(key, "0")) for suite in suites) for key in ("tests", "failures", "errors", "skipped")
+    }
+    parts = [
+        f"{totals[key]} {label}"
+        for key, label in (("failures", "failed"), ("errors", "errors"), ("skipped", "skipped"))
+        if totals[key]
+    ]
     return f"{totals['tests']} tests" + (f": {', '.join(parts)}" if parts else ", all passed")
 
 
@@ -111,7 +123,9 @@ def _link(path: Path, text: str) -> str:
 
 def _revision() -> str:
     try:
-        done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+        )
     except OSError:
         return "unknown"
     return done.stdout.strip() or "unknown"
@@ -123,13 +137,18 @@ def _session_rows(sessions: Iterable[str], results: list[Result], current: str) 
     for session in names:
         runs = [result for result in results if result.session == session]
         if not runs:
-            rows.append(f'<tr class="notrun"><td>{html.escape(session)}</td><td>not run</td><td></td><td></td><td></td></tr>')
+            rows.append(
+                f'<tr class="notrun"><td>{html.escape(session)}</td><td>not run</td><td></td><td></td><td></td></tr>'
+            )
         for result in runs:
             status = STATUSES.get(result.status, result.status) + (f": {result.reason}" if result.reason else "")
             when = result.finished if result.run == current else f"{result.finished} (an earlier run)"
             links = []
             if junit_path(result.name).is_file():
-                links.append(f"{_link(junit_path(result.name), 'JUnit XML')} ({html.escape(junit_counts(junit_path(result.name)))})")
+                links.append(
+                    f"{_link(junit_path(result.name), 'JUnit XML')} "
+                    f"({html.escape(junit_counts(junit_path(result.name)))})"
+                )
             if (coverage_path(result.name) / "index.html").is_file():
                 links.append(_link(coverage_path(result.name) / "index.html", "coverage"))
             css = result.status if result.run == current else f"{result.status} stale"
@@ -150,7 +169,9 @@ def _table_section(title: str, folder: Path, data: str, session: str) -> list[st
     summary = folder / "summary.md"
     if summary.is_file():
         links = [_link(folder / name, name) for name in ("summary.md", data) if (folder / name).is_file()]
-        parts.append(f"<p>Written {_written(summary)} UTC: {' · '.join(links)}</p><pre>{html.escape(summary.read_text(encoding='utf-8'))}</pre>")
+        parts.append(
+            f"<p>Written {_written(summary)} UTC: {' · '.join(links)}</p><pre>{html.escape(summary.read_text(encoding='utf-8'))}</pre>"
+        )
     else:
         parts.append(f"<p>none: <code>nox -s {session}</code> writes it to {folder.relative_to(ROOT).as_posix()}/.</p>")
     return parts
@@ -160,17 +181,28 @@ def _artifacts() -> list[str]:
     parts = ["<h2>Load report</h2>"]
     if (LOAD / "report.md").is_file():
         table = (LOAD / "report.md").read_text(encoding="utf-8")
-        links = [_link(LOAD / name, name) for name in ("report.md", "report.json", "report.png") if (LOAD / name).is_file()]
-        parts.append(f"<p>Written {_written(LOAD / 'report.md')} UTC: {' · '.join(links)}</p><pre>{html.escape(table)}</pre>")
+        links = [
+            _link(LOAD / name, name) for name in ("report.md", "report.json", "report.png") if (LOAD / name).is_file()
+        ]
+        parts.append(
+            f"<p>Written {_written(LOAD / 'report.md')} UTC: {' · '.join(links)}</p><pre>{html.escape(table)}</pre>"
+        )
         if (LOAD / "report.png").is_file():
-            parts.append(f'<img src="{html.escape((LOAD / "report.png").relative_to(REPORTS).as_posix())}" alt="requests/s, p95 latency and memory over the load run" width="900">')
+            parts.append(
+                f'<img src="{html.escape((LOAD / "report.png").relative_to(REPORTS).as_posix())}" '
+                'alt="requests/s, p95 latency and memory over the load run" width="900">'
+            )
     else:
         parts.append("<p>none: <code>nox -s load</code> writes it to build/reports/load/.</p>")
     parts.append("<h2>End-to-end screenshots</h2>")
     shots = sorted(SCREENSHOTS.glob("**/*.png"))
     if shots:
         parts.append(f"<p>Written {_written(max(shots, key=lambda shot: shot.stat().st_mtime))} UTC (the newest).</p>")
-        parts.append("<ul>" + "".join(f"<li>{_link(shot, shot.relative_to(SCREENSHOTS).as_posix())}</li>" for shot in shots) + "</ul>")
+        parts.append(
+            "<ul>"
+            + "".join(f"<li>{_link(shot, shot.relative_to(SCREENSHOTS).as_posix())}</li>" for shot in shots)
+            + "</ul>"
+        )
     else:
         parts.append("<p>none: <code>nox -s e2e</code> writes them to build/reports/e2e/.</p>")
     parts += _table_section("Accessibility (axe-core)", AXE, "findings.json", "e2e")
@@ -178,14 +210,19 @@ def _artifacts() -> list[str]:
     parts.append("<h2>Blue/green upgrade under load</h2>")
     if BLUE_GREEN.is_file():
         figures = BLUE_GREEN.read_text(encoding="utf-8")
-        parts.append(f"<p>Written {_written(BLUE_GREEN)} UTC: {_link(BLUE_GREEN, BLUE_GREEN.name)}</p><pre>{html.escape(figures)}</pre>")
+        parts.append(
+            f"<p>Written {_written(BLUE_GREEN)} UTC: {_link(BLUE_GREEN, BLUE_GREEN.name)}</p>"
+            f"<pre>{html.escape(figures)}</pre>"
+        )
     else:
         parts.append("<p>none: <code>nox -s upgrade</code> writes it to build/reports/upgrade/.</p>")
     return parts
 
 
 def write_index(sessions: Iterable[str], own: str = "report") -> Path:
-    """Write build/reports/index.html: each session's result, time and reports (sessions listed first, then any other recorded).
+    """Write build/reports/index.html: each session's result, time and reports.
+
+    The sessions given are listed first, then any other recorded.
 
     own is the session writing the page; its records are left out, so they never make the run it reports look earlier.
     """
@@ -197,7 +234,8 @@ def write_index(sessions: Iterable[str], own: str = "report") -> Path:
     style = (
         "body{font-family:sans-serif;max-width:70em;margin:2em auto;padding:0 1em}"
         "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}"
-        ".passed td:nth-child(2){color:#060}.failed td:nth-child(2),.interrupted td:nth-child(2){color:#b00;font-weight:bold}"
+        ".passed td:nth-child(2){color:#060}"
+        ".failed td:nth-child(2),.interrupted td:nth-child(2){color:#b00;font-weight:bold}"
         ".notrun,.stale{color:#777}pre{overflow-x:auto;background:#f6f6f6;padding:.5em}"
     )
     page = [

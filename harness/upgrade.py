@@ -1,4 +1,6 @@
-"""The previous release for `nox -s upgrade`: found by its tag (or the commit releases.toml records), built once with its own recipe.
+"""The previous release for `nox -s upgrade`.
+
+It is found by its tag (or the commit releases.toml records) and built once with its own recipe.
 
 The release is checked out in a git worktree under build/releases/ and built
 by its own harness, run with the host Python it was made for and with the
@@ -87,7 +89,9 @@ def releases(path: Path = RELEASES_FILE) -> list[Release]:
         try:
             found.append(Release(**entry))
         except TypeError:
-            raise HarnessError(f"{path.name}: each [[release]] needs exactly version, tag, commit and host_python; found {entry}") from None
+            raise HarnessError(
+                f"{path.name}: each [[release]] needs exactly version, tag, commit and host_python; found {entry}"
+            ) from None
     return found
 
 
@@ -102,7 +106,9 @@ def previous_release(current: str | None = None, path: Path = RELEASES_FILE) -> 
 
 def _git(*args: str, cwd: Path = ROOT, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}  # never wait for a password
-    return subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 def _resolve(revision: str, cwd: Path = ROOT) -> str:
@@ -124,7 +130,10 @@ def _fetch(release: Release, repo: Path) -> str:
 
 
 def release_commit(release: Release, say: Callable[[str], None] = print, repo: Path = ROOT) -> str:
-    """Return the release's commit: its tag's, else the recorded one; fetch the tag from origin once if neither is here."""
+    """Return the release's commit: its tag's, else the recorded one.
+
+    Fetch the tag from origin once if neither is in this clone.
+    """
     fetch_failure = ""
     for attempt in ("local", "fetched"):
         tagged = _resolve(f"refs/tags/{release.tag}", repo)
@@ -138,13 +147,19 @@ def release_commit(release: Release, say: Callable[[str], None] = print, repo: P
             return tagged
         recorded = _resolve(release.commit, repo)
         if recorded:
-            say(f"release: this clone has no tag {release.tag}; using the commit releases.toml records, {recorded[:12]}")
+            say(
+                f"release: this clone has no tag {release.tag}; using the commit releases.toml records, {recorded[:12]}"
+            )
             return recorded
         if attempt == "local":
-            say(f"release: neither tag {release.tag} nor commit {release.commit[:12]} is in this clone; fetching the tag from origin")
+            say(
+                f"release: neither tag {release.tag} nor commit {release.commit[:12]} is in this clone; "
+                "fetching the tag from origin"
+            )
             fetch_failure = _fetch(release, repo)
     raise HarnessError(
-        f"cannot find release {release.tag}: neither its tag nor the commit {release.commit[:12]} that releases.toml records "
+        f"cannot find release {release.tag}: "
+        f"neither its tag nor the commit {release.commit[:12]} that releases.toml records "
         f"is in this clone (shallow, or cloned without tags), and fetching it from origin failed ({fetch_failure}). "
         f"Fetch it (`git fetch origin tag {release.tag}`, or `git fetch --unshallow --tags`) and run again."
     )
@@ -172,7 +187,12 @@ def release_worktree(release: Release, commit: str, say: Callable[[str], None] =
 
 def image_revision(tag: str) -> str:
     """Return the revision label of a local image ("" when the engine has no such image)."""
-    result = subprocess.run(["docker", "image", "inspect", "--format", "{{json .Config.Labels}}", tag], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        ["docker", "image", "inspect", "--format", "{{json .Config.Labels}}", tag],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if result.returncode != 0:
         return ""
     labels: dict[str, str] = json.loads(result.stdout) or {}
@@ -182,10 +202,15 @@ def image_revision(tag: str) -> str:
 def _release_python(release: Release) -> str:
     name = f"python{release.host_python}"
     found = shutil.which(name)
-    probe = subprocess.run([found, "-m", "pip", "--version"], capture_output=True, text=True, check=False) if found else None
+    probe = (
+        subprocess.run([found, "-m", "pip", "--version"], capture_output=True, text=True, check=False)
+        if found
+        else None
+    )
     if found is None or probe is None or probe.returncode != 0:
         raise HarnessError(
-            f"release {release.tag} builds its image with Python {release.host_python} on the host (host_python in releases.toml), "
+            f"release {release.tag} builds its image with Python {release.host_python} on the host "
+            "(host_python in releases.toml), "
             f"and `{name} -m pip` does not run here; install CPython {release.host_python} with pip."
         )
     return found
@@ -202,16 +227,29 @@ def ensure_release_image(release: Release, say: Callable[[str], None] = print) -
     log = WORKTREES / f"{release.tag}-build.log"
     # The release's harness chooses its own base; a base chosen for the current image must not leak into it.
     env = {key: value for key, value in os.environ.items() if key not in ("STARPUNK_BASE_IMAGE", "PYTHONPATH")}
-    say(f"release: building {release.image} with {release.tag}'s own recipe and {python} (a few minutes; log: {log.relative_to(ROOT)})")
+    say(
+        f"release: building {release.image} with {release.tag}'s own recipe and {python} "
+        f"(a few minutes; log: {log.relative_to(ROOT)})"
+    )
     with log.open("w") as output:
         try:
-            result = subprocess.run([python, "-c", BUILD_SCRIPT, release.image], cwd=worktree, env=env, stdout=output,
-                                    stderr=subprocess.STDOUT, timeout=BUILD_TIMEOUT, check=False)
+            result = subprocess.run(
+                [python, "-c", BUILD_SCRIPT, release.image],
+                cwd=worktree,
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                timeout=BUILD_TIMEOUT,
+                check=False,
+            )
         except subprocess.TimeoutExpired:
             raise HarnessError(f"building {release.image} took over {BUILD_TIMEOUT} s; see {log}") from None
     if result.returncode != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-LOG_LINES:])
-        raise HarnessError(f"building {release.image} from {release.tag} failed (exit {result.returncode}); last lines of {log}:\n{tail}")
+        raise HarnessError(
+            f"building {release.image} from {release.tag} failed (exit {result.returncode}); "
+            f"last lines of {log}:\n{tail}"
+        )
     built = image_revision(release.image)
     if built != commit:
         raise HarnessError(f"{release.image} was built but its {REVISION_LABEL} label is {built!r}, not {commit}.")

@@ -105,9 +105,26 @@ class MemorySampler(threading.Thread):
 def run_locust(locustfile, base_url, users, spawn_rate, run_time, csv_prefix, extra, env=None, user_class=None):
     """Run locust headless as a subprocess; return its exit code."""
     command = [
-        sys.executable, "-m", "locust", "-f", str(HERE / locustfile), "--headless",
-        "--host", base_url, "-u", str(users), "-r", str(spawn_rate), "-t", run_time,
-        "--csv", str(csv_prefix), "--csv-full-history", "--only-summary", "--stop-timeout", "5",
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(HERE / locustfile),
+        "--headless",
+        "--host",
+        base_url,
+        "-u",
+        str(users),
+        "-r",
+        str(spawn_rate),
+        "-t",
+        run_time,
+        "--csv",
+        str(csv_prefix),
+        "--csv-full-history",
+        "--only-summary",
+        "--stop-timeout",
+        "5",
         *extra,
     ]
     if user_class:
@@ -193,9 +210,7 @@ def measure(args, locust_args):
     lab = Lab(client, args.image, figures["version"], runs.labels("load"))
     site = None
     try:
-        site = lab.site(
-            env={"WORKERS": str(WORKERS)}, nano_cpus=CPUS * 1_000_000_000, mem_limit=f"{MEMORY_LIMIT_MB}m"
-        )
+        site = lab.site(env={"WORKERS": str(WORKERS)}, nano_cpus=CPUS * 1_000_000_000, mem_limit=f"{MEMORY_LIMIT_MB}m")
         startups = [timed_start(site) for _ in range(STARTS)]
         seed(site.sign_in(), SEED_NOTES)
         token = make_token(site)
@@ -206,15 +221,27 @@ def measure(args, locust_args):
         # --reset-stats: the latency figures describe the steady state, once
         # every user has spawned, not the ramp-up (the chart shows both).
         mix_code = run_locust(
-            "locustfile.py", site.base_url, args.users, args.spawn_rate, args.run_time,
-            args.out / "mix", ["--reset-stats", *locust_args], env=env,
+            "locustfile.py",
+            site.base_url,
+            args.users,
+            args.spawn_rate,
+            args.run_time,
+            args.out / "mix",
+            ["--reset-stats", *locust_args],
+            env=env,
         )
         sampler.stop()
         capacity = {}
         for user_class in ("HealthCapacity", "FeedCapacity"):
             run_locust(
-                "capacity.py", site.base_url, args.capacity_users, args.capacity_users,
-                args.capacity_time, args.out / user_class, locust_args, user_class=user_class,
+                "capacity.py",
+                site.base_url,
+                args.capacity_users,
+                args.capacity_users,
+                args.capacity_time,
+                args.out / user_class,
+                locust_args,
+                user_class=user_class,
             )
             capacity[user_class] = read_stats(args.out / user_class)
         if mix_code not in (0, 1):
@@ -235,9 +262,16 @@ def measure(args, locust_args):
         "image": args.image,
         **figures,
         "parameters": {
-            "users": args.users, "spawn_rate": args.spawn_rate, "run_time": args.run_time,
-            "capacity_time": args.capacity_time, "capacity_users": args.capacity_users,
-            "locust_args": locust_args, "seed_notes": SEED_NOTES, "cpus": CPUS, "memory_limit_mb": MEMORY_LIMIT_MB, "workers": WORKERS,
+            "users": args.users,
+            "spawn_rate": args.spawn_rate,
+            "run_time": args.run_time,
+            "capacity_time": args.capacity_time,
+            "capacity_users": args.capacity_users,
+            "locust_args": locust_args,
+            "seed_notes": SEED_NOTES,
+            "cpus": CPUS,
+            "memory_limit_mb": MEMORY_LIMIT_MB,
+            "workers": WORKERS,
             "seed_photo_notes": SEED_PHOTO_NOTES,
         },
         "startup_s": {"runs": startups, "median": statistics.median(startups), "max": max(startups)},
@@ -255,8 +289,13 @@ def measure(args, locust_args):
             "feed_health_ratio": feed_rps / health_rps if health_rps else None,
             "failures": sum(stats["Aggregated"]["failures"] for stats in capacity.values()),
         },
-        "units": {"image_mb": "MB (10^6 bytes)", "startup_s": "seconds", "memory_mb": "MB (10^6 bytes)",
-                  "rps": "requests per second", "p50_ms": "milliseconds"},
+        "units": {
+            "image_mb": "MB (10^6 bytes)",
+            "startup_s": "seconds",
+            "memory_mb": "MB (10^6 bytes)",
+            "rps": "requests per second",
+            "p50_ms": "milliseconds",
+        },
         "limits": LIMITS,
         "goals": GOALS,
     }

@@ -165,7 +165,9 @@ class Author(HttpUser):
 
     @task
     def publish(self):
-        publish_note(self.client, f"Load-test note {next(_note_counter)}: published while readers read & feeds are polled.")
+        publish_note(
+            self.client, f"Load-test note {next(_note_counter)}: published while readers read & feeds are polled."
+        )
 
 
 def publish_note(client, content):
@@ -176,7 +178,9 @@ def publish_note(client, content):
     if not found:
         return False
     data = {"csrf_token": found.group(1), "content": content, "published": "y"}
-    with client.post("/admin/new", data=data, name="/admin/new [POST]", allow_redirects=False, catch_response=True) as response:
+    with client.post(
+        "/admin/new", data=data, name="/admin/new [POST]", allow_redirects=False, catch_response=True
+    ) as response:
         check(response, 303)
         return response.status_code == 303
 

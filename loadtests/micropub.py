@@ -19,7 +19,9 @@ SEED_PHOTO_BYTES = 30_000
 
 def make_token(site: Site) -> str:
     """Make an access token for the load test inside the container and return it (the command's last line)."""
-    output = site.run("flask", "--app", "starpunk", "token", "create", "--scope", SCOPE, "--client-id", "https://load.example/")
+    output = site.run(
+        "flask", "--app", "starpunk", "token", "create", "--scope", SCOPE, "--client-id", "https://load.example/"
+    )
     return output.strip().splitlines()[-1]
 
 
@@ -28,8 +30,13 @@ def seed_tagged_photos(site: Site, token: str, count: int) -> None:
     client = MicropubClient(site.base_url, discover(site.base_url), token)
     for n in range(count):
         photo = noisy_png(SEED_PHOTO_BYTES, f"seed-{n}")
-        reply = client.create_form(content=f"Seeded photo note {n}: a tagged note with a photo.", category=[TAG, TAGS[n % len(TAGS)]],
-                                   mp_photo_alt=f"Seeded photo {n}", files=[("photo", (f"seed-{n}.png", photo, "image/png"))])
+        reply = client.create_form(
+            content=f"Seeded photo note {n}: a tagged note with a photo.",
+            category=[TAG, TAGS[n % len(TAGS)]],
+            mp_photo_alt=f"Seeded photo {n}",
+            files=[("photo", (f"seed-{n}.png", photo, "image/png"))],
+        )
         if reply.status_code != 201:
-            raise RuntimeError(f"seeding photo note {n} through Micropub failed with HTTP {reply.status_code}: {reply.text[:300]}")
-
+            raise RuntimeError(
+                f"seeding photo note {n} through Micropub failed with HTTP {reply.status_code}: {reply.text[:300]}"
+            )

@@ -44,16 +44,33 @@ class MicropubAuthor(HttpUser):
     @task
     def post(self):
         number = next(_post_counter)
-        data = [("h", "entry"), ("content", f"Posted from a Micropub app during the load test, number {number}."),
-                ("category[]", TAG), ("category[]", TAGS[number % len(TAGS)])]
+        data = [
+            ("h", "entry"),
+            ("content", f"Posted from a Micropub app during the load test, number {number}."),
+            ("category[]", TAG),
+            ("category[]", TAGS[number % len(TAGS)]),
+        ]
         headers = {"Authorization": f"Bearer {self.token}"}
         if number % PHOTO_EVERY:
-            with self.client.post("/micropub", data=data, headers=headers, name="/micropub [create]",
-                                  allow_redirects=False, catch_response=True) as response:
+            with self.client.post(
+                "/micropub",
+                data=data,
+                headers=headers,
+                name="/micropub [create]",
+                allow_redirects=False,
+                catch_response=True,
+            ) as response:
                 micropub_check(response, 201)
             return
         files = {"photo": (f"load-{number}.png", noisy_png(POST_PHOTO_BYTES, f"post-{number}"), "image/png")}
         data.append(("mp-photo-alt", f"Load-test photo {number}"))
-        with self.client.post("/micropub", data=data, files=files, headers=headers, name="/micropub [create with photo]",
-                              allow_redirects=False, catch_response=True) as response:
+        with self.client.post(
+            "/micropub",
+            data=data,
+            files=files,
+            headers=headers,
+            name="/micropub [create with photo]",
+            allow_redirects=False,
+            catch_response=True,
+        ) as response:
             micropub_check(response, 201)

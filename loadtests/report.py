@@ -32,13 +32,15 @@ def markdown_table(report):
         f"| image size | {report['image_mb']:.1f} MB (app layers {report['app_layers_mb']:.1f} MB) "
         f"| {_mark(report['image_mb'] < limits['image_mb'])} < {limits['image_mb']} MB "
         f"| {_mark(report['image_mb'] <= goals['image_mb'])} ≤ {goals['image_mb']} MB |",
-        f"| startup to healthy, median (max) of {len(startup['runs'])} | {startup['median']:.2f} s ({startup['max']:.2f} s) "
+        f"| startup to healthy, median (max) of {len(startup['runs'])} "
+        f"| {startup['median']:.2f} s ({startup['max']:.2f} s) "
         f"| {_mark(startup['median'] < limits['startup_median_s'])} < {limits['startup_median_s']} s "
         f"| {_mark(startup['median'] <= goals['startup_median_s'])} ≤ {goals['startup_median_s']} s |",
         f"| working-set memory, peak (mean) | {peak:.1f} MB ({(memory['mean'] or 0):.1f} MB) "
         f"| {_mark(peak < limits['memory_peak_mb'])} < {limits['memory_peak_mb']} MB "
         f"| {_mark(peak <= goals['memory_peak_mb'])} ≤ {goals['memory_peak_mb']} MB |",
-        f"| /feed.xml (no If-None-Match) ÷ /health, requests/s | {capacity['feed_rps']:.0f} ÷ {capacity['health_rps']:.0f} "
+        "| /feed.xml (no If-None-Match) ÷ /health, requests/s "
+        f"| {capacity['feed_rps']:.0f} ÷ {capacity['health_rps']:.0f} "
         f"= {ratio:.2f} | — | {_mark(ratio >= goals['feed_health_ratio'])} ≥ {goals['feed_health_ratio']} |",
         "",
         "| endpoint | requests | failures | req/s | p50 ms | p95 ms | p99 ms |",

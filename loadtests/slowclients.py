@@ -45,17 +45,34 @@ def start(image: str, worker_from: Path | None) -> tuple[str, int]:
     """Start the image on 127.0.0.1 on core 1; return (container id, port)."""
     port = free_port()
     env = site_env(None)
-    command = ["run", "-d", "--label", "org.starpunk.test=slowbench", "--cpuset-cpus", "1",
-               "-p", f"127.0.0.1:{port}:8000"]
+    command = [
+        "run",
+        "-d",
+        "--label",
+        "org.starpunk.test=slowbench",
+        "--cpuset-cpus",
+        "1",
+        "-p",
+        f"127.0.0.1:{port}:8000",
+    ]
     for name, value in env.items():
         command += ["-e", f"{name}={value}"]
     if worker_from is not None:
-        command += ["-v", f"{worker_from / 'starpunk' / 'worker.py'}:/app/starpunk/worker.py:ro",
-                    "-v", f"{worker_from / 'gunicorn.conf.py'}:/app/gunicorn.conf.py:ro"]
+        command += [
+            "-v",
+            f"{worker_from / 'starpunk' / 'worker.py'}:/app/starpunk/worker.py:ro",
+            "-v",
+            f"{worker_from / 'gunicorn.conf.py'}:/app/gunicorn.conf.py:ro",
+        ]
     container = _docker(*command, image)
     http = plain_session()
-    wait_for(lambda: http.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code, what="/health",
-             timeout=60, until=lambda status: status == 200, ignore=(OSError,))
+    wait_for(
+        lambda: http.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code,
+        what="/health",
+        timeout=60,
+        until=lambda status: status == 200,
+        ignore=(OSError,),
+    )
     return container, port
 
 
@@ -76,7 +93,9 @@ def wrk(url: str) -> float:
     """Return wrk's requests/s for url (1 thread on core 0, 16 connections)."""
     result = subprocess.run(
         ["taskset", "-c", "0", "wrk", "-t1", f"-c{WRK_CONNECTIONS}", f"-d{WRK_SECONDS}s", url],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return float(re.search(r"Requests/sec:\s+([\d.]+)", result.stdout).group(1))
 
@@ -88,13 +107,25 @@ def slow_client_rows(label: str, port: int, paths: list[str], token: str) -> lis
         outcome = SlowClientRun(Target(port, "127.0.0.1"), paths, header_clients=count, window_s=WINDOW_S).run()
         rows.append(f"| {label} | readers with {count} slow-header clients ({WINDOW_S:.0f} s) | {outcome.summary()} |")
     for uploads in STALLED_UPLOAD_COUNTS:
-        outcome = SlowClientRun(Target(port, "127.0.0.1"), paths, uploads=uploads, upload_bytes=1_000_000,
-                                upload_rate=1024, token=token, window_s=UPLOAD_WINDOW_S, finish_uploads=False).run()
-        rows.append(f"| {label} | readers with {uploads} uploads trickling 1 KB/s, then stalling ({UPLOAD_WINDOW_S:.0f} s) | {outcome.summary()} |")
+        outcome = SlowClientRun(
+            Target(port, "127.0.0.1"),
+            paths,
+            uploads=uploads,
+            upload_bytes=1_000_000,
+            upload_rate=1024,
+            token=token,
+            window_s=UPLOAD_WINDOW_S,
+            finish_uploads=False,
+        ).run()
+        rows.append(
+            f"| {label} | readers with {uploads} uploads trickling 1 KB/s, then stalling ({UPLOAD_WINDOW_S:.0f} s) | {outcome.summary()} |"
+        )
     return rows
 
 
-def measure(image: str, worker_from: Path | None, label: str, only_throughput: bool = False, repeat: int = 1) -> list[str]:
+def measure(
+    image: str, worker_from: Path | None, label: str, only_throughput: bool = False, repeat: int = 1
+) -> list[str]:
     """Run every measurement on one container and return the table rows."""
     container, port = start(image, worker_from)
     rows = []
@@ -103,16 +134,25 @@ def measure(image: str, worker_from: Path | None, label: str, only_throughput: b
         login = _docker("exec", container, "flask", "--app", "starpunk", "login-link").splitlines()[-1]
         owner = Owner(base, login)
         slug = owner.publish("A note for the slow-client measurement. " + "words " * 30)
-        token = _docker("exec", container, "flask", "--app", "starpunk", "token", "create", "--scope", "media").splitlines()[-1]
+        token = _docker(
+            "exec", container, "flask", "--app", "starpunk", "token", "create", "--scope", "media"
+        ).splitlines()[-1]
         paths = ["/", f"/note/{slug}", "/feed.xml"]
         if not only_throughput:
             rows += slow_client_rows(label, port, paths, token)
         for path in paths:
             figures = sorted(wrk(base + path) for _ in range(repeat))
             shown = ", ".join(f"{figure:.0f}" for figure in figures)
-            rows.append(f"| {label} | wrk requests/s {path.split('/')[1] or '/'} (median of {repeat}: {shown}) | {statistics.median(figures):.0f} |")
+            rows.append(
+                f"| {label} | wrk requests/s {path.split('/')[1] or '/'} (median of {repeat}: {shown}) | {statistics.median(figures):.0f} |"
+            )
         logs = subprocess.run(["docker", "logs", container], capture_output=True, text=True).stderr
-        for marker in ("Perhaps out of memory", "WORKER TIMEOUT", "no complete request headers", "its body did not arrive"):
+        for marker in (
+            "Perhaps out of memory",
+            "WORKER TIMEOUT",
+            "no complete request headers",
+            "its body did not arrive",
+        ):
             rows.append(f"| {label} | log lines containing '{marker}' | {logs.count(marker)} |")
     finally:
         subprocess.run(["docker", "rm", "-f", container], capture_output=True)

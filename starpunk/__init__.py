@@ -95,9 +95,7 @@ def create_app(test_config=None):
             app.logger.info("applied %d migration(s): %s", len(exc.applied), ", ".join(exc.applied))
         raise SystemExit(f"starpunk: {exc}") from None
     except (OSError, sqlite3.Error) as exc:
-        raise SystemExit(
-            f"starpunk: cannot open the database in DATA_PATH={settings['DATA_PATH']}: {exc}"
-        ) from None
+        raise SystemExit(f"starpunk: cannot open the database in DATA_PATH={settings['DATA_PATH']}: {exc}") from None
     if applied:
         app.logger.info("applied %d migration(s): %s", len(applied), ", ".join(applied))
     try:
@@ -133,7 +131,16 @@ def create_app(test_config=None):
 
     site = {
         key: app.config[key]
-        for key in ("SITE_URL", "SITE_NAME", "SITE_DESCRIPTION", "SITE_AUTHOR", "AUTHOR_PHOTO", "ADMIN_ME", "VERSION", "DEV_MODE")
+        for key in (
+            "SITE_URL",
+            "SITE_NAME",
+            "SITE_DESCRIPTION",
+            "SITE_AUTHOR",
+            "AUTHOR_PHOTO",
+            "ADMIN_ME",
+            "VERSION",
+            "DEV_MODE",
+        )
     }
 
     @app.context_processor
@@ -141,7 +148,9 @@ def create_app(test_config=None):
         return {"site": site, "is_owner": auth.is_owner()}
 
     if restored:
-        app.logger.info("restored %d photo file(s) from the backup into %s", restored, media.media_folder(settings["DATA_PATH"]))
+        app.logger.info(
+            "restored %d photo file(s) from the backup into %s", restored, media.media_folder(settings["DATA_PATH"])
+        )
     if abandoned:
         app.logger.info("removed %d partial upload file(s) left by a killed process", abandoned)
     if settings["DEV_MODE"]:

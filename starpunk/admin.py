@@ -105,7 +105,9 @@ def _form(note):
         content=note["content"] if note else "",
         published=bool(note["published"]) if note else True,
         tags=", ".join(note["tags"]) if note else "",
-        existing=[(position, photo, True, photo.alt) for position, photo in enumerate(note["photos"] if note else [], start=1)],
+        existing=[
+            (position, photo, True, photo.alt) for position, photo in enumerate(note["photos"] if note else [], start=1)
+        ],
         alts={},
         error=None,
     )
@@ -177,4 +179,3 @@ def revoke_token(token_id):
     current_app.logger.info("token %s revoked in /admin", token_id)
     flash(f"Revoked token {token_id}.")
     return redirect(url_for("admin.index"), code=303)
-

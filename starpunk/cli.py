@@ -32,7 +32,9 @@ def _add_media(target, data_path):
     # before the note: every photo the snapshot names is already here.
     for path in sorted(folder.iterdir()) if folder.is_dir() else []:
         if NAME.match(path.name):
-            target.execute(f"INSERT INTO {BACKUP_MEDIA_TABLE} (name, data) VALUES (?, ?)", (path.name, path.read_bytes()))
+            target.execute(
+                f"INSERT INTO {BACKUP_MEDIA_TABLE} (name, data) VALUES (?, ?)", (path.name, path.read_bytes())
+            )
             count += 1
     target.commit()
     return count
@@ -117,7 +119,7 @@ def _front_matter(note):
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--include-deleted", is_flag=True, help="Also export notes that were deleted.")
 def export_command(directory, include_deleted):
-    """Write every note as Markdown with front matter under DIRECTORY/YYYY/MM/slug.md, its photos under DIRECTORY/media/."""
+    """Write every note as Markdown with front matter to DIRECTORY/YYYY/MM/slug.md, its photos to DIRECTORY/media/."""
     conn = connect(current_app.config["DATA_PATH"])
     source = media_folder(current_app.config["DATA_PATH"])
     written = copied = 0

@@ -81,13 +81,13 @@ def load_config(environ=None, test_config=None):
 
     settings["ENVIRONMENT"] = str(settings["ENVIRONMENT"]).strip().lower()
     if settings["ENVIRONMENT"] not in {"development", "production"}:
-        raise ConfigError(
-            f"ENVIRONMENT must be development or production, not {settings['ENVIRONMENT']!r}"
-        )
+        raise ConfigError(f"ENVIRONMENT must be development or production, not {settings['ENVIRONMENT']!r}")
     settings["SITE_URL"] = str(settings["SITE_URL"]).rstrip("/")
     if not settings["SITE_URL"].startswith(("http://", "https://")):
         raise ConfigError(f"SITE_URL must start with http:// or https://, not {settings['SITE_URL']!r}")
-    settings["SITE_DESCRIPTION"] = " ".join(str(settings["SITE_DESCRIPTION"]).split()) or f"Notes by {settings['SITE_AUTHOR']}."
+    settings["SITE_DESCRIPTION"] = (
+        " ".join(str(settings["SITE_DESCRIPTION"]).split()) or f"Notes by {settings['SITE_AUTHOR']}."
+    )
     settings["INDIELOGIN_URL"] = str(settings["INDIELOGIN_URL"]).rstrip("/")
     settings["DATA_PATH"] = str(Path(settings["DATA_PATH"]).absolute())
     settings["AUTHOR_PHOTO"] = str(settings["AUTHOR_PHOTO"]).strip()
@@ -109,7 +109,8 @@ def load_config(environ=None, test_config=None):
     # A form carrying photos (the admin form, Micropub) may be this large: every
     # photo at its limit plus the text; every other request keeps the small limit.
     settings.setdefault(
-        "UPLOAD_MAX_CONTENT_LENGTH", settings["MAX_PHOTOS"] * settings["MEDIA_MAX_BYTES"] + settings["MAX_CONTENT_LENGTH"]
+        "UPLOAD_MAX_CONTENT_LENGTH",
+        settings["MAX_PHOTOS"] * settings["MEDIA_MAX_BYTES"] + settings["MAX_CONTENT_LENGTH"],
     )
     return settings
 

@@ -49,7 +49,9 @@ class AtomEnclosures(BaseEntryExtension):
     def extend_atom(self, entry):
         """Append one enclosure link per stored photo."""
         for photo in self.photos:
-            xml_elem("link", entry, href=photo.src, rel="enclosure", type=photo.content_type, length=str(photo.size_bytes))
+            xml_elem(
+                "link", entry, href=photo.src, rel="enclosure", type=photo.content_type, length=str(photo.size_bytes)
+            )
         return entry
 
 

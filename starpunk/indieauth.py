@@ -107,10 +107,14 @@ def _checked_request(args):
     client_id = args.get("client_id", "")
     redirect_uri = args.get("redirect_uri", "")
     if not valid_client_id(client_id):
-        _refuse_page("The app asking to sign in sent no valid client_id (an http or https URL), so it was refused.",
-                     "no valid client_id")
+        _refuse_page(
+            "The app asking to sign in sent no valid client_id (an http or https URL), so it was refused.",
+            "no valid client_id",
+        )
     if origin(redirect_uri) is None:
-        _refuse_page("The app asking to sign in sent no valid redirect_uri, so it was refused.", "no valid redirect_uri")
+        _refuse_page(
+            "The app asking to sign in sent no valid redirect_uri, so it was refused.", "no valid redirect_uri"
+        )
     if origin(redirect_uri) != origin(client_id):
         _refuse_page(
             f"The app {client_id} asked to send you back to {redirect_uri}, which is not on its own site. "

@@ -119,7 +119,7 @@ def name_from_url(url):
     """Return the stored file's name when url is this site's /media/<name>, else None."""
     prefix = current_app.config["SITE_URL"] + url_for("media.serve", name="x")[:-1]
     if url.startswith(prefix):
-        name = url[len(prefix):]
+        name = url[len(prefix) :]
         if NAME.match(name):
             return name
     return None

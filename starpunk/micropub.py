@@ -76,8 +76,12 @@ def _refuse_if_throttled():
             throttle.log_refusal("token", g.token_refused_for)
     seconds = g.token_refused_for
     if seconds:
-        raise Refusal(f"Too many unknown access tokens came from your address. Try again in {seconds} seconds.",
-                      429, "temporarily_unavailable", headers={"Retry-After": str(seconds), **NO_STORE})
+        raise Refusal(
+            f"Too many unknown access tokens came from your address. Try again in {seconds} seconds.",
+            429,
+            "temporarily_unavailable",
+            headers={"Retry-After": str(seconds), **NO_STORE},
+        )
 
 
 def _count_unknown_token():
@@ -95,8 +99,9 @@ def authenticate():
     except TokenRequestError as exc:
         raise Refusal(str(exc)) from None
     if plaintext is None:
-        raise Refusal("An access token is required (Authorization: Bearer, or an access_token form field).",
-                      401, "unauthorized")
+        raise Refusal(
+            "An access token is required (Authorization: Bearer, or an access_token form field).", 401, "unauthorized"
+        )
     info = verify_token(plaintext)
     if info is None:
         _count_unknown_token()
@@ -107,8 +112,12 @@ def authenticate():
 def require_scope(info, scopes):
     """Raise 403 insufficient_scope unless the token grants one of scopes."""
     if not any(info.has_scope(name) for name in scopes):
-        raise Refusal(f"This token's scope ({info.scope or 'none'}) does not allow this; it needs "
-                      f"{' or '.join(scopes)}.", 403, "insufficient_scope", scope=" ".join(scopes))
+        raise Refusal(
+            f"This token's scope ({info.scope or 'none'}) does not allow this; it needs {' or '.join(scopes)}.",
+            403,
+            "insufficient_scope",
+            scope=" ".join(scopes),
+        )
 
 
 def _header_token_may(scopes):
@@ -133,7 +142,7 @@ def note_for_url(url):
     if not isinstance(url, str) or not url:
         raise Refusal("The url of the note is required.")
     prefix = permalink("x")[:-1]
-    slug = urlsplit(url[len(prefix):]).path.rstrip("/") if url.startswith(prefix) else None
+    slug = urlsplit(url[len(prefix) :]).path.rstrip("/") if url.startswith(prefix) else None
     if slug is None or not is_valid_slug(slug):
         raise Refusal(f"{url} is not a note of this site (its notes are at {prefix}<slug>).")
     note = store.get_note_by_slug(slug)
@@ -193,8 +202,8 @@ def create(properties, commands, files=()):
     content, tags = _check(fields.content, fields.tags, len(files) + len(fields.photos))
     alts = _alt_texts(commands)
     # Uploaded files come first, then photo URLs: mp-photo-alt values follow that order.
-    linked = _linked_photos(fields.photos, alts[len(files):])
-    upload_alts = [store.validate_alt(alt) for alt in alts[:len(files)]]
+    linked = _linked_photos(fields.photos, alts[len(files) :])
+    upload_alts = [store.validate_alt(alt) for alt in alts[: len(files)]]
     stored = []
     try:
         for index, file in enumerate(files):
@@ -202,7 +211,12 @@ def create(properties, commands, files=()):
             stored.append(Photo.stored(media.save_upload(file, file.filename), alt))
         slug = next((value for value in commands.get("mp-slug", []) if isinstance(value, str)), None)
         note = store.create_note(
-            content, not fields.draft, tags, stored + linked, slug=slug, published_at=fields.published_at,
+            content,
+            not fields.draft,
+            tags,
+            stored + linked,
+            slug=slug,
+            published_at=fields.published_at,
             properties=fields.kept,
         )
     except BaseException:
@@ -222,7 +236,9 @@ def update(body):
     content, tags = _check(fields.content, fields.tags, len(fields.photos))
     photos = _linked_photos(fields.photos, []) if "photo" in touched else None
     store.update_note(
-        note["id"], content, not fields.draft,
+        note["id"],
+        content,
+        not fields.draft,
         tags=tags if "category" in touched else None,
         photos=photos,
         published_at=fields.published_at if "published" in touched else None,
@@ -251,7 +267,9 @@ def _run(action, info, run):
     except (PropertyError, NoteError) as exc:
         raise Refusal(str(exc)) from None
     except MediaError as exc:
-        raise Refusal(str(exc), exc.status, "temporarily_unavailable" if exc.status == 503 else "invalid_request") from None
+        raise Refusal(
+            str(exc), exc.status, "temporarily_unavailable" if exc.status == 503 else "invalid_request"
+        ) from None
 
 
 @bp.post("")
@@ -330,7 +348,9 @@ def media_endpoint():
     try:
         stored = media.save_upload(file, file.filename)
     except MediaError as exc:
-        raise Refusal(str(exc), exc.status, "temporarily_unavailable" if exc.status == 503 else "invalid_request") from None
+        raise Refusal(
+            str(exc), exc.status, "temporarily_unavailable" if exc.status == 503 else "invalid_request"
+        ) from None
     response = jsonify(url=stored.url)
     response.status_code = 201
     response.headers["Location"] = stored.url

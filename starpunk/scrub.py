@@ -37,7 +37,7 @@ def _exif_without_location(tiff):
         if GPS_IFD not in exif:
             return tiff
         del exif[GPS_IFD]
-        rewritten = exif.tobytes()[len(EXIF_PREFIX):]
+        rewritten = exif.tobytes()[len(EXIF_PREFIX) :]
     except Exception:  # noqa: BLE001 - a block Pillow cannot parse is dropped, never kept
         return b""
     # Belt and braces: keep the rewrite only if it really lost the GPS directory.
@@ -52,23 +52,23 @@ def _scrub_jpeg(data):
             break  # not a marker: leave the rest as it is (the decoder decides)
         marker = data[pos + 1]
         if marker == 0xFF:  # fill byte
-            out.append(data[pos:pos + 1])
+            out.append(data[pos : pos + 1])
             pos += 1
             continue
         if marker in JPEG_STANDALONE:
-            out.append(data[pos:pos + 2])
+            out.append(data[pos : pos + 2])
             pos += 2
             continue
         if marker == 0xDA:  # start of scan: compressed data follows, untouched
             break
-        (length,) = struct.unpack(">H", data[pos + 2:pos + 4])
-        segment = data[pos:pos + 2 + length]
+        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
+        segment = data[pos : pos + 2 + length]
         payload = segment[4:]
         pos += 2 + length
         if marker == 0xE1 and payload.startswith(XMP_PREFIXES):
             continue
         if marker == 0xE1 and payload.startswith(EXIF_PREFIX):
-            tiff = _exif_without_location(payload[len(EXIF_PREFIX):])
+            tiff = _exif_without_location(payload[len(EXIF_PREFIX) :])
             if not tiff or len(tiff) + len(EXIF_PREFIX) > JPEG_MAX_SEGMENT:
                 continue
             payload = EXIF_PREFIX + tiff
@@ -86,10 +86,10 @@ def _scrub_png(data):
     out = [data[:8]]
     pos = 8
     while pos + 12 <= len(data):
-        (length,) = struct.unpack(">I", data[pos:pos + 4])
-        kind = data[pos + 4:pos + 8]
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
         end = pos + 12 + length
-        chunk, body = data[pos:end], data[pos + 8:pos + 8 + length]
+        chunk, body = data[pos:end], data[pos + 8 : pos + 8 + length]
         pos = end
         if kind in {b"iTXt", b"tEXt", b"zTXt"} and body.startswith(PNG_XMP_KEYWORD):
             continue
@@ -110,17 +110,17 @@ def _scrub_webp(data):
     pos = 12
     dropped = 0
     while pos + 8 <= len(data):
-        kind = data[pos:pos + 4]
-        (size,) = struct.unpack("<I", data[pos + 4:pos + 8])
+        kind = data[pos : pos + 4]
+        (size,) = struct.unpack("<I", data[pos + 4 : pos + 8])
         end = pos + 8 + size + (size & 1)
-        body = data[pos + 8:pos + 8 + size]
+        body = data[pos + 8 : pos + 8 + size]
         chunk = data[pos:end]
         pos = end
         if kind == b"XMP ":
             dropped |= WEBP_FLAG_XMP
             continue
         if kind == b"EXIF":
-            raw = body[len(EXIF_PREFIX):] if body.startswith(EXIF_PREFIX) else body
+            raw = body[len(EXIF_PREFIX) :] if body.startswith(EXIF_PREFIX) else body
             tiff = _exif_without_location(raw)
             if not tiff:
                 dropped |= WEBP_FLAG_EXIF
@@ -132,7 +132,7 @@ def _scrub_webp(data):
         chunks.append(chunk)
     body = b"".join(chunks) + data[pos:]
     if flags_at is not None and dropped:
-        body = body[:flags_at] + bytes([body[flags_at] & ~dropped & 0xFF]) + body[flags_at + 1:]
+        body = body[:flags_at] + bytes([body[flags_at] & ~dropped & 0xFF]) + body[flags_at + 1 :]
     return b"RIFF" + struct.pack("<I", len(body) + 4) + b"WEBP" + body
 
 

@@ -87,9 +87,7 @@ def validate_photos(photos):
 
 
 def _bump_generation(db, now):
-    db.execute(
-        "UPDATE site_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_generation'"
-    )
+    db.execute("UPDATE site_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_generation'")
     db.execute("UPDATE site_state SET value = ? WHERE key = 'content_changed_at'", (now,))
 
 
@@ -193,11 +191,16 @@ def with_attachments(db, rows):
     rows = list(rows)
     notes = []
     for start in range(0, len(rows), ATTACH_BATCH):
-        batch = rows[start:start + ATTACH_BATCH]
+        batch = rows[start : start + ATTACH_BATCH]
         ids = [row["id"] for row in batch]
         tags, photos = tag_table.tags_of(db, ids), photo_table.photos_of(db, ids)
         notes += [
-            {**dict(row), "tags": tags[row["id"]], "photos": photos[row["id"]], "properties": json.loads(row["properties"])}
+            {
+                **dict(row),
+                "tags": tags[row["id"]],
+                "photos": photos[row["id"]],
+                "properties": json.loads(row["properties"]),
+            }
             for row in batch
         ]
     return notes
@@ -224,9 +227,11 @@ def get_note_by_slug(slug):
 
 def was_published_then_deleted(slug):
     """Return True when the note with this slug was public and has been deleted (its page is 410 Gone)."""
-    row = get_db().execute(
-        "SELECT 1 FROM notes WHERE slug = ? AND published = 1 AND deleted_at IS NOT NULL", (slug,)
-    ).fetchone()
+    row = (
+        get_db()
+        .execute("SELECT 1 FROM notes WHERE slug = ? AND published = 1 AND deleted_at IS NOT NULL", (slug,))
+        .fetchone()
+    )
     return row is not None
 
 
@@ -247,8 +252,7 @@ def list_published(limit, offset=0, tag=None):
     where, params = _public_filter(tag)
     db = get_db()
     rows = db.execute(
-        f"SELECT {NOTE_COLUMNS} FROM notes WHERE {where}"
-        " ORDER BY published_at DESC, id DESC LIMIT ? OFFSET ?",
+        f"SELECT {NOTE_COLUMNS} FROM notes WHERE {where} ORDER BY published_at DESC, id DESC LIMIT ? OFFSET ?",
         (*params, limit, offset),
     ).fetchall()
     return with_attachments(db, rows)
@@ -262,10 +266,11 @@ def count_published(tag=None):
 
 def list_all():
     """Return every undeleted note, drafts included, newest first (for the owner)."""
-    return get_db().execute(
-        f"SELECT {NOTE_COLUMNS} FROM notes WHERE deleted_at IS NULL"
-        " ORDER BY created_at DESC, id DESC"
-    ).fetchall()
+    return (
+        get_db()
+        .execute(f"SELECT {NOTE_COLUMNS} FROM notes WHERE deleted_at IS NULL ORDER BY created_at DESC, id DESC")
+        .fetchall()
+    )
 
 
 def count_all_notes(conn):

@@ -38,10 +38,14 @@ def _since():
 
 def retry_after(kind):
     """Return the seconds until this client may try kind again: 0 when it is not refused."""
-    row = get_db().execute(
-        "SELECT at FROM auth_failures WHERE client = ? AND kind = ? AND at > ? ORDER BY at DESC LIMIT 1 OFFSET ?",
-        (client(), kind, _since(), MAX_FAILURES - 1),
-    ).fetchone()
+    row = (
+        get_db()
+        .execute(
+            "SELECT at FROM auth_failures WHERE client = ? AND kind = ? AND at > ? ORDER BY at DESC LIMIT 1 OFFSET ?",
+            (client(), kind, _since(), MAX_FAILURES - 1),
+        )
+        .fetchone()
+    )
     if row is None:
         return 0
     free_at = datetime.fromisoformat(row["at"]) + FAILURE_WINDOW
@@ -54,8 +58,10 @@ def record_failure(kind, what):
         raise ValueError(kind)
     db = get_db()
     with transaction(db):
-        db.execute("INSERT INTO auth_failures (client, kind, at) VALUES (?, ?, ?)",
-                   (client(), kind, isoformat(datetime.now(timezone.utc))))
+        db.execute(
+            "INSERT INTO auth_failures (client, kind, at) VALUES (?, ?, ?)",
+            (client(), kind, isoformat(datetime.now(timezone.utc))),
+        )
         db.execute("DELETE FROM auth_failures WHERE at <= ?", (_since(),))
     current_app.logger.warning("failed %s attempt from %s: %s", kind, client(), what)
 
@@ -64,7 +70,11 @@ def log_refusal(kind, seconds):
     """Log that this client is refused kind for seconds (one line, no guessed value)."""
     current_app.logger.warning(
         "%s attempts from %s refused for %d s: %d failures within %d minutes",
-        kind, client(), seconds, MAX_FAILURES, FAILURE_WINDOW.seconds // 60,
+        kind,
+        client(),
+        seconds,
+        MAX_FAILURES,
+        FAILURE_WINDOW.seconds // 60,
     )
 
 
@@ -89,8 +99,7 @@ def refused_json(kind, message):
     if not seconds:
         return None
     log_refusal(kind, seconds)
-    response = jsonify(error="temporarily_unavailable",
-                       error_description=f"{message} Try again in {seconds} seconds.")
+    response = jsonify(error="temporarily_unavailable", error_description=f"{message} Try again in {seconds} seconds.")
     response.status_code = 429
     response.headers.update({"Retry-After": str(seconds), **NO_STORE})
     return response

@@ -117,8 +117,7 @@ def create_token(scope, client_id=None, me=None, lifetime=None):
     db = get_db()
     with transaction(db):
         token_id = db.execute(
-            "INSERT INTO tokens (token_hash, me, client_id, scope, created_at, expires_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO tokens (token_hash, me, client_id, scope, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
             (
                 hash_token(plaintext),
                 me or site_me(),
@@ -167,10 +166,13 @@ def list_tokens(include_inactive=False):
 def _revoke(where, value):
     db = get_db()
     with transaction(db):
-        return db.execute(
-            f"UPDATE tokens SET revoked_at = ? WHERE {where} = ? AND revoked_at IS NULL AND expires_at > ?",
-            (isoformat(now()), value, isoformat(now())),
-        ).rowcount == 1
+        return (
+            db.execute(
+                f"UPDATE tokens SET revoked_at = ? WHERE {where} = ? AND revoked_at IS NULL AND expires_at > ?",
+                (isoformat(now()), value, isoformat(now())),
+            ).rowcount
+            == 1
+        )
 
 
 def revoke_token(token_id):
@@ -221,8 +223,7 @@ def create_command(scope, client_id):
     info = next(token for token in list_tokens() if token.id == token_id)
     current_app.logger.info("token %s created from the command line, scope %s", token_id, info.scope)
     click.echo(f"Token {token_id} for {info.me}, scope: {info.scope}, expires {_when(info.expires_at)}.")
-    click.echo("Copy it now: it is shown only this once. Revoke it with: flask --app starpunk token revoke "
-               f"{token_id}")
+    click.echo(f"Copy it now: it is shown only this once. Revoke it with: flask --app starpunk token revoke {token_id}")
     click.echo(plaintext)
 
 

@@ -177,7 +177,10 @@ class DrainingWorker(SyncWorker):
         self.waiting = []
 
     def drain(self, listener, deadline):
-        """Accept and answer the connections queued on a listener until it is empty or the deadline passes; return how many."""
+        """Accept and answer the connections queued on a listener; return how many.
+
+        It stops when the queue is empty or the deadline passes.
+        """
         served = 0
         while time.monotonic() < deadline:
             try:
@@ -211,7 +214,9 @@ class DrainingWorker(SyncWorker):
             self.log.warning(
                 "starpunk: closed a connection from %s that had not sent its request headers: "
                 "%d others are waiting for theirs (slow or idle clients; %s)",
-                client_address(oldest.addr), MAX_WAITING, PROXY_ADVICE,
+                client_address(oldest.addr),
+                MAX_WAITING,
+                PROXY_ADVICE,
             )
             util.close(oldest.client)
         self.waiting.append(Waiting(listener, client, addr, time.monotonic() + HEADER_SECONDS))
@@ -276,7 +281,9 @@ class DrainingWorker(SyncWorker):
             self.log.warning(
                 "starpunk: closed the connection from %s: no complete request headers within %.0f s "
                 "(a slow or idle client; %s)",
-                client_address(entry.addr), HEADER_SECONDS, PROXY_ADVICE,
+                client_address(entry.addr),
+                HEADER_SECONDS,
+                PROXY_ADVICE,
             )
             refuse_slowly_sent(entry.client)
 
@@ -287,9 +294,10 @@ class DrainingWorker(SyncWorker):
 
         def expired():
             self.log.warning(
-                "starpunk: refused a request from %s: its body did not arrive within %.0f s "
-                "(a slow client; %s)",
-                who, seconds, PROXY_ADVICE,
+                "starpunk: refused a request from %s: its body did not arrive within %.0f s (a slow client; %s)",
+                who,
+                seconds,
+                PROXY_ADVICE,
             )
 
         self.activity = f"reading a request from {who}"

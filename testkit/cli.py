@@ -22,7 +22,9 @@ from .site import Site, unique_name
 COMMAND_TIMEOUT = 120
 
 
-def run(*command: str, check: bool = True, timeout: float = COMMAND_TIMEOUT, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+def run(
+    *command: str, check: bool = True, timeout: float = COMMAND_TIMEOUT, **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
     """Run a command with a proxy-free environment; with check, fail showing its output unless it exits 0."""
     kwargs.setdefault("env", loopback_env())
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False, **kwargs)
@@ -77,8 +79,19 @@ class CliSite(Site):
     def _create_and_start(self) -> None:
         assert self.image_name, f"{self.name}: no image to run (a followed container is started by what created it)"
         data = ["--volume", f"{self.volume}:/data"] if self.volume else []
-        self.cli("run", "--detach", "--name", self.name, *label_args(self.labels), *self.options, *env_args(self.env),
-                 *data, "--publish", f"{LOOPBACK}:{self.port}:8000", self.image_name)
+        self.cli(
+            "run",
+            "--detach",
+            "--name",
+            self.name,
+            *label_args(self.labels),
+            *self.options,
+            *env_args(self.env),
+            *data,
+            "--publish",
+            f"{LOOPBACK}:{self.port}:8000",
+            self.image_name,
+        )
 
     def _start_existing(self) -> None:
         self.cli("start", self.name)
@@ -153,7 +166,9 @@ def sweep(engine: str, run_id: str | None = None) -> list[str]:
     removed = []
     for kind, (listing, inspect, remove) in _SWEPT.items():
         names = run(engine, *listing, "--filter", selector).stdout.split()
-        found: list[dict[str, Any]] = json.loads(run(engine, *inspect, *names, check=False).stdout or "[]") if names else []
+        found: list[dict[str, Any]] = (
+            json.loads(run(engine, *inspect, *names, check=False).stdout or "[]") if names else []
+        )
         for item in found:
             if not runs.swept((item["Config"] if kind == "container" else item).get("Labels"), run_id):
                 continue

@@ -26,7 +26,9 @@ def connect() -> docker.DockerClient:
         client = docker.from_env()
         client.ping()
     except docker.errors.DockerException as exc:
-        raise EngineMissing(f"No container engine answers ({exc}); run `nox -s image` (it starts one) or start Docker.") from exc
+        raise EngineMissing(
+            f"No container engine answers ({exc}); run `nox -s image` (it starts one) or start Docker."
+        ) from exc
     return client
 
 
@@ -35,11 +37,16 @@ def local_image(client: docker.DockerClient, tag: str) -> Image:
     try:
         return client.images.get(tag)
     except docker.errors.ImageNotFound:
-        raise EngineMissing(f"Image {tag} is not in the local engine; build it first with `nox -s image` (or set {IMAGE_VARIABLE}).") from None
+        raise EngineMissing(
+            f"Image {tag} is not in the local engine; build it first with `nox -s image` (or set {IMAGE_VARIABLE})."
+        ) from None
 
 
 def sweep(client: docker.DockerClient, run: str | None = None) -> list[str]:
-    """Remove the containers, then the volumes, of one run, or (run None) of every run whose process is gone; return their names."""
+    """Remove the containers, then the volumes, of one run; return their names.
+
+    With run None, it sweeps every run whose process is gone.
+    """
     selector = f"{RUN_LABEL}={run}" if run else RUN_LABEL
 
     removed = []

@@ -1,4 +1,4 @@
-"""Limits (a miss fails the run) and goals (a miss is reported) for the image, read by the benchmark and the tests alike.
+"""Limits (a miss fails the run) and goals (a miss is reported) for the image, read by benchmark and tests alike.
 
 Units are in every name: MB is 10^6 bytes everywhere, s seconds, ms milliseconds.
 Tests assert only the generous limits; the benchmark reports every figure

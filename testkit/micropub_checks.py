@@ -50,7 +50,9 @@ def check_create_form(client: MicropubClient) -> None:
 def check_create_json_html(client: MicropubClient) -> None:
     """JSON with HTML content keeps its markup and loses its scripts."""
     marker = _marker()
-    url = client.create_json({"content": [{"html": f"<p><em>Rich {marker}</em><script>alert('{marker}')</script></p>"}]})
+    url = client.create_json(
+        {"content": [{"html": f"<p><em>Rich {marker}</em><script>alert('{marker}')</script></p>"}]}
+    )
     assert url.status_code == 201, url.text[:200]
     page = client.get(url.headers["Location"]).text
     assert f"<em>Rich {marker}</em>" in page, "the HTML content is not on the page"
@@ -61,7 +63,9 @@ def check_slug_draft_and_published(client: MicropubClient) -> None:
     """mp-slug names the permalink, post-status=draft keeps a note private, published dates it."""
     slug = f"checked-{_marker()}"
     reply = client.create_form(content="Slugged", mp_slug=slug, published="2021-03-04T05:06:07Z")
-    assert reply.status_code == 201 and reply.headers["Location"].endswith(f"/note/{slug}"), reply.headers.get("Location")
+    assert reply.status_code == 201 and reply.headers["Location"].endswith(f"/note/{slug}"), reply.headers.get(
+        "Location"
+    )
     assert client.source(reply.headers["Location"])["properties"]["published"][0].startswith("2021-03-04T05:06:07")
     draft = client.create_form(content=f"Draft {_marker()}", post_status="draft")
     assert draft.status_code == 201, draft.text[:200]
@@ -82,8 +86,9 @@ def check_source_round_trip(client: MicropubClient) -> None:
 def check_update(client: MicropubClient) -> None:
     """replace, add and delete (values and whole properties) change the note; other JSON is refused."""
     url = client.create("Before the update", category=["keep", "drop"])
-    reply = client.update(url, replace={"content": ["After the update"]}, add={"category": ["added"]},
-                          delete={"category": ["drop"]})
+    reply = client.update(
+        url, replace={"content": ["After the update"]}, add={"category": ["added"]}, delete={"category": ["drop"]}
+    )
     assert reply.status_code in (200, 201, 204), f"update answered {reply.status_code}: {reply.text[:200]}"
     properties = client.source(url)["properties"]
     assert properties["content"] == ["After the update"] and properties["category"] == ["keep", "added"], properties
@@ -121,8 +126,11 @@ def check_media_and_photos(client: MicropubClient) -> None:
     assert served.status_code == 200 and served.headers["Content-Type"] == "image/png", served.status_code
     url = client.create("With an uploaded photo", photo=[{"value": photo_url, "alt": "A tiny square"}])
     assert photo_url in client.get(url).text, "the photo from the media endpoint is not on the page"
-    reply = client.create_form(content="Multipart photo", mp_photo_alt="Another square",
-                               files=[("photo", ("square.png", png_bytes(3, 3), "image/png"))])
+    reply = client.create_form(
+        content="Multipart photo",
+        mp_photo_alt="Another square",
+        files=[("photo", ("square.png", png_bytes(3, 3), "image/png"))],
+    )
     assert reply.status_code == 201, reply.text[:200]
     assert 'alt="Another square"' in client.get(reply.headers["Location"]).text
     refused = client.upload_reply(b"not an image at all", "fake.png")

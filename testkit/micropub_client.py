@@ -149,22 +149,44 @@ class Grant:
     me: str
 
 
-def authorize(owner: Owner, endpoints: Endpoints, scope: str = ALL_SCOPES, client_id: str = CLIENT_ID,
-              redirect_uri: str = REDIRECT_URI, http: requests.Session | None = None) -> Grant:
-    """Run the authorization-code flow with PKCE: the owner approves on the consent page, the client redeems the code."""
+def authorize(
+    owner: Owner,
+    endpoints: Endpoints,
+    scope: str = ALL_SCOPES,
+    client_id: str = CLIENT_ID,
+    redirect_uri: str = REDIRECT_URI,
+    http: requests.Session | None = None,
+) -> Grant:
+    """Run the authorization-code flow with PKCE.
+
+    The owner approves on the consent page, then the client redeems the code.
+    """
     verifier, challenge = pkce_pair()
     state = secrets.token_urlsafe(16)
-    params = {"response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri, "state": state,
-              "code_challenge": challenge, "code_challenge_method": "S256", "scope": scope, "me": endpoints.issuer}
+    params = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": redirect_uri,
+        "state": state,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        "scope": scope,
+        "me": endpoints.issuer,
+    }
     reach = owner.base_url
-    page = owner.http.get(_reach(endpoints.authorization, endpoints.site, reach), params=params,
-                          allow_redirects=False, timeout=TIMEOUT)
+    page = owner.http.get(
+        _reach(endpoints.authorization, endpoints.site, reach), params=params, allow_redirects=False, timeout=TIMEOUT
+    )
     assert page.status_code == 200, f"the authorization endpoint answered {page.status_code}: {page.text[:300]}"
     request_id = REQUEST_ID.search(page.text)
     assert request_id, "the consent page has no request_id"
     offered = OFFERED_SCOPE.findall(page.text)
-    form = {"csrf_token": csrf_token(page.text, "the consent page"), "request_id": request_id.group(1),
-            "decision": "approve", "scope": offered}
+    form = {
+        "csrf_token": csrf_token(page.text, "the consent page"),
+        "request_id": request_id.group(1),
+        "decision": "approve",
+        "scope": offered,
+    }
     consent = owner.http.post(owner.url("/indieauth/consent"), data=form, allow_redirects=False, timeout=TIMEOUT)
     assert consent.status_code in (302, 303), f"approving answered {consent.status_code}: {consent.text[:300]}"
     back = urlsplit(consent.headers["Location"])
@@ -175,8 +197,13 @@ def authorize(owner: Owner, endpoints: Endpoints, scope: str = ALL_SCOPES, clien
     assert "code" in answer, f"no code in the redirect: {answer}"
     redeemed = (http or plain_session()).post(
         _reach(endpoints.token, endpoints.site, reach),
-        data={"grant_type": "authorization_code", "code": answer["code"], "client_id": client_id,
-              "redirect_uri": redirect_uri, "code_verifier": verifier},
+        data={
+            "grant_type": "authorization_code",
+            "code": answer["code"],
+            "client_id": client_id,
+            "redirect_uri": redirect_uri,
+            "code_verifier": verifier,
+        },
         timeout=TIMEOUT,
     )
     assert redeemed.status_code == 200, f"the token endpoint answered {redeemed.status_code}: {redeemed.text[:300]}"
@@ -195,9 +222,15 @@ class MicropubClient:
         self.http = http or plain_session()
 
     @classmethod
-    def sign_in(cls, owner: Owner, scope: str = ALL_SCOPES, client_id: str = CLIENT_ID,
-                redirect_uri: str = REDIRECT_URI, http: requests.Session | None = None) -> "MicropubClient":
-        """Discover the endpoints from the owner's site and obtain a token with these scopes through the owner's consent."""
+    def sign_in(
+        cls,
+        owner: Owner,
+        scope: str = ALL_SCOPES,
+        client_id: str = CLIENT_ID,
+        redirect_uri: str = REDIRECT_URI,
+        http: requests.Session | None = None,
+    ) -> "MicropubClient":
+        """Discover the owner's endpoints and obtain a token with these scopes through the owner's consent."""
         http = http or plain_session()
         endpoints = discover(owner.base_url, http)
         grant = authorize(owner, endpoints, scope, client_id, redirect_uri, http)
@@ -215,13 +248,24 @@ class MicropubClient:
         token = self.token if token is None else token
         return {"Authorization": f"Bearer {token}"} if token else {}
 
-    def post(self, token: str | None = None, headers: Mapping[str, str] | None = None, **kwargs: Any) -> requests.Response:
+    def post(
+        self, token: str | None = None, headers: Mapping[str, str] | None = None, **kwargs: Any
+    ) -> requests.Response:
         """POST anything to the Micropub endpoint (token None: this client's; "": none), for checks of refusals."""
-        return self.http.post(self.reach(self.endpoints.micropub), headers={**self._auth(token), **(headers or {})},
-                              allow_redirects=False, timeout=TIMEOUT, **kwargs)
+        return self.http.post(
+            self.reach(self.endpoints.micropub),
+            headers={**self._auth(token), **(headers or {})},
+            allow_redirects=False,
+            timeout=TIMEOUT,
+            **kwargs,
+        )
 
-    def create_form(self, token: str | None = None, files: Iterable[tuple[str, tuple[str, bytes, str]]] = (),
-                    **fields: str | list[str]) -> requests.Response:
+    def create_form(
+        self,
+        token: str | None = None,
+        files: Iterable[tuple[str, tuple[str, bytes, str]]] = (),
+        **fields: str | list[str],
+    ) -> requests.Response:
         """Create an h-entry from form fields (a list value is sent as name[] repeated); with files, as multipart."""
         data: list[tuple[str, str]] = [("h", "entry")]
         for name, value in fields.items():
@@ -239,8 +283,14 @@ class MicropubClient:
         assert reply.status_code == 201, f"create answered {reply.status_code}: {reply.text[:300]}"
         return reply.headers["Location"]
 
-    def update(self, url: str, replace: Mapping[str, list[Any]] | None = None, add: Mapping[str, list[Any]] | None = None,
-               delete: list[str] | Mapping[str, list[Any]] | None = None, token: str | None = None) -> requests.Response:
+    def update(
+        self,
+        url: str,
+        replace: Mapping[str, list[Any]] | None = None,
+        add: Mapping[str, list[Any]] | None = None,
+        delete: list[str] | Mapping[str, list[Any]] | None = None,
+        token: str | None = None,
+    ) -> requests.Response:
         """Send a JSON update of the note at url."""
         body: dict[str, Any] = {"action": "update", "url": url}
         for name, value in (("replace", replace), ("add", add), ("delete", delete)):
@@ -263,11 +313,18 @@ class MicropubClient:
         args: list[tuple[str, str]] = [("q", q)]
         for name, value in params.items():
             args += [(f"{name}[]", item) for item in value] if isinstance(value, list) else [(name, value)]
-        return self.http.get(self.reach(self.endpoints.micropub), params=args, headers=self._auth(token),
-                             allow_redirects=False, timeout=TIMEOUT)
+        return self.http.get(
+            self.reach(self.endpoints.micropub),
+            params=args,
+            headers=self._auth(token),
+            allow_redirects=False,
+            timeout=TIMEOUT,
+        )
 
     def _json(self, reply: requests.Response) -> dict[str, Any]:
-        assert reply.status_code == 200, f"{reply.request.method} {reply.url} answered {reply.status_code}: {reply.text[:300]}"
+        assert reply.status_code == 200, (
+            f"{reply.request.method} {reply.url} answered {reply.status_code}: {reply.text[:300]}"
+        )
         body: dict[str, Any] = reply.json()
         return body
 
@@ -287,11 +344,17 @@ class MicropubClient:
         assert isinstance(endpoint, str), "q=config names no media-endpoint"
         return endpoint
 
-    def upload_reply(self, data: bytes, filename: str = "photo.png", content_type: str = "image/png",
-                     token: str | None = None) -> requests.Response:
+    def upload_reply(
+        self, data: bytes, filename: str = "photo.png", content_type: str = "image/png", token: str | None = None
+    ) -> requests.Response:
         """POST one file to the media endpoint and return the reply."""
-        return self.http.post(self.reach(self.media_endpoint()), headers=self._auth(token),
-                              files={"file": (filename, data, content_type)}, allow_redirects=False, timeout=TIMEOUT)
+        return self.http.post(
+            self.reach(self.media_endpoint()),
+            headers=self._auth(token),
+            files={"file": (filename, data, content_type)},
+            allow_redirects=False,
+            timeout=TIMEOUT,
+        )
 
     def upload(self, data: bytes, filename: str = "photo.png", content_type: str = "image/png") -> str:
         """Upload one file to the media endpoint and return its URL; fail unless 201 with a Location."""

@@ -1,4 +1,4 @@
-"""The site's owner, signed in with a one-time login link: writes, edits, lists and deletes notes through the admin pages.
+"""The site's owner, signed in with a one-time login link: writes, edits, lists and deletes notes on the admin pages.
 
 It talks to any base URL: a container's published port on 127.0.0.1, or a
 proxy in front of it (pass testkit.web.https_session, which trusts the proxy's CA).
@@ -43,7 +43,8 @@ class Owner:
         assert cookie, f"no {COOKIE} cookie in {self.set_cookie!r}"
         self.cookie: str = cookie
         if self.base_url.startswith("http://"):
-            # The cookie is Secure (SITE_URL is https): requests would not send it over plain http, so send it ourselves.
+            # The cookie is Secure (SITE_URL is https): requests would not send it over plain
+            # http, so send it ourselves.
             self.http.headers["Cookie"] = f"{COOKIE}={cookie}"
 
     def url(self, path: str) -> str:
@@ -66,7 +67,9 @@ class Owner:
         """Return the CSRF token of the form on /admin/new (it lasts as long as the session)."""
         return csrf_token(self.get("/admin/new").text, "/admin/new")
 
-    def post_note(self, content: str, published: bool = True, csrf_token: str = "", timeout: float = TIMEOUT) -> requests.Response:
+    def post_note(
+        self, content: str, published: bool = True, csrf_token: str = "", timeout: float = TIMEOUT
+    ) -> requests.Response:
         """POST the new-note form and return the reply, whatever it is (network errors are raised)."""
         form = {"csrf_token": csrf_token or self.csrf_token(), "content": content}
         if published:
@@ -99,7 +102,10 @@ class Owner:
         """Delete a note through its form on /admin."""
         note = self.notes()[slug]
         reply = self.http.post(
-            self.url(f"/admin/delete/{note.id}"), data={"csrf_token": note.csrf_token}, allow_redirects=False, timeout=TIMEOUT
+            self.url(f"/admin/delete/{note.id}"),
+            data={"csrf_token": note.csrf_token},
+            allow_redirects=False,
+            timeout=TIMEOUT,
         )
         self._check_saved(reply, f"deleting {slug}")
 

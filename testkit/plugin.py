@@ -89,13 +89,17 @@ def _lab(request: pytest.FixtureRequest, client: docker.DockerClient, tag: str, 
 
 
 @pytest.fixture
-def lab(request: pytest.FixtureRequest, docker_client: docker.DockerClient, image_tag: str, version: str) -> Iterator[Lab]:
+def lab(
+    request: pytest.FixtureRequest, docker_client: docker.DockerClient, image_tag: str, version: str
+) -> Iterator[Lab]:
     """Give one test its own containers and volumes, removed afterwards."""
     yield from _lab(request, docker_client, image_tag, version)
 
 
 @pytest.fixture(scope="module")
-def module_lab(request: pytest.FixtureRequest, docker_client: docker.DockerClient, image_tag: str, version: str) -> Iterator[Lab]:
+def module_lab(
+    request: pytest.FixtureRequest, docker_client: docker.DockerClient, image_tag: str, version: str
+) -> Iterator[Lab]:
     """Give one test module containers and volumes shared by its tests, removed afterwards."""
     yield from _lab(request, docker_client, image_tag, version)
 
@@ -111,7 +115,9 @@ def podman_engine() -> Iterator[str]:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Add the last log lines of every container still running to a failing test's report."""
     report = yield
     if report.failed:

@@ -34,7 +34,10 @@ def run_id(pid: int | None = None) -> str:
 
 
 def owner_alive(run: str) -> bool:
-    """Say whether the process that owns a run may still be running (True when it cannot be told: never sweep a maybe)."""
+    """Say whether the process that owns a run may still be running.
+
+    True when it cannot be told: never sweep a maybe.
+    """
     host, _, rest = run.partition(":")
     pid_text, _, start = rest.partition(":")
     if host != socket.gethostname() or not pid_text.isdigit():

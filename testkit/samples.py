@@ -23,7 +23,12 @@ def png(width: int, height: int, rgb: tuple[int, int, int] = (40, 90, 160)) -> b
 
     row = b"\x00" + bytes(rgb) * width  # filter byte 0, then RGB pixels
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(row * height, 9)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(row * height, 9))
+        + chunk(b"IEND", b"")
+    )
 
 
 @dataclass(frozen=True)
@@ -39,7 +44,7 @@ def note_text(number: int) -> str:
     """Return the Markdown of the numbered sample note: headings two levels deep, a list, a link, a quote."""
     return (
         f"## Day {number} on the coast\n\nWe walked **{number + 3} km** from the harbour to the lighthouse, "
-        "past the café “Le Phare” and its \"famous\" crêpes.\n\n"
+        'past the café “Le Phare” and its "famous" crêpes.\n\n'
         "### What we saw\n\n- seals on the rocks\n- a [tide table](https://example.org/tides)\n\n> Wind from the west."
     )
 
@@ -64,7 +69,10 @@ def fill_site(owner: Owner, notes: int = PAGE_SIZE + 5) -> AuditPaths:
     publish_with_photos(
         owner,
         "## Harbour at dusk\n\nTwo photos of the harbour, taken from the pier at **dusk**.",
-        [(png(1200, 800), "Boats moored in the harbour at dusk"), (png(800, 1200, (200, 120, 40)), "The lighthouse, lit")],
+        [
+            (png(1200, 800), "Boats moored in the harbour at dusk"),
+            (png(800, 1200, (200, 120, 40)), "The lighthouse, lit"),
+        ],
         tags="Travel, photos",
     )
     listed = owner.notes()  # newest first, as /admin lists them

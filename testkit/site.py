@@ -126,10 +126,19 @@ class Site(ABC):
             except requests.RequestException:
                 status = self.state()["Status"]
                 if status in DOWN:
-                    raise SiteDown(f"{self.name} is {status} while waiting for /health:\n{self.logs(runs.REPORT_LOG_LINES)}") from None
+                    raise SiteDown(
+                        f"{self.name} is {status} while waiting for /health:\n{self.logs(runs.REPORT_LOG_LINES)}"
+                    ) from None
                 raise
 
-        wait_for(health, f"{self.name}: /health to answer 200", timeout, interval, lambda code: code == 200, (requests.RequestException,))
+        wait_for(
+            health,
+            f"{self.name}: /health to answer 200",
+            timeout,
+            interval,
+            lambda code: code == 200,
+            (requests.RequestException,),
+        )
         return time.monotonic() - self.started_at
 
     def wait_state(self, what: str, until: Any, timeout: float = SETTLE_TIMEOUT) -> dict[str, Any]:
@@ -146,7 +155,9 @@ class Site(ABC):
 
     def wait_health_status(self, wanted: str, timeout: float = SETTLE_TIMEOUT) -> str:
         """Wait until the engine's HEALTHCHECK status is wanted (healthy, unhealthy) and return it."""
-        state = self.wait_state(f"the engine's health status {wanted!r}", lambda s: s.get("Health", {}).get("Status") == wanted, timeout)
+        state = self.wait_state(
+            f"the engine's health status {wanted!r}", lambda s: s.get("Health", {}).get("Status") == wanted, timeout
+        )
         return str(state["Health"]["Status"])
 
     def wait_for_log(self, text: str, count: int = 1, timeout: float = SETTLE_TIMEOUT) -> str:
@@ -159,7 +170,9 @@ class Site(ABC):
         self._stop(STOP_TIMEOUT)
         state = self.wait_stopped()
         if check:
-            assert state["ExitCode"] == 0, f"exit code {state['ExitCode']} after SIGTERM (OOM killed: {state.get('OOMKilled')})"
+            assert state["ExitCode"] == 0, (
+                f"exit code {state['ExitCode']} after SIGTERM (OOM killed: {state.get('OOMKilled')})"
+            )
 
     def start_again(self, wait: bool = True) -> float:
         """Start the stopped (or killed) container again; with wait, wait for /health and return the seconds that took."""

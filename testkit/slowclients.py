@@ -35,7 +35,7 @@ def noisy_png(size_bytes: int, seed: int = 0) -> bytes:
     width = 1024
     height = max(1, size_bytes // (width * 3))
     noise = random.Random(seed).randbytes(width * 3 * height)
-    rows = b"".join(b"\x00" + noise[row * width * 3:(row + 1) * width * 3] for row in range(height))
+    rows = b"".join(b"\x00" + noise[row * width * 3 : (row + 1) * width * 3] for row in range(height))
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
@@ -131,9 +131,21 @@ async def _read_reply(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]
 class SlowClientRun:
     """One bounded run of slow header clients, slow uploads and readers against a target."""
 
-    def __init__(self, target: Target, paths: Sequence[str], *, header_clients: int = 0, uploads: int = 0,
-                 upload_bytes: int = 5_000_000, upload_rate: int = 4096, upload_path: str = "/micropub/media",
-                 token: str = "", readers: int = 4, window_s: float = 25.0, finish_uploads: bool = True) -> None:
+    def __init__(
+        self,
+        target: Target,
+        paths: Sequence[str],
+        *,
+        header_clients: int = 0,
+        uploads: int = 0,
+        upload_bytes: int = 5_000_000,
+        upload_rate: int = 4096,
+        upload_path: str = "/micropub/media",
+        token: str = "",
+        readers: int = 4,
+        window_s: float = 25.0,
+        finish_uploads: bool = True,
+    ) -> None:
         self.target = target
         self.paths = list(paths)
         self.header_clients = header_clients
@@ -200,9 +212,13 @@ class SlowClientRun:
         boundary = uuid.uuid4().hex
         photo = noisy_png(self.upload_bytes, seed=number)
         body = (
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"slow-{number}.png\"\r\n"
-            "Content-Type: image/png\r\n\r\n"
-        ).encode() + photo + f"\r\n--{boundary}--\r\n".encode()
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="slow-{number}.png"\r\n'
+                "Content-Type: image/png\r\n\r\n"
+            ).encode()
+            + photo
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
         head = (
             f"POST {self.upload_path} HTTP/1.1\r\nHost: {self.target.host}\r\nAuthorization: Bearer {self.token}\r\n"
             f"Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {len(body)}\r\n"
@@ -218,7 +234,7 @@ class SlowClientRun:
             sent = 0
             step = max(1, int(self.upload_rate * TRICKLE_TICK_S))
             while time.monotonic() < ends and sent < len(body) and not reply.done():
-                writer.write(body[sent:sent + step])
+                writer.write(body[sent : sent + step])
                 sent += step
                 await writer.drain()
                 await asyncio.sleep(TRICKLE_TICK_S)

@@ -19,7 +19,9 @@ def wait_for(
     until: Callable[[T], object] = bool,
     ignore: tuple[type[BaseException], ...] = (),
 ) -> T:
-    """Call probe every interval until until(value) holds; return that value, or raise WaitTimeout after timeout seconds.
+    """Call probe every interval until until(value) holds; return that value.
+
+    Raise WaitTimeout after timeout seconds.
 
     An exception of a type in ignore counts as one more failed look (it becomes
     the last value seen); any other exception ends the wait at once.
@@ -38,7 +40,9 @@ def wait_for(
                 return value
             last = value
         if time.monotonic() >= deadline:
-            raise WaitTimeout(f"gave up waiting for {what} after {timeout:g} s ({looks} looks); last seen: {_short(last)}")
+            raise WaitTimeout(
+                f"gave up waiting for {what} after {timeout:g} s ({looks} looks); last seen: {_short(last)}"
+            )
         time.sleep(interval)
 
 

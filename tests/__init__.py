@@ -1,1 +1,4 @@
-"""StarPunk's tests: a package, so suites may share module names (tests/unit/test_health.py, tests/container/test_health.py)."""
+"""StarPunk's tests: a package, so suites may share module names.
+
+For example tests/unit/test_health.py and tests/container/test_health.py.
+"""

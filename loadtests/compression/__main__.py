@@ -34,8 +34,23 @@ def start(image, variant):
     port = free_port()
     name = f"starpunk-compression-{secrets.token_hex(4)}"
     command = [
-        "docker", "run", "-d", "--name", name, "--label", LABEL, "--cpuset-cpus", "1", "-p", f"127.0.0.1:{port}:8000",
-        "-e", "ENVIRONMENT=development", "-e", f"SITE_URL=http://127.0.0.1:{port}", "-e", f"SESSION_SECRET={secrets.token_hex(32)}",
+        "docker",
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--label",
+        LABEL,
+        "--cpuset-cpus",
+        "1",
+        "-p",
+        f"127.0.0.1:{port}:8000",
+        "-e",
+        "ENVIRONMENT=development",
+        "-e",
+        f"SITE_URL=http://127.0.0.1:{port}",
+        "-e",
+        f"SESSION_SECRET={secrets.token_hex(32)}",
     ]
     if variant == "gzip":
         command += ["-v", f"{HERE / 'gzip_app.py'}:/bench/gzip_app.py:ro", "-e", "PYTHONPATH=/bench"]
@@ -60,7 +75,9 @@ def wrk(url, gzip):
     header = ["-H", "Accept-Encoding: gzip"] if gzip else []
     done = subprocess.run(
         ["taskset", "-c", "0", "wrk", "-t", "2", "-c", str(CONNECTIONS), "-d", f"{DURATION_S}s", *header, url],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return float(re.search(r"Requests/sec:\s+([\d.]+)", done.stdout).group(1))
 
@@ -81,7 +98,12 @@ def main():
     for variant in ("as built", "gzip"):
         name, base_url = start(image, variant)
         try:
-            login = subprocess.run(["docker", "exec", name, "flask", "--app", "starpunk", "login-link"], check=True, capture_output=True, text=True)
+            login = subprocess.run(
+                ["docker", "exec", name, "flask", "--app", "starpunk", "login-link"],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
             paths = fill_site(Owner(base_url, login.stdout.strip().splitlines()[-1]))
             for label, path in (("index", "/"), ("permalink", paths.photo_note), ("RSS feed", "/feed.xml")):
                 url = base_url + path

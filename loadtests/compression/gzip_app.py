@@ -12,7 +12,16 @@ from flask import request
 
 from starpunk import create_app
 
-COMPRESSIBLE = {"text/html", "text/css", "text/plain", "application/rss+xml", "application/atom+xml", "application/feed+json", "application/json", "image/svg+xml"}
+COMPRESSIBLE = {
+    "text/html",
+    "text/css",
+    "text/plain",
+    "application/rss+xml",
+    "application/atom+xml",
+    "application/feed+json",
+    "application/json",
+    "image/svg+xml",
+}
 LEVEL = 6  # nginx's gzip_comp_level default is 1, Caddy's encode gzip 5; 6 is zlib's default
 
 app = create_app()

@@ -1,4 +1,7 @@
-"""A hardened runtime (read-only root, no capabilities, no new privileges, any UID) and an image without secrets, compiler or pip."""
+"""A hardened runtime and an image without secrets, compiler or pip.
+
+The runtime: a read-only root, no capabilities, no new privileges, any UID.
+"""
 
 import os
 import re
@@ -59,7 +62,10 @@ def test_hardened_runtime_keeps_notes(lab: Lab) -> None:
 
 
 def test_hardened_runtime_under_an_arbitrary_uid(lab: Lab, tmp_path: Path) -> None:
-    """The same, as --user 4242:4242 on a host folder that UID owns: healthy, notes kept across a restart and a new container."""
+    """The same, as --user 4242:4242 on a host folder that UID owns.
+
+    Healthy, with notes kept across a restart and a new container.
+    """
     if os.geteuid() != 0:
         pytest.skip(f"needs root to give a folder to UID {ANY_UID}")
     folder = tmp_path / "data"
@@ -136,12 +142,17 @@ def test_image_layers_hold_no_env_file_or_private_key(
 
 @pytest.fixture
 def context_with_secrets(tmp_path: Path) -> Iterator[tuple[Path, str]]:
-    """A copy of the build context as a developer's checkout holds it, plus a .env, keys and a secret inside the package."""
+    """A copy of the build context as a developer's checkout holds it.
+
+    It adds a .env, keys and a secret inside the package.
+    """
     wheelhouse = ROOT / "build" / "wheelhouse"
     if not any(wheelhouse.glob("*.whl")):
         pytest.fail("build/wheelhouse is empty: run `nox -s image` first (it fills it)")
     context = tmp_path / "context"
-    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout.decode().split("\0")
+    tracked = (
+        subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout.decode().split("\0")
+    )
     for name in filter(None, tracked):
         if (ROOT / name).is_file():
             (context / name).parent.mkdir(parents=True, exist_ok=True)
@@ -173,7 +184,10 @@ def test_secrets_in_the_build_context_stay_out_of_the_image(
     context_with_secrets: tuple[Path, str],
     tmp_path: Path,
 ) -> None:
-    """Built from a context holding .env files, SSH and TLS keys (also inside starpunk/), the image carries none of them."""
+    """The image carries none of the secrets in its build context.
+
+    The context holds .env files and SSH and TLS keys, also inside starpunk/.
+    """
     context, secret = context_with_secrets
     base = image.labels["org.opencontainers.image.base.name"]
     command = ["docker", "build", "--file", str(context / "Containerfile"), "--build-arg", f"BASE_IMAGE={base}"]
@@ -182,7 +196,14 @@ def test_secrets_in_the_build_context_stay_out_of_the_image(
     command += ["--tag", SCAN_TAG, str(context)]
     try:
         # The secret is in the build's environment too, as it would be in a shell that sourced .env.
-        result = subprocess.run(command, env={**os.environ, "SESSION_SECRET": secret}, capture_output=True, text=True, timeout=BUILD_TIMEOUT, check=False)
+        result = subprocess.run(
+            command,
+            env={**os.environ, "SESSION_SECRET": secret},
+            capture_output=True,
+            text=True,
+            timeout=BUILD_TIMEOUT,
+            check=False,
+        )
         assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
         findings = scan_saved_image(docker_client, SCAN_TAG, tmp_path, secret.encode())
     finally:

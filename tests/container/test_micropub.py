@@ -55,7 +55,9 @@ def answers(site: Site, path: str) -> list[tuple[int, str]]:
     return [(reply.status_code, reply.text) for reply in replies]
 
 
-def assert_everywhere(site: Site, paths: tuple[str, ...], present: tuple[str, ...] = (), absent: tuple[str, ...] = ()) -> None:
+def assert_everywhere(
+    site: Site, paths: tuple[str, ...], present: tuple[str, ...] = (), absent: tuple[str, ...] = ()
+) -> None:
     """Check that every answer of every path is 200, holds every present text and none of the absent ones."""
     for path in paths:
         for number, (status, body) in enumerate(answers(site, path)):
@@ -86,30 +88,51 @@ def test_tagged_notes_with_photos_reach_every_page_and_feed_of_every_worker(micr
 
     uploaded = noisy_png(PHOTO_BYTES, f"multipart-{marker}")
     # Slugs are given, so that the texts looked for (and their absence) never show in a permalink.
-    reply = client.create_form(content=f"Multipart note {marker}-a", mp_slug=f"first-{marker}", category=[tag],
-                               mp_photo_alt="Noise, uploaded with the note",
-                               files=[("photo", ("noise.png", uploaded, "image/png"))])
+    reply = client.create_form(
+        content=f"Multipart note {marker}-a",
+        mp_slug=f"first-{marker}",
+        category=[tag],
+        mp_photo_alt="Noise, uploaded with the note",
+        files=[("photo", ("noise.png", uploaded, "image/png"))],
+    )
     assert reply.status_code == 201, reply.text[:300]
     first = reply.headers["Location"]
     first_photo = client.source(first)["properties"]["photo"][0]
     first_photo_url = first_photo["value"] if isinstance(first_photo, dict) else first_photo
     sent = noisy_png(PHOTO_BYTES, f"media-{marker}")
     second_photo_url = client.upload(sent, "sent.png")
-    second = client.create(f"JSON note {marker}-b", category=[tag], photo=[{"value": second_photo_url, "alt": f"Noise {marker}"}],
-                           **{"mp-slug": [f"second-{marker}"]})
+    second = client.create(
+        f"JSON note {marker}-b",
+        category=[tag],
+        photo=[{"value": second_photo_url, "alt": f"Noise {marker}"}],
+        **{"mp-slug": [f"second-{marker}"]},
+    )
 
     for photo_url, data in ((first_photo_url, uploaded), (second_photo_url, sent)):
         for _ in range(REPEATS):
             served = client.get(photo_url, headers={"Connection": "close"})
-            assert served.status_code == 200 and served.content == data, f"{photo_url}: {served.status_code}, {len(served.content)} bytes"
+            assert served.status_code == 200 and served.content == data, (
+                f"{photo_url}: {served.status_code}, {len(served.content)} bytes"
+            )
             assert "immutable" in served.headers["Cache-Control"]
     both = (f"{marker}-a", f"{marker}-b", first_photo_url, second_photo_url)
     assert_everywhere(site, listings, present=both)
-    assert_everywhere(site, (path_of(first),), present=(f"{marker}-a", first_photo_url, 'alt="Noise, uploaded with the note"'))
-    assert_everywhere(site, (path_of(second),), present=(f"{marker}-b", second_photo_url, f'alt="Noise {marker}"', f"/tag/{tag}"))
+    assert_everywhere(
+        site, (path_of(first),), present=(f"{marker}-a", first_photo_url, 'alt="Noise, uploaded with the note"')
+    )
+    assert_everywhere(
+        site, (path_of(second),), present=(f"{marker}-b", second_photo_url, f'alt="Noise {marker}"', f"/tag/{tag}")
+    )
 
-    assert client.update(first, replace={"content": [f"Edited note {marker}-c"]}, add={"category": [added_tag]}).status_code == 204
-    assert_everywhere(site, (*listings, *tag_paths(added_tag)), present=(f"{marker}-c", first_photo_url), absent=(f"{marker}-a",))
+    assert (
+        client.update(
+            first, replace={"content": [f"Edited note {marker}-c"]}, add={"category": [added_tag]}
+        ).status_code
+        == 204
+    )
+    assert_everywhere(
+        site, (*listings, *tag_paths(added_tag)), present=(f"{marker}-c", first_photo_url), absent=(f"{marker}-a",)
+    )
 
     assert client.delete(second).status_code == 204
     gone = [status for status, _ in answers(site, path_of(second))]

@@ -20,11 +20,17 @@ def post_notes_with_photos(client: MicropubClient) -> dict[str, dict[str, bytes]
     """Post two notes with three photos (two uploaded with a note, one through the media endpoint); return permalink -> photo URL -> bytes."""
     marker = uuid.uuid4().hex[:10]
     files = [noisy_png(PHOTO_BYTES, f"{marker}-{number}") for number in range(2)]
-    reply = client.create_form(content=f"Two photos {marker}", category=["kept"], mp_photo_alt=["First", "Second"],
-                               files=[("photo[]", (f"{number}.png", data, "image/png")) for number, data in enumerate(files)])
+    reply = client.create_form(
+        content=f"Two photos {marker}",
+        category=["kept"],
+        mp_photo_alt=["First", "Second"],
+        files=[("photo[]", (f"{number}.png", data, "image/png")) for number, data in enumerate(files)],
+    )
     assert reply.status_code == 201, reply.text[:300]
     first = reply.headers["Location"]
-    urls = [photo["value"] if isinstance(photo, dict) else photo for photo in client.source(first)["properties"]["photo"]]
+    urls = [
+        photo["value"] if isinstance(photo, dict) else photo for photo in client.source(first)["properties"]["photo"]
+    ]
     assert len(urls) == 2, urls
     sent = noisy_png(PHOTO_BYTES, f"{marker}-sent")
     sent_url = client.upload(sent, "sent.png")
@@ -98,7 +104,9 @@ def test_backup_restore_and_export_bring_every_photo_back(lab: Lab, image_tag: s
     site.run("flask", "--app", "starpunk", "export", "/data/export")
     exported = copy_out(site, "/data/export")
     for url, data in photos.items():
-        assert exported.get(f"export/media/{file_name(url)}") == data, f"the export lacks {file_name(url)} or changed it"
+        assert exported.get(f"export/media/{file_name(url)}") == data, (
+            f"the export lacks {file_name(url)} or changed it"
+        )
     markdown = "\n".join(text.decode() for name, text in exported.items() if name.endswith(".md"))
     assert all(f"media/{file_name(url)}" in markdown for url in photos), "the exported notes do not name their photos"
 
@@ -110,8 +118,13 @@ def test_backup_restore_and_export_bring_every_photo_back(lab: Lab, image_tag: s
     # Restored on a new machine: an empty volume, the guide's restore command, a new container.
     volume = lab.volume()
     labels = [argument for key, value in run_labels.items() for argument in ("--label", f"{key}={value}")]
-    restore = subprocess.run(["docker", "run", "--rm", "-i", *labels, "-v", f"{volume}:/data", image_tag, "sh", "-c", RESTORE],
-                             input=backup, capture_output=True, timeout=RESTORE_TIMEOUT, check=False)
+    restore = subprocess.run(
+        ["docker", "run", "--rm", "-i", *labels, "-v", f"{volume}:/data", image_tag, "sh", "-c", RESTORE],
+        input=backup,
+        capture_output=True,
+        timeout=RESTORE_TIMEOUT,
+        check=False,
+    )
     assert restore.returncode == 0, restore.stderr.decode(errors="replace")
     restored = lab.site(volume)
     restored.wait_for_log(f"restored {len(photos)} photo file(s) from the backup")

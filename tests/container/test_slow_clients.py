@@ -55,8 +55,14 @@ def test_slow_clients_at_the_bare_port(lab: Lab) -> None:
     slug = owner.publish("A note read while slow clients knock at the bare port.")
     token = site.run("flask", "--app", "starpunk", "token", "create", "--scope", "media").strip().splitlines()[-1]
     run = SlowClientRun(
-        Target(site.port, "127.0.0.1"), ["/", f"/note/{slug}", "/feed.xml"], header_clients=HEADER_CLIENTS,
-        uploads=SLOW_UPLOADS, upload_bytes=1_000_000, upload_rate=1024, token=token, window_s=WINDOW_S,
+        Target(site.port, "127.0.0.1"),
+        ["/", f"/note/{slug}", "/feed.xml"],
+        header_clients=HEADER_CLIENTS,
+        uploads=SLOW_UPLOADS,
+        upload_bytes=1_000_000,
+        upload_rate=1024,
+        token=token,
+        window_s=WINDOW_S,
         finish_uploads=False,
     )
     outcome = run.run()

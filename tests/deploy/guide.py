@@ -57,21 +57,32 @@ def blocks_by_role(marker: str, roles: dict[str, str], exact: bool = True) -> di
         assert matches or not exact, f"the {marker} block at line {block.line} matches no role of {list(roles)}"
         if matches:
             found[matches[0]] = block
-    assert list(found) == list(roles), f"the guide's {marker} blocks should be {list(roles)} in this order, found {list(found)}"
+    assert list(found) == list(roles), (
+        f"the guide's {marker} blocks should be {list(roles)} in this order, found {list(found)}"
+    )
     return found
 
 
 def labelled(script: str, labels: dict[str, str]) -> str:
     """Return script with labels on what its `docker run` and `docker volume create` make, so the run's sweep finds them."""
     options = shlex.join(cli.label_args(labels))
-    return script.replace("docker run ", f"docker run {options} ").replace("docker volume create", f"docker volume create {options}")
+    return script.replace("docker run ", f"docker run {options} ").replace(
+        "docker volume create", f"docker volume create {options}"
+    )
 
 
 def run_block(role: str, block: Block, script: str, folder: Path) -> subprocess.CompletedProcess[str]:
     """Run a block's script (its names made the test's own) with bash, set -euo pipefail, in folder; fail showing it and its output."""
     script = "set -euo pipefail\n" + script
-    result = subprocess.run(["bash", "-c", script], cwd=folder, env=loopback_env(), capture_output=True, text=True,
-                            timeout=BLOCK_TIMEOUT, check=False)
+    result = subprocess.run(
+        ["bash", "-c", script],
+        cwd=folder,
+        env=loopback_env(),
+        capture_output=True,
+        text=True,
+        timeout=BLOCK_TIMEOUT,
+        check=False,
+    )
     assert result.returncode == 0, (
         f"guide block `{role}` (line {block.line}) exited {result.returncode}:\n{script}\n"
         f"--- stdout\n{result.stdout[-2000:]}\n--- stderr\n{result.stderr[-2000:]}"

@@ -1,4 +1,6 @@
-"""StarPunk as `podman kube play` runs deploy/kubernetes/: the played pod as a testkit Site, and the sweep of what runs leave.
+"""StarPunk as `podman kube play` runs deploy/kubernetes/.
+
+Here: the played pod as a testkit Site, and the sweep of what runs leave.
 
 Everything a run makes in Podman (pods, the claim's volume, the secret) is
 named for the run and labelled with testkit's run labels under the suite
@@ -80,7 +82,11 @@ class PlayedSite(Site):
     def down(self) -> None:
         """Tear the pod down as a user would (`podman kube down`), leaving the claim's volume."""
         self.remove()
-        wait_for(lambda: self.podman("pod", "exists", f"{self.played.name}-pod-0", check=False).returncode, "the pod to be gone", 30)
+        wait_for(
+            lambda: self.podman("pod", "exists", f"{self.played.name}-pod-0", check=False).returncode,
+            "the pod to be gone",
+            30,
+        )
 
 
 def sweep(run: str | None = None) -> None:
@@ -103,8 +109,13 @@ def sweep(run: str | None = None) -> None:
 
 
 @contextmanager
-def play(image: str, labels: dict[str, str], folder: Path, secret: dict[str, str], wait: bool = True) -> Iterator[PlayedSite]:
-    """Play the manifests with Podman: the secret as a Podman secret, the claim once, then the ConfigMap and Deployment."""
+def play(
+    image: str, labels: dict[str, str], folder: Path, secret: dict[str, str], wait: bool = True
+) -> Iterator[PlayedSite]:
+    """Play the manifests with Podman.
+
+    The secret as a Podman secret, the claim once, then the ConfigMap and Deployment.
+    """
     plan = Played(f"starpunk-kube-{uuid.uuid4().hex[:10]}", image, free_port(), labels)
     site = PlayedSite(plan, folder)
     label_args = cli.label_args(labels)

@@ -63,7 +63,9 @@ class Stack:
         """Wait until the port answers and the engine's healthcheck has passed (failing at once if it failed)."""
         site = self.site()
         site.wait_healthy(HEALTHY_TIMEOUT)
-        state = site.wait_state("the engine's health check to pass or fail", lambda s: _health(s) != "starting", HEALTHY_TIMEOUT)
+        state = site.wait_state(
+            "the engine's health check to pass or fail", lambda s: _health(s) != "starting", HEALTHY_TIMEOUT
+        )
         assert _health(state) == "healthy", f"health status {_health(state)}:\n{self.compose('logs', '--tail', '50')}"
 
     def forget(self) -> None:
@@ -78,7 +80,9 @@ def _health(state: dict[str, Any]) -> str:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, image_tag: str, image: object, run_labels: dict[str, str]) -> Iterator[Stack]:
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, image_tag: str, image: object, run_labels: dict[str, str]
+) -> Iterator[Stack]:
     """Bring compose.yaml up in a fresh project; `down -v` afterwards, whatever happened."""
     stack = Stack(tmp_path_factory.mktemp("compose"), image_tag, run_labels)
     try:

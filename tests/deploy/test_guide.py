@@ -136,10 +136,22 @@ def test_guide_blocks_run_and_restore_brings_back_every_note(deployment: Deploym
 
 def _start_failure(image: str, labels: dict[str, str], *options: str, **env: str) -> subprocess.CompletedProcess[str]:
     settings = site_env(site_url="https://blog.example.com", **env)
-    return cli.run("docker", "run", "--rm", *cli.label_args(labels), *options, *cli.env_args(settings), image, check=False, timeout=60)
+    return cli.run(
+        "docker",
+        "run",
+        "--rm",
+        *cli.label_args(labels),
+        *options,
+        *cli.env_args(settings),
+        image,
+        check=False,
+        timeout=60,
+    )
 
 
-def test_permission_error_is_the_guides(image_tag: str, image: object, run_labels: dict[str, str], tmp_path: Path) -> None:
+def test_permission_error_is_the_guides(
+    image_tag: str, image: object, run_labels: dict[str, str], tmp_path: Path
+) -> None:
     """A root-owned bind mount stops the container with the line the guide quotes."""
     folder = tmp_path / "root-owned"
     folder.mkdir(mode=0o755)

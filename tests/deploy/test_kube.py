@@ -130,32 +130,54 @@ def test_kustomization_renders_every_manifest() -> None:
 
 def test_settings_are_starpunks_and_enough_for_production() -> None:
     """The ConfigMap and Secret set every setting .env.example documents (but two), and production's as it requires."""
-    documented = {line.split("=", 1)[0] for line in (ROOT / ".env.example").read_text().splitlines() if re.match(r"^[A-Z_]+=", line)}
+    documented = {
+        line.split("=", 1)[0]
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if re.match(r"^[A-Z_]+=", line)
+    }
     settings = find("ConfigMap", "starpunk-settings")["data"]
     secret = find("Secret")["stringData"]
     assert set(secret) == {"SESSION_SECRET"}, "the Secret holds the one secret setting"
     given = set(settings) | set(secret)
     # DEV_MODE is refused in production; the image sets VERSION.
     expected = documented - {"DEV_MODE", "VERSION"}
-    assert given == expected, f"configmap.yaml lacks {sorted(expected - given)} and has unknown {sorted(given - expected)}"
-    assert settings["ENVIRONMENT"] == "production" and settings["SITE_URL"].startswith("https://") and settings["ADMIN_ME"]
+    assert given == expected, (
+        f"configmap.yaml lacks {sorted(expected - given)} and has unknown {sorted(given - expected)}"
+    )
+    assert (
+        settings["ENVIRONMENT"] == "production" and settings["SITE_URL"].startswith("https://") and settings["ADMIN_ME"]
+    )
     assert settings["DATA_PATH"] == "/data" and settings["TRUSTED_PROXIES"] == "1"
 
 
 def _changes(before: object, after: object, path: str = "") -> set[str]:
     """Return the paths (a.b.0.c) where two parsed YAML trees differ."""
     if isinstance(before, dict) and isinstance(after, dict):
-        return {change for key in before.keys() | after.keys() for change in _changes(before.get(key), after.get(key), f"{path}.{key}")}
+        return {
+            change
+            for key in before.keys() | after.keys()
+            for change in _changes(before.get(key), after.get(key), f"{path}.{key}")
+        }
     if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
-        return {change for index, pair in enumerate(zip(before, after, strict=True)) for change in _changes(*pair, f"{path}.{index}")}
+        return {
+            change
+            for index, pair in enumerate(zip(before, after, strict=True))
+            for change in _changes(*pair, f"{path}.{index}")
+        }
     return set() if before == after else {path.lstrip(".")}
 
 
 def test_played_copy_differs_only_where_podman_needs() -> None:
-    """The played Deployment and ConfigMap are the user's, but for names, labels, the image, the published port and the refs."""
+    """The played Deployment and ConfigMap are the user's.
+
+    They differ only in names, labels, the image, the published port and the refs.
+    """
     plan = Played("starpunk-kube-check", "localhost/starpunk:test", 18000, {runs.LABEL: SUITE})
     settings, deployment = yaml.safe_load_all(plan.pod_yaml())
-    assert _changes(find("ConfigMap", "starpunk-settings"), settings) == {"metadata.name", f"metadata.labels.{runs.LABEL}"}
+    assert _changes(find("ConfigMap", "starpunk-settings"), settings) == {
+        "metadata.name",
+        f"metadata.labels.{runs.LABEL}",
+    }
     container = "spec.template.spec.containers.0"
     assert _changes(find("Deployment"), deployment) == {
         "metadata.name",
@@ -213,14 +235,21 @@ def test_probes_answer_where_they_point(played: PlayedSite) -> None:
     for name, probe in probes.items():
         assert ports.get(probe["port"], probe["port"]) == 8000, f"{name} should probe the app's port"
         reply = played.get(probe["path"])
-        assert reply.status_code == 200 and reply.json()["status"] == "healthy", f"{name}: {reply.status_code} {reply.text[:200]}"
+        assert reply.status_code == 200 and reply.json()["status"] == "healthy", (
+            f"{name}: {reply.status_code} {reply.text[:200]}"
+        )
 
 
 def test_what_podman_leaves_out(played: PlayedSite) -> None:
-    """What the guide says Podman 4.3 does not apply: the grace period, readiness and startup probes, a usable liveness check."""
+    """What the guide says Podman 4.3 does not apply.
+
+    The grace period, the readiness and startup probes, and a usable liveness check.
+    """
     spec = pod_spec(find("Deployment"))
     config = played.inspect()["Config"]
-    assert config["StopTimeout"] != spec["terminationGracePeriodSeconds"], "Podman now applies terminationGracePeriodSeconds: update the guide"
+    assert config["StopTimeout"] != spec["terminationGracePeriodSeconds"], (
+        "Podman now applies terminationGracePeriodSeconds: update the guide"
+    )
     check = " ".join(config["Healthcheck"]["Test"])
     assert "curl" in check, f"Podman turned the livenessProbe into {check!r}: update the guide"
     code, _, _ = played.exec("sh", "-c", "command -v curl")
@@ -238,7 +267,6 @@ def test_note_survives_kube_down_and_play(played: PlayedSite) -> None:
     played.start()
     assert text in played.get(f"/note/{slug}").text
     assert slug in played.sign_in().notes()
-
 
 
 def test_the_secret_placeholder_is_refused(podman_ready: tuple[str, dict[str, str]], tmp_path: Path) -> None:
@@ -262,7 +290,15 @@ def ingress(played: PlayedSite) -> Iterator[str]:
     (workdir / "tmp").mkdir()
     port = free_port()
     site = workdir / "starpunk.conf"
-    site.write_text(ingress_nginx_site(load(MANIFESTS / "ingress.yaml"), find("ConfigMap", "ingress-nginx-controller"), f"127.0.0.1:{played.port}", port, workdir))
+    site.write_text(
+        ingress_nginx_site(
+            load(MANIFESTS / "ingress.yaml"),
+            find("ConfigMap", "ingress-nginx-controller"),
+            f"127.0.0.1:{played.port}",
+            port,
+            workdir,
+        )
+    )
     config = workdir / "nginx.conf"
     config.write_text(nginx_main_conf(site, workdir))
     command = ["nginx", "-c", str(config), "-p", f"{workdir}/", "-e", str(workdir / "error.log")]
@@ -271,7 +307,13 @@ def ingress(played: PlayedSite) -> Iterator[str]:
     server = subprocess.Popen([*command, "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: _get(base_url, "/health").status_code, "nginx to answer /health", 30, until=lambda code: code == 200, ignore=(requests.RequestException,))
+        wait_for(
+            lambda: _get(base_url, "/health").status_code,
+            "nginx to answer /health",
+            30,
+            until=lambda code: code == 200,
+            ignore=(requests.RequestException,),
+        )
         yield base_url
     finally:
         server.send_signal(signal.SIGQUIT)
@@ -294,18 +336,37 @@ def _cache_status(base_url: str, path: str, **headers: str) -> str:
 def test_anonymous_reads_come_from_the_cache(played: PlayedSite, ingress: str) -> None:
     """Pages, feeds and static files read without a session are served from the micro-cache."""
     slug = played.sign_in().publish("A note for the cache.")
-    stylesheet = next(line.split('href="')[1].split('"')[0] for line in _get(ingress, "/").text.splitlines() if 'rel="stylesheet"' in line)
+    stylesheet = next(
+        line.split('href="')[1].split('"')[0]
+        for line in _get(ingress, "/").text.splitlines()
+        if 'rel="stylesheet"' in line
+    )
     for path in ("/", f"/note/{slug}", "/feed.xml", "/feed.json", stylesheet):
-        wait_for(lambda path=path: _cache_status(ingress, path), f"{path} from the cache", CACHE_FRESH_TIMEOUT, until=lambda status: status == "HIT")
+        wait_for(
+            lambda path=path: _cache_status(ingress, path),
+            f"{path} from the cache",
+            CACHE_FRESH_TIMEOUT,
+            until=lambda status: status == "HIT",
+        )
 
 
 def test_a_new_note_shows_through_the_cache_within_seconds(played: PlayedSite, ingress: str) -> None:
     """A note published through the Ingress shows on the cached home page and feed once the copy expires."""
-    wait_for(lambda: _cache_status(ingress, "/"), "the home page in the cache", CACHE_FRESH_TIMEOUT, until=lambda status: status == "HIT")
+    wait_for(
+        lambda: _cache_status(ingress, "/"),
+        "the home page in the cache",
+        CACHE_FRESH_TIMEOUT,
+        until=lambda status: status == "HIT",
+    )
     text = f"Fresh through the cache {uuid.uuid4().hex[:8]}."
     played.sign_in(ingress).publish(text)
     for path in ("/", "/feed.xml"):
-        wait_for(lambda path=path: _get(ingress, path).text, f"the new note on {path}", CACHE_FRESH_TIMEOUT, until=lambda body: text in body)
+        wait_for(
+            lambda path=path: _get(ingress, path).text,
+            f"the new note on {path}",
+            CACHE_FRESH_TIMEOUT,
+            until=lambda body: text in body,
+        )
 
 
 def test_the_owner_is_never_cached(played: PlayedSite, ingress: str) -> None:
@@ -327,5 +388,8 @@ def test_private_paths_skip_the_cache(ingress: str, path: str) -> None:
 def test_only_gets_are_cached(ingress: str) -> None:
     """A POST to a cached path goes to the app each time (no cache status at all)."""
     http = plain_session()
-    statuses = [http.post(ingress + "/", data={"x": "1"}, allow_redirects=False, timeout=TIMEOUT).headers.get("X-Cache-Status") for _ in range(3)]
+    statuses = [
+        http.post(ingress + "/", data={"x": "1"}, allow_redirects=False, timeout=TIMEOUT).headers.get("X-Cache-Status")
+        for _ in range(3)
+    ]
     assert statuses == [None] * 3

@@ -86,14 +86,20 @@ def test_oci_warning_is_the_one_the_guide_quotes(built: dict[str, str]) -> None:
     assert logged and logged.group(1) == message, f"the guide should then quote the log form, not {in_log!r}"
 
 
-def test_root_without_lower_ulimits_fails_as_the_guide_says(built: dict[str, str], podman_engine: str, run_labels: dict[str, str]) -> None:
+def test_root_without_lower_ulimits_fails_as_the_guide_says(
+    built: dict[str, str], podman_engine: str, run_labels: dict[str, str]
+) -> None:
     """Without --ulimit, Podman as root cannot start the container here, with the error the guide quotes."""
-    result = cli.run(podman_engine, "run", "--rm", *cli.label_args(run_labels), built["docker"], "true", check=False, timeout=60)
+    result = cli.run(
+        podman_engine, "run", "--rm", *cli.label_args(run_labels), built["docker"], "true", check=False, timeout=60
+    )
     assert result.returncode != 0, "this machine kind needs the lower ulimits; the guide's troubleshooting says so"
     assert guide.quoted_in("error setting rlimit type 7")[0] in result.stderr
 
 
-def test_runs_healthy_and_keeps_notes(built: dict[str, str], podman_volume: str, podman_engine: str, run_labels: dict[str, str]) -> None:
+def test_runs_healthy_and_keeps_notes(
+    built: dict[str, str], podman_volume: str, podman_engine: str, run_labels: dict[str, str]
+) -> None:
     """Run as root with the lowered ulimits: healthy, a note survives a restart and a new container on the volume."""
     env = site_env()
 

@@ -26,7 +26,11 @@ from testkit.waiting import wait_for
 from testkit.web import TIMEOUT, https_session, plain_session
 
 HOST = "starpunk.test"
-FEEDS = {"/feed.xml": "application/rss+xml", "/feed.atom": "application/atom+xml", "/feed.json": "application/feed+json"}
+FEEDS = {
+    "/feed.xml": "application/rss+xml",
+    "/feed.atom": "application/atom+xml",
+    "/feed.json": "application/feed+json",
+}
 SECURITY_HEADERS = {
     "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
     "X-Content-Type-Options": "nosniff",
@@ -62,7 +66,9 @@ class Proxied:
 
 
 @pytest.fixture(scope="module", params=["caddy", "nginx"])
-def proxied(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, module_lab: Lab) -> Iterator[Proxied]:
+def proxied(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, module_lab: Lab
+) -> Iterator[Proxied]:
     """Start StarPunk and the proxy in front of it; stop both and remove the proxy's files afterwards (the lab, the app's volume)."""
     app_port = free_port()
     proxy = ProxyServer(request.param, HOST, app_port, tmp_path_factory.mktemp(request.param))
@@ -81,8 +87,14 @@ def proxied(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
             proxy.check_running()  # a proxy that exited fails the wait at once, with its log
             return proxied.get("/health").status_code
 
-        wait_for(health, f"{proxy.kind}: /health answering 200 over HTTPS", START_TIMEOUT, POLL_SECONDS,
-                 lambda status: status == 200, (requests.RequestException,))
+        wait_for(
+            health,
+            f"{proxy.kind}: /health answering 200 over HTTPS",
+            START_TIMEOUT,
+            POLL_SECONDS,
+            lambda status: status == 200,
+            (requests.RequestException,),
+        )
         yield proxied
     finally:
         proxy.stop()
@@ -169,7 +181,10 @@ def test_cache_policies(proxied: Proxied) -> None:
 def test_http_redirects_to_https(proxied: Proxied) -> None:
     """Plain HTTP on the proxy's port 80 stand-in answers with a redirect to https on the same host."""
     reply = plain_session().get(
-        loopback_url(proxied.proxy.http_port) + "/feed.xml", headers={"Host": HOST}, allow_redirects=False, timeout=TIMEOUT
+        loopback_url(proxied.proxy.http_port) + "/feed.xml",
+        headers={"Host": HOST},
+        allow_redirects=False,
+        timeout=TIMEOUT,
     )
     assert reply.status_code in (301, 308)
     location = urlsplit(reply.headers["Location"])
@@ -207,7 +222,11 @@ def test_app_sees_the_client_address_from_the_proxy(proxied: Proxied) -> None:
     before = proxied.app.sqlite("SELECT count(*) FROM auth_failures")[0][0]
     reply = proxied.get("/auth/token/not-a-real-token", **{"X-Forwarded-For": SPOOFED_CLIENT})
     assert reply.status_code == 400
-    failures = wait_for(lambda: proxied.app.sqlite("SELECT client FROM auth_failures ORDER BY id"), "the failed sign-in in auth_failures",
-                        SETTLE_TIMEOUT, POLL_SECONDS, lambda rows: len(rows) > before)
+    failures = wait_for(
+        lambda: proxied.app.sqlite("SELECT client FROM auth_failures ORDER BY id"),
+        "the failed sign-in in auth_failures",
+        SETTLE_TIMEOUT,
+        POLL_SECONDS,
+        lambda rows: len(rows) > before,
+    )
     assert failures[-1] == ["127.0.0.1"]
-

@@ -94,8 +94,14 @@ def _stored_bytes(front: Front, location: str) -> bytes:
 def test_slow_clients_are_absorbed_by_the_proxy(front: Front) -> None:
     """200 trickled headers and 20 trickled 5 MB uploads: readers see only 200s, p95 under the goal, uploads stored whole."""
     run = SlowClientRun(
-        front.target(), ["/", front.permalink, "/feed.xml"], header_clients=HEADER_CLIENTS, uploads=UPLOADS,
-        upload_bytes=UPLOAD_BYTES, upload_rate=UPLOAD_RATE, token=front.token, window_s=WINDOW_S,
+        front.target(),
+        ["/", front.permalink, "/feed.xml"],
+        header_clients=HEADER_CLIENTS,
+        uploads=UPLOADS,
+        upload_bytes=UPLOAD_BYTES,
+        upload_rate=UPLOAD_RATE,
+        token=front.token,
+        window_s=WINDOW_S,
     )
     outcome: Outcome = run.run()
     print(f"{front.proxy.kind}: {outcome.summary()}")

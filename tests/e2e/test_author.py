@@ -18,7 +18,9 @@ print("code block")
 
 def _slug_in_admin(page, text):
     """Return the slug of the note whose row in /admin shows text."""
-    label = page.locator("tr", has_text=text).get_by_role("button", name=re.compile("^Delete ")).get_attribute("aria-label")
+    label = (
+        page.locator("tr", has_text=text).get_by_role("button", name=re.compile("^Delete ")).get_attribute("aria-label")
+    )
     return label.removeprefix("Delete ")
 
 

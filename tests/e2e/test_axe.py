@@ -52,7 +52,12 @@ def summarise(results):
 
     def brief(items):
         return [
-            {"rule": item["id"], "impact": item["impact"], "help": item["help"], "targets": [node["target"] for node in item["nodes"]]}
+            {
+                "rule": item["id"],
+                "impact": item["impact"],
+                "help": item["help"],
+                "targets": [node["target"] for node in item["nodes"]],
+            }
             for item in items
         ]
 
@@ -152,7 +157,10 @@ def test_no_page_has_an_axe_violation(browser, site, pages, findings, width_name
             assert response is not None and page.url.startswith(base_url), f"{name}: {path} went to {page.url}"
             row = summarise(run_axe(page, source))
             findings[f"{name} {WIDTHS[width_name]} {scheme}"] = {"path": path, "status": response.status, **row}
-            problems += [f"{name} ({path}): {item['rule']} [{item['impact']}] {item['help']} at {item['targets']}" for item in row["violations"]]
+            problems += [
+                f"{name} ({path}): {item['rule']} [{item['impact']}] {item['help']} at {item['targets']}"
+                for item in row["violations"]
+            ]
     finally:
         reader.close()
         owner.close()

@@ -27,7 +27,10 @@ def test_author_publishes_photos_with_alt_text_and_a_reader_follows_the_tag(site
     page.fill("#content", f"An evening walk {marker}, two photos.")
     page.fill("#tags", f"Photos, {tag}")
     for slot, (name, width, height, colour, alt) in enumerate(PHOTOS, start=1):
-        page.set_input_files(f"#photo_{slot}", files=[{"name": name, "mimeType": "image/png", "buffer": png_bytes(width, height, colour)}])
+        page.set_input_files(
+            f"#photo_{slot}",
+            files=[{"name": name, "mimeType": "image/png", "buffer": png_bytes(width, height, colour)}],
+        )
         page.fill(f"#alt_{slot}", alt)
     page.set_checked("#published", True)
     page.click("button[type=submit]:has-text('Create note')")

@@ -89,7 +89,9 @@ def test_payload_in_the_admin_form_alt_text_and_tags_runs_nothing(site, page, ne
     reader = new_page()
     reader.goto(site.base_url + "/")
     entry = reader.locator(".h-entry", has_text="Hostile form note")
-    assert entry.locator(".photos img.u-photo").get_attribute("alt") == squeeze(FORM_PAYLOAD), "the alt text is not shown as typed"
+    assert entry.locator(".photos img.u-photo").get_attribute("alt") == squeeze(FORM_PAYLOAD), (
+        "the alt text is not shown as typed"
+    )
     entry.locator("a.p-category").click()
     reader.wait_for_url(re.compile(r"/tag/"))
     reader.mouse.move(200, 300)

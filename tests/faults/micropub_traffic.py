@@ -91,7 +91,9 @@ class MicropubTraffic:
             photo = noisy_png(rng.randint(*PHOTO_BYTES), marker)
             if done % 2:
                 files = [("photo", (f"{marker}.png", photo, "image/png"))]
-                reply = self._send("/micropub (multipart)", lambda: client.create_form(content=f"{marker} with its photo", files=files))  # noqa: B023
+                reply = self._send(
+                    "/micropub (multipart)", lambda: client.create_form(content=f"{marker} with its photo", files=files)
+                )  # noqa: B023
                 if reply is not None and reply.status_code == 201:
                     self._keep(Posted(reply.headers["Location"], marker, photo), self.notes)
                 continue
@@ -104,4 +106,3 @@ class MicropubTraffic:
             reply = self._send("/micropub (JSON)", lambda: client.create_json(body))  # noqa: B023
             if reply is not None and reply.status_code == 201:
                 self._keep(Posted(reply.headers["Location"], marker, photo), self.notes)
-

@@ -22,7 +22,10 @@ def stored_contents(site: Site) -> set[str]:
 
 
 def test_sigkill_while_publishing_loses_no_acknowledged_note(lab: Lab) -> None:
-    """Kill the container mid-traffic, several times: every note answered with 303 is there, intact, and the database is sound."""
+    """Kill the container mid-traffic, several times.
+
+    Every note answered with 303 is there, intact, and the database is sound.
+    """
     seed = int(os.environ.get("STARPUNK_FAULT_SEED", time.time_ns() % 1_000_000))
     rng = random.Random(seed)
     site = lab.site()
@@ -51,9 +54,13 @@ def test_sigkill_while_publishing_loses_no_acknowledged_note(lab: Lab) -> None:
         assert site.integrity() == "ok", context
         stored = stored_contents(site)
         lost = [content.split(maxsplit=1)[0] for content in acknowledged if content not in stored]
-        assert not lost, f"{context}: {len(lost)} of {len(acknowledged)} acknowledged notes are missing or changed: {lost[:5]}"
+        assert not lost, (
+            f"{context}: {len(lost)} of {len(acknowledged)} acknowledged notes are missing or changed: {lost[:5]}"
+        )
         admin = owner.get("/admin")
-        unlisted = [content.split(maxsplit=1)[0] for content in acknowledged if content.split(maxsplit=1)[0] not in admin.text]
+        unlisted = [
+            content.split(maxsplit=1)[0] for content in acknowledged if content.split(maxsplit=1)[0] not in admin.text
+        ]
         assert not unlisted, f"{context}: /admin does not list {unlisted[:5]}"
         health = site.get("/health")
         assert health.status_code == 200, f"{context}: {health.text}"

@@ -20,7 +20,7 @@ WRITING_UP_TO = 0.5
 PHOTO_SRC = re.compile(r'<img class="u-photo" src="([^"]+)"')
 # Partial files of writes the kill cut short; a start removes those untouched for 5 minutes.
 PARTIAL = "/data/media/.upload-*"
-AGE_PARTIAL_FILES = "for f in /data/media/.upload-*; do [ -e \"$f\" ] && touch -d '-10 minutes' \"$f\"; done; true"
+AGE_PARTIAL_FILES = 'for f in /data/media/.upload-*; do [ -e "$f" ] && touch -d \'-10 minutes\' "$f"; done; true'
 
 
 def path_of(url: str) -> str:
@@ -73,7 +73,9 @@ def test_sigkill_while_posting_through_micropub_loses_no_acknowledged_note_or_ph
         site.start_again()
         assert site.integrity() == "ok", context
         lost = lost_posts(site, notes, photos)
-        assert not lost, f"{context}: {len(lost)} of {len(notes)} notes and {len(photos)} photos lost or changed: {lost[:5]}"
+        assert not lost, (
+            f"{context}: {len(lost)} of {len(notes)} notes and {len(photos)} photos lost or changed: {lost[:5]}"
+        )
 
     # Whatever partial files the kills left, once old enough to be abandoned, are gone after the next start.
     partial = partial_files(site)

@@ -1,4 +1,4 @@
-"""A read-only, deleted or damaged database: one clear log line, unhealthy health, and no restart loop that hides why."""
+"""A read-only, deleted or damaged database: one clear log line, unhealthy health, no restart loop that hides why."""
 
 import time
 
@@ -6,13 +6,22 @@ import pytest
 
 from testkit.site import Lab, Site
 
-READ_ONLY_LINE = "starpunk: /data is mounted read-only; mount it read-write (drop :ro or read_only from the volume): the database lives there"
+READ_ONLY_LINE = (
+    "starpunk: /data is mounted read-only; mount it read-write (drop :ro or read_only from the volume): "
+    "the database lives there"
+)
 EXIT_CANNOT_CREATE = 73
 RETRIES = 3
 STORAGE_MESSAGE = "Nothing was changed"
 BREAKAGES = {
-    "deleted": (["sh", "-c", "rm -f /data/starpunk.db /data/starpunk.db-wal /data/starpunk.db-shm"], "unable to open database file"),
-    "corrupted": (["python3", "-c", "f = open('/data/starpunk.db', 'r+b'); f.write(b'not a database!!' * 64); f.close()"], "file is not a database"),
+    "deleted": (
+        ["sh", "-c", "rm -f /data/starpunk.db /data/starpunk.db-wal /data/starpunk.db-shm"],
+        "unable to open database file",
+    ),
+    "corrupted": (
+        ["python3", "-c", "f = open('/data/starpunk.db', 'r+b'); f.write(b'not a database!!' * 64); f.close()"],
+        "file is not a database",
+    ),
 }
 
 
@@ -23,12 +32,19 @@ def log_lines(site: Site) -> list[str]:
 
 def given_up(site: Site) -> dict:
     """Wait until the engine has stopped restarting the container (exited after RETRIES restarts); return its state."""
-    return site.wait_state(f"exited after {RETRIES} restarts", lambda s: s["Status"] == "exited" and s["RestartCount"] == RETRIES)
+    return site.wait_state(
+        f"exited after {RETRIES} restarts", lambda s: s["Status"] == "exited" and s["RestartCount"] == RETRIES
+    )
 
 
 def test_read_only_data_stops_with_the_same_clear_line_at_every_restart(lab: Lab) -> None:
-    """`-v vol:/data:ro` with --restart on-failure:3: exit 73 each time, one line naming the cause each time, then it stays stopped."""
-    site = lab.site(lab.volume(), data_mode="ro", wait=False, restart_policy={"Name": "on-failure", "MaximumRetryCount": RETRIES})
+    """`-v vol:/data:ro` with --restart on-failure:3.
+
+    It exits 73 each time, with one line naming the cause each time, then it stays stopped.
+    """
+    site = lab.site(
+        lab.volume(), data_mode="ro", wait=False, restart_policy={"Name": "on-failure", "MaximumRetryCount": RETRIES}
+    )
     final = given_up(site)
     assert final["ExitCode"] == EXIT_CANNOT_CREATE
     # The engine may count the last exit before it has collected that attempt's line.
@@ -37,7 +53,10 @@ def test_read_only_data_stops_with_the_same_clear_line_at_every_restart(lab: Lab
 
 
 def test_read_only_data_under_unless_stopped_keeps_saying_why(lab: Lab) -> None:
-    """With --restart unless-stopped the engine keeps retrying (with back-off), and every attempt logs the same clear line."""
+    """With --restart unless-stopped the engine keeps retrying (with back-off).
+
+    Every attempt logs the same clear line.
+    """
     site = lab.site(lab.volume(), data_mode="ro", wait=False, restart_policy={"Name": "unless-stopped"})
     current = site.wait_state("two restarts", lambda s: s["RestartCount"] >= 2, timeout=20)
     site.wait_for_log(READ_ONLY_LINE, count=2)
@@ -48,7 +67,10 @@ def test_read_only_data_under_unless_stopped_keeps_saying_why(lab: Lab) -> None:
 
 @pytest.mark.parametrize("breakage", sorted(BREAKAGES))
 def test_database_broken_under_a_running_site(lab: Lab, breakage: str) -> None:
-    """The database deleted or overwritten while serving: /health names it, pages say nothing changed, one log line, no crash or restart."""
+    """The database deleted or overwritten while serving.
+
+    /health names it, pages say nothing changed, one log line, no crash or restart.
+    """
     command, reason = BREAKAGES[breakage]
     site = lab.site(restart_policy={"Name": "on-failure"})
     site.sign_in().publish(f"A note written before the database was {breakage}.")

@@ -1,4 +1,7 @@
-"""A full /data: writes fail with the storage page and change nothing, reads go on, /health says why, and the site recovers by itself."""
+"""A full /data: writes fail with the storage page and change nothing, reads go on.
+
+/health says why, and the site recovers by itself.
+"""
 
 import uuid
 
@@ -26,7 +29,9 @@ READ_PATHS = ("/", "/feed.xml", "/feed.atom", "/feed.json")
 
 def fill(site: Site) -> None:
     """Fill /data to the last byte with one file, written as the app's user."""
-    assert site.run("python3", "-c", FILL_SCRIPT, FILLER).strip() == ENOSPC, "the filler did not reach the end of the disk"
+    assert site.run("python3", "-c", FILL_SCRIPT, FILLER).strip() == ENOSPC, (
+        "the filler did not reach the end of the disk"
+    )
     assert site.run("df", "--output=avail", "/data").split()[-1] == "0"
 
 
@@ -36,7 +41,10 @@ def note_count(site: Site) -> int:
 
 
 def test_full_disk_refuses_writes_cleanly_and_recovers_by_itself(lab: Lab) -> None:
-    """Publishing on a full disk gives the 503 storage page and stores nothing; reads, feeds and health go on; freeing space heals."""
+    """Publishing on a full disk gives the 503 storage page and stores nothing.
+
+    Reads, feeds and health go on; freeing space heals.
+    """
     site = lab.site(tmpfs=DATA_TMPFS)
     owner = site.sign_in()
     token = owner.csrf_token()

@@ -49,7 +49,9 @@ def test_full_disk_during_uploads_leaves_no_partial_file_and_no_dangling_photo(l
     site = lab.site(tmpfs=DATA_TMPFS)
     client = MicropubClient.sign_in(site.sign_in())
     kept = noisy_png(SMALL_PHOTO_BYTES, "before")
-    before = client.create_form(content="Written while there was room", files=[("photo", ("before.png", kept, "image/png"))])
+    before = client.create_form(
+        content="Written while there was room", files=[("photo", ("before.png", kept, "image/png"))]
+    )
     assert before.status_code == 201, before.text[:300]
     stored_before = media_files(site)
     fill(site)
@@ -59,7 +61,9 @@ def test_full_disk_during_uploads_leaves_no_partial_file_and_no_dangling_photo(l
     big = noisy_png(BIG_PHOTO_BYTES, uuid.uuid4().hex)
     upload = client.upload_reply(big, "big.png")
     assert_refused_cleanly(upload.status_code, upload.json(), PHOTO_REFUSED)
-    with_note = client.create_form(content="A note with a photo too big for the disk", files=[("photo", ("big.png", big, "image/png"))])
+    with_note = client.create_form(
+        content="A note with a photo too big for the disk", files=[("photo", ("big.png", big, "image/png"))]
+    )
     assert_refused_cleanly(with_note.status_code, with_note.json(), PHOTO_REFUSED)
     assert media_files(site) == stored_before, "a refused upload left a file in /data/media"
 
@@ -80,7 +84,9 @@ def test_full_disk_during_uploads_leaves_no_partial_file_and_no_dangling_photo(l
     site.wait_for_log("ERROR starpunk: storage error on POST /micropub: database or disk is full")
 
     found, named = media_files(site), referenced_files(site)
-    assert found == stored_before, f"/data/media holds {sorted(set(found) - set(stored_before))} besides the photos stored before"
+    assert found == stored_before, (
+        f"/data/media holds {sorted(set(found) - set(stored_before))} besides the photos stored before"
+    )
     missing = {name: size for name, size in named.items() if found.get(name) != size}
     assert not missing, f"notes name photos that are missing or short: {missing}"
     assert not site.sqlite(f"SELECT id FROM notes WHERE content LIKE '{marker}%'"), "the refused note was stored"

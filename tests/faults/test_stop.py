@@ -19,14 +19,22 @@ STORM_CYCLES = 20
 
 
 def test_sigterm_lets_requests_in_flight_finish(lab: Lab) -> None:
-    """SIGTERM during steady traffic: every request sent before it is answered, none with a 5xx, and the container exits 0 within 10 s."""
+    """SIGTERM during steady traffic: every request sent before it is answered, none with a 5xx.
+
+    The container exits 0 within 10 s.
+    """
     site = lab.site(env={"WORKERS": str(WORKERS)})
     owner = site.sign_in()
     token = owner.csrf_token()
-    contents = [f"graceful-{uuid.uuid4().hex[:12]} arrived slowly while the site was stopping." for _ in range(SLOW_UPLOADS)]
+    contents = [
+        f"graceful-{uuid.uuid4().hex[:12]} arrived slowly while the site was stopping." for _ in range(SLOW_UPLOADS)
+    ]
     started = [threading.Event() for _ in contents]
     with ThreadPoolExecutor(max_workers=SLOW_UPLOADS) as pool:
-        uploads = [pool.submit(slow_post, owner, content, token, UPLOAD_SECONDS, event) for content, event in zip(contents, started, strict=True)]
+        uploads = [
+            pool.submit(slow_post, owner, content, token, UPLOAD_SECONDS, event)
+            for content, event in zip(contents, started, strict=True)
+        ]
         for event in started:
             assert event.wait(10), "a slow upload did not start"
         with Traffic(owner, token, prefix="steady", writers=1, readers=5, max_seconds=30) as traffic:
@@ -40,12 +48,16 @@ def test_sigterm_lets_requests_in_flight_finish(lab: Lab) -> None:
     assert exit_code == 0, f"exit code {exit_code} after SIGTERM"
     assert stopped_after < STOP_SECONDS, f"the container took {stopped_after:.1f} s to stop"
     assert all(upload.status == 303 for upload in slow), f"uploads in flight at SIGTERM: {slow}"
-    assert all(upload.ended > signalled for upload in slow), "the uploads ended before the signal, so none was in flight"
+    assert all(upload.ended > signalled for upload in slow), (
+        "the uploads ended before the signal, so none was in flight"
+    )
     server_errors = [outcome for outcome in traffic.outcomes if outcome.status and outcome.status >= 500]
     assert not server_errors, f"5xx during the stop: {server_errors[:5]}"
     sent_before = [outcome for outcome in traffic.outcomes if outcome.started < signalled]
     spanning = [outcome for outcome in sent_before if outcome.ended > signalled]
-    assert len(spanning) >= 2, f"only {len(spanning)} steady requests were waiting at the signal, so the test proved little"
+    assert len(spanning) >= 2, (
+        f"only {len(spanning)} steady requests were waiting at the signal, so the test proved little"
+    )
     failed = [outcome for outcome in sent_before if outcome.status not in (200, 303)]
     assert not failed, f"{len(failed)} of {len(sent_before)} requests sent before SIGTERM failed: {failed[:5]}"
 

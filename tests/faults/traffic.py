@@ -32,7 +32,10 @@ class Outcome:
 def note_content(prefix: str, rng: random.Random) -> str:
     """Return a unique note of 100-6,000 characters: Markdown, non-ASCII text and a marker to find it by."""
     marker = f"{prefix}-{uuid.uuid4().hex[:12]}"
-    filler = " ".join(rng.choice(("ünïcödé", "*emphasis*", "`code`", "[link](https://example.test/)", "words")) for _ in range(rng.randint(10, 600)))
+    filler = " ".join(
+        rng.choice(("ünïcödé", "*emphasis*", "`code`", "[link](https://example.test/)", "words"))
+        for _ in range(rng.randint(10, 600))
+    )
     return f"{marker}\n\nA note from the fault tests. {filler}\n\n{marker} ends here."
 
 
@@ -101,7 +104,10 @@ class Traffic:
                 self._record(Outcome("/admin/new", started, time.monotonic(), None, type(exc).__name__))
                 time.sleep(RETRY_PAUSE)
                 continue
-            self._record(Outcome("/admin/new", started, time.monotonic(), reply.status_code), content if reply.status_code == 303 else "")
+            self._record(
+                Outcome("/admin/new", started, time.monotonic(), reply.status_code),
+                content if reply.status_code == 303 else "",
+            )
 
     def _read(self, number: int) -> None:
         http = plain_session()
@@ -122,7 +128,10 @@ class Traffic:
 
 
 def slow_post(owner: Owner, content: str, csrf_token: str, seconds: float, sent_first_part: threading.Event) -> Outcome:
-    """POST a new note whose body trickles in over `seconds`; set the event once the headers and a first part are out."""
+    """POST a new note whose body trickles in over `seconds`.
+
+    Set the event once the headers and a first part are out.
+    """
     body = urlencode({"csrf_token": csrf_token, "content": content, "published": "y"}).encode()
     parts = 10
     size = -(-len(body) // parts)

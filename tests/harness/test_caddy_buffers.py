@@ -12,16 +12,21 @@ TEMPLATE = (ROOT / "Caddyfile.example").read_text()
 
 def _reverse_proxy_block(rendered: str) -> str:
     start = rendered.index("reverse_proxy 127.0.0.1:9000 {")
-    return rendered[start:rendered.index("\n\t}\n", start)]
+    return rendered[start : rendered.index("\n\t}\n", start)]
 
 
-@pytest.mark.parametrize(("version", "wanted", "absent"), [
-    ((2, 6, 2), ["\t\tbuffer_requests\n", "\t\tmax_buffer_size 42MiB"], "\t\trequest_buffers"),
-    ((2, 6, 3), ["\t\tbuffer_requests\n", "\t\tmax_buffer_size 42MiB"], "\t\trequest_buffers"),
-    ((2, 6, 4), ["\t\trequest_buffers 42MiB"], "\t\tbuffer_requests"),
-    ((2, 8, 4), ["\t\trequest_buffers 42MiB"], "\t\tbuffer_requests"),
-])
-def test_request_bodies_are_buffered_whole(tmp_path: Path, version: tuple[int, ...], wanted: list[str], absent: str) -> None:
+@pytest.mark.parametrize(
+    ("version", "wanted", "absent"),
+    [
+        ((2, 6, 2), ["\t\tbuffer_requests\n", "\t\tmax_buffer_size 42MiB"], "\t\trequest_buffers"),
+        ((2, 6, 3), ["\t\tbuffer_requests\n", "\t\tmax_buffer_size 42MiB"], "\t\trequest_buffers"),
+        ((2, 6, 4), ["\t\trequest_buffers 42MiB"], "\t\tbuffer_requests"),
+        ((2, 8, 4), ["\t\trequest_buffers 42MiB"], "\t\tbuffer_requests"),
+    ],
+)
+def test_request_bodies_are_buffered_whole(
+    tmp_path: Path, version: tuple[int, ...], wanted: list[str], absent: str
+) -> None:
     """The rendered reverse_proxy block turns request buffering on with the directive that Caddy version knows."""
     rendered = render_caddyfile(TEMPLATE, "starpunk.test", 8443, 8080, "127.0.0.1:9000", tmp_path, version=version)
     block = _reverse_proxy_block(rendered)

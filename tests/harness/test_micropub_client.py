@@ -31,23 +31,41 @@ class Gunicorn:
         self.env = {
             # No StarPunk setting of the machine running the tests leaks in.
             **{name: value for name, value in os.environ.items() if name not in DEFAULTS},
-            "DATA_PATH": str(data), "SITE_URL": CANONICAL, "ENVIRONMENT": "development", "WORKERS": "2",
+            "DATA_PATH": str(data),
+            "SITE_URL": CANONICAL,
+            "ENVIRONMENT": "development",
+            "WORKERS": "2",
         }
         self.log = data.parent / "gunicorn.log"
         bin_dir = Path(sys.executable).parent
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
                 [str(bin_dir / "gunicorn"), "-b", f"127.0.0.1:{self.port}", "starpunk:create_app()"],
-                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         http = plain_session()
-        wait_for(lambda: http.get(self.base_url + "/health", timeout=2).status_code, "Gunicorn answering /health",
-                 timeout=30, interval=0.05, until=lambda status: status == 200, ignore=(requests.ConnectionError,))
+        wait_for(
+            lambda: http.get(self.base_url + "/health", timeout=2).status_code,
+            "Gunicorn answering /health",
+            timeout=30,
+            interval=0.05,
+            until=lambda status: status == 200,
+            ignore=(requests.ConnectionError,),
+        )
 
     def login_link(self) -> str:
         """Return a one-time login link from the `login-link` command, as an operator makes one."""
-        made = subprocess.run([sys.executable, "-m", "flask", "--app", "starpunk", "login-link"], cwd=ROOT, env=self.env,
-                              capture_output=True, text=True, check=True)
+        made = subprocess.run(
+            [sys.executable, "-m", "flask", "--app", "starpunk", "login-link"],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         return made.stdout.strip().splitlines()[-1]
 
     def stop(self) -> str:

@@ -1,4 +1,4 @@
-"""The previous release is found by its tag, or by the commit releases.toml records, or the session says what to fetch."""
+"""The previous release is found by its tag or the commit releases.toml records, or the session says what to fetch."""
 
 import subprocess
 from pathlib import Path
@@ -23,9 +23,21 @@ def repo(tmp_path: Path) -> Path:
     for number in (1, 2):
         (path / "file").write_text(f"{number}\n")
         _git(path, "add", "file")
-        _git(path, "-c", "user.name=Test", "-c", "user.email=test@example.test", "commit", "--quiet", "-m", f"commit {number}")
+        _git(
+            path,
+            "-c",
+            "user.name=Test",
+            "-c",
+            "user.email=test@example.test",
+            "commit",
+            "--quiet",
+            "-m",
+            f"commit {number}",
+        )
         if number == 1:
-            _git(path, "-c", "user.name=Test", "-c", "user.email=test@example.test", "tag", "-a", "v1.0.0", "-m", "1.0.0")
+            _git(
+                path, "-c", "user.name=Test", "-c", "user.email=test@example.test", "tag", "-a", "v1.0.0", "-m", "1.0.0"
+            )
     return path
 
 
@@ -42,9 +54,12 @@ def test_the_repositorys_own_file_names_a_release_at_or_below_the_current_versio
 def test_the_newest_release_at_or_below_the_current_version_is_the_previous_one(tmp_path: Path) -> None:
     listed = tmp_path / "releases.toml"
     entries = [("0.6.0", "a" * 40), ("0.10.0", "b" * 40), ("0.7.0", "c" * 40)]
-    listed.write_text("".join(
-        f'[[release]]\nversion = "{version}"\ntag = "v{version}"\ncommit = "{commit}"\nhost_python = "3.11"\n\n' for version, commit in entries
-    ))
+    listed.write_text(
+        "".join(
+            f'[[release]]\nversion = "{version}"\ntag = "v{version}"\ncommit = "{commit}"\nhost_python = "3.11"\n\n'
+            for version, commit in entries
+        )
+    )
     assert previous_release("0.9.1", listed).tag == "v0.7.0"
     assert previous_release("0.10.0", listed).tag == "v0.10.0"
     with pytest.raises(HarnessError, match="no release at or below the current version 0.5.0"):
@@ -89,7 +104,11 @@ def test_without_tag_or_commit_the_error_says_what_to_fetch(repo: Path) -> None:
 def test_a_shallow_clone_without_tags_fetches_the_tag_from_origin(repo: Path, tmp_path: Path) -> None:
     tagged = _git(repo, "rev-parse", "v1.0.0^{commit}")
     clone = tmp_path / "clone"
-    subprocess.run(["git", "clone", "--quiet", "--depth", "1", "--no-tags", f"file://{repo}", str(clone)], check=True, capture_output=True)
+    subprocess.run(
+        ["git", "clone", "--quiet", "--depth", "1", "--no-tags", f"file://{repo}", str(clone)],
+        check=True,
+        capture_output=True,
+    )
     assert subprocess.run(["git", "-C", str(clone), "cat-file", "-e", tagged], capture_output=True).returncode != 0
     said: list[str] = []
     assert release_commit(_release(tagged), say=said.append, repo=clone) == tagged

@@ -1,4 +1,7 @@
-"""testkit's engine-free parts: the bounded poll, run ownership for the sweep, the site environment and the CSRF helper."""
+"""testkit's engine-free parts.
+
+The bounded poll, run ownership for the sweep, the site environment and the CSRF helper.
+"""
 
 import socket
 import subprocess
@@ -21,13 +24,25 @@ def test_wait_for_returns_the_first_value_that_satisfies() -> None:
 def test_wait_for_names_what_it_waited_for_and_the_last_value() -> None:
     """Giving up raises an error naming what was awaited and the last value seen."""
     with pytest.raises(WaitTimeout, match=r"'POST /admin/new' in the logs after 0.05 s .*last seen: GET /health"):
-        wait_for(lambda: "GET /health", "'POST /admin/new' in the logs", timeout=0.05, interval=0.01, until=lambda logs: "POST" in logs)
+        wait_for(
+            lambda: "GET /health",
+            "'POST /admin/new' in the logs",
+            timeout=0.05,
+            interval=0.01,
+            until=lambda logs: "POST" in logs,
+        )
 
 
 def test_wait_for_counts_ignored_errors_as_looks_and_raises_others() -> None:
     """An ignored exception is one more failed look; any other ends the wait at once."""
     with pytest.raises(WaitTimeout, match="ConnectionError: refused"):
-        wait_for(lambda: (_ for _ in ()).throw(ConnectionError("refused")), "an answer", 0.05, 0.01, ignore=(ConnectionError,))
+        wait_for(
+            lambda: (_ for _ in ()).throw(ConnectionError("refused")),
+            "an answer",
+            0.05,
+            0.01,
+            ignore=(ConnectionError,),
+        )
     with pytest.raises(KeyError):
         wait_for(lambda: {}["missing"], "a key", 5, 0.01, ignore=(ConnectionError,))
 

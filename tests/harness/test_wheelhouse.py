@@ -30,7 +30,9 @@ def test_a_requirement_without_a_wheel_for_the_target_is_named_before_any_build(
     requirements = tmp_path / "requirements.txt"
     requirements.write_text("MarkupSafe==2.0.1\n")
     with pytest.raises(HarnessError) as failure:
-        fill_wheelhouse("python3", TRIXIE, say=lambda line: None, requirements=requirements, wheelhouse=tmp_path / "wheels")
+        fill_wheelhouse(
+            "python3", TRIXIE, say=lambda line: None, requirements=requirements, wheelhouse=tmp_path / "wheels"
+        )
     message = str(failure.value)
     assert "MarkupSafe==2.0.1" in message
     assert "CPython 3.13 (cp313) on glibc 2.41 x86_64" in message

@@ -25,8 +25,14 @@ CATEGORIES = ("performance", "accessibility", "best-practices", "seo")
 FORM_FACTORS = ("mobile", "desktop")
 PAGES = ("index", "permalink", "tag")
 CHROMIUM_FLAGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-quic",
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
     # Only the site under test: any other host name fails at once instead of being looked up.
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 ]
@@ -58,7 +64,10 @@ def scores():
         cells = [str(row["scores"][name]) for name in CATEGORIES]
         lines.append(f"| {page} | {form_factor} | " + " | ".join(cells) + " |")
     errored = sorted({audit for row in found.values() for audit in row["errored"]})
-    lines += ["", f"Lighthouse {next(iter(found.values()))['version']}; each score must be at least {LIGHTHOUSE_MIN_SCORE}."]
+    lines += [
+        "",
+        f"Lighthouse {next(iter(found.values()))['version']}; each score must be at least {LIGHTHOUSE_MIN_SCORE}.",
+    ]
     if errored:
         lines.append(f"Audits that errored (left out of the scores by Lighthouse): {', '.join(errored)}.")
     (REPORTS / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -73,8 +82,14 @@ def lighthouse(url, form_factor, output):
     if not cli or not Path(cli).is_file():
         pytest.fail(f"LIGHTHOUSE_CLI={cli!r} is not Lighthouse's cli/index.js: run this through `nox -s lighthouse`")
     command = [
-        "node", cli, url, "--quiet", "--output=json", f"--output-path={output}",
-        f"--only-categories={','.join(CATEGORIES)}", f"--chrome-flags={shlex.join(CHROMIUM_FLAGS)}",
+        "node",
+        cli,
+        url,
+        "--quiet",
+        "--output=json",
+        f"--output-path={output}",
+        f"--only-categories={','.join(CATEGORIES)}",
+        f"--chrome-flags={shlex.join(CHROMIUM_FLAGS)}",
     ]
     if form_factor == "desktop":
         command.append("--preset=desktop")
@@ -82,7 +97,9 @@ def lighthouse(url, form_factor, output):
         # A fresh HOME: Chromium's profile and Lighthouse's own files stay out of the user's.
         env = {**os.environ, "CHROME_PATH": chromium, "HOME": home}
         done = subprocess.run(command, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, env=env, check=False)
-    assert done.returncode == 0 and output.is_file(), f"lighthouse failed on {url} ({form_factor}):\n{done.stderr[-2000:]}"
+    assert done.returncode == 0 and output.is_file(), (
+        f"lighthouse failed on {url} ({form_factor}):\n{done.stderr[-2000:]}"
+    )
     return json.loads(output.read_text(encoding="utf-8"))
 
 
@@ -94,7 +111,9 @@ def shortfalls(report):
         for ref in category["auditRefs"]:
             audit = report["audits"][ref["id"]]
             if ref["weight"] > 0 and audit["score"] is not None and audit["score"] < 1:
-                failing.append(f"{ref['id']} ({audit['score']}{', ' + audit['displayValue'] if audit.get('displayValue') else ''})")
+                failing.append(
+                    f"{ref['id']} ({audit['score']}{', ' + audit['displayValue'] if audit.get('displayValue') else ''})"
+                )
         found[name] = failing
     return found
 

@@ -147,9 +147,36 @@ def corpus():
 # Written out here, not imported: if the app's allowlist grows something
 # dangerous, these tests must notice.
 SAFE_TAGS = {
-    "a", "abbr", "b", "blockquote", "br", "code", "del", "em", "h2", "h3", "h4", "h5", "h6", "hr",
-    "i", "img", "li", "ol", "p", "pre", "strong", "sub", "sup", "table", "tbody", "td", "th",
-    "thead", "tr", "ul",
+    "a",
+    "abbr",
+    "b",
+    "blockquote",
+    "br",
+    "code",
+    "del",
+    "em",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "i",
+    "img",
+    "li",
+    "ol",
+    "p",
+    "pre",
+    "strong",
+    "sub",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "th",
+    "thead",
+    "tr",
+    "ul",
 }
 SAFE_ATTRIBUTES = {
     "a": {"href", "title", "rel"},
@@ -183,7 +210,9 @@ def assert_only_safe_html(markup):
     assert isinstance(markup, str), markup
     for tag, attrs in Elements(markup).found:
         assert tag in SAFE_TAGS, f"unsafe tag <{tag}> in {markup!r}"
-        assert set(attrs) <= SAFE_ATTRIBUTES.get(tag, set()) | GENERIC_ATTRIBUTES, f"unsafe attribute on <{tag}>: {attrs}"
+        assert set(attrs) <= SAFE_ATTRIBUTES.get(tag, set()) | GENERIC_ATTRIBUTES, (
+            f"unsafe attribute on <{tag}>: {attrs}"
+        )
         for name in ("href", "src"):
             url = (attrs.get(name) or "").strip().lower()
             if ":" in url.split("/", 1)[0]:

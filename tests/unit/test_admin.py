@@ -33,7 +33,7 @@ def test_admin_pages_send_visitors_to_sign_in(client, path):
 @pytest.mark.parametrize("path", ["/admin/new", "/admin/edit/1", "/admin/delete/1"])
 def test_admin_posts_from_visitors_change_nothing(app, client, add_notes, database, path):
     """Even with CSRF out of the way, an anonymous POST is redirected and stores nothing."""
-    note, = add_notes(["Owner's note"])
+    (note,) = add_notes(["Owner's note"])
     app.config["WTF_CSRF_ENABLED"] = False
     response = client.post(path, data={"content": "Intruder", "published": "y"})
     assert response.status_code == 302
@@ -54,8 +54,11 @@ def admin_routes(app, note_id):
 
 
 def test_every_admin_route_sends_visitors_to_sign_in(app, client, add_notes, database):
-    """Each admin route, whatever its method, redirects an anonymous visitor and changes nothing: none lacks its guard."""
-    note, = add_notes(["Owner's note"])
+    """Each admin route, whatever its method, redirects an anonymous visitor and changes nothing.
+
+    None lacks its guard.
+    """
+    (note,) = add_notes(["Owner's note"])
     app.config["WTF_CSRF_ENABLED"] = False
     routes = admin_routes(app, note["id"])
     assert {endpoint for endpoint, _, _ in routes} >= {"admin.index", "admin.new", "admin.edit", "admin.delete"}
@@ -69,8 +72,8 @@ def test_every_admin_route_sends_visitors_to_sign_in(app, client, add_notes, dat
 
 def test_admin_lists_drafts_and_published_notes(owner, add_notes):
     """The owner sees every note with its state, and links to edit each."""
-    published, = add_notes(["Out in the world"])
-    draft, = add_notes(["Still thinking"], published=False)
+    (published,) = add_notes(["Out in the world"])
+    (draft,) = add_notes(["Still thinking"], published=False)
     page = owner.get("/admin")
     assert page.status_code == 200
     assert "Out in the world" in page.text and "Still thinking" in page.text
@@ -202,7 +205,7 @@ def test_a_note_deleted_while_being_edited_is_404(owner, token, write_note, data
 @pytest.mark.parametrize("path", ["/admin/new", "/admin/edit/{id}", "/admin/delete/{id}"])
 def test_missing_or_wrong_csrf_is_a_400_page(owner, add_notes, database, csrf, path):
     """Every admin POST needs this session's CSRF token; without it nothing changes."""
-    note, = add_notes(["Untouched"])
+    (note,) = add_notes(["Untouched"])
     data = {"content": "Forged change", "published": "y"}
     if csrf is not None:
         data["csrf_token"] = csrf
@@ -255,7 +258,9 @@ def test_too_long_edit_leaves_the_note_unchanged(owner, token, write_note, datab
     slug = write_note("Original text")
     note_id = note_by_slug(database, slug)["id"]
     for content in ("", "b" * 100_001):
-        response = owner.post(f"/admin/edit/{note_id}", data={"csrf_token": token(owner), "content": content, "published": "y"})
+        response = owner.post(
+            f"/admin/edit/{note_id}", data={"csrf_token": token(owner), "content": content, "published": "y"}
+        )
         assert response.status_code == 400
     assert note_by_slug(database, slug)["content"] == "Original text"
 
@@ -304,10 +309,13 @@ def test_a_note_with_tags_and_photos_from_the_form(upload, owner, app, make_imag
     )
     assert response.status_code == 303, response.text
     with app.app_context():
-        note, = store.list_all()
+        (note,) = store.list_all()
         note = store.get_note(note["id"])
     assert note["tags"] == ["travel", "sea"]
-    assert [(p.alt, p.content_type) for p in note["photos"]] == [("A beach at dusk", "image/jpeg"), ("A map", "image/png")]
+    assert [(p.alt, p.content_type) for p in note["photos"]] == [
+        ("A beach at dusk", "image/jpeg"),
+        ("A map", "image/png"),
+    ]
     assert len(media_files(app)) == 2
     page = owner.get(f"/note/{note['slug']}").text
     assert 'alt="A beach at dusk"' in page and 'href="/tag/travel"' in page
@@ -349,8 +357,7 @@ def test_a_failed_note_write_leaves_no_orphan_file(upload, app, database, make_i
 
 def test_editing_keeps_redescribes_removes_and_adds_photos(upload, owner, app, token, make_image):
     """On edit, unticked photos go, kept ones may get new alt text, new ones are added after them."""
-    upload(content="Edit me", tags="one, two",
-           photos=[(make_image("PNG"), f"{n}.png", f"Photo {n}") for n in range(3)])
+    upload(content="Edit me", tags="one, two", photos=[(make_image("PNG"), f"{n}.png", f"Photo {n}") for n in range(3)])
     with app.app_context():
         note = store.get_note(store.list_all()[0]["id"])
     form = owner.get(f"/admin/edit/{note['id']}").text
@@ -377,7 +384,8 @@ def test_editing_keeps_redescribes_removes_and_adds_photos(upload, owner, app, t
         edited = store.get_note(note["id"])
     assert edited["tags"] == ["two", "three"]
     assert [(p.file_name, p.alt) for p in edited["photos"]][:2] == [
-        (first.file_name, "Photo 0"), (third.file_name, "The third, described again")
+        (first.file_name, "Photo 0"),
+        (third.file_name, "The third, described again"),
     ]
     assert edited["photos"][2].content_type == "image/gif" and edited["photos"][2].alt == "A new GIF"
 
@@ -391,8 +399,14 @@ def test_editing_to_more_than_four_photos_is_refused(upload, owner, app, token, 
     assert "untick one to make room" in page
     response = owner.post(
         f"/admin/edit/{note['id']}",
-        data={"csrf_token": token(owner, f"/admin/edit/{note['id']}"), "content": "More", "published": "y",
-              "keep_photo": ["1", "2", "3", "4"], "photo_1": (io.BytesIO(make_image("PNG")), "5.png"), "alt_1": "Fifth"},
+        data={
+            "csrf_token": token(owner, f"/admin/edit/{note['id']}"),
+            "content": "More",
+            "published": "y",
+            "keep_photo": ["1", "2", "3", "4"],
+            "photo_1": (io.BytesIO(make_image("PNG")), "5.png"),
+            "alt_1": "Fifth",
+        },
         content_type="multipart/form-data",
     )
     assert response.status_code == 400 and "at most 4 photos" in response.text

@@ -19,7 +19,20 @@ def test_each_call_builds_an_independent_app(make_app):
     assert "Second" in second.test_client().get("/").text
 
 
-@pytest.mark.parametrize("path", ["/", "/note/missing", "/feed.xml", "/feed.atom", "/feed.json", "/health", "/auth/login", "/admin", "/static/style.css"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/note/missing",
+        "/feed.xml",
+        "/feed.atom",
+        "/feed.json",
+        "/health",
+        "/auth/login",
+        "/admin",
+        "/static/style.css",
+    ],
+)
 def test_security_headers_on_every_response(client, path):
     """Every response forbids inline scripts, sniffing, framing and leaky referrers."""
     with client.get(path) as response:  # closes the static file's stream
@@ -37,7 +50,7 @@ def test_security_headers_on_every_response(client, path):
 
 def test_pages_work_without_javascript(client, add_notes):
     """No page ships a script: the site is plain HTML and CSS."""
-    note, = add_notes(["No JS needed"])
+    (note,) = add_notes(["No JS needed"])
     for path in ("/", f"/note/{note['slug']}", "/auth/login"):
         assert "<script" not in client.get(path).text.lower()
 
@@ -110,9 +123,15 @@ def test_warm_up_fills_the_caches_and_writes_nothing(capsys, make_app, add_notes
 
     app = make_app()
     add_notes(["Warm note"])
-    before = {table: [tuple(row) for row in database.execute(f"SELECT * FROM {table}")] for table in ("notes", "sessions", "site_state", "auth_failures")}
+    before = {
+        table: [tuple(row) for row in database.execute(f"SELECT * FROM {table}")]
+        for table in ("notes", "sessions", "site_state", "auth_failures")
+    }
     warm_up(app)
-    after = {table: [tuple(row) for row in database.execute(f"SELECT * FROM {table}")] for table in ("notes", "sessions", "site_state", "auth_failures")}
+    after = {
+        table: [tuple(row) for row in database.execute(f"SELECT * FROM {table}")]
+        for table in ("notes", "sessions", "site_state", "auth_failures")
+    }
     assert after == before
     assert set(app.extensions["starpunk_feeds"]) == {"rss", "atom", "json"}
     assert b"Warm note" in app.extensions["starpunk_feeds"]["rss"].body

@@ -156,7 +156,12 @@ def test_callback_without_a_code_is_refused(indie_app, indielogin):
 
 @pytest.mark.parametrize(
     "me",
-    ["https://someone-else.example/", "https://owner.example.evil.example/", "https://owner.example/other", "http://owner.example/"],
+    [
+        "https://someone-else.example/",
+        "https://owner.example.evil.example/",
+        "https://owner.example/other",
+        "http://owner.example/",
+    ],
 )
 def test_anyone_but_the_owner_is_forbidden(indie_app, indielogin, me):
     """IndieLogin may vouch for other people; only ADMIN_ME may sign in (403)."""
@@ -307,9 +312,7 @@ def test_dev_mode_offers_a_login_without_indielogin(make_app, token):
     page = client.get("/auth/login?next=/admin/new")
     assert page.status_code == 200
     assert "Development mode" in page.text
-    response = client.post(
-        "/auth/dev-login", data={"csrf_token": token(client, "/auth/login"), "next": "/admin/new"}
-    )
+    response = client.post("/auth/dev-login", data={"csrf_token": token(client, "/auth/login"), "next": "/admin/new"})
     assert response.status_code == 303
     assert response.headers["Location"] == "/admin/new"
     assert is_signed_in(client)
@@ -361,7 +364,15 @@ def test_logout_needs_the_csrf_token(owner):
 
 @pytest.mark.parametrize(
     "target",
-    ["https://evil.example/", "//evil.example/", "/\\evil.example", "\\\\evil.example", "javascript:alert(1)", "http:evil.example", "admin"],
+    [
+        "https://evil.example/",
+        "//evil.example/",
+        "/\\evil.example",
+        "\\\\evil.example",
+        "javascript:alert(1)",
+        "http:evil.example",
+        "admin",
+    ],
 )
 def test_next_never_leaves_the_site(make_app, token, target):
     """?next= can only point at a path on this site; anything else goes to /admin."""

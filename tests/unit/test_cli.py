@@ -94,10 +94,10 @@ def test_a_restored_backup_serves_the_same_site(runner, add_notes, make_app, tmp
 
 def test_export_writes_every_note_as_markdown_with_front_matter(app, runner, add_notes, database, tmp_path):
     """export writes DIR/YYYY/MM/slug.md for each note, drafts included, deleted ones left out."""
-    published, = add_notes(["# Trip\n\nWe went to *Lisbon*."])
-    draft, = add_notes(["Unfinished draft"], published=False)
-    gone, = add_notes(["Deleted note"])
-    old, = add_notes(["From last year"])
+    (published,) = add_notes(["# Trip\n\nWe went to *Lisbon*."])
+    (draft,) = add_notes(["Unfinished draft"], published=False)
+    (gone,) = add_notes(["Deleted note"])
+    (old,) = add_notes(["From last year"])
     with app.app_context():
         store.delete_note(gone["id"])
     database.execute("UPDATE notes SET created_at = '2025-03-09T10:00:00.000000+00:00' WHERE id = ?", (old["id"],))
@@ -108,7 +108,11 @@ def test_export_writes_every_note_as_markdown_with_front_matter(app, runner, add
     year, month = published["created_at"][:4], published["created_at"][5:7]
     files = sorted(path.relative_to(tmp_path / "out").as_posix() for path in (tmp_path / "out").rglob("*.md"))
     assert files == sorted(
-        [f"{year}/{month}/trip-we-went-to-lisbon.md", f"{year}/{month}/unfinished-draft.md", "2025/03/from-last-year.md"]
+        [
+            f"{year}/{month}/trip-we-went-to-lisbon.md",
+            f"{year}/{month}/unfinished-draft.md",
+            "2025/03/from-last-year.md",
+        ]
     )
 
     fields, body = read_front_matter(tmp_path / "out" / year / month / "trip-we-went-to-lisbon.md")
@@ -127,12 +131,12 @@ def test_export_writes_every_note_as_markdown_with_front_matter(app, runner, add
 
 def test_export_include_deleted(app, runner, add_notes, tmp_path):
     """--include-deleted also exports deleted notes, marked with when they were deleted."""
-    gone, = add_notes(["Deleted but archived"])
+    (gone,) = add_notes(["Deleted but archived"])
     with app.app_context():
         store.delete_note(gone["id"])
     result = runner.invoke(args=["export", "--include-deleted", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
-    path, = (tmp_path / "out").rglob("deleted-but-archived.md")
+    (path,) = (tmp_path / "out").rglob("deleted-but-archived.md")
     fields, body = read_front_matter(path)
     assert fields["deleted"]
     assert "Deleted but archived" in body
@@ -143,7 +147,7 @@ def test_export_quotes_awkward_text_safely(runner, add_notes, tmp_path):
     content = 'Colons: "quotes", ---\n---\nand unicode ✓'
     add_notes([content])
     runner.invoke(args=["export", str(tmp_path / "out")])
-    path, = (tmp_path / "out").rglob("*.md")
+    (path,) = (tmp_path / "out").rglob("*.md")
     fields, body = read_front_matter(path)
     assert fields["slug"] == "colons-quotes-and-unicode"
     assert body == "\n" + content + "\n"
@@ -175,7 +179,10 @@ def test_a_restore_brings_every_photo_back(runner, app, photo_note, make_app, tm
     """The backup file carries the photo files; a site started on it writes them back and serves them."""
     from starpunk import media
 
-    originals = {p.file_name: (media.media_folder(app.config["DATA_PATH"]) / p.file_name).read_bytes() for p in photo_note["photos"]}
+    originals = {
+        p.file_name: (media.media_folder(app.config["DATA_PATH"]) / p.file_name).read_bytes()
+        for p in photo_note["photos"]
+    }
     result = runner.invoke(args=["backup", str(tmp_path / "backup.db")])
     assert result.exit_code == 0, result.output
     assert "Backed up 1 note(s) and 2 photo file(s)" in result.output
@@ -207,7 +214,7 @@ def test_export_writes_tags_photos_and_the_photo_files(runner, app, photo_note, 
     result = runner.invoke(args=["export", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     assert "Exported 1 note(s) and 2 photo(s)" in result.output
-    path, = (tmp_path / "out").rglob("*.md")
+    (path,) = (tmp_path / "out").rglob("*.md")
     fields, _ = read_front_matter(path)
     assert fields["tags"] == ["kept", "photos"]
     first, second = photo_note["photos"]
@@ -227,7 +234,7 @@ def test_export_lists_linked_photos_by_url(runner, app, tmp_path):
     with app.test_request_context():
         store.create_note("Linked", True, photos=[Photo.from_url("https://elsewhere.example/a.jpg", "Far away")])
     runner.invoke(args=["export", str(tmp_path / "out")])
-    path, = (tmp_path / "out").rglob("*.md")
+    (path,) = (tmp_path / "out").rglob("*.md")
     fields, _ = read_front_matter(path)
     assert fields["photos"] == [{"url": "https://elsewhere.example/a.jpg", "alt": "Far away"}]
     assert not (tmp_path / "out" / "media").exists()

@@ -73,7 +73,10 @@ def test_relative_data_path_becomes_absolute():
 
 def test_test_config_wins_over_the_environment():
     """test_config is applied last."""
-    settings = load_config(environ={"SITE_NAME": "From env", "FEED_MAX_ITEMS": "9"}, test_config={"SITE_NAME": "From test", "FEED_MAX_ITEMS": 3})
+    settings = load_config(
+        environ={"SITE_NAME": "From env", "FEED_MAX_ITEMS": "9"},
+        test_config={"SITE_NAME": "From test", "FEED_MAX_ITEMS": 3},
+    )
     assert settings["SITE_NAME"] == "From test"
     assert settings["FEED_MAX_ITEMS"] == 3
 

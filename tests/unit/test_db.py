@@ -70,7 +70,11 @@ def _dump(data_path):
         conn.close()
 
 
-BROKEN = (9999, "9999_broken.sql", "CREATE TABLE half (x);\nALTER TABLE notes ADD COLUMN half TEXT;\nTHIS IS NOT SQL;\n")
+BROKEN = (
+    9999,
+    "9999_broken.sql",
+    "CREATE TABLE half (x);\nALTER TABLE notes ADD COLUMN half TEXT;\nTHIS IS NOT SQL;\n",
+)
 
 
 def test_a_failing_migration_leaves_the_database_as_it_was(app, data_path, add_notes, monkeypatch):

@@ -109,7 +109,11 @@ def test_errors_under_health_are_json(client, monkeypatch):
     """Machines asking /health get JSON errors, without exception text."""
     response = client.post("/health")
     assert response.status_code == 405
-    assert response.get_json() == {"status": "error", "code": 405, "message": "This address does not accept that kind of request."}
+    assert response.get_json() == {
+        "status": "error",
+        "code": 405,
+        "message": "This address does not accept that kind of request.",
+    }
 
     def broken():
         raise RuntimeError("secret internal detail")
@@ -137,7 +141,11 @@ def test_error_pages_carry_the_security_headers(client):
 
 @pytest.mark.parametrize(
     "path",
-    ["/note/%3Cscript%3Ealert(1)%3C%2Fscript%3E", "/%3Cscript%3Ealert(1)%3C%2Fscript%3E", "/?page=%3Cscript%3Ealert(1)%3C%2Fscript%3E"],
+    [
+        "/note/%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+        "/%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+        "/?page=%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+    ],
 )
 def test_error_pages_do_not_echo_the_request(client, path):
     """Whatever was in the URL is not reflected into the error page."""

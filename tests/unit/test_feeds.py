@@ -129,7 +129,7 @@ def test_json_feed_is_json_feed_1_1(client, add_notes):
     assert document["home_page_url"] == SITE + "/"
     assert document["feed_url"] == SITE + "/feed.json"
     assert document["authors"] == [{"name": "Ada Owner", "url": "https://owner.example/"}]
-    item, = document["items"]
+    (item,) = document["items"]
     assert item["title"] == "Hello JSON"
     assert item["content_html"] == "<p>Hello JSON</p>"
 
@@ -147,7 +147,7 @@ def test_feeds_carry_exactly_the_published_notes_newest_first(app, client, add_n
     """Drafts and deleted notes stay out; the rest come newest first with permalinks as ids."""
     published = add_notes(["First published", "Second published", "Third published"])
     add_notes(["A draft"], published=False)
-    gone, = add_notes(["Deleted later"])
+    (gone,) = add_notes(["Deleted later"])
     with app.app_context():
         store.delete_note(gone["id"])
     ids, dates, contents = read_feed(client, path)
@@ -170,7 +170,7 @@ def test_feed_max_items_limits_the_feed_to_the_newest(make_app, add_notes, path)
 def test_ids_and_dates_are_stable_across_requests_edits_and_workers(make_app, add_notes, path):
     """Readers de-duplicate by id and date: neither changes when a note is edited or on another worker."""
     app = make_app()
-    note, = add_notes(["Stable identity"])
+    (note,) = add_notes(["Stable identity"])
     ids, dates, _ = read_feed(app.test_client(), path)
     with app.app_context():
         store.update_note(note["id"], "Stable identity, now edited", published=True)

@@ -6,7 +6,16 @@ import tempfile
 
 import pytest
 
-LEAKS = ("Traceback", "Errno", "sqlite", "database disk image", "not a database", "No such file", "Read-only file system", "No space")
+LEAKS = (
+    "Traceback",
+    "Errno",
+    "sqlite",
+    "database disk image",
+    "not a database",
+    "No such file",
+    "Read-only file system",
+    "No space",
+)
 
 
 def assert_no_exception_text(response):
@@ -35,12 +44,21 @@ def test_version_and_environment_come_from_the_settings(make_app):
     assert body == {"status": "healthy", "version": "1.2.3", "environment": "production"}
 
 
-@pytest.mark.parametrize(("code", "reason"), [(errno.EROFS, "not writable"), (errno.EACCES, "not writable"), (errno.ENOSPC, "write failed")])
+@pytest.mark.parametrize(
+    ("code", "reason"), [(errno.EROFS, "not writable"), (errno.EACCES, "not writable"), (errno.ENOSPC, "write failed")]
+)
 def test_unwritable_data_path_is_503_naming_the_check(client, monkeypatch, code, reason):
     """When nothing can be written under DATA_PATH, /health says so (503) without the OS error."""
 
     def refuse(*args, **kwargs):
-        raise OSError(code, {errno.EROFS: "Read-only file system", errno.EACCES: "Permission denied", errno.ENOSPC: "No space left on device"}[code])
+        raise OSError(
+            code,
+            {
+                errno.EROFS: "Read-only file system",
+                errno.EACCES: "Permission denied",
+                errno.ENOSPC: "No space left on device",
+            }[code],
+        )
 
     # Tests run as root here, where chmod cannot make a folder unwritable.
     monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
@@ -84,6 +102,7 @@ def test_data_path_replaced_by_a_file_fails_both_checks(client, data_path):
 
 def test_health_leaves_no_files_behind(client, data_path):
     """The write probe cleans up after itself, even when probed many times."""
+
     def others():
         return sorted(p.name for p in data_path.iterdir() if not p.name.startswith("starpunk.db"))
 

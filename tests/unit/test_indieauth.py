@@ -82,7 +82,10 @@ def open_consent(owner, request):
     """Open the consent page; return (page response, form fields it carries)."""
     page = owner.get("/indieauth/authorize", query_string=request.params)
     assert page.status_code == 200, page.text
-    return page, {"csrf_token": CSRF_FIELD.search(page.text).group(1), "request_id": REQUEST_ID.search(page.text).group(1)}
+    return page, {
+        "csrf_token": CSRF_FIELD.search(page.text).group(1),
+        "request_id": REQUEST_ID.search(page.text).group(1),
+    }
 
 
 def approve(owner, request, scopes=None, **extra):
@@ -222,7 +225,9 @@ def test_a_visitor_is_sent_to_sign_in_first_and_back(make_app):
     next_url = parse_qs(target.query)["next"][0]
     assert next_url.startswith("/indieauth/authorize?")
     login = visitor.get(f"{target.path}?{target.query}")
-    signed_in = visitor.post("/auth/dev-login", data={"csrf_token": CSRF_FIELD.search(login.text).group(1), "next": next_url})
+    signed_in = visitor.post(
+        "/auth/dev-login", data={"csrf_token": CSRF_FIELD.search(login.text).group(1), "next": next_url}
+    )
     assert signed_in.status_code == 303
     back = visitor.get(signed_in.headers["Location"])
     assert back.status_code == 200

@@ -11,7 +11,12 @@ from starpunk import media, scrub
 from starpunk.media import MediaStorageError, MediaTooLarge, UnsupportedMedia
 from tests.unit.conftest import gps_exif, image_bytes, multipart
 
-FORMATS = [("JPEG", "jpg", "image/jpeg"), ("PNG", "png", "image/png"), ("GIF", "gif", "image/gif"), ("WEBP", "webp", "image/webp")]
+FORMATS = [
+    ("JPEG", "jpg", "image/jpeg"),
+    ("PNG", "png", "image/png"),
+    ("GIF", "gif", "image/gif"),
+    ("WEBP", "webp", "image/webp"),
+]
 
 
 def stored_files(app):
@@ -107,8 +112,13 @@ def test_a_photo_over_media_max_bytes_is_a_413_form_error(make_app, make_image, 
     owner.get(urlsplit(login_link(app)).path)
     big = make_image("PNG", size=(300, 300), compress_level=0)
     assert len(big) > 2048
-    form = {"csrf_token": token(owner), "content": "Too big", "published": "y",
-            "photo_1": (io.BytesIO(big), "big.png"), "alt_1": "Big"}
+    form = {
+        "csrf_token": token(owner),
+        "content": "Too big",
+        "published": "y",
+        "photo_1": (io.BytesIO(big), "big.png"),
+        "alt_1": "Big",
+    }
     response = owner.post("/admin/new", data=form, content_type="multipart/form-data")
     assert response.status_code == 413
     assert "at most" in response.text
@@ -124,7 +134,11 @@ def test_a_whole_request_over_the_upload_limit_is_a_413_page(make_app, login_lin
     from urllib.parse import urlsplit
 
     owner.get(urlsplit(login_link(app)).path)
-    form = {"csrf_token": token(owner), "content": "x", "photo_1": (io.BytesIO(b"\0" * app.config["UPLOAD_MAX_CONTENT_LENGTH"]), "a.png")}
+    form = {
+        "csrf_token": token(owner),
+        "content": "x",
+        "photo_1": (io.BytesIO(b"\0" * app.config["UPLOAD_MAX_CONTENT_LENGTH"]), "a.png"),
+    }
     response = owner.post("/admin/new", **multipart(form))
     assert response.status_code == 413
     assert "Photos can be at most" in response.text
@@ -273,7 +287,7 @@ def test_an_exif_block_that_cannot_be_read_is_dropped_not_kept(app):
     """A damaged EXIF block might still hide a position: it is removed whole, and the photo kept."""
     data = image_bytes("JPEG", exif=gps_exif())
     start = data.index(b"Exif\x00\x00") + 6
-    damaged = data[:start] + b"XX" + data[start + 2:]  # not a TIFF byte order any more
+    damaged = data[:start] + b"XX" + data[start + 2 :]  # not a TIFF byte order any more
     stored = save(app, damaged)
     kept = (media.media_folder(app.config["DATA_PATH"]) / stored.name).read_bytes()
     assert b"Exif\x00\x00" not in kept
@@ -299,7 +313,10 @@ def test_partial_uploads_left_by_a_killed_process_are_removed_at_start(make_app,
     app = make_app()
     stored = save(app, image_bytes("PNG"))
     folder = data_path / "media"
-    abandoned, in_progress = folder / f"{media.TEMP_PREFIX}0123456789abcdef", folder / f"{media.TEMP_PREFIX}fedcba9876543210"
+    abandoned, in_progress = (
+        folder / f"{media.TEMP_PREFIX}0123456789abcdef",
+        folder / f"{media.TEMP_PREFIX}fedcba9876543210",
+    )
     abandoned.write_bytes(b"\x89PNG half of a photo")
     in_progress.write_bytes(b"\x89PNG a photo being written")
     long_ago = os.stat(abandoned).st_mtime - media.ABANDONED_AFTER_SECONDS - 1

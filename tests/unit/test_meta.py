@@ -120,7 +120,7 @@ def test_the_index_names_the_site_once_and_notes_headings_follow_its_h1(app, cli
     """The site name is shown once (the h1 is for screen readers); a note's ## is an h2 there, not an h3."""
     note_with(app, "## Travel\n\nText\n\n#### Detail", [])
     response = client.get("/")
-    body = response.text[response.text.index("<body>"):]
+    body = response.text[response.text.index("<body>") :]
     assert body.count(">Test Notes<") == 2  # the header's link, and the h1 hidden from sight
     assert 'class="p-name visually-hidden">Test Notes</h1>' in response.text
     headings = HeadMeta(response.text).headings
@@ -154,7 +154,7 @@ def test_error_pages_are_described_but_claim_no_canonical_address(client):
 def test_every_page_has_a_skip_link_to_its_main_content(client):
     """The first link of the body skips to <main id="main">."""
     text = client.get("/").text
-    body = text[text.index("<body>"):]
+    body = text[text.index("<body>") :]
     assert body.index('href="#main"') < body.index("<a ", body.index('href="#main"') + 1)
     assert '<main id="main"' in text
 

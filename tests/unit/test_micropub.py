@@ -51,7 +51,7 @@ def create(post_json, client):
         response = post_json({"type": ["h-entry"], "properties": properties})
         assert response.status_code == 201, response.text
         assert response.headers["Location"].startswith(f"{SITE}/note/")
-        return response.headers["Location"][len(SITE):]
+        return response.headers["Location"][len(SITE) :]
 
     return make
 
@@ -100,7 +100,9 @@ def entry_of(client, path):
 # Authentication and scopes
 
 
-@pytest.mark.parametrize(("method", "path"), [("post", "/micropub"), ("get", "/micropub?q=config"), ("post", "/micropub/media")])
+@pytest.mark.parametrize(
+    ("method", "path"), [("post", "/micropub"), ("get", "/micropub?q=config"), ("post", "/micropub/media")]
+)
 def test_no_token_is_401_unauthorized(client, method, path):
     """A request without a token is refused with the spec's 401, and says how to send one."""
     response = getattr(client, method)(path, data={"h": "entry", "content": "Sneaky"} if method == "post" else None)
@@ -113,21 +115,23 @@ def test_no_token_is_401_unauthorized(client, method, path):
 def test_a_token_in_the_header_or_the_form_posts_a_note(app, client, issue):
     """Either place works, and the form's access_token is never kept as a property."""
     secret = issue()
-    by_header = client.post("/micropub", data={"h": "entry", "content": "Via the header"},
-                            headers={"Authorization": f"Bearer {secret}"})
+    by_header = client.post(
+        "/micropub", data={"h": "entry", "content": "Via the header"}, headers={"Authorization": f"Bearer {secret}"}
+    )
     by_form = client.post("/micropub", data={"h": "entry", "content": "Via the form", "access_token": secret})
     assert by_header.status_code == by_form.status_code == 201
-    note = note_of(app, by_form.headers["Location"][len(SITE):])
+    note = note_of(app, by_form.headers["Location"][len(SITE) :])
     assert note["content"] == "Via the form"
     assert secret not in json.dumps(note["properties"])
-    assert client.get(by_form.headers["Location"][len(SITE):]).status_code == 200
+    assert client.get(by_form.headers["Location"][len(SITE) :]).status_code == 200
 
 
 def test_a_token_in_both_places_is_400(client, issue):
     """The header and the form at once is invalid_request, and nothing is posted."""
     secret = issue()
-    response = client.post("/micropub", data={"content": "Twice", "access_token": secret},
-                           headers={"Authorization": f"Bearer {secret}"})
+    response = client.post(
+        "/micropub", data={"content": "Twice", "access_token": secret}, headers={"Authorization": f"Bearer {secret}"}
+    )
     assert_error(response, 400, "invalid_request")
     assert "Twice" not in client.get("/").text
 
@@ -144,7 +148,9 @@ def test_unknown_expired_and_revoked_tokens_are_401(app, client, issue, monkeypa
     assert client.get("/micropub?q=config", headers={"Authorization": f"Bearer {expiring}"}).status_code == 200
     later = tokens.now() + timedelta(hours=2)
     monkeypatch.setattr(tokens, "now", lambda: later)
-    assert_error(client.get("/micropub?q=config", headers={"Authorization": f"Bearer {expiring}"}), 401, "invalid_token")
+    assert_error(
+        client.get("/micropub?q=config", headers={"Authorization": f"Bearer {expiring}"}), 401, "invalid_token"
+    )
     assert "Nope" not in client.get("/").text
 
 
@@ -180,8 +186,10 @@ def test_queries_need_a_token_but_source_needs_create_or_update(client, create, 
     assert "Secret draft" not in response.text
 
 
-@pytest.mark.parametrize(("method", "path", "status"), [("put", "/micropub", 405), ("get", "/micropub/nowhere", 404),
-                                                        ("get", "/micropub/media", 405)])
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [("put", "/micropub", 405), ("get", "/micropub/nowhere", 404), ("get", "/micropub/media", 405)],
+)
 def test_other_errors_are_json_too(client, method, path, status):
     """Even a wrong method or address under /micropub answers the spec's JSON, never an HTML page."""
     response = getattr(client, method)(path)
@@ -194,11 +202,18 @@ def test_other_errors_are_json_too(client, method, path, status):
 
 def test_form_create_with_every_syntax(client, bearer):
     """h=entry, content, category and category[], published, mp-slug: a public note at its permalink."""
-    form = [("h", "entry"), ("content", "Hello from **Quill**"), ("category", "IndieWeb"),
-            ("category[]", "micropub"), ("category[]", "Python"), ("published", "2024-05-06T07:08:09+02:00"),
-            ("mp-slug", "Hello Quill")]
-    response = client.post("/micropub", data=urlencode(form), content_type="application/x-www-form-urlencoded",
-                           headers=bearer)
+    form = [
+        ("h", "entry"),
+        ("content", "Hello from **Quill**"),
+        ("category", "IndieWeb"),
+        ("category[]", "micropub"),
+        ("category[]", "Python"),
+        ("published", "2024-05-06T07:08:09+02:00"),
+        ("mp-slug", "Hello Quill"),
+    ]
+    response = client.post(
+        "/micropub", data=urlencode(form), content_type="application/x-www-form-urlencoded", headers=bearer
+    )
     assert response.status_code == 201, response.text
     assert response.headers["Location"] == f"{SITE}/note/hello-quill"
     page = client.get("/note/hello-quill")
@@ -213,8 +228,9 @@ def test_form_create_with_every_syntax(client, bearer):
 def test_h_entry_is_the_default_and_other_types_are_refused(client, bearer):
     """A form without h makes an entry; h=event or a JSON h-card is 400 with a clear reason."""
     assert client.post("/micropub", data={"content": "No h at all"}, headers=bearer).status_code == 201
-    event = assert_error(client.post("/micropub", data={"h": "event", "content": "Party"}, headers=bearer),
-                         400, "invalid_request")
+    event = assert_error(
+        client.post("/micropub", data={"h": "event", "content": "Party"}, headers=bearer), 400, "invalid_request"
+    )
     assert "h=entry" in event["error_description"]
     card = client.post("/micropub", json={"type": ["h-card"], "properties": {"name": ["Me"]}}, headers=bearer)
     assert "h-entry" in assert_error(card, 400, "invalid_request")["error_description"]
@@ -230,8 +246,10 @@ def test_mp_slug_is_honoured_when_free_else_a_variant(create):
 
 def test_json_create_with_html_content_is_sanitised(client, create, safe_html, corpus):
     """HTML content keeps its safe markup; scripts, handlers and javascript: URLs go, on the page and in feeds."""
-    html = ('<p>Hi <b>there</b> *not markdown*</p><script>alert(1)</script>'
-            '<img src="x" onerror="alert(2)"><a href="javascript:alert(3)">link</a>' + "".join(corpus))
+    html = (
+        "<p>Hi <b>there</b> *not markdown*</p><script>alert(1)</script>"
+        '<img src="x" onerror="alert(2)"><a href="javascript:alert(3)">link</a>' + "".join(corpus)
+    )
     path = create(content=[{"html": html}])
     page = client.get(path).text
     content = page.split('<div class="e-content">', 1)[1].split("</div>", 1)[0]
@@ -262,12 +280,16 @@ def test_json_create_with_categories_photos_and_unknown_properties(app, client, 
     )
     entry = entry_of(client, path)
     assert entry["properties"]["photo"] == [
-        {"value": "https://photos.example/a.jpg", "alt": ""}, {"value": "https://photos.example/b.jpg", "alt": "A beach"}
+        {"value": "https://photos.example/a.jpg", "alt": ""},
+        {"value": "https://photos.example/b.jpg", "alt": "A beach"},
     ]
     assert "sun" in entry["properties"]["category"]
     properties = source(path)["properties"]
     assert properties["category"] == ["sun", person]
-    assert properties["photo"] == ["https://photos.example/a.jpg", {"value": "https://photos.example/b.jpg", "alt": "A beach"}]
+    assert properties["photo"] == [
+        "https://photos.example/a.jpg",
+        {"value": "https://photos.example/b.jpg", "alt": "A beach"},
+    ]
     assert properties["location"] == [location]
     assert properties["x-mood"] == ["happy"]
     assert properties["url"] == [SITE + path]
@@ -277,17 +299,18 @@ def test_json_create_with_categories_photos_and_unknown_properties(app, client, 
 def test_multipart_create_stores_uploaded_photos_with_alt(app, client, bearer):
     """Photo files in a multipart create are stored, shown with their alt text, and served."""
     form = {
-        "h": "entry", "content": "Two photos",
+        "h": "entry",
+        "content": "Two photos",
         "photo[]": [(io.BytesIO(image_bytes("PNG")), "one.png"), (io.BytesIO(image_bytes("JPEG")), "two.jpg")],
         "mp-photo-alt[]": ["A red square", "A second square"],
     }
     response = client.post("/micropub", headers=bearer, **multipart(form))
     assert response.status_code == 201, response.text
-    path = response.headers["Location"][len(SITE):]
+    path = response.headers["Location"][len(SITE) :]
     photos = entry_of(client, path)["properties"]["photo"]
     assert [photo["alt"] for photo in photos] == ["A red square", "A second square"]
     assert len(stored_files(app)) == 2
-    served = client.get(photos[0]["value"][len(SITE):])
+    served = client.get(photos[0]["value"][len(SITE) :])
     assert served.status_code == 200 and served.mimetype == "image/png"
     served.close()
 
@@ -311,8 +334,11 @@ def test_a_multipart_photo_too_large_or_not_an_image_is_refused_whole(make_app):
 
 def test_files_are_discarded_when_the_note_is_refused_after_storing_them(app, client, bearer):
     """A note refused after its uploads were stored (an alt text too long on a linked photo) leaves no file."""
-    form = {"content": "Almost", "photo": [(io.BytesIO(image_bytes("PNG")), "a.png"), "https://photos.example/x.jpg"],
-            "mp-photo-alt": ["fine", "x" * 2000]}
+    form = {
+        "content": "Almost",
+        "photo": [(io.BytesIO(image_bytes("PNG")), "a.png"), "https://photos.example/x.jpg"],
+        "mp-photo-alt": ["fine", "x" * 2000],
+    }
     assert_error(client.post("/micropub", headers=bearer, **multipart(form)), 400, "invalid_request")
     assert stored_files(app) == []
 
@@ -327,19 +353,23 @@ def test_at_most_max_photos_and_no_file_written_for_a_fifth(app, client, bearer)
 
 def test_a_photo_from_the_media_endpoint_becomes_the_stored_file(app, client, bearer, create):
     """Posting the URL the media endpoint returned attaches the stored file, not a link."""
-    uploaded = client.post("/micropub/media", headers=bearer,
-                           **multipart({"file": (io.BytesIO(image_bytes("GIF")), "x.gif")}))
+    uploaded = client.post(
+        "/micropub/media", headers=bearer, **multipart({"file": (io.BytesIO(image_bytes("GIF")), "x.gif")})
+    )
     url = uploaded.headers["Location"]
     path = create(content=["From the media endpoint"], photo=[{"value": url, "alt": "A GIF"}])
-    photo, = note_of(app, path)["photos"]
+    (photo,) = note_of(app, path)["photos"]
     assert photo.file_name == url.rsplit("/", 1)[1]
     assert photo.content_type == "image/gif"
 
 
 @pytest.mark.parametrize(
     ("photo", "reason"),
-    [("javascript:alert(1)", "http(s) URL"), (f"{SITE}/media/{'0' * 32}.png", "no photo is stored"),
-     ({"url": "https://x.example/a.jpg"}, "photo must be a URL")],
+    [
+        ("javascript:alert(1)", "http(s) URL"),
+        (f"{SITE}/media/{'0' * 32}.png", "no photo is stored"),
+        ({"url": "https://x.example/a.jpg"}, "photo must be a URL"),
+    ],
 )
 def test_unusable_photo_urls_are_400(post_json, client, photo, reason):
     """A photo that is not an http(s) URL, or names a missing file of this site, is refused."""
@@ -360,7 +390,7 @@ def test_a_draft_is_not_public(client, create, source):
 def test_form_draft_with_a_date_keeps_it_when_published(app, client, bearer, post_json):
     """A draft given a published date is dated so once an update publishes it."""
     form = {"content": "Dated draft", "post-status": "draft", "published": "2023-01-02T03:04:05"}
-    path = client.post("/micropub", data=form, headers=bearer).headers["Location"][len(SITE):]
+    path = client.post("/micropub", data=form, headers=bearer).headers["Location"][len(SITE) :]
     assert client.get(path).status_code == 404
     response = post_json({"action": "update", "url": SITE + path, "replace": {"post-status": ["published"]}})
     assert response.status_code == 204, response.text
@@ -391,9 +421,13 @@ def test_bad_properties_are_400_with_a_reason(post_json, properties, reason):
 
 @pytest.mark.parametrize(
     ("data", "content_type", "status"),
-    [("{not json", "application/json", 400), ("[1, 2]", "application/json", 400),
-     ('{"type": ["h-entry"], "properties": []}', "application/json", 400),
-     ('{"type": ["h-entry"]}', "application/json", 400), ("content=hi", "text/plain", 415)],
+    [
+        ("{not json", "application/json", 400),
+        ("[1, 2]", "application/json", 400),
+        ('{"type": ["h-entry"], "properties": []}', "application/json", 400),
+        ('{"type": ["h-entry"]}', "application/json", 400),
+        ("content=hi", "text/plain", 415),
+    ],
 )
 def test_bad_bodies_are_refused(client, bearer, data, content_type, status):
     """Malformed JSON, JSON that is not an entry, and unknown body types are JSON errors."""
@@ -425,8 +459,13 @@ def test_update_replace_add_and_delete(client, create, post_json, source):
     """replace swaps values, add appends, delete removes values or whole properties."""
     path = create(content=["First words"], category=["one", "two", "three"], **{"x-kept": ["a", "b"]})
     url = SITE + path
-    body = {"action": "update", "url": url, "replace": {"content": ["Second words"]},
-            "add": {"category": ["four"], "x-new": ["n"]}, "delete": {"category": ["two"], "x-kept": ["a"]}}
+    body = {
+        "action": "update",
+        "url": url,
+        "replace": {"content": ["Second words"]},
+        "add": {"category": ["four"], "x-new": ["n"]},
+        "delete": {"category": ["two"], "x-kept": ["a"]},
+    }
     assert post_json(body).status_code == 204
     properties = source(path)["properties"]
     assert properties["content"] == ["Second words"]
@@ -443,9 +482,15 @@ def test_update_replace_add_and_delete(client, create, post_json, source):
 def test_update_photos_date_and_html_content(client, create, post_json, source):
     """Photos, published date and HTML content can all be replaced."""
     path = create(content=["Plain"], photo=["https://photos.example/old.jpg"])
-    body = {"action": "update", "url": SITE + path,
-            "replace": {"photo": [{"value": "https://photos.example/new.jpg", "alt": "New"}],
-                        "published": ["2020-02-02T02:02:02Z"], "content": [{"html": "<p><em>Rich</em><script>x()</script></p>"}]}}
+    body = {
+        "action": "update",
+        "url": SITE + path,
+        "replace": {
+            "photo": [{"value": "https://photos.example/new.jpg", "alt": "New"}],
+            "published": ["2020-02-02T02:02:02Z"],
+            "content": [{"html": "<p><em>Rich</em><script>x()</script></p>"}],
+        },
+    }
     assert post_json(body).status_code == 204
     properties = source(path)["properties"]
     assert properties["photo"] == [{"value": "https://photos.example/new.jpg", "alt": "New"}]
@@ -456,10 +501,15 @@ def test_update_photos_date_and_html_content(client, create, post_json, source):
 
 @pytest.mark.parametrize(
     ("change", "reason"),
-    [({"replace": ["content", "x"]}, '"replace" must be an object'), ({"add": "category"}, '"add" must be an object'),
-     ({"replace": {"content": "x"}}, "must be a list"), ({"delete": "content"}, '"delete" must be a list'),
-     ({"delete": [["content"]]}, "must hold strings"), ({}, "needs"),
-     ({"delete": ["content"]}, "needs some text")],
+    [
+        ({"replace": ["content", "x"]}, '"replace" must be an object'),
+        ({"add": "category"}, '"add" must be an object'),
+        ({"replace": {"content": "x"}}, "must be a list"),
+        ({"delete": "content"}, '"delete" must be a list'),
+        ({"delete": [["content"]]}, "must hold strings"),
+        ({}, "needs"),
+        ({"delete": ["content"]}, "needs some text"),
+    ],
 )
 def test_bad_updates_are_400_and_change_nothing(client, create, post_json, change, reason):
     """A non-object replace or add, a malformed delete, an empty update: 400, and the note is unchanged."""
@@ -471,7 +521,14 @@ def test_bad_updates_are_400_and_change_nothing(client, create, post_json, chang
 
 @pytest.mark.parametrize(
     "url",
-    ["https://elsewhere.example/note/x", f"{SITE}/note/no-such-note", f"{SITE}/tag/x", f"{SITE}/note/../admin", None, 5],
+    [
+        "https://elsewhere.example/note/x",
+        f"{SITE}/note/no-such-note",
+        f"{SITE}/tag/x",
+        f"{SITE}/note/../admin",
+        None,
+        5,
+    ],
 )
 def test_a_url_that_is_not_a_note_of_this_site_is_400(post_json, url):
     """update, delete and undelete name the note by its permalink; anything else is invalid_request."""
@@ -528,14 +585,24 @@ def test_q_source_all_or_some_properties(create, source, client, bearer):
     whole = source(path)
     assert whole["type"] == ["h-entry"]
     assert whole["properties"]["x-y"] == [{"deep": {"nested": [1, 2]}}]
-    some = client.get("/micropub", headers=bearer,
-                      query_string=[("q", "source"), ("url", SITE + path), ("properties[]", "content"),
-                                    ("properties[]", "category"), ("properties[]", "absent")]).get_json()
+    some = client.get(
+        "/micropub",
+        headers=bearer,
+        query_string=[
+            ("q", "source"),
+            ("url", SITE + path),
+            ("properties[]", "content"),
+            ("properties[]", "category"),
+            ("properties[]", "absent"),
+        ],
+    ).get_json()
     assert some == {"properties": {"content": ["Sourced"], "category": ["a"]}}
     assert source(path, properties="x-y") == {"properties": {"x-y": [{"deep": {"nested": [1, 2]}}]}}
 
 
-@pytest.mark.parametrize("query", [{}, {"q": "everything"}, {"q": "source"}, {"q": "source", "url": "https://x.example/"}])
+@pytest.mark.parametrize(
+    "query", [{}, {"q": "everything"}, {"q": "source"}, {"q": "source", "url": "https://x.example/"}]
+)
 def test_bad_queries_are_400(client, bearer, query):
     """A missing or unknown q, or q=source without a note of this site, is invalid_request."""
     assert_error(client.get("/micropub", query_string=query, headers=bearer), 400, "invalid_request")
@@ -549,14 +616,15 @@ def test_media_endpoint_stores_a_file(app, client, issue, scope):
     """A multipart file is stored under a random name (never its own, path tricks included); 201 + Location."""
     headers = {"Authorization": f"Bearer {issue(scope)}"}
     data = image_bytes("PNG")
-    response = client.post("/micropub/media", headers=headers,
-                           **multipart({"file": (io.BytesIO(data), "../../../etc/passwd.png")}))
+    response = client.post(
+        "/micropub/media", headers=headers, **multipart({"file": (io.BytesIO(data), "../../../etc/passwd.png")})
+    )
     assert response.status_code == 201, response.text
     location = response.headers["Location"]
     assert location.startswith(f"{SITE}/media/") and response.get_json() == {"url": location}
     name = location.rsplit("/", 1)[1]
     assert stored_files(app) == [name] and "passwd" not in name
-    served = client.get(location[len(SITE):])
+    served = client.get(location[len(SITE) :])
     assert served.status_code == 200 and served.mimetype == "image/png"
     served.close()
     assert client.get("/media/..%2f..%2fstarpunk.db").status_code == 404
@@ -592,10 +660,17 @@ def test_a_large_upload_needs_the_token_in_the_header(make_app):
         secret = create_token("media")[1]
     photo = image_bytes("PNG", size=(300, 300), compress_level=0)
     assert len(photo) > 4096
-    by_header = client.post("/micropub/media", headers={"Authorization": f"Bearer {secret}"},
-                            **multipart({"file": (io.BytesIO(photo), "a.png")}))
+    by_header = client.post(
+        "/micropub/media",
+        headers={"Authorization": f"Bearer {secret}"},
+        **multipart({"file": (io.BytesIO(photo), "a.png")}),
+    )
     assert by_header.status_code == 201, by_header.text
-    by_form = client.post("/micropub/media", **multipart({"file": (io.BytesIO(photo), "a.png"), "access_token": secret}))
+    by_form = client.post(
+        "/micropub/media", **multipart({"file": (io.BytesIO(photo), "a.png"), "access_token": secret})
+    )
     assert_error(by_form, 413, "invalid_request")
-    small = client.post("/micropub/media", **multipart({"file": (io.BytesIO(image_bytes()), "a.png"), "access_token": secret}))
+    small = client.post(
+        "/micropub/media", **multipart({"file": (io.BytesIO(image_bytes()), "a.png"), "access_token": secret})
+    )
     assert small.status_code == 201

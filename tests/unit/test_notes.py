@@ -103,7 +103,7 @@ def test_unknown_page_numbers_are_404_pages(client, add_notes, page):
 
 def test_permalink_shows_a_published_note(client, add_notes):
     """/note/<slug> shows the note, with its text as the page title."""
-    note, = add_notes(["A *fine* day at the beach"])
+    (note,) = add_notes(["A *fine* day at the beach"])
     response = client.get(f"/note/{note['slug']}")
     assert response.status_code == 200
     assert "<em>fine</em>" in response.text
@@ -114,7 +114,7 @@ def test_permalink_shows_a_published_note(client, add_notes):
 
 def test_permalink_page_has_exactly_one_h1(client, add_notes):
     """Headings in a note are demoted, so the page title stays the only h1."""
-    note, = add_notes(["# My heading\n\nAnd text"])
+    (note,) = add_notes(["# My heading\n\nAnd text"])
     assert HeadLinks(client.get(f"/note/{note['slug']}").text).h1 == 1
 
 
@@ -122,9 +122,9 @@ def test_drafts_deleted_and_unknown_notes_have_no_page(app, client, add_notes):
     """Only published notes have a public page: a deleted one is 410 Gone, drafts and unknown slugs 404."""
     from starpunk import store
 
-    draft, = add_notes(["Not ready"], published=False)
-    deleted_draft, = add_notes(["Never shown"], published=False)
-    gone, = add_notes(["Removed"])
+    (draft,) = add_notes(["Not ready"], published=False)
+    (deleted_draft,) = add_notes(["Never shown"], published=False)
+    (gone,) = add_notes(["Removed"])
     with app.app_context():
         store.delete_note(gone["id"])
         store.delete_note(deleted_draft["id"])
@@ -142,7 +142,7 @@ def test_an_undeleted_note_is_back(app, client, add_notes):
     """Undeleting brings the note back to its permalink, the index and the feeds."""
     from starpunk import store
 
-    note, = add_notes(["Back from the bin"])
+    (note,) = add_notes(["Back from the bin"])
     with app.app_context():
         store.delete_note(note["id"])
         assert client.get(f"/note/{note['slug']}").status_code == 410
@@ -156,9 +156,9 @@ def test_an_undeleted_note_is_back(app, client, add_notes):
 
 def test_h_entry_on_the_permalink(client, add_notes):
     """Each note is an h-entry with e-content, dt-published, u-url and an author h-card."""
-    note, = add_notes(["Microformats **rock**"])
+    (note,) = add_notes(["Microformats **rock**"])
     parsed = mf2py.parse(doc=client.get(f"/note/{note['slug']}").text, url=SITE + "/")
-    entry, = [item for item in parsed["items"] if "h-entry" in item["type"]]
+    (entry,) = [item for item in parsed["items"] if "h-entry" in item["type"]]
     props = entry["properties"]
     assert props["content"][0]["html"] == "<p>Microformats <strong>rock</strong></p>"
     assert props["url"] == [f"{SITE}/note/{note['slug']}"]
@@ -175,7 +175,7 @@ def test_h_feed_on_the_index_with_an_author_h_card(client, add_notes):
     notes = add_notes(["One", "Two"])
     html = client.get("/").text
     parsed = mf2py.parse(doc=html, url=SITE + "/")
-    feed, = [item for item in parsed["items"] if "h-feed" in item["type"]]
+    (feed,) = [item for item in parsed["items"] if "h-feed" in item["type"]]
     assert feed["properties"]["name"] == ["Test Notes"]
     author = feed["properties"]["author"][0]
     assert author["properties"]["name"] == ["Ada Owner"]
@@ -189,20 +189,24 @@ def test_h_feed_on_the_index_with_an_author_h_card(client, add_notes):
 
 def test_permalinks_use_site_url_whatever_the_host_header(client, add_notes):
     """Links in pages are built from SITE_URL, so a spoofed Host header cannot change them."""
-    note, = add_notes(["Host safe"])
+    (note,) = add_notes(["Host safe"])
     html = client.get("/", headers={"Host": "evil.example"}).text
     assert f"{SITE}/note/{note['slug']}" in html
     assert "evil.example/note" not in html
 
 
-FEED_TYPES = {"application/rss+xml": "/feed.xml", "application/atom+xml": "/feed.atom", "application/feed+json": "/feed.json"}
+FEED_TYPES = {
+    "application/rss+xml": "/feed.xml",
+    "application/atom+xml": "/feed.atom",
+    "application/feed+json": "/feed.json",
+}
 
 
 @pytest.mark.parametrize("path", ["/", "/?page=1", "/note/{slug}", "/note/missing", "/auth/login"])
 def test_every_page_advertises_all_three_feeds(make_app, add_notes, path):
     """Feed readers find RSS, Atom and JSON Feed from any page's <head>."""
     app = make_app(DEV_MODE=True)  # so /auth/login is a page, not a redirect
-    note, = add_notes(["Discover me"])
+    (note,) = add_notes(["Discover me"])
     response = app.test_client().get(path.format(slug=note["slug"]))
     assert response.mimetype == "text/html"
     found = {link["type"]: link["href"] for link in HeadLinks(response.text).rel("alternate")}

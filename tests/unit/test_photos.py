@@ -41,7 +41,7 @@ def test_photos_are_shown_as_u_photo_with_alt_and_size(app, client):
     note = note_with(app, "Two photos", [first, second])
     html = client.get(f"/note/{note['slug']}").text
     parsed = mf2py.parse(doc=html, url=SITE + "/")
-    entry, = [item for item in parsed["items"] if "h-entry" in item["type"]]
+    (entry,) = [item for item in parsed["items"] if "h-entry" in item["type"]]
     assert entry["properties"]["photo"] == [
         {"value": f"{SITE}/media/{first.file_name}", "alt": "A red square"},
         {"value": f"{SITE}/media/{second.file_name}", "alt": "Another one"},
@@ -81,15 +81,27 @@ def test_this_sites_media_url_becomes_the_stored_file(app):
     photo = stored_photo(app, "Mine", (33, 22))
     with app.test_request_context():
         again = Photo.from_url(f"{SITE}/media/{photo.file_name}", "Mine again")
-        assert (again.file_name, again.width, again.height, again.content_type) == (photo.file_name, 33, 22, "image/png")
+        assert (again.file_name, again.width, again.height, again.content_type) == (
+            photo.file_name,
+            33,
+            22,
+            "image/png",
+        )
         with pytest.raises(ValueError, match="no photo is stored"):
             Photo.from_url(f"{SITE}/media/{'0' * 32}.png")
 
 
 @pytest.mark.parametrize(
     "url",
-    ["javascript:alert(1)", "data:image/png;base64,AAAA", "ftp://example.com/a.jpg", "https://", "/relative.jpg",
-     "https://example.com/a b.jpg", "https://example.com/" + "a" * 2000],
+    [
+        "javascript:alert(1)",
+        "data:image/png;base64,AAAA",
+        "ftp://example.com/a.jpg",
+        "https://",
+        "/relative.jpg",
+        "https://example.com/a b.jpg",
+        "https://example.com/" + "a" * 2000,
+    ],
 )
 def test_unusable_photo_urls_are_refused(app, url):
     """Only absolute http(s) URLs without spaces, of sane length, are accepted as photo links."""
@@ -112,7 +124,10 @@ def test_update_keeps_replaces_or_removes_photos(app, database):
     with app.test_request_context():
         assert [p.alt for p in store.update_note(note["id"], "Text only", True)["photos"]] == ["One", "Two"]
         swapped = store.update_note(note["id"], "Swapped", True, photos=[two.with_alt("  Two,\n renamed "), one])
-        assert [(p.file_name, p.alt) for p in swapped["photos"]] == [(two.file_name, "Two, renamed"), (one.file_name, "One")]
+        assert [(p.file_name, p.alt) for p in swapped["photos"]] == [
+            (two.file_name, "Two, renamed"),
+            (one.file_name, "One"),
+        ]
         assert store.update_note(note["id"], "None", True, photos=[])["photos"] == []
     assert (media.media_folder(app.config["DATA_PATH"]) / one.file_name).exists()
 
@@ -127,7 +142,7 @@ def test_alt_text_with_markup_is_escaped_on_pages_and_in_feeds(app, client, owne
         assert "<script>alert(1)" not in html and "<img src=x" not in html, path
         assert 'alt="&#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;"' in html, path
     for path in ("/feed.xml", "/feed.atom"):
-        content, = raw_contents(client.get(path).data)
+        (content,) = raw_contents(client.get(path).data)
         assert "<script>" not in content and "<img src=x" not in content
         assert 'alt="&#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;"' in content
     content = client.get("/feed.json").get_json()["items"][0]["content_html"]
@@ -144,7 +159,7 @@ def test_feeds_carry_photos_as_enclosures_images_and_attachments(app, client):
         assert rss.bozo == 0
         entry = rss.entries[0]
         assert [(e.href, e.type, int(e.length)) for e in entry.enclosures] == [(urls[0], "image/png", one.size_bytes)]
-        html, = raw_contents(client.get(path).data)
+        (html,) = raw_contents(client.get(path).data)
         assert all(f'<img src="{url}"' in html for url in urls)
     atom = feedparser.parse(client.get("/feed.atom").data, sanitize_html=False)
     enclosures = [(link.href, link.type) for link in atom.entries[0].links if link.rel == "enclosure"]
@@ -165,12 +180,12 @@ def test_the_author_h_card_carries_the_configured_photo(make_app):
     note = note_with(app, "Author photo", [])
     client = app.test_client()
     home = mf2py.parse(doc=client.get("/").text, url=SITE + "/")
-    feed, = [item for item in home["items"] if "h-feed" in item["type"]]
+    (feed,) = [item for item in home["items"] if "h-feed" in item["type"]]
     author = feed["properties"]["author"][0]["properties"]
     assert author["photo"][0]["value"] == "https://owner.example/me.jpg"
     assert author["name"] == ["Ada Owner"] and author["url"] == ["https://owner.example/"]
     permalink = mf2py.parse(doc=client.get(f"/note/{note['slug']}").text, url=SITE + "/")
-    entry, = [item for item in permalink["items"] if "h-entry" in item["type"]]
+    (entry,) = [item for item in permalink["items"] if "h-entry" in item["type"]]
     assert entry["properties"]["author"][0]["properties"]["photo"][0]["value"] == "https://owner.example/me.jpg"
     plain = make_app(AUTHOR_PHOTO="")
     assert "u-photo" not in plain.test_client().get("/").text

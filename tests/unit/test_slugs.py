@@ -53,7 +53,19 @@ def test_unique_slug_adds_2_then_3():
     assert unique_slug("fresh", taken.__contains__) == "fresh"
 
 
-@pytest.mark.parametrize(("slug", "valid"), [("hello-world", True), ("a", True), ("Hello", False), ("a--b", False), ("-a", False), ("a/b", False), ("", False), ("a" * 80, False)])
+@pytest.mark.parametrize(
+    ("slug", "valid"),
+    [
+        ("hello-world", True),
+        ("a", True),
+        ("Hello", False),
+        ("a--b", False),
+        ("-a", False),
+        ("a/b", False),
+        ("", False),
+        ("a" * 80, False),
+    ],
+)
 def test_is_valid_slug(slug, valid):
     """Only the shape slugify produces (plus a collision suffix) is a valid slug."""
     assert is_valid_slug(slug) is valid
@@ -67,7 +79,11 @@ def test_slugify_never_raises_and_is_always_url_safe(text):
     assert len(slug) <= 60
 
 
-@given(st.lists(st.sampled_from(["<b>", "</p>", "&amp;", "[x](", ")", "https://a.b/c", " ", "-", "É", "word", "<!--", "\n"])).map("".join))
+@given(
+    st.lists(
+        st.sampled_from(["<b>", "</p>", "&amp;", "[x](", ")", "https://a.b/c", " ", "-", "É", "word", "<!--", "\n"])
+    ).map("".join)
+)
 def test_slugify_handles_markup_fragments(text):
     """Fragments of HTML, entities and links never break the slug's shape."""
     assert SLUG_SHAPE.match(slugify(text))

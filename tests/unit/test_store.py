@@ -148,8 +148,8 @@ def test_iter_all_notes_includes_drafts_and_deleted_oldest_first(app, add_notes)
     """Export and backup see every note."""
     from starpunk.db import connect
 
-    published, = add_notes(["Published one"])
-    draft, = add_notes(["Draft one"], published=False)
+    (published,) = add_notes(["Published one"])
+    (draft,) = add_notes(["Draft one"], published=False)
     with app.app_context():
         store.delete_note(published["id"])
     conn = connect(app.config["DATA_PATH"])

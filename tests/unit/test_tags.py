@@ -55,7 +55,9 @@ def test_tags_are_stored_in_order_and_replaced_or_kept_on_update(app, database):
     """update_note with tags=None keeps them, a list replaces them, [] removes them; each write bumps the generation."""
     note = tagged(app, "Tagged", ["b", "a", "c"])
     assert note["tags"] == ["b", "a", "c"]
-    generation = lambda: int(database.execute("SELECT value FROM site_state WHERE key = 'content_generation'").fetchone()[0])  # noqa: E731
+    generation = lambda: int(
+        database.execute("SELECT value FROM site_state WHERE key = 'content_generation'").fetchone()[0]
+    )  # noqa: E731
     before = generation()
     with app.app_context():
         assert store.update_note(note["id"], "Edited", True)["tags"] == ["b", "a", "c"]
@@ -78,7 +80,9 @@ def test_notes_show_their_tags_as_p_category_links(app, client):
     for path in ("/", f"/note/{note['slug']}"):
         parsed = mf2py.parse(doc=client.get(path).text, url=SITE + "/")
         entries = [item for item in parsed["items"] if "h-entry" in item["type"]]
-        entries += [child for item in parsed["items"] for child in item.get("children", []) if "h-entry" in child["type"]]
+        entries += [
+            child for item in parsed["items"] for child in item.get("children", []) if "h-entry" in child["type"]
+        ]
         assert entries[0]["properties"]["category"] == ["indieweb", "new york"]
     html = client.get("/").text
     assert 'href="/tag/indieweb"' in html and 'href="/tag/new%20york"' in html
@@ -116,7 +120,9 @@ def test_the_tag_page_is_paginated_like_the_index(app, client):
     assert client.get("/tag/paged?page=x").status_code == 404
 
 
-@pytest.mark.parametrize("path", ["/tag/unknown", "/tag/unknown/feed.xml", "/tag/unknown/feed.json", "/tag/..", "/tag/%2e%2e"])
+@pytest.mark.parametrize(
+    "path", ["/tag/unknown", "/tag/unknown/feed.xml", "/tag/unknown/feed.json", "/tag/..", "/tag/%2e%2e"]
+)
 def test_a_tag_no_published_note_carries_is_404(app, client, path):
     """Unknown tags, tags only drafts carry, and dot segments are 404 (as JSON for .json)."""
     tagged(app, "Draft only", ["unknown"], published=False)

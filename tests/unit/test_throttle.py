@@ -60,8 +60,12 @@ def test_a_request_without_a_token_is_not_a_guess(client):
 def test_unknown_tokens_at_the_media_endpoint_count_once_each(client, issue):
     """Uploads with unknown tokens count one failure per request (the upload limit and the view both look)."""
     for n in range(GUESSES):
-        reply = client.post("/micropub/media", headers=_bearer(f"guess-{n}"), data={"file": (b"x", "a.png")},
-                            content_type="multipart/form-data")
+        reply = client.post(
+            "/micropub/media",
+            headers=_bearer(f"guess-{n}"),
+            data={"file": (b"x", "a.png")},
+            content_type="multipart/form-data",
+        )
         assert reply.status_code == 401, reply.json
     reply = client.post("/micropub/media", headers=_bearer(issue()), data={}, content_type="multipart/form-data")
     _assert_json_429(reply)
@@ -76,8 +80,12 @@ def test_a_valid_token_is_never_counted(client, issue):
 
 def test_bad_code_exchanges_are_refused_after_too_many(client):
     """Ten codes the token endpoint refuses: then 429 JSON, also at the authorization endpoint's code redemption."""
-    form = {"grant_type": "authorization_code", "client_id": CLIENT_ID, "redirect_uri": CLIENT_ID + "back",
-            "code_verifier": "v" * 43}
+    form = {
+        "grant_type": "authorization_code",
+        "client_id": CLIENT_ID,
+        "redirect_uri": CLIENT_ID + "back",
+        "code_verifier": "v" * 43,
+    }
     for n in range(GUESSES):
         reply = client.post("/indieauth/token", data={**form, "code": f"made-up-{n}"})
         assert reply.status_code == 400 and reply.json["error"] == "invalid_grant"
@@ -114,7 +122,9 @@ def test_authorization_errors_sent_back_to_the_client_count(client):
 def test_introspection_probes_count(client, issue):
     """Unknown caller tokens, and questions about inactive tokens, count against the caller."""
     for n in range(GUESSES // 2):
-        assert client.post("/indieauth/introspect", headers=_bearer(f"guess-{n}"), data={"token": "x"}).status_code == 401
+        assert (
+            client.post("/indieauth/introspect", headers=_bearer(f"guess-{n}"), data={"token": "x"}).status_code == 401
+        )
     caller = _bearer(issue())
     for n in range(GUESSES - GUESSES // 2):
         reply = client.post("/indieauth/introspect", headers=caller, data={"token": f"probe-{n}"})
@@ -158,8 +168,12 @@ def test_behind_a_trusted_proxy_token_guesses_count_per_forwarded_client(make_ap
     client = make_app(TRUSTED_PROXIES=1).test_client()
     for n in range(GUESSES):
         client.get("/micropub?q=config", headers={**_bearer(f"guess-{n}"), "X-Forwarded-For": "203.0.113.9"})
-    assert client.get("/micropub?q=config", headers={**_bearer("g"), "X-Forwarded-For": "203.0.113.9"}).status_code == 429
-    assert client.get("/micropub?q=config", headers={**_bearer("g"), "X-Forwarded-For": "198.51.100.7"}).status_code == 401
+    assert (
+        client.get("/micropub?q=config", headers={**_bearer("g"), "X-Forwarded-For": "203.0.113.9"}).status_code == 429
+    )
+    assert (
+        client.get("/micropub?q=config", headers={**_bearer("g"), "X-Forwarded-For": "198.51.100.7"}).status_code == 401
+    )
 
 
 def test_an_unknown_kind_is_a_programming_error(app):

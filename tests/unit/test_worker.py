@@ -97,14 +97,14 @@ def test_drain_is_bounded_in_time(listener, stopped_worker):
 
 SHORT_HEADER_SECONDS = 1.0
 SHORT_BODY_SECONDS = 1.5
-ECHO_APP = '''
+ECHO_APP = """
 def app(environ, start_response):
     body = environ["wsgi.input"].read()
     status = "200 OK" if len(body) == int(environ.get("CONTENT_LENGTH") or 0) else "400 Bad Request"
     answer = str(len(body)).encode()
     start_response(status, [("Content-Type", "text/plain"), ("Content-Length", str(len(answer)))])
     return [answer]
-'''
+"""
 
 
 @pytest.fixture
@@ -124,8 +124,20 @@ def gunicorn(request, tmp_path):
     log = tmp_path / "gunicorn.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", str(config), "-b", f"127.0.0.1:{port}", "--chdir", str(tmp_path), "echo:app"],
-            stdout=out, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                str(config),
+                "-b",
+                f"127.0.0.1:{port}",
+                "--chdir",
+                str(tmp_path),
+                "echo:app",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     try:
         wait_for(lambda: _get(port, timeout=1) == 200, timeout=20, what=f"Gunicorn answering on 127.0.0.1:{port}")
@@ -217,7 +229,9 @@ def test_a_complete_body_is_read_whole(gunicorn):
     port, _ = gunicorn
     body = b"y" * 3_000_000
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        sock.sendall(
+            b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+        )
         answer = _read_all(sock)
     assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(str(len(body)).encode())
 

@@ -1,4 +1,7 @@
-"""Fixtures of the upgrade suite: the previous release's image beside the current one, and an installation made by the guide."""
+"""Fixtures of the upgrade suite.
+
+The previous release's image beside the current one, and an installation made by the guide.
+"""
 
 import os
 import shutil
@@ -15,10 +18,16 @@ RELEASE_VARIABLE = "STARPUNK_RELEASE_IMAGE"
 
 @pytest.fixture(scope="session")
 def release_image(docker_client: docker.DockerClient) -> str:
-    """Return the previous release's image (STARPUNK_RELEASE_IMAGE), which `nox -s upgrade` builds: nothing is pulled."""
+    """Return the previous release's image (STARPUNK_RELEASE_IMAGE).
+
+    `nox -s upgrade` builds it: nothing is pulled.
+    """
     tag = os.environ.get(RELEASE_VARIABLE, "")
     if not tag:
-        pytest.exit(f"{RELEASE_VARIABLE} is not set; run the suite with `nox -s upgrade`, which builds the previous release.", returncode=2)
+        pytest.exit(
+            f"{RELEASE_VARIABLE} is not set; run the suite with `nox -s upgrade`, which builds the previous release.",
+            returncode=2,
+        )
     try:
         docker_client.images.get(tag)
     except docker.errors.ImageNotFound:
@@ -27,7 +36,9 @@ def release_image(docker_client: docker.DockerClient) -> str:
 
 
 @pytest.fixture
-def installation(tmp_path: Path, image_tag: str, release_image: str, run_labels: dict[str, str]) -> Iterator[Installation]:
+def installation(
+    tmp_path: Path, image_tag: str, release_image: str, run_labels: dict[str, str]
+) -> Iterator[Installation]:
     """A folder to run the guide's blocks in, its names made unique; containers and volume removed afterwards."""
     installed = Installation(tmp_path, image_tag, release_image, run_labels)
     try:

@@ -1,4 +1,6 @@
-"""What a site holds and shows: notes written through its admin pages, and each note as its page and the three feeds give it.
+"""What a site holds and shows.
+
+Notes written through its admin pages, and each note as its page and the three feeds give it.
 
 A reading keeps each note's own content fragment (the inside of its
 `e-content` element, each feed's content field) with its permalink, feed ids
@@ -25,8 +27,12 @@ NOTES = [
     "Plain words with accents and signs: café, naïve, Zürich, “quotes”, 5 € and an emoji 🚀.",
     "**Markdown** with a [link](https://example.org/a?b=1&c=2), `inline code` and a list:\n\n- one\n- two\n\n> a quote",
     "```\nfenced code with <b>tags</b> kept as text & an ampersand\n```\n\nAnd a paragraph after it.",
-    "A heading below.\n\n## Second level\n\n1. first\n2. second\n\n---\n\n*emphasis* and ~~strike~~ and a line  \nbreak.",
-    "Long note. " + " ".join(f"Sentence {number} of a note long enough to be cut short in the titles." for number in range(1, 40)),
+    (
+        "A heading below.\n\n## Second level\n\n1. first\n2. second\n\n---\n\n"
+        "*emphasis* and ~~strike~~ and a line  \nbreak."
+    ),
+    "Long note. "
+    + " ".join(f"Sentence {number} of a note long enough to be cut short in the titles." for number in range(1, 40)),
     *(f"Sanitised on the way out: {payload}" for payload in xss_payloads()[:8]),
 ]
 
@@ -82,7 +88,7 @@ class _ContentFragment(HTMLParser):
         if tag == "div" and self.depth:
             self.depth -= 1
             if not self.depth:
-                self.fragment = self.page[self.start:self._offset()]
+                self.fragment = self.page[self.start : self._offset()]
 
 
 def content_fragment(page: str) -> str:
@@ -90,23 +96,32 @@ def content_fragment(page: str) -> str:
     parser = _ContentFragment(page)
     parser.feed(page)
     parser.close()
-    assert parser.fragment is not None, "no <div class=\"e-content\"> in the page"
+    assert parser.fragment is not None, 'no <div class="e-content"> in the page'
     return parser.fragment
 
 
 def feed_entries(path: str, body: bytes) -> dict[str, tuple[str | None, ...]]:
     """Return id -> (link, content, published, updated) for each entry of one feed."""
     if path == "/feed.json":
-        return {item["id"]: (item["url"], item["content_html"], item["date_published"], item["date_modified"])
-                for item in json.loads(body)["items"]}
+        return {
+            item["id"]: (item["url"], item["content_html"], item["date_published"], item["date_modified"])
+            for item in json.loads(body)["items"]
+        }
     root = ElementTree.fromstring(body)
     if path == "/feed.xml":
-        return {str(item.findtext("guid")): (item.findtext("link"), item.findtext("description"), item.findtext("pubDate"))
-                for item in root.iter("item")}
-    return {str(entry.findtext(f"{ATOM}id")): (
-        entry.find(f"{ATOM}link").get("href"),  # type: ignore[union-attr]
-        entry.findtext(f"{ATOM}content"), entry.findtext(f"{ATOM}published"), entry.findtext(f"{ATOM}updated"),
-    ) for entry in root.iter(f"{ATOM}entry")}
+        return {
+            str(item.findtext("guid")): (item.findtext("link"), item.findtext("description"), item.findtext("pubDate"))
+            for item in root.iter("item")
+        }
+    return {
+        str(entry.findtext(f"{ATOM}id")): (
+            entry.find(f"{ATOM}link").get("href"),  # type: ignore[union-attr]
+            entry.findtext(f"{ATOM}content"),
+            entry.findtext(f"{ATOM}published"),
+            entry.findtext(f"{ATOM}updated"),
+        )
+        for entry in root.iter(f"{ATOM}entry")
+    }
 
 
 @dataclass

@@ -23,7 +23,12 @@ from tests.deploy import guide
 
 # The blocks this suite runs, each recognised by a string only it contains, in the guide's order.
 GUIDE_ROLES = {"run": "docker volume create", "upgrade": "before-upgrade.db"}
-UPGRADE_ROLES = {"start_next": "--name starpunk-next", "switch": "nginx -s reload", "retire": "docker rename", "rollback": "previous="}
+UPGRADE_ROLES = {
+    "start_next": "--name starpunk-next",
+    "switch": "nginx -s reload",
+    "retire": "docker rename",
+    "rollback": "previous=",
+}
 PREVIOUS_TAG = re.compile(r"\bstarpunk:\d+\.\d+\.\d+\b")
 NGINX_COMMAND = re.compile(r"(?<![\w/.-])nginx (?=-)")
 
@@ -50,7 +55,9 @@ class Installation:
         script = script.replace("starpunk:latest", "@LATEST@")
         script = PREVIOUS_TAG.sub("@PREVIOUS@", script)
         script = script.replace("starpunk-next", "@NEXT@").replace("starpunk-data", "@VOLUME@")
-        script = script.replace("127.0.0.1:8001", f"127.0.0.1:{self.next_port}").replace("127.0.0.1:8000", f"127.0.0.1:{self.port}")
+        script = script.replace("127.0.0.1:8001", f"127.0.0.1:{self.next_port}").replace(
+            "127.0.0.1:8000", f"127.0.0.1:{self.port}"
+        )
         script = guide.labelled(script, self.labels)
         if self.proxy is not None:
             script = script.replace("/etc/nginx/conf.d/starpunk.conf", str(self.proxy.workdir / "starpunk.conf"))
@@ -58,7 +65,12 @@ class Installation:
             script = NGINX_COMMAND.sub(shlex.join(self.proxy.control_command()) + " ", script)
         script = guide.CONTAINER.sub(self.container, script)
         assert not guide.LEFT_OVER.search(script), f"a fixed name is left in:\n{script}"
-        replacements = {"@LATEST@": latest, "@PREVIOUS@": self.previous_image, "@NEXT@": self.next_container, "@VOLUME@": self.volume}
+        replacements = {
+            "@LATEST@": latest,
+            "@PREVIOUS@": self.previous_image,
+            "@NEXT@": self.next_container,
+            "@VOLUME@": self.volume,
+        }
         for slot, value in replacements.items():
             script = script.replace(slot, value)
         return script
@@ -81,8 +93,23 @@ class Installation:
         """Create the volume and run the container as the guide's quick start does, with the settings in starpunk.env."""
         labels = cli.label_args(self.labels)
         cli.run("docker", "volume", "create", *labels, self.volume)
-        cli.run("docker", "run", "-d", "--name", self.container, *labels, "--env-file", str(self.folder / "starpunk.env"),
-               "-v", f"{self.volume}:/data", "-p", f"127.0.0.1:{self.port}:8000", "--restart", "unless-stopped", image)
+        cli.run(
+            "docker",
+            "run",
+            "-d",
+            "--name",
+            self.container,
+            *labels,
+            "--env-file",
+            str(self.folder / "starpunk.env"),
+            "-v",
+            f"{self.volume}:/data",
+            "-p",
+            f"127.0.0.1:{self.port}:8000",
+            "--restart",
+            "unless-stopped",
+            image,
+        )
         site = self.site()
         site.wait_healthy()
         return site

@@ -58,8 +58,13 @@ def _in_flight(request_log: Path, start: float, end: float) -> int:
     return count
 
 
-def test_blue_green_switch_under_load_fails_no_request_and_loses_no_note(installation: Installation, tmp_path: Path) -> None:
-    """Start the new container, wait for health, reload nginx onto it, stop the old one: zero failures, zero lost notes."""
+def test_blue_green_switch_under_load_fails_no_request_and_loses_no_note(
+    installation: Installation, tmp_path: Path
+) -> None:
+    """Start the new container, wait for health, reload nginx onto it, stop the old one.
+
+    Zero failures, zero lost notes.
+    """
     proxy = ProxyServer("nginx", HOST, installation.port, tmp_path / "nginx")
     installation.proxy = proxy
     installation.write_settings(site_env(site_url=proxy.site_url, TRUSTED_PROXIES="1"))
@@ -73,30 +78,70 @@ def test_blue_green_switch_under_load_fails_no_request_and_loses_no_note(install
     try:
         through_proxy = https_session(HOST, proxy.https_port, str(proxy.ca_file))
         health = f"https://127.0.0.1:{proxy.https_port}/health"
-        wait_for(lambda: through_proxy.get(health, timeout=2).status_code, "nginx to answer /health with 200", 30, 0.1,
-                 lambda code: code == 200, (requests.RequestException,))
-        env = loopback_env(PYTHONPATH=str(ROOT), STARPUNK_LOGIN_URL=blue.login_link(), STARPUNK_ACK_FILE=str(acks),
-                           STARPUNK_REQUEST_LOG=str(requests_log),
-                           STARPUNK_P95_LIMIT_MS="1e9")  # latency is not what this test is about; failures are
-        command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", f"https://127.0.0.1:{proxy.https_port}",
-                   "-u", str(USERS), "-r", str(USERS), "-t", RUN_LIMIT, "--csv", str(tmp_path / "locust"), "--only-summary",
-                   "--stop-timeout", "10"]
+        wait_for(
+            lambda: through_proxy.get(health, timeout=2).status_code,
+            "nginx to answer /health with 200",
+            30,
+            0.1,
+            lambda code: code == 200,
+            (requests.RequestException,),
+        )
+        env = loopback_env(
+            PYTHONPATH=str(ROOT),
+            STARPUNK_LOGIN_URL=blue.login_link(),
+            STARPUNK_ACK_FILE=str(acks),
+            STARPUNK_REQUEST_LOG=str(requests_log),
+            STARPUNK_P95_LIMIT_MS="1e9",
+        )  # latency is not what this test is about; failures are
+        command = [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(LOCUSTFILE),
+            "--headless",
+            "--host",
+            f"https://127.0.0.1:{proxy.https_port}",
+            "-u",
+            str(USERS),
+            "-r",
+            str(USERS),
+            "-t",
+            RUN_LIMIT,
+            "--csv",
+            str(tmp_path / "locust"),
+            "--only-summary",
+            "--stop-timeout",
+            "10",
+        ]
         with locust_log.open("w") as log:
             locust = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
         def acknowledged_since(moment: float) -> int:
-            assert locust is not None and locust.poll() is None, f"locust stopped early:\n{locust_log.read_text()[-3000:]}"
+            assert locust is not None and locust.poll() is None, (
+                f"locust stopped early:\n{locust_log.read_text()[-3000:]}"
+            )
             return sum(1 for ack in _acks(acks) if ack["at"] >= moment)
 
-        wait_for(lambda: acknowledged_since(0), f"{ACKS_EACH_SIDE} notes acknowledged by the previous release", WAIT_TIMEOUT, 0.2,
-                 lambda count: count >= ACKS_EACH_SIDE)
+        wait_for(
+            lambda: acknowledged_since(0),
+            f"{ACKS_EACH_SIDE} notes acknowledged by the previous release",
+            WAIT_TIMEOUT,
+            0.2,
+            lambda count: count >= ACKS_EACH_SIDE,
+        )
         switch_started = time.time()
         installation.run("start_next")
         installation.run("switch")
         installation.run("retire")
         retired = time.time()
-        wait_for(lambda: acknowledged_since(retired), f"{ACKS_EACH_SIDE} notes acknowledged by the new container", WAIT_TIMEOUT, 0.2,
-                 lambda count: count >= ACKS_EACH_SIDE)
+        wait_for(
+            lambda: acknowledged_since(retired),
+            f"{ACKS_EACH_SIDE} notes acknowledged by the new container",
+            WAIT_TIMEOUT,
+            0.2,
+            lambda count: count >= ACKS_EACH_SIDE,
+        )
     finally:
         if locust is not None and locust.poll() is None:
             locust.send_signal(signal.SIGTERM)
@@ -108,14 +153,24 @@ def test_blue_green_switch_under_load_fails_no_request_and_loses_no_note(install
     failures = (tmp_path / "locust_failures.csv").read_text()
     during = _in_flight(requests_log, switch_started, retired)
     REPORT.parent.mkdir(parents=True, exist_ok=True)
-    REPORT.write_text(json.dumps({
-        "requests": int(totals["Request Count"]), "failures": int(totals["Failure Count"]), "requests_during_switch": during,
-        "switch_s": round(retired - switch_started, 2), "notes_acknowledged": len(_acks(acks)),
-    }, indent=1) + "\n")
+    REPORT.write_text(
+        json.dumps(
+            {
+                "requests": int(totals["Request Count"]),
+                "failures": int(totals["Failure Count"]),
+                "requests_during_switch": during,
+                "switch_s": round(retired - switch_started, 2),
+                "notes_acknowledged": len(_acks(acks)),
+            },
+            indent=1,
+        )
+        + "\n"
+    )
     assert int(totals["Failure Count"]) == 0, f"failed requests across the switch:\n{failures}\n{output[-3000:]}"
     assert locust.returncode == 0, f"locust exited {locust.returncode}:\n{output[-3000:]}"
     assert during >= MIN_REQUESTS_DURING_SWITCH, (
-        f"only {during} of {totals['Request Count']} requests were under way during the {retired - switch_started:.1f} s of the switch"
+        f"only {during} of {totals['Request Count']} requests were under way "
+        f"during the {retired - switch_started:.1f} s of the switch"
     )
 
     green = installation.site(port=installation.next_port)

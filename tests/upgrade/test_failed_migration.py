@@ -25,7 +25,8 @@ INSERT INTO upgrade_probe_missing (id) VALUES (1);
 """
 DUMP_SCRIPT = (
     "import hashlib, sqlite3; conn = sqlite3.connect('file:/data/starpunk.db?mode=rw', uri=True);"
-    " print(hashlib.sha256('\\n'.join(conn.iterdump()).encode()).hexdigest(), conn.execute('SELECT count(*) FROM notes').fetchone()[0])"
+    " print(hashlib.sha256('\\n'.join(conn.iterdump()).encode()).hexdigest(),"
+    " conn.execute('SELECT count(*) FROM notes').fetchone()[0])"
 )
 GUIDE_HEADING = "migration ... failed and was rolled back"
 
@@ -36,9 +37,13 @@ def _shape(line: str) -> str:
 
 
 @pytest.fixture
-def broken_image(docker_client: docker.DockerClient, image_tag: str, run_labels: dict[str, str]) -> Iterator[tuple[str, str]]:
+def broken_image(
+    docker_client: docker.DockerClient, image_tag: str, run_labels: dict[str, str]
+) -> Iterator[tuple[str, str]]:
     """Build an image from the one under test plus a broken migration; return its tag and the migration's file name."""
-    shipped = docker_client.containers.run(image_tag, entrypoint=["ls", "/app/starpunk/migrations"], network_mode="none", labels=run_labels, remove=True)
+    shipped = docker_client.containers.run(
+        image_tag, entrypoint=["ls", "/app/starpunk/migrations"], network_mode="none", labels=run_labels, remove=True
+    )
     last = max(int(name[:4]) for name in shipped.decode().split() if name.endswith(".sql"))
     name = f"{last + 1:04d}_upgrade_probe_broken.sql"
     tag = f"{unique_name('starpunk-broken-migration')}:test"
@@ -53,16 +58,29 @@ def broken_image(docker_client: docker.DockerClient, image_tag: str, run_labels:
 
 
 def _dump(docker_client: docker.DockerClient, image: str, volume: str, labels: dict[str, str]) -> str:
-    output = docker_client.containers.run(image, entrypoint=["python3", "-c", DUMP_SCRIPT], volumes={volume: {"bind": "/data", "mode": "rw"}},
-                                          network_mode="none", labels=labels, remove=True)
+    output = docker_client.containers.run(
+        image,
+        entrypoint=["python3", "-c", DUMP_SCRIPT],
+        volumes={volume: {"bind": "/data", "mode": "rw"}},
+        network_mode="none",
+        labels=labels,
+        remove=True,
+    )
     return output.decode().strip()
 
 
 def test_failed_migration_changes_nothing_and_stops_with_one_line(
-    lab: Lab, docker_client: docker.DockerClient, image_tag: str, version: str,
-    broken_image: tuple[str, str], run_labels: dict[str, str],
+    lab: Lab,
+    docker_client: docker.DockerClient,
+    image_tag: str,
+    version: str,
+    broken_image: tuple[str, str],
+    run_labels: dict[str, str],
 ) -> None:
-    """The broken image exits non-zero with one line naming the migration; the database is unchanged; this image still starts."""
+    """The broken image exits non-zero with one line naming the migration.
+
+    The database is unchanged; this image still starts.
+    """
     site = lab.site()
     owner = site.sign_in()
     slugs = [owner.publish(f"Note {number} before the broken upgrade.") for number in range(1, 4)]
@@ -83,9 +101,15 @@ def test_failed_migration_changes_nothing_and_stops_with_one_line(
     lines = logs.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in logs, f"the logs should hold one line, not:\n{logs}"
     line = lines[0]
-    assert line.startswith(f"starpunk: migration {name} failed and was rolled back, the database is unchanged by it: "), line
-    assert line.endswith("no such table: upgrade_probe_missing"), "the fourth statement should fail, after three that worked"
-    assert [_shape(line)] == [_shape(quoted) for quoted in guide.quoted_in(GUIDE_HEADING)], "the guide should quote this line"
+    assert line.startswith(
+        f"starpunk: migration {name} failed and was rolled back, the database is unchanged by it: "
+    ), line
+    assert line.endswith("no such table: upgrade_probe_missing"), (
+        "the fourth statement should fail, after three that worked"
+    )
+    assert [_shape(line)] == [_shape(quoted) for quoted in guide.quoted_in(GUIDE_HEADING)], (
+        "the guide should quote this line"
+    )
     assert _dump(docker_client, image_tag, volume, run_labels) == before, "the database should be exactly as before"
 
     site.start_again()

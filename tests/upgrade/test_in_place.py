@@ -55,7 +55,10 @@ def _check_reading(site: CliSite, filled: Filled, expected: Reading, deleted_sta
 
 
 def test_upgrade_keeps_every_note_and_session_and_rollback_brings_the_release_back(installation: Installation) -> None:
-    """Upgrade in place: migrations once, notes byte for byte in pages and feeds, owner signed in; rollback restores it all."""
+    """Upgrade in place: migrations once, notes byte for byte in pages and feeds, owner signed in.
+
+    Rollback restores it all.
+    """
     installation.run("run", latest=installation.previous_image)
     old = installation.site()
     old.wait_healthy()
@@ -74,15 +77,22 @@ def test_upgrade_keeps_every_note_and_session_and_rollback_brings_the_release_ba
     new.wait_healthy()
     assert new.image() == installation.image
 
-    shipped = {int(name[:4]): name for name in new.run("ls", "/app/starpunk/migrations").split() if name.endswith(".sql")}
+    shipped = {
+        int(name[:4]): name for name in new.run("ls", "/app/starpunk/migrations").split() if name.endswith(".sql")
+    }
     expected = {version: name for version, name in shipped.items() if version not in {row[0] for row in migrations}}
     after = {row[0]: row for row in migration_rows(new)}
-    assert [after[row[0]] for row in migrations] == migrations, "the release's own bookkeeping rows should stay as they were"
-    assert {version: row[1] for version, row in after.items()} == {**{row[0]: row[1] for row in migrations}, **expected}, (
-        "the new image should apply exactly the migrations the release lacked, each recorded once"
+    assert [after[row[0]] for row in migrations] == migrations, (
+        "the release's own bookkeeping rows should stay as they were"
     )
+    assert {version: row[1] for version, row in after.items()} == {
+        **{row[0]: row[1] for row in migrations},
+        **expected,
+    }, "the new image should apply exactly the migrations the release lacked, each recorded once"
     logged = APPLIED_LINE.findall(new.logs())
-    assert logged == ([(str(len(expected)), ", ".join(expected[version] for version in sorted(expected)))] if expected else [])
+    assert logged == (
+        [(str(len(expected)), ", ".join(expected[version] for version in sorted(expected)))] if expected else []
+    )
 
     assert note_rows(new) == rows, "every note, draft and deleted note should come through unchanged"
     _check_reading(new, filled, before, deleted_status=410)

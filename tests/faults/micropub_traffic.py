@@ -92,8 +92,9 @@ class MicropubTraffic:
             if done % 2:
                 files = [("photo", (f"{marker}.png", photo, "image/png"))]
                 reply = self._send(
-                    "/micropub (multipart)", lambda: client.create_form(content=f"{marker} with its photo", files=files)
-                )  # noqa: B023
+                    "/micropub (multipart)",
+                    lambda: client.create_form(content=f"{marker} with its photo", files=files),  # noqa: B023
+                )
                 if reply is not None and reply.status_code == 201:
                     self._keep(Posted(reply.headers["Location"], marker, photo), self.notes)
                 continue

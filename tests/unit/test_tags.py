@@ -55,9 +55,10 @@ def test_tags_are_stored_in_order_and_replaced_or_kept_on_update(app, database):
     """update_note with tags=None keeps them, a list replaces them, [] removes them; each write bumps the generation."""
     note = tagged(app, "Tagged", ["b", "a", "c"])
     assert note["tags"] == ["b", "a", "c"]
-    generation = lambda: int(
-        database.execute("SELECT value FROM site_state WHERE key = 'content_generation'").fetchone()[0]
-    )  # noqa: E731
+
+    def generation() -> int:
+        return int(database.execute("SELECT value FROM site_state WHERE key = 'content_generation'").fetchone()[0])
+
     before = generation()
     with app.app_context():
         assert store.update_note(note["id"], "Edited", True)["tags"] == ["b", "a", "c"]

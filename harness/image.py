@@ -4,6 +4,7 @@ First a wheelhouse for the image's Python, filled on the host, then `docker buil
 """
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -28,8 +29,12 @@ def app_version() -> str:
 
 
 def image_tag() -> str:
-    """Return the tag the image is built and tested as, e.g. starpunk:0.6.0."""
-    return f"{REPOSITORY}:{app_version()}"
+    """Return the tag the image is built and tested as, e.g. starpunk:0.6.0.
+
+    STARPUNK_IMAGE_TAG names it instead (and then starpunk:latest is left alone),
+    so that two checkouts sharing one engine do not test each other's image.
+    """
+    return os.environ.get("STARPUNK_IMAGE_TAG") or f"{REPOSITORY}:{app_version()}"
 
 
 def _git(*args: str) -> str:
@@ -166,7 +171,10 @@ def build_command(base_image: str) -> list[str]:
     command = ["docker", "build", "--file", str(ROOT / "Containerfile")]
     for name, value in args.items():
         command += ["--build-arg", f"{name}={value}"]
-    command += ["--tag", image_tag(), "--tag", f"{REPOSITORY}:latest", str(ROOT)]
+    command += ["--tag", image_tag()]
+    if not os.environ.get("STARPUNK_IMAGE_TAG"):
+        command += ["--tag", f"{REPOSITORY}:latest"]
+    command.append(str(ROOT))
     return command
 
 

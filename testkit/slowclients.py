@@ -28,6 +28,8 @@ REPLY_TIMEOUT_S = 60.0
 TRICKLE_TICK_S = 0.25
 # A slow client that keeps being closed reopens at most this often.
 REOPEN_PAUSE_S = 0.5
+# How long a finished exchange may take to close cleanly (TLS close_notify) before it is cut.
+CLOSE_TIMEOUT_S = 2.0
 
 
 def noisy_png(size_bytes: int, seed: int = 0) -> bytes:
@@ -112,6 +114,19 @@ class Outcome:
         )
 
 
+async def _close(writer: asyncio.StreamWriter) -> None:
+    """Close a connection and wait until its socket is gone, cutting it if a clean close takes too long.
+
+    A TLS connection's close waits for the peer's close_notify; one still
+    pending when the run's event loop ends would leak its socket.
+    """
+    writer.close()
+    try:
+        await asyncio.wait_for(writer.wait_closed(), CLOSE_TIMEOUT_S)
+    except (OSError, ssl.SSLError, TimeoutError):
+        writer.transport.abort()
+
+
 async def _read_reply(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
@@ -178,6 +193,8 @@ class SlowClientRun:
         for task in slow:
             task.cancel()
         await asyncio.gather(*slow, return_exceptions=True)
+        # An aborted transport closes its socket in a callback: let those run before the loop ends.
+        await asyncio.sleep(0.1)
 
     async def _slow_headers(self, ends: float) -> None:
         while time.monotonic() < ends:
@@ -205,7 +222,8 @@ class SlowClientRun:
             except (OSError, ssl.SSLError):
                 self.outcome.header_closed_by_server += 1
             finally:
-                writer.close()
+                # An abandoned client: cut at once, also when the run cancels it (no TLS goodbye to wait for).
+                writer.transport.abort()
             await asyncio.sleep(REOPEN_PAUSE_S)
 
     async def _upload(self, ends: float, number: int) -> Upload:
@@ -225,6 +243,8 @@ class SlowClientRun:
             "Connection: close\r\n\r\n"
         ).encode()
         started = time.monotonic()
+        writer = None
+        reply: asyncio.Task[tuple[int, dict[str, str], bytes]] | None = None
         try:
             reader, writer = await self.target.open()
             # The server may answer before the body is all sent (a refusal): listen from the start.
@@ -245,10 +265,14 @@ class SlowClientRun:
                 except OSError:
                     pass  # the reply says why the server stopped reading
             status, headers, _ = await asyncio.wait_for(reply, REPLY_TIMEOUT_S)
-            writer.close()
             return Upload(status, headers.get("location", ""), photo, time.monotonic() - started)
         except (OSError, ssl.SSLError, asyncio.IncompleteReadError, TimeoutError, ValueError, IndexError) as exc:
             return Upload(None, "", photo, time.monotonic() - started, f"{type(exc).__name__}: {exc}")
+        finally:
+            if reply is not None and not reply.done():
+                reply.cancel()
+            if writer is not None:
+                await _close(writer)
 
     async def _reader(self, ends: float, uploads_done: asyncio.Event, number: int) -> None:
         turn = number
@@ -262,12 +286,16 @@ class SlowClientRun:
 
     async def _fetch(self, path: str) -> Reply:
         started = time.monotonic()
+        writer = None
         try:
             reader, writer = await asyncio.wait_for(self.target.open(), REPLY_TIMEOUT_S)
             writer.write(f"GET {path} HTTP/1.1\r\nHost: {self.target.host}\r\nConnection: close\r\n\r\n".encode())
             await writer.drain()
             status, _, _ = await asyncio.wait_for(_read_reply(reader), REPLY_TIMEOUT_S)
-            writer.close()
-            return Reply(path, status, time.monotonic() - started)
+            seconds = time.monotonic() - started
+            return Reply(path, status, seconds)
         except (OSError, ssl.SSLError, asyncio.IncompleteReadError, TimeoutError, ValueError, IndexError) as exc:
             return Reply(path, None, time.monotonic() - started, f"{type(exc).__name__}: {exc}")
+        finally:
+            if writer is not None:
+                await _close(writer)

@@ -294,7 +294,10 @@ def e2e(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, tags=["container"], requires=["image-{python}"])
 def lighthouse(session: nox.Session) -> None:
-    """Run Lighthouse (pinned by tests/lighthouse/package-lock.json) on the image's pages, phone and desktop; fail under 95."""
+    """Run Lighthouse on the image's pages, phone and desktop; fail under 95.
+
+    Lighthouse is pinned by tests/lighthouse/package-lock.json.
+    """
     _prepare_engine(session)
     try:
         session.env["CHROMIUM_PATH"] = ensure_chromium(say=session.log)

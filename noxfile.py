@@ -151,6 +151,7 @@ def lint(session: nox.Session) -> None:
     """Lint code (ruff, mypy), Containerfile (hadolint), shell scripts (shellcheck), CI files (schemas, actionlint)."""
     session.install(*tools("lint"))
     session.run("ruff", "check", *session.posargs, ".")
+    session.run("ruff", "format", "--check", ".")
     session.run("mypy", *TYPED)
     session.run("hadolint", "Containerfile")
     for path, schema in CI_FILES.items():

@@ -151,6 +151,7 @@ def lint(session: nox.Session) -> None:
     """Lint code (ruff, mypy), Containerfile (hadolint), shell scripts (shellcheck), CI files (schemas, actionlint)."""
     session.install(*tools("lint"))
     session.run("ruff", "check", *session.posargs, ".")
+    session.run("ruff", "format", "--check", ".")
     session.run("mypy", *TYPED)
     session.run("hadolint", "Containerfile")
     for path, schema in CI_FILES.items():
@@ -294,7 +295,10 @@ def e2e(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, tags=["container"], requires=["image-{python}"])
 def lighthouse(session: nox.Session) -> None:
-    """Run Lighthouse (pinned by tests/lighthouse/package-lock.json) on the image's pages, phone and desktop; fail under 95."""
+    """Run Lighthouse on the image's pages, phone and desktop; fail under 95.
+
+    Lighthouse is pinned by tests/lighthouse/package-lock.json.
+    """
     _prepare_engine(session)
     try:
         session.env["CHROMIUM_PATH"] = ensure_chromium(say=session.log)

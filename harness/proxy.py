@@ -117,7 +117,8 @@ def nginx_main_conf(site: Path, workdir: Path) -> str:
             "worker_processes 1;",
             f"pid {workdir / 'nginx.pid'};",
             f"error_log {workdir / 'error.log'};",
-            # Debian's nginx.conf allows 768; the slow-client test holds ~250 connections, each proxied one counting twice.
+            # Debian's nginx.conf allows 768; the slow-client test holds ~250 connections,
+            # each proxied one counting twice.
             "events { worker_connections 1024; }",
             "http {",
             "  include /etc/nginx/mime.types;",

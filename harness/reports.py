@@ -170,7 +170,8 @@ def _table_section(title: str, folder: Path, data: str, session: str) -> list[st
     if summary.is_file():
         links = [_link(folder / name, name) for name in ("summary.md", data) if (folder / name).is_file()]
         parts.append(
-            f"<p>Written {_written(summary)} UTC: {' · '.join(links)}</p><pre>{html.escape(summary.read_text(encoding='utf-8'))}</pre>"
+            f"<p>Written {_written(summary)} UTC: {' · '.join(links)}</p>"
+            f"<pre>{html.escape(summary.read_text(encoding='utf-8'))}</pre>"
         )
     else:
         parts.append(f"<p>none: <code>nox -s {session}</code> writes it to {folder.relative_to(ROOT).as_posix()}/.</p>")

@@ -55,7 +55,10 @@ def parse_args(argv):
 
 
 def timed_start(site: ApiSite) -> float:
-    """Stop the site (SIGTERM, exit 0), `start` the same container again, and return the seconds to its first 200 from /health."""
+    """Stop the site (SIGTERM, exit 0) and `start` the same container again.
+
+    Return the seconds to its first 200 from /health.
+    """
     site.stop()
     site.start_again(wait=False)
     return site.wait_healthy(interval=POLL_SECONDS)

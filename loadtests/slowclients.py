@@ -118,7 +118,8 @@ def slow_client_rows(label: str, port: int, paths: list[str], token: str) -> lis
             finish_uploads=False,
         ).run()
         rows.append(
-            f"| {label} | readers with {uploads} uploads trickling 1 KB/s, then stalling ({UPLOAD_WINDOW_S:.0f} s) | {outcome.summary()} |"
+            f"| {label} | readers with {uploads} uploads trickling 1 KB/s, then stalling ({UPLOAD_WINDOW_S:.0f} s) "
+            f"| {outcome.summary()} |"
         )
     return rows
 
@@ -144,7 +145,8 @@ def measure(
             figures = sorted(wrk(base + path) for _ in range(repeat))
             shown = ", ".join(f"{figure:.0f}" for figure in figures)
             rows.append(
-                f"| {label} | wrk requests/s {path.split('/')[1] or '/'} (median of {repeat}: {shown}) | {statistics.median(figures):.0f} |"
+                f"| {label} | wrk requests/s {path.split('/')[1] or '/'} (median of {repeat}: {shown}) "
+                f"| {statistics.median(figures):.0f} |"
             )
         logs = subprocess.run(["docker", "logs", container], capture_output=True, text=True).stderr
         for marker in (

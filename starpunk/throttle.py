@@ -94,7 +94,10 @@ def refused_page(kind, message):
 
 
 def refused_json(kind, message):
-    """Return the OAuth-style JSON 429 (error temporarily_unavailable, Retry-After) when this client is refused kind, else None."""
+    """Return the OAuth-style JSON 429 when this client is refused kind, else None.
+
+    The 429 carries error temporarily_unavailable and Retry-After.
+    """
     seconds = retry_after(kind)
     if not seconds:
         return None

@@ -34,7 +34,10 @@ REQUEST_TIMEOUT = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent
 
 
 def headers_complete(client):
-    """Return True when the request's headers have arrived whole (or the client closed, or sent too much to wait for)."""
+    """Return True when the request's headers have arrived whole.
+
+    Also True when the client closed, or sent too much to wait for.
+    """
     try:
         data = client.recv(PEEK_BYTES, socket.MSG_PEEK | socket.MSG_DONTWAIT)
     except BlockingIOError:
@@ -237,7 +240,10 @@ class DrainingWorker(SyncWorker):
         return ready
 
     def poll_waiting(self, timeout, ready_listeners):
-        """Poll the listeners and waiting connections once; answer complete requests, add ready listeners to the list."""
+        """Poll the listeners and waiting connections once.
+
+        Answer complete requests; add ready listeners to ready_listeners.
+        """
         poller = select.poll()
         for fd in self.wait_fds:
             poller.register(fd, select.POLLIN)

@@ -161,7 +161,10 @@ _SWEPT = {
 
 
 def sweep(engine: str, run_id: str | None = None) -> list[str]:
-    """Remove the containers, then the volumes, of one run, or (run_id None) of every run whose process is gone; return their names."""
+    """Remove the containers, then the volumes, of one run; return their names.
+
+    With run_id None, remove those of every run whose process is gone.
+    """
     selector = f"label={runs.RUN_LABEL}={run_id}" if run_id else f"label={runs.RUN_LABEL}"
     removed = []
     for kind, (listing, inspect, remove) in _SWEPT.items():

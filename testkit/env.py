@@ -1,4 +1,7 @@
-"""The environments under test, in one place: a production StarPunk's settings (a fresh secret each time), and a proxy-free shell."""
+"""The environments under test, in one place.
+
+A production StarPunk's settings (a fresh secret each time), and a proxy-free shell.
+"""
 
 import os
 import secrets

@@ -54,7 +54,10 @@ def owner_alive(run: str) -> bool:
 
 
 def swept(found: dict[str, str] | None, run: str | None = None, suite: str | None = None) -> bool:
-    """Say whether a sweep removes a thing labelled found: one of run's, or (run None) one whose run's process is gone; only suite's if given."""
+    """Say whether a sweep removes a thing labelled found.
+
+    It removes one of run's, or (run None) one whose run's process is gone; only suite's if given.
+    """
     found = found or {}
     if RUN_LABEL not in found or (suite is not None and found.get(LABEL) != suite):
         return False

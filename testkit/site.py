@@ -118,7 +118,10 @@ class Site(ABC):
         return self
 
     def wait_healthy(self, timeout: float = START_TIMEOUT, interval: float = POLL_SECONDS) -> float:
-        """Wait until /health answers 200 (failing at once if the container stops); return the seconds since (re)start."""
+        """Wait until /health answers 200; return the seconds since (re)start.
+
+        Fail at once if the container stops.
+        """
 
         def health() -> int:
             try:
@@ -175,7 +178,10 @@ class Site(ABC):
             )
 
     def start_again(self, wait: bool = True) -> float:
-        """Start the stopped (or killed) container again; with wait, wait for /health and return the seconds that took."""
+        """Start the stopped (or killed) container again.
+
+        With wait, wait for /health and return the seconds that took.
+        """
         self.wait_stopped()  # a kill returns before the engine has seen the exit
         self.started_at = time.monotonic()
         self._start_existing()
@@ -298,7 +304,10 @@ class ApiSite(Site):
 
 
 class Lab:
-    """Starts ApiSites and makes volumes for one test (or module), all labelled for this run, and removes them afterwards."""
+    """Starts ApiSites and makes volumes for one test (or module), and removes them afterwards.
+
+    All are labelled for this run.
+    """
 
     def __init__(self, client: docker.DockerClient, image: str, version: str, labels: dict[str, str]) -> None:
         self.client = client
@@ -325,8 +334,9 @@ class Lab:
         port: int | None = None,
         **kwargs: Any,
     ) -> ApiSite:
-        """Start StarPunk in production settings on a volume or host folder (a new volume if none; none if tmpfs holds /data).
+        """Start StarPunk in production settings on a volume or host folder.
 
+        With data None, a new volume (none if tmpfs holds /data).
         port publishes it on a port chosen beforehand (a free one if None). Further keywords
         go to the engine's create call (user, read_only, healthcheck, restart_policy, ...).
         """

@@ -1,4 +1,4 @@
-"""Slow clients against a site on 127.0.0.1, with asyncio sockets: trickled headers, trickled uploads, and timed readers.
+"""Slow clients against a site on 127.0.0.1, with asyncio sockets: trickled headers, trickled uploads and timed readers.
 
 `SlowClientRun` opens `header_clients` connections that send a request line
 and then one short header line per HEADER_INTERVAL_S, never finishing (a

@@ -1,4 +1,7 @@
-"""HTTP helpers shared by every client of a site under test: proxy-free sessions (plain, or HTTPS to a proxy) and a form's CSRF token."""
+"""HTTP helpers shared by every client of a site under test.
+
+Proxy-free sessions (plain, or HTTPS to a proxy) and a form's CSRF token.
+"""
 
 import re
 from typing import Any
@@ -33,7 +36,10 @@ class _NamedHostAdapter(HTTPAdapter):
 
 
 def https_session(host: str, port: int, ca_file: str) -> requests.Session:
-    """Return a session for https://127.0.0.1:port that presents itself as host:port (SNI, Host) and trusts only ca_file."""
+    """Return a session for https://127.0.0.1:port that trusts only ca_file.
+
+    It presents itself as host:port (SNI, Host).
+    """
     http = plain_session()
     http.mount(f"https://{LOOPBACK}:{port}", _NamedHostAdapter(host))
     http.headers["Host"] = f"{host}:{port}"

@@ -113,7 +113,8 @@ def main():
         finally:
             subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True)
     lines = [
-        f"wrk, {CONNECTIONS} connections, {DURATION_S} s per figure, Gunicorn (4 workers) on core 1, wrk on core 0; gzip level 6.",
+        f"wrk, {CONNECTIONS} connections, {DURATION_S} s per figure, "
+        "Gunicorn (4 workers) on core 1, wrk on core 0; gzip level 6.",
         "",
         "| page | app | body bytes | requests/s | vs as built |",
         "|---|---|---|---|---|",

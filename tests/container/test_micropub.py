@@ -1,4 +1,7 @@
-"""Micropub against the image: a client that knows only the site's URL signs in with PKCE and passes every check; its notes reach every page and feed of every worker.
+"""Micropub against the image, by a client that knows only the site's URL.
+
+It signs in with PKCE and passes every check; its notes reach every page and
+feed of every worker.
 
 The site runs with the image's 4 Gunicorn workers. Each URL is fetched several
 times in a row on fresh connections, so the answers come from several workers,
@@ -70,7 +73,10 @@ def assert_everywhere(
 
 
 def test_a_client_knowing_only_the_url_passes_every_micropub_check(micropub_site: MicropubSite) -> None:
-    """Discovery, the authorization-code flow with PKCE, create, update, delete, query, media and authentication all pass."""
+    """Every Micropub check passes.
+
+    Discovery, the authorization-code flow with PKCE, create, update, delete, query, media and authentication.
+    """
     results = run_checks(micropub_site.owner)
     assert failures(results) == []
     # Every check ran: discovery and authorization, the client's checks, and the scope check.
@@ -78,7 +84,10 @@ def test_a_client_knowing_only_the_url_passes_every_micropub_check(micropub_site
 
 
 def test_tagged_notes_with_photos_reach_every_page_and_feed_of_every_worker(micropub_site: MicropubSite) -> None:
-    """Created, updated, deleted and undeleted through Micropub: pages, tag pages and all six feeds follow at once on every worker."""
+    """Created, updated, deleted and undeleted through Micropub.
+
+    Pages, tag pages and all six feeds follow at once on every worker.
+    """
     site, client = micropub_site.site, micropub_site.client
     marker = uuid.uuid4().hex[:10]
     tag, added_tag = f"mp-{marker}", f"mp-added-{marker}"

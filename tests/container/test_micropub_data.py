@@ -1,4 +1,7 @@
-"""Photos and tokens from Micropub outlive the container; `backup` + restore (as the guide does it) and `export` bring every photo back, byte for byte."""
+"""Photos and tokens from Micropub outlive the container.
+
+`backup` + restore (as the guide does it) and `export` bring every photo back, byte for byte.
+"""
 
 import io
 import subprocess
@@ -12,12 +15,18 @@ from testkit.site import ApiSite, Lab, Site
 PHOTO_BYTES = 30_000
 BACKUP = "/data/backups/starpunk-backup.db"
 # The restore step of docs/deployment/container-deployment.md ("Backup and restore"), as written there.
-RESTORE = "cat > /data/restore.db && mv /data/restore.db /data/starpunk.db && rm -f /data/starpunk.db-wal /data/starpunk.db-shm"
+RESTORE = (
+    "cat > /data/restore.db && mv /data/restore.db /data/starpunk.db"
+    " && rm -f /data/starpunk.db-wal /data/starpunk.db-shm"
+)
 RESTORE_TIMEOUT = 120
 
 
 def post_notes_with_photos(client: MicropubClient) -> dict[str, dict[str, bytes]]:
-    """Post two notes with three photos (two uploaded with a note, one through the media endpoint); return permalink -> photo URL -> bytes."""
+    """Post two notes with three photos; return permalink -> photo URL -> bytes.
+
+    Two photos are uploaded with a note, one through the media endpoint.
+    """
     marker = uuid.uuid4().hex[:10]
     files = [noisy_png(PHOTO_BYTES, f"{marker}-{number}") for number in range(2)]
     reply = client.create_form(
@@ -49,7 +58,10 @@ def file_name(url: str) -> str:
 
 
 def assert_served(site: Site, notes: dict[str, dict[str, bytes]]) -> None:
-    """Check that every note's page shows its photos and that every photo is served with the bytes that were uploaded."""
+    """Check that every note's page shows its photos.
+
+    And that every photo is served with the bytes that were uploaded.
+    """
     for permalink, photos in notes.items():
         page = site.get(urlsplit(permalink).path)
         assert page.status_code == 200, f"{permalink}: {page.status_code}"
@@ -76,7 +88,10 @@ def copy_out(site: ApiSite, path: str) -> dict[str, bytes]:
 
 
 def test_photos_and_tokens_survive_a_restart_and_a_new_container(lab: Lab) -> None:
-    """After a restart, and in a new container on the same volume, every photo is served intact and the token still posts."""
+    """Every photo is served intact and the token still posts.
+
+    After a restart, and in a new container on the same volume.
+    """
     volume = lab.volume()
     site = lab.site(volume)
     client = MicropubClient.sign_in(site.sign_in())
@@ -95,7 +110,10 @@ def test_photos_and_tokens_survive_a_restart_and_a_new_container(lab: Lab) -> No
 
 
 def test_backup_restore_and_export_bring_every_photo_back(lab: Lab, image_tag: str, run_labels: dict[str, str]) -> None:
-    """`export` writes every photo beside the notes; a backup restored on a new volume serves every photo and accepts the token."""
+    """`export` writes every photo beside the notes.
+
+    A backup restored on a new volume serves every photo and accepts the token.
+    """
     site = lab.site()
     client = MicropubClient.sign_in(site.sign_in())
     notes = post_notes_with_photos(client)

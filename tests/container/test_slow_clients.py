@@ -31,12 +31,16 @@ def _health_seconds(site: ApiSite) -> float:
 
 
 def test_idle_connections_do_not_stall_the_site(lab: Lab) -> None:
-    """Eight connections that send half a request and stop: /health still answers at once; each idle one gets 408 and one log line."""
+    """Eight connections that send half a request and stop: /health still answers at once.
+
+    Each idle one gets 408 and one log line.
+    """
     site = lab.site()
     idle = [socket.create_connection(("127.0.0.1", site.port)) for _ in range(IDLE_CONNECTIONS)]
     for sock in idle:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
-    # Gunicorn's sync workers answered this after 31 s (the worker timeout); it must not wait for the header deadline either.
+    # Gunicorn's sync workers answered this after 31 s (the worker timeout); it must not
+    # wait for the header deadline either.
     waited = _health_seconds(site)
     print(f"/health with {IDLE_CONNECTIONS} idle connections: {waited:.2f} s")
     assert waited < HEADER_SECONDS, f"/health took {waited:.1f} s behind {IDLE_CONNECTIONS} idle connections"
@@ -49,7 +53,10 @@ def test_idle_connections_do_not_stall_the_site(lab: Lab) -> None:
 
 
 def test_slow_clients_at_the_bare_port(lab: Lab) -> None:
-    """200 trickled headers and 2 uploads that stall mid-body at the bare port: readers get every answer, the uploads a clear 400."""
+    """200 trickled headers and 2 uploads that stall mid-body at the bare port.
+
+    Readers get every answer, the uploads a clear 400.
+    """
     site = lab.site()
     owner = site.sign_in()
     slug = owner.publish("A note read while slow clients knock at the bare port.")

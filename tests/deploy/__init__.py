@@ -1,1 +1,4 @@
-"""Deployment tests: compose.yaml, the proxies' example configs, Podman and the deployment guide, as a user runs them."""
+"""Deployment tests, as a user runs them.
+
+compose.yaml, the proxies' example configs, Podman and the deployment guide.
+"""

@@ -1,4 +1,7 @@
-"""Read docs/deployment/container-deployment.md: its tested shell blocks and the error texts it quotes; run a block as written."""
+"""Read docs/deployment/container-deployment.md and run a block as written.
+
+What is read: its tested shell blocks and the error texts it quotes.
+"""
 
 import re
 import shlex
@@ -46,8 +49,9 @@ def tested_blocks(marker: str = MARKER) -> list[Block]:
 
 
 def blocks_by_role(marker: str, roles: dict[str, str], exact: bool = True) -> dict[str, Block]:
-    """Return the blocks marked with marker by role, each recognised by a string only it holds, in the order roles names them.
+    """Return the blocks marked with marker by role, in the order roles names them.
 
+    Each is recognised by a string only it holds.
     With exact, every marked block must play one role; otherwise blocks of no role are passed over.
     """
     found: dict[str, Block] = {}
@@ -64,7 +68,10 @@ def blocks_by_role(marker: str, roles: dict[str, str], exact: bool = True) -> di
 
 
 def labelled(script: str, labels: dict[str, str]) -> str:
-    """Return script with labels on what its `docker run` and `docker volume create` make, so the run's sweep finds them."""
+    """Return script with labels on what its `docker run` and `docker volume create` make.
+
+    The labels let the run's sweep find them.
+    """
     options = shlex.join(cli.label_args(labels))
     return script.replace("docker run ", f"docker run {options} ").replace(
         "docker volume create", f"docker volume create {options}"
@@ -72,7 +79,10 @@ def labelled(script: str, labels: dict[str, str]) -> str:
 
 
 def run_block(role: str, block: Block, script: str, folder: Path) -> subprocess.CompletedProcess[str]:
-    """Run a block's script (its names made the test's own) with bash, set -euo pipefail, in folder; fail showing it and its output."""
+    """Run a block's script (its names made the test's own) with bash, set -euo pipefail, in folder.
+
+    Fail showing it and its output.
+    """
     script = "set -euo pipefail\n" + script
     result = subprocess.run(
         ["bash", "-c", script],

@@ -56,7 +56,10 @@ class Deployment:
         return loopback_url(self.port)
 
     def localise(self, script: str) -> str:
-        """Return script with this run's container, volume, port and image in place of the guide's, and this run's labels."""
+        """Return script with this run's container, volume, port and image in place of the guide's.
+
+        This run's labels are added too.
+        """
         script = script.replace("starpunk:latest", IMAGE_SLOT).replace("127.0.0.1:8000", f"127.0.0.1:{self.port}")
         script = script.replace("starpunk-data", self.volume)
         script = guide.labelled(script, self.labels)
@@ -87,7 +90,10 @@ class Deployment:
 
 @pytest.fixture
 def deployment(tmp_path: Path, image_tag: str, image: object, run_labels: dict[str, str]) -> Iterator[Deployment]:
-    """A folder to run the guide in, with its container and volume removed afterwards (image: it must be in the engine)."""
+    """A folder to run the guide in, with its container and volume removed afterwards.
+
+    image is asked for because it must be in the engine.
+    """
     deployment = Deployment(tmp_path, image_tag, run_labels)
     try:
         yield deployment

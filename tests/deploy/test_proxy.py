@@ -69,7 +69,10 @@ class Proxied:
 def proxied(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, module_lab: Lab
 ) -> Iterator[Proxied]:
-    """Start StarPunk and the proxy in front of it; stop both and remove the proxy's files afterwards (the lab, the app's volume)."""
+    """Start StarPunk and the proxy in front of it.
+
+    Afterwards stop both and remove the proxy's files (the lab, the app's volume).
+    """
     app_port = free_port()
     proxy = ProxyServer(request.param, HOST, app_port, tmp_path_factory.mktemp(request.param))
     app: ApiSite | None = None

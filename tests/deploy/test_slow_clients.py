@@ -92,7 +92,10 @@ def _stored_bytes(front: Front, location: str) -> bytes:
 
 
 def test_slow_clients_are_absorbed_by_the_proxy(front: Front) -> None:
-    """200 trickled headers and 20 trickled 5 MB uploads: readers see only 200s, p95 under the goal, uploads stored whole."""
+    """200 trickled headers and 20 trickled 5 MB uploads.
+
+    Readers see only 200s, p95 under the goal, uploads stored whole.
+    """
     run = SlowClientRun(
         front.target(),
         ["/", front.permalink, "/feed.xml"],

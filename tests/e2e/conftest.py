@@ -32,7 +32,10 @@ SCREENSHOTS = Path(os.environ.get("STARPUNK_E2E_SCREENSHOTS", "build/reports/e2e
 
 @pytest.fixture(scope="module")
 def site(module_lab: Lab) -> ApiSite:
-    """Start StarPunk's image for the browser tests, with development settings so the browser signs in over plain http."""
+    """Start StarPunk's image for the browser tests, with development settings.
+
+    These let the browser sign in over plain http.
+    """
     port = free_port()
     return module_lab.site(env={"ENVIRONMENT": "development", "SITE_URL": loopback_url(port)}, port=port)
 

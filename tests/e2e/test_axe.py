@@ -1,4 +1,6 @@
-"""axe-core on every page readers and the owner see: no WCAG 2.1 A/AA or best-practice violation, at 375 and 1280 px, light and dark.
+"""axe-core on every page readers and the owner see: no WCAG 2.1 A/AA or best-practice violation.
+
+Every page is checked at 375 and 1280 px, light and dark.
 
 axe runs inside each page through Playwright's `page.evaluate` (the browser's
 DevTools connection), so the site's Content-Security-Policy (`script-src

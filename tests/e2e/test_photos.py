@@ -19,7 +19,10 @@ def _sign_in(site, page):
 
 
 def test_author_publishes_photos_with_alt_text_and_a_reader_follows_the_tag(site, page, new_page, screenshots):
-    """Photos uploaded in the form show on the index and the permalink with their alt text and size; the tag link lists the note."""
+    """Photos uploaded in the form show on the index and the permalink with their alt text and size.
+
+    The tag link lists the note.
+    """
     marker = secrets.token_hex(4)
     tag = f"walk-{marker}"
     _sign_in(site, page)

@@ -1,4 +1,6 @@
-"""Every XSS payload of the corpus, as photo alt text, as a tag name and as Micropub HTML content, runs nothing in a real browser.
+"""Every XSS payload of the corpus runs nothing in a real browser.
+
+Each goes in as photo alt text, as a tag name and as Micropub HTML content.
 
 The payloads go in through Micropub (a client signed in with PKCE, JSON with
 `{"html": ...}` content, a photo whose alt text is the payload, the payload as
@@ -33,7 +35,9 @@ INJECTED = """() => {
     for (const attribute of element.attributes) {
       const value = attribute.value.replace(/[\\s\\u0000-\\u001f]/g, '').toLowerCase();
       if (attribute.name.toLowerCase().startsWith('on')) found.push(`${element.tagName} ${attribute.name}`);
-      if (value.startsWith('javascript:') || value.startsWith('data:text/html')) found.push(`${element.tagName} ${attribute.name}=${value}`);
+      if (value.startsWith('javascript:') || value.startsWith('data:text/html')) {
+        found.push(`${element.tagName} ${attribute.name}=${value}`);
+      }
     }
   }
   return found;
@@ -47,7 +51,10 @@ def squeeze(text):
 
 @pytest.fixture(scope="module")
 def hostile_posts(site, owner):
-    """Post one note per payload through Micropub (HTML content, tag, photo alt); return their permalinks and tag pages."""
+    """Post one note per payload through Micropub; return their permalinks and tag pages.
+
+    The payload is each note's HTML content, tag and photo alt.
+    """
     client = MicropubClient.sign_in(owner)
     photo_url = client.upload(png_bytes(4, 4), "hostile.png")
     permalinks: list[str] = []

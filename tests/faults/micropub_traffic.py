@@ -1,4 +1,7 @@
-"""Micropub writers for the fault tests: notes with photos, posted back-to-back; every acknowledged note and photo is kept."""
+"""Micropub writers for the fault tests: notes with photos, posted back-to-back.
+
+Every acknowledged note and photo is kept.
+"""
 
 import random
 import threading
@@ -19,7 +22,10 @@ PHOTO_BYTES = (3_000, 40_000)
 
 @dataclass(frozen=True)
 class Posted:
-    """What the site acknowledged: a note (Location of a 201 from /micropub) or a photo (from the media endpoint), and the photo's bytes."""
+    """What the site acknowledged, and the photo's bytes.
+
+    A note (Location of a 201 from /micropub) or a photo (from the media endpoint).
+    """
 
     url: str
     marker: str
@@ -28,8 +34,9 @@ class Posted:
 
 @dataclass
 class MicropubTraffic:
-    """Threads that post notes with photos through Micropub until stopped, each with its own connection and the same token.
+    """Threads that post notes with photos through Micropub until stopped.
 
+    Each has its own connection and the same token.
     Writers take turns between a multipart create carrying the photo file and
     an upload to the media endpoint followed by a JSON create naming it.
     Bounded: each thread stops after max_requests or max_seconds.

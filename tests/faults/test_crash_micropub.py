@@ -29,7 +29,10 @@ def path_of(url: str) -> str:
 
 
 def lost_posts(site: Site, notes: list[Posted], photos: list[Posted]) -> list[str]:
-    """Return what is missing or changed: each note's page with its one photo, and each photo the media endpoint acknowledged."""
+    """Return what is missing or changed.
+
+    Checked: each note's page with its one photo, and each photo the media endpoint acknowledged.
+    """
     lost = []
     for note in notes:
         page = site.get(path_of(note.url))
@@ -46,7 +49,10 @@ def lost_posts(site: Site, notes: list[Posted], photos: list[Posted]) -> list[st
 
 
 def test_sigkill_while_posting_through_micropub_loses_no_acknowledged_note_or_photo(lab: Lab) -> None:
-    """Kill the container while three clients post notes with photos: every 201 seen before the kill is there, photo bytes intact."""
+    """Kill the container while three clients post notes with photos.
+
+    Every 201 seen before the kill is there, photo bytes intact.
+    """
     seed = int(os.environ.get("STARPUNK_FAULT_SEED", time.time_ns() % 1_000_000))
     rng = random.Random(seed)
     site = lab.site()

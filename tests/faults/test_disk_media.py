@@ -1,4 +1,7 @@
-"""A full /data while photos are uploaded: each refusal is a clear 503, no half-written file stays in /data/media, no note names a missing file."""
+"""A full /data while photos are uploaded.
+
+Each refusal is a clear 503, no half-written file stays in /data/media, no note names a missing file.
+"""
 
 import json
 import uuid
@@ -45,7 +48,10 @@ def assert_refused_cleanly(reply_status: int, body: dict[str, str], says: str) -
 
 
 def test_full_disk_during_uploads_leaves_no_partial_file_and_no_dangling_photo(lab: Lab) -> None:
-    """A photo larger than the room left, and a note too large for the room once its photo is stored, are refused and leave nothing."""
+    """A photo larger than the room left is refused and leaves nothing.
+
+    So is a note too large for the room once its photo is stored.
+    """
     site = lab.site(tmpfs=DATA_TMPFS)
     client = MicropubClient.sign_in(site.sign_in())
     kept = noisy_png(SMALL_PHOTO_BYTES, "before")

@@ -1,4 +1,7 @@
-"""Caddyfile.example buffers request bodies on every Caddy the harness meets: 2.6.4+ as written, 2.6.2 by its comment."""
+"""Caddyfile.example buffers request bodies on every Caddy the harness meets.
+
+2.6.4+ as written, 2.6.2 by its comment.
+"""
 
 from pathlib import Path
 

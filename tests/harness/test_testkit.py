@@ -79,7 +79,10 @@ def test_csrf_token_reads_the_hidden_field_or_names_the_page() -> None:
 
 
 def test_a_sweep_takes_only_what_a_run_or_a_gone_run_left() -> None:
-    """A sweep removes one run's things, or those of runs whose process is gone; never a live run's, an unlabelled thing or another suite's."""
+    """A sweep removes one run's things, or those of runs whose process is gone.
+
+    Never a live run's, an unlabelled thing or another suite's.
+    """
     live = runs.labels("deploy")
     gone = runs.labels("deploy", f"{socket.gethostname()}:999999999:1")  # past the largest pid Linux gives
     assert runs.swept(live, live[runs.RUN_LABEL]) and not runs.swept(live)

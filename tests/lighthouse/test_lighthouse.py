@@ -1,5 +1,6 @@
-"""Lighthouse on the image as readers' browsers load it: the index, a permalink with photos and a tag page, on a phone and a desktop.
+"""Lighthouse on the image as readers' browsers load it, on a phone and a desktop.
 
+The pages are the index, a permalink with photos and a tag page.
 Every category (performance, accessibility, best practices, SEO) must score
 at least LIGHTHOUSE_MIN_SCORE. Each run's JSON report and a summary table
 (summary.md, summary.json) go to build/reports/lighthouse/. `nox -s lighthouse`

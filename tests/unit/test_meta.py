@@ -62,7 +62,11 @@ def assert_outline(headings):
         assert after <= before + 1, headings
 
 
-TRICKY = '# Café "crème" & <b>brûlée</b>\n\nA <em>rich</em> **dessert** from Lyon, \'50s style — «très bon».\n\n#### Deep\n\nEnd.'
+TRICKY = (
+    '# Café "crème" & <b>brûlée</b>\n\n'
+    "A <em>rich</em> **dessert** from Lyon, '50s style — «très bon».\n\n"
+    "#### Deep\n\nEnd."
+)
 
 
 def test_a_note_with_markup_quotes_and_accents_previews_as_plain_text(app, client):

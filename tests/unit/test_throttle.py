@@ -39,7 +39,10 @@ def _assert_json_429(reply):
 
 
 def test_unknown_tokens_at_micropub_are_refused_after_too_many(client, issue, caplog):
-    """Ten unknown bearer tokens: each a 401; then 429 with Retry-After, even for a valid token; no guess in the logs."""
+    """Ten unknown bearer tokens: each a 401; then 429 with Retry-After, even for a valid token.
+
+    No guess in the logs.
+    """
     guesses = [f"guess-{n}-secret" for n in range(GUESSES)]
     for guess in guesses:
         assert client.get("/micropub?q=config", headers=_bearer(guess)).status_code == 401

@@ -109,7 +109,10 @@ def app(environ, start_response):
 
 @pytest.fixture
 def gunicorn(request, tmp_path):
-    """Run Gunicorn (2 DrainingWorkers unless the test asks for another number; short deadlines) on a body-echoing app; yield (port, log path)."""
+    """Run Gunicorn on a body-echoing app; yield (port, log path).
+
+    2 DrainingWorkers unless the test asks for another number; short deadlines.
+    """
     workers = getattr(request, "param", 2)
     (tmp_path / "echo.py").write_text(ECHO_APP)
     config = tmp_path / "conf.py"
@@ -164,7 +167,10 @@ def _read_all(sock):
 
 
 def test_idle_connections_do_not_hold_the_workers(gunicorn):
-    """Eight connections that send half their headers and stop leave both workers free: a request is answered at once."""
+    """Eight connections that send half their headers and stop leave both workers free.
+
+    A request is answered at once.
+    """
     port, _ = gunicorn
     idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(8)]
     for sock in idle:
@@ -206,7 +212,10 @@ def test_trickled_headers_are_answered_once_complete(gunicorn):
 
 
 def test_a_body_slower_than_its_deadline_is_refused_and_frees_the_worker(gunicorn):
-    """Two uploads that stall mid-body hold both workers only until the body deadline: then 400, a log line, and service again."""
+    """Two uploads that stall mid-body hold both workers only until the body deadline.
+
+    Then 400, a log line, and service again.
+    """
     port, log = gunicorn
     stalled = []
     for _ in range(2):
@@ -238,7 +247,10 @@ def test_a_complete_body_is_read_whole(gunicorn):
 
 @pytest.mark.parametrize("gunicorn", [1], indirect=True)
 def test_headers_that_came_in_time_are_answered_even_when_the_worker_was_busy(gunicorn):
-    """A connection waiting for headers whose worker then spent its header deadline on a slow body is answered, not 408."""
+    """A connection waiting for headers is answered, not 408.
+
+    Even when its worker then spent its header deadline on a slow body.
+    """
     port, _ = gunicorn
     waiting = socket.create_connection(("127.0.0.1", port), timeout=10)
     time.sleep(0.2)

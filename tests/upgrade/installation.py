@@ -90,7 +90,10 @@ class Installation:
         (self.folder / "starpunk.env").write_text("".join(f"{key}={value}\n" for key, value in settings.items()))
 
     def start(self, image: str) -> CliSite:
-        """Create the volume and run the container as the guide's quick start does, with the settings in starpunk.env."""
+        """Create the volume and run the container as the guide's quick start does.
+
+        With the settings in starpunk.env.
+        """
         labels = cli.label_args(self.labels)
         cli.run("docker", "volume", "create", *labels, self.volume)
         cli.run(
@@ -115,7 +118,10 @@ class Installation:
         return site
 
     def site(self, name: str = "", port: int = 0) -> CliSite:
-        """Return a container the blocks started: by default the one named `starpunk` in the guide, on port 8000's stand-in."""
+        """Return a container the blocks started.
+
+        By default the one named `starpunk` in the guide, on port 8000's stand-in.
+        """
         return CliSite(self.settings(), name=name or self.container, port=port or self.port).follow()
 
     def remove(self) -> None:

@@ -10,6 +10,7 @@ of theirs, nor any Set-Cookie, lands in nginx's cache folder).
 import json
 import re
 import shutil
+import statistics
 import tempfile
 import time
 import uuid
@@ -21,7 +22,7 @@ import pytest
 import requests
 
 from harness.proxy import ProxyServer
-from harness.reports import REPORTS
+from harness.reports import PROXY as REPORT
 from loadtests import slowclients
 from testkit.limits import PROXY_CACHE_STATIC_RATIO_LIMIT, PROXY_FRESHNESS_LIMIT_S
 from testkit.owner import Owner
@@ -34,9 +35,11 @@ HOST = "starpunk.test"
 NOTES = 10
 # nginx (master and worker) on core 1; loadtests.slowclients.wrk runs wrk on core 0.
 NGINX_CPU = "1"
-# A few seconds per side keep the session short; at ~10,000 req/s that is tens of thousands of requests.
-WRK_SECONDS = 3
-# The app may see one refresh per expiry (1 s) while wrk runs, plus the one under way at either end.
+# Short runs, alternating disk and cache, so a burst of other work on the shared
+# machine lands in one round, not on one side: the median round decides.
+ROUNDS = 5
+WRK_SECONDS = 1
+# While wrk reads through the cache the app sees about one refresh per expiry (1 s); 2 a second bounds it loosely.
 APP_REQUESTS_PER_SECOND_LIMIT = 2
 # What the owner's pages show and a reader's never do (base.html's sign-out button, the form's token).
 OWNER_MARKERS = (b"Sign out", b"csrf_token")
@@ -52,7 +55,6 @@ PRIVATE_PATHS = (
     "/health",
 )
 CACHE_KEY = re.compile(rb"\nKEY: ([^\n]*)\n")
-REPORT = REPORTS / "proxy"
 
 
 @dataclass
@@ -136,33 +138,45 @@ def test_feed_from_the_cache_near_the_static_limit(cached: Cached, monkeypatch: 
     cached.wait_cached("/feed.xml")
     # loadtests.slowclients.wrk reads its duration from this module constant.
     monkeypatch.setattr(slowclients, "WRK_SECONDS", WRK_SECONDS)
-    from_disk = slowclients.wrk(loopback_url(cached.proxy.reference_port, "https") + "/feed.xml")
+    rounds = []
     before = cached.app_requests("/feed.xml")
-    from_cache = slowclients.wrk(cached.url + "/feed.xml")
+    for _ in range(ROUNDS):
+        from_disk = slowclients.wrk(loopback_url(cached.proxy.reference_port, "https") + "/feed.xml")
+        from_cache = slowclients.wrk(cached.url + "/feed.xml")
+        rounds.append((from_disk, from_cache, from_cache / from_disk))
     reached_app = cached.app_requests("/feed.xml") - before
-    ratio = from_cache / from_disk
+    ratio = statistics.median(round_[2] for round_ in rounds)
     figures = {
         "feed_bytes": len(feed),
-        "wrk": f"1 thread, {slowclients.WRK_CONNECTIONS} connections, {WRK_SECONDS} s, on core 0; nginx on core {NGINX_CPU}",
-        "from_disk_requests_per_s": round(from_disk),
-        "from_cache_requests_per_s": round(from_cache),
-        "cache_over_disk": round(ratio, 3),
+        "wrk": f"1 thread, {slowclients.WRK_CONNECTIONS} connections, {WRK_SECONDS} s a run, on core 0",
+        "nginx": f"1 worker on core {NGINX_CPU}",
+        "rounds_disk_cache_ratio": [[round(disk), round(cache), round(share, 3)] for disk, cache, share in rounds],
+        "from_disk_median_requests_per_s": round(statistics.median(round_[0] for round_ in rounds)),
+        "from_cache_median_requests_per_s": round(statistics.median(round_[1] for round_ in rounds)),
+        "cache_over_disk_median": round(ratio, 3),
         "limit": PROXY_CACHE_STATIC_RATIO_LIMIT,
-        "requests_reaching_the_app_during_the_cache_run": reached_app,
+        "seconds_of_reads": 2 * ROUNDS * WRK_SECONDS,
+        "requests_that_reached_the_app": reached_app,
     }
     REPORT.mkdir(parents=True, exist_ok=True)
     (REPORT / "microcache.json").write_text(json.dumps(figures, indent=1) + "\n")
+    rows = [
+        f"| {number} | {disk:.0f} | {cache:.0f} | {share:.2f} |"
+        for number, (disk, cache, share) in enumerate(rounds, start=1)
+    ]
     (REPORT / "summary.md").write_text(
-        "| nginx.conf.example, anonymous /feed.xml over HTTPS | requests/s |\n|---|---:|\n"
-        f"| the same {len(feed)} bytes from disk (the limit) | {from_disk:.0f} |\n"
-        f"| from the micro-cache | {from_cache:.0f} |\n"
-        f"| cache ÷ disk (limit {PROXY_CACHE_STATIC_RATIO_LIMIT}) | {ratio:.2f} |\n"
-        f"| requests that reached the app in those {WRK_SECONDS} s | {reached_app} |\n"
+        f"nginx.conf.example, anonymous /feed.xml ({len(feed)} bytes) over HTTPS, requests/s "
+        f"(wrk {figures['wrk']}; nginx {figures['nginx']}):\n\n"
+        "| round | the same bytes from disk (the limit) | from the micro-cache | cache ÷ disk |\n"
+        "|---|---:|---:|---:|\n" + "\n".join(rows) + "\n"
+        f"| median | {figures['from_disk_median_requests_per_s']} | {figures['from_cache_median_requests_per_s']} "
+        f"| **{ratio:.2f}** (limit {PROXY_CACHE_STATIC_RATIO_LIMIT}) |\n\n"
+        f"Requests that reached the app while wrk read through the cache: {reached_app}.\n"
     )
     print(figures)
     assert ratio >= PROXY_CACHE_STATIC_RATIO_LIMIT, figures
-    # One refresh per expiry reaches the app, not the readers' tens of thousands of requests.
-    assert reached_app <= APP_REQUESTS_PER_SECOND_LIMIT * WRK_SECONDS + 1, figures
+    # About one refresh per expiry reaches the app, not the readers' thousands of requests.
+    assert reached_app <= APP_REQUESTS_PER_SECOND_LIMIT * (2 * ROUNDS * WRK_SECONDS) + 1, figures
 
 
 def test_a_new_note_shows_through_the_cache_within_the_limit(cached: Cached) -> None:

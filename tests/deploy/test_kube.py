@@ -23,6 +23,7 @@ import yaml
 from harness import ROOT
 from harness.image import app_version
 from harness.kube import (
+    CACHE_PATH,
     KUSTOMIZATION,
     MANIFESTS,
     Played,
@@ -37,7 +38,7 @@ from harness.kube import (
     remove_pod_infrastructure,
 )
 from harness.podman import podman
-from harness.proxy import nginx_main_conf
+from harness.proxy import NGINX_CACHE, nginx_main_conf
 from testkit import runs
 from testkit.ports import free_port
 from testkit.waiting import wait_for
@@ -402,11 +403,12 @@ def test_what_the_app_marks_no_cache_is_not_stored(ingress: str) -> None:
 
 
 def _normalized(text: str) -> str:
-    return " ".join(text.replace(NGINX_EXAMPLE_CACHE, CACHE_PATH).split())
+    return " ".join(text.replace(NGINX_CACHE, CACHE_PATH).split())
 
 
-NGINX_EXAMPLE_CACHE = "/var/cache/starpunk-nginx"
-CACHE_DIRECTIVES = re.compile(r"^\s*((?:proxy_cache(?!_path)\w*|proxy_no_cache|proxy_ignore_headers|add_header X-Cache-Status)\b[^\n]*;)", re.M)
+CACHE_DIRECTIVES = re.compile(
+    r"^\s*((?:proxy_cache(?!_path)\w*|proxy_no_cache|proxy_ignore_headers|add_header X-Cache-Status)\b[^\n]*;)", re.M
+)
 CACHE_MAPS = re.compile(r"^\s*(proxy_cache_path [^\n]*;|map [^{]*\{[^}]*\})", re.M)
 
 

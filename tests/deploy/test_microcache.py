@@ -124,7 +124,14 @@ def cached(module_lab: Lab) -> Iterator[Cached]:
             proxy.check_running()
             return cached.get("/health").status_code
 
-        wait_for(health, "nginx answering /health", START_TIMEOUT, POLL_SECONDS, lambda status: status == 200, (requests.RequestException,))
+        wait_for(
+            health,
+            "nginx answering /health",
+            START_TIMEOUT,
+            POLL_SECONDS,
+            lambda status: status == 200,
+            (requests.RequestException,),
+        )
         yield cached
     finally:
         proxy.stop()
@@ -224,7 +231,9 @@ def test_private_paths_and_health_reach_the_app_and_are_never_stored(cached: Cac
     owner = cached.owner()
     for path in PRIVATE_PATHS:
         statuses = [cached.get(path).headers.get("X-Cache-Status") for _ in range(2)]
-        statuses.append(owner.http.get(owner.url(path), allow_redirects=False, timeout=TIMEOUT).headers.get("X-Cache-Status"))
+        statuses.append(
+            owner.http.get(owner.url(path), allow_redirects=False, timeout=TIMEOUT).headers.get("X-Cache-Status")
+        )
         assert statuses == ["BYPASS"] * 3, f"{path}: {statuses}"
     kept = [key for key in cached.stored() if any(f"{HOST}{path}" in key for path in PRIVATE_PATHS)]
     assert not kept, kept
@@ -247,5 +256,8 @@ def test_only_gets_and_heads_use_the_cache(cached: Cached) -> None:
     cached.wait_cached("/feed.xml")
     head = cached.reader().head(cached.url + "/feed.xml", timeout=TIMEOUT)
     assert head.status_code == 200 and head.headers.get("X-Cache-Status") == "HIT"
-    posts = [cached.reader().post(cached.url + "/", data={"x": "1"}, allow_redirects=False, timeout=TIMEOUT) for _ in range(2)]
+    posts = [
+        cached.reader().post(cached.url + "/", data={"x": "1"}, allow_redirects=False, timeout=TIMEOUT)
+        for _ in range(2)
+    ]
     assert [post.headers.get("X-Cache-Status") for post in posts] == [None, None]

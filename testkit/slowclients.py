@@ -28,6 +28,8 @@ REPLY_TIMEOUT_S = 60.0
 TRICKLE_TICK_S = 0.25
 # A slow client that keeps being closed reopens at most this often.
 REOPEN_PAUSE_S = 0.5
+# How long a closed connection may take to finish closing (TLS's close_notify) before it is cut.
+CLOSE_TIMEOUT_S = 2.0
 
 
 def noisy_png(size_bytes: int, seed: int = 0) -> bytes:
@@ -42,6 +44,15 @@ def noisy_png(size_bytes: int, seed: int = 0) -> bytes:
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 0)) + chunk(b"IEND", b"")
+
+
+async def _close(writer: asyncio.StreamWriter) -> None:
+    """Close a connection and wait until it is closed (cut it after CLOSE_TIMEOUT_S), so none outlives the run's loop."""
+    writer.close()
+    try:
+        await asyncio.wait_for(writer.wait_closed(), CLOSE_TIMEOUT_S)
+    except (OSError, ssl.SSLError, TimeoutError):
+        writer.transport.abort()
 
 
 @dataclass
@@ -205,7 +216,7 @@ class SlowClientRun:
             except (OSError, ssl.SSLError):
                 self.outcome.header_closed_by_server += 1
             finally:
-                writer.close()
+                await _close(writer)
             await asyncio.sleep(REOPEN_PAUSE_S)
 
     async def _upload(self, ends: float, number: int) -> Upload:
@@ -245,7 +256,7 @@ class SlowClientRun:
                 except OSError:
                     pass  # the reply says why the server stopped reading
             status, headers, _ = await asyncio.wait_for(reply, REPLY_TIMEOUT_S)
-            writer.close()
+            await _close(writer)
             return Upload(status, headers.get("location", ""), photo, time.monotonic() - started)
         except (OSError, ssl.SSLError, asyncio.IncompleteReadError, TimeoutError, ValueError, IndexError) as exc:
             return Upload(None, "", photo, time.monotonic() - started, f"{type(exc).__name__}: {exc}")
@@ -267,7 +278,7 @@ class SlowClientRun:
             writer.write(f"GET {path} HTTP/1.1\r\nHost: {self.target.host}\r\nConnection: close\r\n\r\n".encode())
             await writer.drain()
             status, _, _ = await asyncio.wait_for(_read_reply(reader), REPLY_TIMEOUT_S)
-            writer.close()
+            await _close(writer)
             return Reply(path, status, time.monotonic() - started)
         except (OSError, ssl.SSLError, asyncio.IncompleteReadError, TimeoutError, ValueError, IndexError) as exc:
             return Reply(path, None, time.monotonic() - started, f"{type(exc).__name__}: {exc}")

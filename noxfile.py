@@ -331,10 +331,15 @@ def compose(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, tags=["deploy"], requires=["image-{python}"])
 def proxy(session: nox.Session) -> None:
-    """Put Caddy and nginx from the example configs in front of the image: HTTPS checks, and slow clients absorbed."""
-    _prepare_deploy(session, "caddy", "nginx", "openssl")
+    """Put Caddy and nginx from the example configs in front of the image: HTTPS, nginx's micro-cache, slow clients."""
+    _prepare_deploy(session, "caddy", "nginx", "openssl", "wrk", "taskset")
     session.run(
-        "pytest", "tests/deploy/test_proxy.py", "tests/deploy/test_slow_clients.py", junit(session), *session.posargs
+        "pytest",
+        "tests/deploy/test_proxy.py",
+        "tests/deploy/test_microcache.py",
+        "tests/deploy/test_slow_clients.py",
+        junit(session),
+        *session.posargs,
     )
 
 

@@ -1,4 +1,7 @@
-"""Tools the deployment sessions drive: Debian's docker-compose, podman, caddy and nginx, installed when missing."""
+"""Tools the deployment sessions drive, installed when missing.
+
+Debian's docker-compose, podman, caddy, nginx and wrk.
+"""
 
 import os
 import shutil
@@ -20,6 +23,8 @@ PACKAGES = {
     "caddy": "caddy",
     "nginx": "nginx",
     "openssl": "openssl",
+    "wrk": "wrk",
+    "taskset": "util-linux",
 }
 
 

@@ -20,6 +20,7 @@ from . import ROOT, HarnessError
 
 DOMAIN = "blog.example.com"
 UPSTREAM = "127.0.0.1:8000"
+NGINX_CACHE = "/var/cache/starpunk-nginx"
 STOP_TIMEOUT = 10
 LOG_LINES = 40
 
@@ -99,6 +100,7 @@ def render_nginx_site(template: str, host: str, https_port: int, http_port: int,
             (DOMAIN, host),
             (UPSTREAM, upstream),
             ("/var/www/certbot", str(workdir / "www")),
+            (NGINX_CACHE, str(workdir / "cache")),
             ("listen [::]:80;", ""),
             ("listen [::]:443 ssl http2;", ""),
             ("listen 80;", f"listen 127.0.0.1:{http_port};"),
@@ -107,7 +109,29 @@ def render_nginx_site(template: str, host: str, https_port: int, http_port: int,
     )
 
 
-def nginx_main_conf(site: Path, workdir: Path) -> str:
+def nginx_reference_server(port: int, workdir: Path) -> str:
+    """Return an nginx server that serves workdir/reference/ from disk over HTTPS on 127.0.0.1:port.
+
+    It uses the site's certificate and the example's TLS settings, so requests
+    to it cost what serving the same bytes as a file costs: the limit the
+    micro-cache is measured against.
+    """
+    return "\n".join(
+        [
+            "server {",
+            f"  listen 127.0.0.1:{port} ssl http2;",
+            f"  ssl_certificate {workdir / 'cert.pem'};",
+            f"  ssl_certificate_key {workdir / 'key.pem'};",
+            "  ssl_protocols TLSv1.2 TLSv1.3;",
+            "  server_tokens off;",
+            f"  root {workdir / 'reference'};",
+            "}",
+            "",
+        ]
+    )
+
+
+def nginx_main_conf(site: Path, workdir: Path, extra: str = "") -> str:
     """Return a main nginx.conf that includes the site the way /etc/nginx/conf.d/ would, with files in workdir."""
     temp = [
         f"  {kind}_temp_path {workdir / 'tmp' / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
@@ -126,6 +150,7 @@ def nginx_main_conf(site: Path, workdir: Path) -> str:
             f"  access_log {workdir / 'access.log'};",
             *temp,
             f"  include {site};",
+            *([extra] if extra else []),
             "}",
             "",
         ]
@@ -162,8 +187,12 @@ def make_certificate(host: str, workdir: Path) -> Path:
 class ProxyServer:
     """Caddy or nginx, rendered from the repository's example for host and run on 127.0.0.1 from workdir."""
 
-    def __init__(self, kind: str, host: str, upstream_port: int, workdir: Path) -> None:
-        if kind not in ("caddy", "nginx"):
+    def __init__(self, kind: str, host: str, upstream_port: int, workdir: Path, reference: bool = False) -> None:
+        """Render the example for host in workdir.
+
+        With reference (nginx only), also serve workdir/reference/ from disk.
+        """
+        if kind not in ("caddy", "nginx") or (reference and kind != "nginx"):
             raise ValueError(kind)
         self.kind = kind
         self.host = host
@@ -172,6 +201,8 @@ class ProxyServer:
         self.upstream = f"127.0.0.1:{upstream_port}"
         self.workdir = workdir
         self.process: subprocess.Popen[bytes] | None = None
+        # A second HTTPS port where the same nginx serves files from disk (0: none).
+        self.reference_port = free_port() if reference else 0
         workdir.mkdir(parents=True, exist_ok=True)
         # nginx's workers run as nobody and must reach their temporary folders.
         workdir.chmod(0o755)
@@ -203,8 +234,22 @@ class ProxyServer:
         site = self.workdir / "starpunk.conf"
         site.write_text(render_nginx_site((ROOT / "nginx.conf.example").read_text(), *ports))
         config = self.workdir / "nginx.conf"
-        config.write_text(nginx_main_conf(site, self.workdir))
+        extra = ""
+        if self.reference_port:
+            (self.workdir / "reference").mkdir()
+            extra = nginx_reference_server(self.reference_port, self.workdir)
+        config.write_text(nginx_main_conf(site, self.workdir, extra))
         return config
+
+    @property
+    def reference_folder(self) -> Path:
+        """Return the folder the reference server serves from disk."""
+        return self.workdir / "reference"
+
+    @property
+    def cache_folder(self) -> Path:
+        """Return the folder of nginx's micro-cache (nginx creates it at start)."""
+        return self.workdir / "cache"
 
     def _command(self, *extra: str) -> list[str]:
         if self.kind == "caddy":
@@ -240,9 +285,14 @@ class ProxyServer:
             raise HarnessError(f"`{' '.join(command)}` failed:\n{output[-2000:]}")
         return output
 
-    def start(self) -> None:
-        """Start the server in the foreground of a child process; its output goes to workdir/server.log."""
+    def start(self, cpus: str | None = None) -> None:
+        """Start the server in the foreground of a child process; its output goes to workdir/server.log.
+
+        cpus (e.g. "1") pins the server and every process it starts to those cores with taskset.
+        """
         command = self._command("run") if self.kind == "caddy" else self._command("-g", "daemon off;")
+        if cpus is not None:
+            command = ["taskset", "-c", cpus, *command]
         with (self.workdir / "server.log").open("ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=self._env())
 

@@ -30,6 +30,7 @@ SCREENSHOTS = REPORTS / "e2e"
 AXE = SCREENSHOTS / "axe"
 LIGHTHOUSE = REPORTS / "lighthouse"
 BLUE_GREEN = REPORTS / "upgrade" / "blue-green.json"
+PROXY = REPORTS / "proxy"
 
 STARTED = datetime.now(timezone.utc)
 RUN_ID = os.environ.get("STARPUNK_RUN_ID") or STARTED.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -208,6 +209,7 @@ def _artifacts() -> list[str]:
         parts.append("<p>none: <code>nox -s e2e</code> writes them to build/reports/e2e/.</p>")
     parts += _table_section("Accessibility (axe-core)", AXE, "findings.json", "e2e")
     parts += _table_section("Lighthouse", LIGHTHOUSE, "summary.json", "lighthouse")
+    parts += _table_section("Proxy micro-cache (nginx)", PROXY, "microcache.json", "proxy")
     parts.append("<h2>Blue/green upgrade under load</h2>")
     if BLUE_GREEN.is_file():
         figures = BLUE_GREEN.read_text(encoding="utf-8")

@@ -23,6 +23,7 @@ import yaml
 from harness import ROOT
 from harness.image import app_version
 from harness.kube import (
+    CACHE_PATH,
     KUSTOMIZATION,
     MANIFESTS,
     Played,
@@ -37,7 +38,7 @@ from harness.kube import (
     remove_pod_infrastructure,
 )
 from harness.podman import podman
-from harness.proxy import nginx_main_conf
+from harness.proxy import NGINX_CACHE, nginx_main_conf
 from testkit import runs
 from testkit.ports import free_port
 from testkit.waiting import wait_for
@@ -383,6 +384,45 @@ def test_the_owner_is_never_cached(played: PlayedSite, ingress: str) -> None:
 def test_private_paths_skip_the_cache(ingress: str, path: str) -> None:
     """/admin, /auth and /micropub go to the app every time: the cache neither answers nor stores them."""
     assert [_cache_status(ingress, path) for _ in range(3)] == ["(none)"] * 3
+
+
+@pytest.mark.parametrize("path", ["/health", "/indieauth/authorize", "/.well-known/oauth-authorization-server"])
+def test_health_and_indieauth_bypass_the_cache(ingress: str, path: str) -> None:
+    """/health and the IndieAuth endpoints, under the cached Ingress, go to the app every time."""
+    assert [_cache_status(ingress, path) for _ in range(3)] == ["BYPASS"] * 3
+
+
+def test_what_the_app_marks_no_cache_is_not_stored(ingress: str) -> None:
+    """The unversioned stylesheet (the app says no-cache) is fetched from the app every time, never a HIT."""
+    stylesheet = next(
+        line.split('href="')[1].split('"')[0].split("?")[0]
+        for line in _get(ingress, "/").text.splitlines()
+        if 'rel="stylesheet"' in line
+    )
+    assert [_cache_status(ingress, stylesheet) for _ in range(3)] == ["MISS"] * 3
+
+
+def _normalized(text: str) -> str:
+    return " ".join(text.replace(NGINX_CACHE, CACHE_PATH).split())
+
+
+CACHE_DIRECTIVES = re.compile(
+    r"^\s*((?:proxy_cache(?!_path)\w*|proxy_no_cache|proxy_ignore_headers|add_header X-Cache-Status)\b[^\n]*;)", re.M
+)
+CACHE_MAPS = re.compile(r"^\s*(proxy_cache_path [^\n]*;|map [^{]*\{[^}]*\})", re.M)
+
+
+def test_the_ingress_caches_by_the_rules_of_the_nginx_example() -> None:
+    """The controller's cache zone and maps, and the snippet's cache directives, are nginx.conf.example's."""
+    example = (ROOT / "nginx.conf.example").read_text()
+    snippet = load(MANIFESTS / "ingress.yaml")[0]["metadata"]["annotations"][
+        "nginx.ingress.kubernetes.io/configuration-snippet"
+    ]
+    http_snippet = find("ConfigMap", "ingress-nginx-controller")["data"]["http-snippet"]
+    assert set(CACHE_DIRECTIVES.findall(snippet)) == {line for line in CACHE_DIRECTIVES.findall(example)}
+    assert [_normalized(block) for block in CACHE_MAPS.findall(http_snippet)] == [
+        _normalized(block) for block in CACHE_MAPS.findall(example)
+    ]
 
 
 def test_only_gets_are_cached(ingress: str) -> None:

@@ -10,8 +10,10 @@ import gzip
 import json
 import re
 import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -20,6 +22,7 @@ import zstandard
 
 from harness.proxy import ProxyServer
 from testkit.env import SITE_NAME
+from testkit.limits import PROXY_FRESHNESS_LIMIT_S
 from testkit.ports import free_port, loopback_url
 from testkit.site import POLL_SECONDS, SETTLE_TIMEOUT, START_TIMEOUT, ApiSite, Lab
 from testkit.waiting import wait_for
@@ -66,15 +69,15 @@ class Proxied:
 
 
 @pytest.fixture(scope="module", params=["caddy", "nginx"])
-def proxied(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, module_lab: Lab
-) -> Iterator[Proxied]:
+def proxied(request: pytest.FixtureRequest, module_lab: Lab) -> Iterator[Proxied]:
     """Start StarPunk and the proxy in front of it.
 
     Afterwards stop both and remove the proxy's files (the lab, the app's volume).
     """
     app_port = free_port()
-    proxy = ProxyServer(request.param, HOST, app_port, tmp_path_factory.mktemp(request.param))
+    # Straight under /tmp, not pytest's 0700 folders: nginx's workers (nobody) write their cache there.
+    workdir = Path(tempfile.mkdtemp(prefix=f"starpunk-proxy-{request.param}-"))
+    proxy = ProxyServer(request.param, HOST, app_port, workdir)
     app: ApiSite | None = None
     try:
         app = module_lab.site(env={"SITE_URL": proxy.site_url, "TRUSTED_PROXIES": "1"}, port=app_port)
@@ -211,6 +214,15 @@ def test_signed_in_owner_publishes_with_https_permalinks(proxied: Proxied) -> No
     assert all(flag in owner.set_cookie for flag in ("Secure", "HttpOnly", "SameSite=Lax")), owner.set_cookie
     slug = owner.publish(f"Published through {proxied.proxy.kind}.")
     permalink = f"{proxied.proxy.site_url}/note/{slug}"
+    # nginx's micro-cache may answer with the copy of the last second until it refreshes.
+    for path in ("/", *FEEDS):
+        wait_for(
+            lambda path=path: proxied.get(path).text,
+            f"the new note on {path}",
+            PROXY_FRESHNESS_LIMIT_S,
+            POLL_SECONDS,
+            lambda body: permalink in body,
+        )
     assert f'href="{permalink}"' in proxied.get("/").text
     assert f'<link rel="canonical" href="{permalink}">' in proxied.get(f"/note/{slug}").text
     assert f"<link>{permalink}</link>" in proxied.get("/feed.xml").text
@@ -233,3 +245,24 @@ def test_app_sees_the_client_address_from_the_proxy(proxied: Proxied) -> None:
         lambda rows: len(rows) > before,
     )
     assert failures[-1] == ["127.0.0.1"]
+
+
+def test_only_nginx_caches(proxied: Proxied) -> None:
+    """nginx answers repeated reads of a feed from its micro-cache.
+
+    Caddy (no cache plugin) passes each one to the app.
+    """
+    before = proxied.app.logs().count('"GET /feed.xml HTTP/1.1"')
+    replies = [proxied.client().get(proxied.url + "/feed.xml", timeout=TIMEOUT) for _ in range(5)]
+    statuses = [reply.headers.get("X-Cache-Status") for reply in replies]
+    if proxied.proxy.kind == "nginx":
+        assert statuses.count("HIT") >= 3, statuses
+    else:
+        assert statuses == [None] * 5
+        wait_for(
+            lambda: proxied.app.logs().count('"GET /feed.xml HTTP/1.1"') - before,
+            "every read of the feed in the app's access log",
+            SETTLE_TIMEOUT,
+            POLL_SECONDS,
+            lambda reached: reached >= 5,
+        )

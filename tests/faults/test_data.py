@@ -58,7 +58,11 @@ def test_read_only_data_under_unless_stopped_keeps_saying_why(lab: Lab) -> None:
     Every attempt logs the same clear line.
     """
     site = lab.site(lab.volume(), data_mode="ro", wait=False, restart_policy={"Name": "unless-stopped"})
-    current = site.wait_state("two restarts", lambda s: s["RestartCount"] >= 2, timeout=20)
+    # While an attempt runs the engine shows ExitCode 0; between attempts ("restarting",
+    # the back-off) it shows the exit code of the attempt that just ended.
+    current = site.wait_state(
+        "two restarts, then a back-off", lambda s: s["RestartCount"] >= 2 and s["Status"] == "restarting", timeout=20
+    )
     site.wait_for_log(READ_ONLY_LINE, count=2)
     lines = log_lines(site)
     assert len(lines) >= 2 and set(lines) == {READ_ONLY_LINE}, lines

@@ -1,4 +1,4 @@
-"""Tools the deployment sessions drive: Debian's docker-compose, podman, caddy and nginx, installed when missing."""
+"""Tools the deployment and load sessions drive: Debian's docker-compose, podman, caddy, nginx and wrk, installed when missing."""
 
 import os
 import shutil
@@ -20,6 +20,7 @@ PACKAGES = {
     "caddy": "caddy",
     "nginx": "nginx",
     "openssl": "openssl",
+    "wrk": "wrk",
 }
 
 

@@ -28,12 +28,16 @@ def read_baseline(path: Path = BASELINE) -> dict[str, float]:
     return ratios
 
 
-def write_baseline(ratios: dict[str, float], revision: str, image: str, path: Path = BASELINE) -> None:
+def write_baseline(
+    ratios: dict[str, float], revision: str, image: str, floor_server_cpu: float, path: Path = BASELINE
+) -> None:
     """Write this run's ratios as the new baseline, with where they come from and how to refresh them."""
     document = {
         "about": f"Throughput ratios measured by `nox -s load` in one run; refresh with `{REFRESH}` and commit.",
         "revision": revision,
         "image": image,
+        # The share of its core the floor's server had: near 1 on a machine that runs nothing else.
+        "floor_server_cpu": round(floor_server_cpu, 2),
         "ratios": {name: round(value, 3) for name, value in ratios.items()},
     }
     path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -100,7 +100,10 @@ def throughput_table(report):
         f"Baseline: `loadtests/baseline.json`; a ratio more than {report['baseline_tolerance']:.0%} below it fails "
         "the run, once it stays below after as many rounds again (with the floor)"
         + (f": measured again here: {', '.join(again)}" if again else "")
-        + ". Refresh it after an intended change with `nox -s load -- --write-baseline` and commit the file.",
+        + ". Refresh it after an intended change with `nox -s load -- --write-baseline` and commit the file. "
+        f"It is judged only when the floor's server had at least {report['baseline_min_server_cpu']:.0%} of its "
+        f"core; here it had {report['floor_server_cpu']:.0%}"
+        + ("." if report["baseline_judged"] else ": **not judged** (another load shares this machine)."),
         "",
     ]
     return lines

@@ -68,7 +68,7 @@ def test_ratios_within_the_tolerance_or_above_pass_and_missing_ones_fail() -> No
 def test_a_written_baseline_reads_back(tmp_path: Path) -> None:
     """--write-baseline writes the ratios, rounded, with how to refresh them; reading returns the ratios."""
     path = tmp_path / "baseline.json"
-    baseline.write_baseline({"/": 0.123456, "floor ÷ nginx": 0.05}, "abc123", "starpunk:test", path)
+    baseline.write_baseline({"/": 0.123456, "floor ÷ nginx": 0.05}, "abc123", "starpunk:test", 0.95, path)
     assert baseline.read_baseline(path) == {"/": 0.123, "floor ÷ nginx": 0.05}
     assert "--write-baseline" in json.loads(path.read_text(encoding="utf-8"))["about"]
     assert baseline.read_baseline(tmp_path / "missing.json") == {}

@@ -79,6 +79,7 @@ ROUTES = {
     NOT_MODIFIED: NOT_MODIFIED_FLOOR_RATIO_GOAL,
     "/health": None,
 }
+BASELINE_ROUNDS_FACTOR = 3
 NOTE_LINK = re.compile(r'href="[^"]*?(/note/[a-z0-9-]+)"')
 
 
@@ -387,7 +388,9 @@ def measure(args, locust_args):
             floor = start_floor(lab, volume, limit.file, container_limits)
             targets = build_targets(site, floor, limit, newest_note(site), etag)
             check_targets(targets, feed)
-            points = throughput.measure(targets, args.wrk_rounds, args.wrk_seconds)
+            # A new baseline is taken over more rounds: its median is steadier than one run's.
+            rounds = args.wrk_rounds * (BASELINE_ROUNDS_FACTOR if args.write_baseline else 1)
+            points = throughput.measure(targets, rounds, args.wrk_seconds)
             baseline = {} if args.write_baseline else read_baseline(args.baseline)
             floor_cpu = throughput.summarize(points[FLOOR]).server_cpu
             below = regressions(throughput.ratios_to_floor(points, FLOOR, LIMIT, throughput.per_cpu_second), baseline)
@@ -430,7 +433,7 @@ def measure(args, locust_args):
             "pinned": pinned,
             "server_core": SERVER_CORE,
             "client_core": CLIENT_CORE,
-            "wrk_rounds": args.wrk_rounds,
+            "wrk_rounds": rounds,
             "wrk_seconds": args.wrk_seconds,
             "wrk_connections": throughput.CONNECTIONS,
             "saturation_connections": throughput.SATURATION_CONNECTIONS,

@@ -272,8 +272,15 @@ def faults(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, tags=["container"], requires=["image-{python}"])
 def load(session: nox.Session) -> None:
-    """Measure the image's size, startup, memory and throughput under locust; fail on a missed target."""
+    """Measure size, startup, memory under locust, and wrk throughput beside the framework floor.
+
+    Fail on a missed limit or baseline.
+    """
     _prepare_engine(session)
+    try:
+        ensure_tools("wrk", "nginx", say=session.log)
+    except HarnessError as exc:
+        session.error(str(exc))
     session.install(*tools("load"))
     session.run("python", "-m", "loadtests.bench", "--image", image_tag(), *session.posargs)
 

@@ -1,6 +1,6 @@
-"""Tools the deployment sessions drive, installed when missing.
+"""Tools the deployment and load sessions drive, installed when missing.
 
-Debian's docker-compose, podman, caddy, nginx and wrk.
+Debian's docker-compose, podman, caddy, nginx, wrk and taskset.
 """
 
 import os

@@ -4,14 +4,26 @@ Run by `nox -s load`; arguments after `--` are parsed here, and any this
 script does not know (e.g. --processes 2) are passed on to locust:
 
     python -m loadtests.bench --image starpunk:latest -u 50 -r 10 -t 60s
+    python -m loadtests.bench --image starpunk:latest --write-baseline
+
+The app runs on core 1 and every load generator on core 0. After startup,
+seeding and the locust mix, wrk measures StarPunk's routes beside the
+framework floor (loadtests/floor/floorapp.py in the same image, with the same
+gunicorn.conf.py) and nginx serving the same feed bytes from disk
+(loadtests/throughput.py); their ratios to the floor are checked against
+loadtests/baseline.json (loadtests/baseline.py).
 """
 
 import argparse
+import contextlib
 import csv
 import os
+import re
+import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -20,12 +32,25 @@ import docker
 
 from testkit import runs
 from testkit.engine import EngineMissing, connect, local_image, sweep
-from testkit.limits import GOALS, LIMITS, MB
+from testkit.limits import (
+    BASELINE_MIN_SERVER_CPU,
+    BASELINE_TOLERANCE,
+    FLOOR_RATIO_GOAL,
+    GOALS,
+    LIMITS,
+    MB,
+    NOT_MODIFIED_FLOOR_RATIO_GOAL,
+    SATURATION_P95_MS,
+)
 from testkit.owner import Owner
 from testkit.site import ApiSite, Lab
+from testkit.web import plain_session
 
+from . import throughput
+from .baseline import BASELINE, read_baseline, regressions, write_baseline
 from .micropub import make_token, seed_tagged_photos
 from .report import write_reports
+from .wrk import CLIENT_CORE, SERVER_CORE
 
 HERE = Path(__file__).resolve().parent
 STARTS = 5
@@ -39,6 +64,23 @@ CPUS = 1
 MEMORY_LIMIT_MB = 512
 WORKERS = 4
 # Pass/fail limits and the goals reported beside them live in testkit/limits.py, shared with the tests.
+FLOOR_APP = HERE / "floor" / "floorapp.py"
+FLOOR = "floor"
+LIMIT = "nginx"
+NOT_MODIFIED = "/feed.xml 304"
+LIMIT_RATIO = f"{FLOOR} ÷ {LIMIT}"
+# StarPunk's routes measured against the floor, each with the goal of its ratio (None: reported only).
+ROUTES = {
+    "/feed.xml": FLOOR_RATIO_GOAL,
+    "/feed.atom": FLOOR_RATIO_GOAL,
+    "/feed.json": FLOOR_RATIO_GOAL,
+    "/note/<slug>": FLOOR_RATIO_GOAL,
+    "/": FLOOR_RATIO_GOAL,
+    NOT_MODIFIED: NOT_MODIFIED_FLOOR_RATIO_GOAL,
+    "/health": None,
+}
+BASELINE_ROUNDS_FACTOR = 3
+NOTE_LINK = re.compile(r'href="[^"]*?(/note/[a-z0-9-]+)"')
 
 
 def parse_args(argv):
@@ -48,8 +90,18 @@ def parse_args(argv):
     parser.add_argument("-u", "--users", type=int, default=50)
     parser.add_argument("-r", "--spawn-rate", type=float, default=10)
     parser.add_argument("-t", "--run-time", default="60s")
-    parser.add_argument("--capacity-time", default="15s", help="length of each capacity run")
-    parser.add_argument("--capacity-users", type=int, default=20)
+    parser.add_argument("--wrk-rounds", type=int, default=throughput.ROUNDS, help="wrk runs per target (median)")
+    parser.add_argument("--wrk-seconds", type=int, default=throughput.SECONDS, help="length of each wrk run")
+    parser.add_argument("--baseline", type=Path, default=BASELINE, help="the committed ratios to compare with")
+    parser.add_argument(
+        "--write-baseline", action="store_true", help="write this run's ratios to --baseline instead of comparing"
+    )
+    parser.add_argument(
+        "--min-server-cpu",
+        type=float,
+        default=BASELINE_MIN_SERVER_CPU,
+        help="judge the baseline only when the floor's server had this share of its core (0: always)",
+    )
     parser.add_argument("--out", type=Path, default=Path("build/reports/load"))
     return parser.parse_known_args(argv)
 
@@ -105,7 +157,7 @@ class MemorySampler(threading.Thread):
         self.join(timeout=10)
 
 
-def run_locust(locustfile, base_url, users, spawn_rate, run_time, csv_prefix, extra, env=None, user_class=None):
+def run_locust(locustfile, base_url, users, spawn_rate, run_time, csv_prefix, extra, env=None):
     """Run locust headless as a subprocess; return its exit code."""
     command = [
         sys.executable,
@@ -130,8 +182,6 @@ def run_locust(locustfile, base_url, users, spawn_rate, run_time, csv_prefix, ex
         "5",
         *extra,
     ]
-    if user_class:
-        command.append(user_class)
     print("$", " ".join(command), flush=True)
     return subprocess.run(command, env=env, check=False).returncode
 
@@ -200,6 +250,88 @@ def git_revision():
     return result.stdout.strip() or "unknown"
 
 
+def pin_to_client_core():
+    """Keep this process and the generators it starts (locust, wrk) on the client core; return whether it could."""
+    if (os.cpu_count() or 1) < 2 or not hasattr(os, "sched_setaffinity"):
+        return False
+    os.sched_setaffinity(0, {CLIENT_CORE})
+    return True
+
+
+def children_cpu_s():
+    """Return the CPU seconds (user + system) of every child process that has ended so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+@contextlib.contextmanager
+def phase(phases, name):
+    """Record how long a part of the run takes, in phases[name] (seconds), and say so."""
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        phases[name] = time.monotonic() - started
+        print(f"bench: {name} took {phases[name]:.1f} s", flush=True)
+
+
+def feed_snapshot(site):
+    """Return StarPunk's /feed.xml as it serves it now: its bytes and its ETag."""
+    reply = site.get("/feed.xml", headers={"Accept-Encoding": "identity"})
+    if reply.status_code != 200 or not reply.headers.get("ETag"):
+        raise RuntimeError(f"/feed.xml answered {reply.status_code} with ETag {reply.headers.get('ETag')!r}")
+    return reply.content, reply.headers["ETag"]
+
+
+def newest_note(site):
+    """Return the path of the newest note the index links to."""
+    found = NOTE_LINK.search(site.get("/").text)
+    if not found:
+        raise RuntimeError("the index links to no note")
+    return found.group(1)
+
+
+def start_floor(lab, volume, feed_file, container_limits):
+    """Start the framework floor: the same image and gunicorn.conf.py, on the same volume, serving feed_file."""
+    return lab.site(
+        data=volume,
+        env={"WORKERS": str(WORKERS)},
+        mounts={str(FLOOR_APP): "/floor/floorapp.py", str(feed_file): "/floor/feed.xml"},
+        command=["gunicorn", "--config", "/app/gunicorn.conf.py", "--pythonpath", "/floor", "floorapp:app"],
+        **container_limits,
+    )
+
+
+def build_targets(site, floor, limit, note, etag):
+    """Return what wrk measures: the floor, nginx's limit, then StarPunk's routes."""
+    site_cpu = throughput.container_cpu_s(site.wrapped)
+    paths = {name: name for name in ROUTES} | {"/note/<slug>": note, NOT_MODIFIED: "/feed.xml"}
+    targets = [
+        throughput.Target(FLOOR, floor.base_url + "/feed.xml", throughput.container_cpu_s(floor.wrapped)),
+        throughput.Target(LIMIT, limit.url, limit.cpu_s),
+    ]
+    for name in ROUTES:
+        headers = (f"If-None-Match: {etag}",) if name == NOT_MODIFIED else ()
+        targets.append(throughput.Target(name, site.base_url + paths[name], site_cpu, headers))
+    return targets
+
+
+def check_targets(targets, feed):
+    """Ask each target once.
+
+    The floor and nginx serve the feed's exact bytes, the conditional GET gets 304, the rest 200.
+    """
+    http = plain_session()
+    for target in targets:
+        headers = dict(header.split(": ", 1) for header in target.headers)
+        reply = http.get(target.url, headers={"Accept-Encoding": "identity", **headers}, timeout=10)
+        expected = 304 if target.name == NOT_MODIFIED else 200
+        if reply.status_code != expected:
+            raise RuntimeError(f"{target.name} ({target.url}) answered {reply.status_code}, not {expected}")
+        if target.name in (FLOOR, LIMIT) and reply.content != feed:
+            raise RuntimeError(f"{target.name} does not serve the exact bytes of StarPunk's /feed.xml")
+
+
 def measure(args, locust_args):
     """Run every measurement and return the report dictionary."""
     try:
@@ -210,56 +342,86 @@ def measure(args, locust_args):
     sweep(client)  # what earlier runs left, once the process that owned them is gone
     args.out.mkdir(parents=True, exist_ok=True)
     figures = image_figures(client, args.image)
+    pinned = pin_to_client_core()
+    # The image run the way compose.yaml runs it, on the server core.
+    container_limits = {"nano_cpus": CPUS * 1_000_000_000, "mem_limit": f"{MEMORY_LIMIT_MB}m"}
+    if pinned:
+        container_limits["cpuset_cpus"] = str(SERVER_CORE)
     lab = Lab(client, args.image, figures["version"], runs.labels("load"))
-    site = None
+    phases = {}
+    site = limit = None
+    workdir = tempfile.TemporaryDirectory(prefix="starpunk-load-")
     try:
-        site = lab.site(env={"WORKERS": str(WORKERS)}, nano_cpus=CPUS * 1_000_000_000, mem_limit=f"{MEMORY_LIMIT_MB}m")
-        startups = [timed_start(site) for _ in range(STARTS)]
-        seed(site.sign_in(), SEED_NOTES)
-        token = make_token(site)
-        seed_tagged_photos(site, token, SEED_PHOTO_NOTES)
-        env = dict(os.environ, STARPUNK_LOGIN_URL=site.login_link(), STARPUNK_MICROPUB_TOKEN=token)
-        sampler = MemorySampler(site.wrapped)
-        sampler.start()
-        # --reset-stats: the latency figures describe the steady state, once
-        # every user has spawned, not the ramp-up (the chart shows both).
-        mix_code = run_locust(
-            "locustfile.py",
-            site.base_url,
-            args.users,
-            args.spawn_rate,
-            args.run_time,
-            args.out / "mix",
-            ["--reset-stats", *locust_args],
-            env=env,
-        )
-        sampler.stop()
-        capacity = {}
-        for user_class in ("HealthCapacity", "FeedCapacity"):
-            run_locust(
-                "capacity.py",
+        with phase(phases, "startups"):
+            volume = lab.volume()
+            site = lab.site(data=volume, env={"WORKERS": str(WORKERS)}, **container_limits)
+            startups = [timed_start(site) for _ in range(STARTS)]
+        with phase(phases, "seeding"):
+            seed(site.sign_in(), SEED_NOTES)
+            token = make_token(site)
+            seed_tagged_photos(site, token, SEED_PHOTO_NOTES)
+        with phase(phases, "locust mix"):
+            env = dict(os.environ, STARPUNK_LOGIN_URL=site.login_link(), STARPUNK_MICROPUB_TOKEN=token)
+            server_cpu = throughput.container_cpu_s(site.wrapped)
+            sampler = MemorySampler(site.wrapped)
+            sampler.start()
+            started, server_before, locust_before = time.monotonic(), server_cpu(), children_cpu_s()
+            # --reset-stats: the latency figures describe the steady state, once
+            # every user has spawned, not the ramp-up (the chart shows both).
+            mix_code = run_locust(
+                "locustfile.py",
                 site.base_url,
-                args.capacity_users,
-                args.capacity_users,
-                args.capacity_time,
-                args.out / user_class,
-                locust_args,
-                user_class=user_class,
+                args.users,
+                args.spawn_rate,
+                args.run_time,
+                args.out / "mix",
+                ["--reset-stats", *locust_args],
+                env=env,
             )
-            capacity[user_class] = read_stats(args.out / user_class)
-        if mix_code not in (0, 1):
-            raise RuntimeError(f"locust exited with {mix_code}\n{site.logs()[-4000:]}")
+            seconds = time.monotonic() - started
+            mix_cpu = {
+                "seconds": seconds,
+                "locust": (children_cpu_s() - locust_before) / seconds,
+                "server": (server_cpu() - server_before) / seconds,
+            }
+            sampler.stop()
+            if mix_code not in (0, 1):
+                raise RuntimeError(f"locust exited with {mix_code}\n{site.logs()[-4000:]}")
+        with phase(phases, "throughput"):
+            feed, etag = feed_snapshot(site)
+            limit = throughput.StaticLimit(Path(workdir.name), "feed.xml", feed)
+            limit.start()
+            floor = start_floor(lab, volume, limit.file, container_limits)
+            targets = build_targets(site, floor, limit, newest_note(site), etag)
+            check_targets(targets, feed)
+            # A new baseline is taken over more rounds: its median is steadier than one run's.
+            rounds = args.wrk_rounds * (BASELINE_ROUNDS_FACTOR if args.write_baseline else 1)
+            points = throughput.measure(targets, rounds, args.wrk_seconds)
+            baseline = {} if args.write_baseline else read_baseline(args.baseline)
+            floor_cpu = throughput.summarize(points[FLOOR]).server_cpu
+            below = regressions(throughput.ratios_to_floor(points, FLOOR, LIMIT, throughput.per_cpu_second), baseline)
+            if below and floor_cpu >= args.min_server_cpu:
+                # A slow spell of a shared machine can push one ratio down: what is
+                # still below after as many rounds again, with the floor, fails.
+                wanted = {FLOOR, *below} | ({LIMIT} if LIMIT_RATIO in below else set())
+                again = [target for target in targets if target.name in wanted]
+                print(f"bench: below baseline: {'; '.join(below.values())}; measuring them again", flush=True)
+                throughput.measure_rounds(again, args.wrk_rounds, args.wrk_seconds, points)
     except Exception:
         if site is not None:
             print(site.logs()[-4000:], file=sys.stderr)
+        if limit is not None:
+            print(limit.logs(), file=sys.stderr)
         raise
     finally:
+        if limit is not None:
+            limit.stop()
         lab.cleanup()
+        workdir.cleanup()
 
     endpoints = read_stats(args.out / "mix")
     memory = [mb for _, mb in sampler.samples]
-    health_rps = capacity["HealthCapacity"]["Aggregated"]["rps"]
-    feed_rps = capacity["FeedCapacity"]["Aggregated"]["rps"]
+    cost_ratios = throughput.ratios_to_floor(points, FLOOR, LIMIT, throughput.per_cpu_second)
     return {
         "revision": git_revision(),
         "image": args.image,
@@ -268,15 +430,22 @@ def measure(args, locust_args):
             "users": args.users,
             "spawn_rate": args.spawn_rate,
             "run_time": args.run_time,
-            "capacity_time": args.capacity_time,
-            "capacity_users": args.capacity_users,
             "locust_args": locust_args,
             "seed_notes": SEED_NOTES,
             "cpus": CPUS,
             "memory_limit_mb": MEMORY_LIMIT_MB,
             "workers": WORKERS,
             "seed_photo_notes": SEED_PHOTO_NOTES,
+            "pinned": pinned,
+            "server_core": SERVER_CORE,
+            "client_core": CLIENT_CORE,
+            "wrk_rounds": rounds,
+            "wrk_seconds": args.wrk_seconds,
+            "wrk_connections": throughput.CONNECTIONS,
+            "saturation_connections": throughput.SATURATION_CONNECTIONS,
+            "feed_bytes": len(feed),
         },
+        "phases_s": phases,
         "startup_s": {"runs": startups, "median": statistics.median(startups), "max": max(startups)},
         "memory_mb": {
             "peak": max(memory) if memory else None,
@@ -284,20 +453,32 @@ def measure(args, locust_args):
             "samples": len(memory),
             "series": sampler.samples,
         },
+        "mix_cpu": mix_cpu,
         "endpoints": endpoints,
         "history": read_history(args.out / "mix"),
-        "capacity": {
-            "health_rps": health_rps,
-            "feed_rps": feed_rps,
-            "feed_health_ratio": feed_rps / health_rps if health_rps else None,
-            "failures": sum(stats["Aggregated"]["failures"] for stats in capacity.values()),
-        },
+        "throughput": {name: throughput.summarize(runs).as_dict() for name, runs in points.items()},
+        "floor": FLOOR,
+        "limit": LIMIT,
+        "limit_ratio": LIMIT_RATIO,
+        "ratios": throughput.ratios_to_floor(points, FLOOR, LIMIT),
+        "cost_ratios": cost_ratios,
+        "measured_again": sorted(below) if floor_cpu >= args.min_server_cpu else [],
+        "baseline_judged": floor_cpu >= args.min_server_cpu,
+        "floor_server_cpu": floor_cpu,
+        "baseline_min_server_cpu": args.min_server_cpu,
+        "regressions": list(regressions(cost_ratios, baseline).values()),
+        "route_goals": ROUTES,
+        "not_modified": NOT_MODIFIED,
+        "saturation_p95_ms": SATURATION_P95_MS,
+        "baseline_tolerance": BASELINE_TOLERANCE,
+        "baseline": baseline,
         "units": {
             "image_mb": "MB (10^6 bytes)",
             "startup_s": "seconds",
             "memory_mb": "MB (10^6 bytes)",
             "rps": "requests per second",
             "p50_ms": "milliseconds",
+            "cpu": "CPU seconds per second of the run (1.0 is one core kept busy)",
         },
         "limits": LIMITS,
         "goals": GOALS,
@@ -307,10 +488,11 @@ def measure(args, locust_args):
 def verdicts(report):
     """Return (failed limits, missed goals) as lists of readable lines."""
     endpoints = {name: e for name, e in report["endpoints"].items() if name != "Aggregated"}
-    failures = report["endpoints"].get("Aggregated", {}).get("failures", 0) + report["capacity"]["failures"]
+    mix_failures = report["endpoints"].get("Aggregated", {}).get("failures", 0)
+    wrk_errors = sum(figure["errors"] for figure in report["throughput"].values())
     failed = []
-    if failures > LIMITS["failures"]:
-        failed.append(f"{failures} failed request(s)")
+    if mix_failures + wrk_errors > LIMITS["failures"]:
+        failed.append(f"{mix_failures} failed request(s) in the mix, {wrk_errors} wrk error(s)")
     if report["image_mb"] >= LIMITS["image_mb"]:
         failed.append(f"image {report['image_mb']:.1f} MB ≥ {LIMITS['image_mb']} MB")
     if report["startup_s"]["median"] >= LIMITS["startup_median_s"]:
@@ -321,6 +503,8 @@ def verdicts(report):
     for name, entry in endpoints.items():
         if entry["p95_ms"] >= LIMITS["p95_ms"]:
             failed.append(f"p95 of {name} {entry['p95_ms']:.0f} ms ≥ {LIMITS['p95_ms']} ms")
+    if report.get("baseline_judged", True):
+        failed += [f"below baseline: {line}" for line in report.get("regressions", [])]
     missed = []
     if report["image_mb"] > GOALS["image_mb"]:
         missed.append(f"image {report['image_mb']:.1f} MB > goal {GOALS['image_mb']} MB")
@@ -328,17 +512,41 @@ def verdicts(report):
         missed.append(f"median startup {report['startup_s']['median']:.2f} s > goal {GOALS['startup_median_s']} s")
     if peak is not None and peak > GOALS["memory_peak_mb"]:
         missed.append(f"peak memory {peak:.1f} MB > goal {GOALS['memory_peak_mb']} MB")
-    ratio = report["capacity"]["feed_health_ratio"]
-    if ratio is None or ratio < GOALS["feed_health_ratio"]:
-        missed.append(f"feed/health throughput ratio {ratio} < goal {GOALS['feed_health_ratio']}")
+    for name, goal in report["route_goals"].items():
+        ratio = report["ratios"].get(name)
+        if goal is None:
+            continue
+        if ratio is None:
+            missed.append(f"{name}: no ratio to the floor measured (goal {goal})")
+        elif ratio < goal:
+            missed.append(f"{name} at {ratio:.2f} × the floor < goal {goal}")
     return failed, missed
 
 
 def main(argv=None):
-    """Measure, write the reports, print the table, exit non-zero when a limit is missed."""
+    """Measure, write the reports, print the table, exit non-zero when a limit or a baseline ratio is missed."""
     args, locust_args = parse_args(sys.argv[1:] if argv is None else argv)
     report = measure(args, locust_args)
+    if args.write_baseline:
+        write_baseline(
+            report["cost_ratios"], report["revision"], report["image"], report["floor_server_cpu"], args.baseline
+        )
+        if not report["baseline_judged"]:
+            print(
+                f"bench: WARNING: the floor's server had {report['floor_server_cpu']:.0%} of its core: "
+                "this machine was busy with something else; a baseline from a quiet one is steadier",
+                flush=True,
+            )
+        report["baseline"] = read_baseline(args.baseline)
+        report["baseline_written"] = str(args.baseline)
+        print(f"bench: wrote this run's ratios to {args.baseline}; commit it", flush=True)
     failed, missed = verdicts(report)
+    if not report["baseline_judged"] and not args.write_baseline:
+        missed.append(
+            f"baseline not judged: the floor's server had {report['floor_server_cpu']:.0%} of its core "
+            f"(under {args.min_server_cpu:.0%}: another load shares this machine)"
+            + (f"; below it: {'; '.join(report['regressions'])}" if report["regressions"] else "")
+        )
     report["failed_limits"], report["missed_goals"] = failed, missed
     table = write_reports(report, args.out)
     print(table)

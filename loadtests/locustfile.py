@@ -8,8 +8,10 @@ The author signs in with a one-time login link in STARPUNK_LOGIN_URL (made
 by `flask --app starpunk login-link`); without it, no author user runs. The
 author's Micropub app (loadtests/micropub_user.py) posts with the access token in
 STARPUNK_MICROPUB_TOKEN; without it, it does not run.
-capacity.py holds the two saturating users the benchmark runs alone, back to
-back, to compare what the cached feed costs with /health.
+Readers and feed readers use locust's FastHttpUser (geventhttpclient), so one
+locust process on one core keeps up with the mix; the benchmark reports its
+CPU use beside the server's. Throughput at saturation is wrk's job
+(loadtests/throughput.py): locust cannot generate the rates the floor reaches.
 """
 
 import itertools

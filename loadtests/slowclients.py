@@ -13,7 +13,6 @@ All traffic goes to 127.0.0.1; every run is bounded in time.
 """
 
 import argparse
-import re
 import socket
 import statistics
 import subprocess
@@ -27,6 +26,8 @@ from testkit.ports import free_port
 from testkit.slowclients import SlowClientRun, Target
 from testkit.waiting import wait_for
 from testkit.web import plain_session
+
+from .wrk import run_wrk
 
 IDLE_CONNECTIONS = 8
 HEADER_CLIENT_COUNTS = (3, 8, 200)
@@ -90,14 +91,8 @@ def health_behind_idle(port: int) -> float:
 
 
 def wrk(url: str) -> float:
-    """Return wrk's requests/s for url (1 thread on core 0, 16 connections)."""
-    result = subprocess.run(
-        ["taskset", "-c", "0", "wrk", "-t1", f"-c{WRK_CONNECTIONS}", f"-d{WRK_SECONDS}s", url],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", result.stdout).group(1))
+    """Return wrk's requests/s for url (1 thread on core 0, 16 connections, 10 s; see loadtests/wrk.py)."""
+    return run_wrk(url, WRK_SECONDS, WRK_CONNECTIONS).rps
 
 
 def slow_client_rows(label: str, port: int, paths: list[str], token: str) -> list[str]:

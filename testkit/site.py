@@ -240,10 +240,15 @@ class ApiSite(Site):
         data_mode: str = "rw",
         tmpfs: dict[str, str] | None = None,
         port: int | None = None,
+        mounts: dict[str, str] | None = None,
+        command: list[str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(env, port=port)
         self.container = DockerContainer(image, env=env, name=self.name)
+        if command:
+            # Arguments the entrypoint runs instead of StarPunk's Gunicorn.
+            self.container.with_command(command)
         # Bound explicitly on loopback: the port stays the same across restarts. testcontainers
         # passes this dict to the SDK's `ports`, which takes (address, port); its annotation says int only.
         self.container.ports["8000/tcp"] = ("127.0.0.1", self.port)  # type: ignore[assignment]
@@ -252,6 +257,8 @@ class ApiSite(Site):
             self.container.with_volume_mapping(data, "/data", data_mode)
         for path, options in (tmpfs or {}).items():
             self.container.with_tmpfs_mount(path, options)
+        for host_path, container_path in (mounts or {}).items():
+            self.container.with_volume_mapping(host_path, container_path, "ro")
         self.container.with_kwargs(labels=labels, **kwargs)
 
     @property
@@ -332,18 +339,24 @@ class Lab:
         tmpfs: dict[str, str] | None = None,
         data_mode: str = "rw",
         port: int | None = None,
+        mounts: dict[str, str] | None = None,
+        command: list[str] | None = None,
         **kwargs: Any,
     ) -> ApiSite:
         """Start StarPunk in production settings on a volume or host folder.
 
         With data None, a new volume (none if tmpfs holds /data).
-        port publishes it on a port chosen beforehand (a free one if None). Further keywords
+        port publishes it on a port chosen beforehand (a free one if None); mounts binds host
+        files or folders read-only (host path -> path in the container); command replaces
+        StarPunk's Gunicorn (the entrypoint runs its arguments instead). Further keywords
         go to the engine's create call (user, read_only, healthcheck, restart_policy, ...).
         """
         environment = site_env(self.version, **(env or {}))
         if data is None and "/data" not in (tmpfs or {}):
             data = self.volume()
-        site = ApiSite(self.image, environment, self.labels, str(data or ""), data_mode, tmpfs, port, **kwargs)
+        site = ApiSite(
+            self.image, environment, self.labels, str(data or ""), data_mode, tmpfs, port, mounts, command, **kwargs
+        )
         self.sites.append(site)
         return site.start(wait=wait)
 

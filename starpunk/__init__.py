@@ -37,9 +37,18 @@ def _configure_logging(app):
 
 
 def _add_security_headers(response):
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
+    # One pass over the few headers a response has: a view's own policy (the consent page's) stays.
+    present = {name.lower() for name, _ in response.headers.items()}
+    response.headers.extend((name, value) for name, value in SECURITY_HEADERS.items() if name.lower() not in present)
     return response
+
+
+class StarPunk(Flask):
+    """Flask, minus the per-call check for coroutine functions: StarPunk's views and hooks are all plain functions."""
+
+    def ensure_sync(self, func):
+        """Return func itself (Flask checks each view and hook, on every request, for an async def)."""
+        return func
 
 
 WARM_UP_PATHS = ("/", "/feed.xml", "/feed.atom", "/feed.json")
@@ -70,7 +79,7 @@ def create_app(test_config=None):
     except ConfigError as exc:
         raise SystemExit(f"starpunk: configuration error: {exc}") from None
 
-    app = Flask(__name__)
+    app = StarPunk(__name__)
     app.config.update(settings)
     app.config.update(
         SECRET_KEY=settings["SESSION_SECRET"],

@@ -2,6 +2,7 @@
 
 import sqlite3
 import tempfile
+from time import monotonic
 
 from flask import Blueprint, current_app, jsonify
 
@@ -10,6 +11,12 @@ from .db import count_migrations, get_db
 bp = Blueprint("health", __name__)
 
 PROBE_BYTES = b"\0" * 4096
+# A successful write probe vouches for DATA_PATH this long in this worker, so a
+# monitor polling in a loop does not cost a file creation per probe. Failures
+# are never kept: every probe after one writes again, and a failed write
+# anywhere in the app (handle_storage_error) drops the vouching at once.
+WRITE_CHECK_SECONDS = 1.0
+WRITE_CHECK = "starpunk_health_written_at"
 
 
 def check_database():
@@ -22,8 +29,16 @@ def check_database():
     return "ok"
 
 
+def forget_write_check():
+    """Make the next probe write to DATA_PATH again (a write just failed somewhere)."""
+    current_app.extensions.pop(WRITE_CHECK, None)
+
+
 def check_data_path():
-    """Return "ok" when a file can really be written in DATA_PATH, else a short reason."""
+    """Return "ok" when a file can really be written in DATA_PATH (proven within WRITE_CHECK_SECONDS), else a reason."""
+    written_at = current_app.extensions.get(WRITE_CHECK)
+    if written_at is not None and monotonic() - written_at < WRITE_CHECK_SECONDS:
+        return "ok"
     try:
         # An unnamed temporary file: workers probing at once never collide,
         # and a full disk fails the write just as it would fail a note.
@@ -32,7 +47,9 @@ def check_data_path():
             probe.flush()
     except OSError as exc:
         current_app.logger.error("health: data path check failed: %s", exc.strerror)
+        forget_write_check()
         return "not writable" if exc.errno in {13, 30} else "write failed"
+    current_app.extensions[WRITE_CHECK] = monotonic()
     return "ok"
 
 

@@ -10,7 +10,7 @@ import hashlib
 import os
 from functools import lru_cache
 
-from flask import Blueprint, Response, current_app, request, url_for
+from flask import Blueprint, Response, current_app, g, request, url_for
 from werkzeug.security import safe_join
 
 bp = Blueprint("meta", __name__)
@@ -40,7 +40,15 @@ def fingerprint(filename):
 
 def static_url(filename):
     """Return the versioned address of a static file: it changes whenever the file's content does."""
-    return url_for("static", filename=filename, v=fingerprint(filename))
+    version = fingerprint(filename)
+    # What this response links to: a cached copy of the page is stale once one of them changes (pagecache).
+    g.setdefault("static_versions", {})[filename] = version
+    return url_for("static", filename=filename, v=version)
+
+
+def static_versions_current(versions):
+    """Return True when every (file, fingerprint) a cached page links to still names the file's content."""
+    return all(fingerprint(filename) == version for filename, version in versions)
 
 
 def absolute_url(address):

@@ -211,22 +211,19 @@ def test_transaction_rolls_back_on_error(app):
         conn.close()
 
 
-def test_held_connection_keeps_the_wal_files(app, data_path):
+def test_held_connection_keeps_the_wal_files(make_app, data_path):
     """With hold_open, the -wal and -shm files outlive every request, so reads need no new disk space."""
+    app = make_app(hold=False)
     wal, shm = data_path / "starpunk.db-wal", data_path / "starpunk.db-shm"
     app.test_client().get("/")
     assert not wal.exists() and not shm.exists(), "SQLite removes them when the last connection closes"
-    held = db.hold_open(str(data_path))
+    db.hold_open(str(data_path))
+    app.test_client().get("/")
+    assert wal.exists() and shm.exists()
+    # The held connection keeps no read snapshot open: a checkpoint can still empty the log.
+    conn = db.connect(str(data_path))
     try:
-        app.test_client().get("/")
-        assert wal.exists() and shm.exists()
-        # The held connection keeps no read snapshot open: a checkpoint can still empty the log.
-        conn = db.connect(str(data_path))
-        try:
-            conn.execute("UPDATE site_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_generation'")
-            assert tuple(conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()) == (0, 0, 0)
-        finally:
-            conn.close()
+        conn.execute("UPDATE site_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_generation'")
+        assert tuple(conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()) == (0, 0, 0)
     finally:
-        db._held.remove(held)
-        held.close()
+        conn.close()

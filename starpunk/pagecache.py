@@ -1,0 +1,98 @@
+"""Readers' pages rendered once per content generation, per worker, and answered from memory.
+
+A reader is a GET or HEAD without the session cookie: such a request can see
+nothing of the owner's (no drafts, no CSRF tokens, no flashed messages), so
+every reader gets the same bytes for the same address. Those bytes are kept
+with the content generation (site_state) they were rendered from; every note
+write bumps it in the note's transaction, so the next request in any worker
+renders again (the same rule the feeds follow). Anyone with the cookie (the
+owner, or a visitor in the middle of signing in) is rendered for, never
+served from, nor stored in, this cache.
+"""
+
+import functools
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from flask import Response, current_app, g, request, session
+from werkzeug.http import is_resource_modified, quote_etag
+
+from . import store
+from .meta import static_versions_current
+from .sessions import COOKIE_NAME
+
+READER_METHODS = frozenset({"GET", "HEAD"})
+# Pages kept per worker: the newest pages of the index, permalinks and tags read most lately.
+MAX_CACHED_PAGES = 256
+EXTENSION = "starpunk_pages"
+
+
+@dataclass(frozen=True)
+class CachedPage:
+    """A page's bytes as readers get them, and the content generation they were rendered from."""
+
+    generation: int
+    body: bytes
+    etag: str
+    content_type: str
+    # (file, fingerprint) of the static files it links to: an edited stylesheet gets a new address at once.
+    static_versions: tuple[tuple[str, str | None], ...] = ()
+
+
+def content_etag(body):
+    """Return the entity tag of a response body: the same bytes get the same tag in every worker."""
+    return hashlib.sha256(body).hexdigest()[:32]
+
+
+def is_reader():
+    """Return True when this request is a reader's: GET or HEAD, without the session cookie."""
+    return request.method in READER_METHODS and COOKIE_NAME not in request.cookies
+
+
+def not_modified(etag, last_modified=None):
+    """Return True when the request's If-None-Match (or, without one, If-Modified-Since) says it holds this version."""
+    environ = request.environ
+    if "HTTP_IF_NONE_MATCH" not in environ and "HTTP_IF_MODIFIED_SINCE" not in environ:
+        return False
+    return not is_resource_modified(environ, etag=etag, last_modified=last_modified)
+
+
+def conditional_response(body, content_type, etag, headers=(), last_modified=None):
+    """Return 304 (its validators, no body) when the request holds this version, else the body; nothing is rendered.
+
+    headers are the (name, value) pairs both answers carry besides the ETag
+    (caching rules, Last-Modified).
+    """
+    fields = [("ETag", quote_etag(etag)), *headers]
+    if not_modified(etag, last_modified):
+        return Response(status=304, headers=fields)
+    return Response(body, headers=fields, content_type=content_type)
+
+
+def cached_for_readers(view):
+    """Serve a public page to readers from this worker's cache while the content generation stands."""
+
+    @functools.wraps(view)
+    def wrapped(**kwargs):
+        if not is_reader():
+            return view(**kwargs)
+        generation, _ = store.content_state()
+        pages = current_app.extensions.setdefault(EXTENSION, OrderedDict())
+        key = (request.path, request.query_string)
+        page = pages.get(key)
+        if page is None or page.generation != generation or not static_versions_current(page.static_versions):
+            response = current_app.make_response(view(**kwargs))
+            # Redirects and errors are rendered each time; a page that touched the session is not a reader's.
+            if response.status_code != 200 or session.modified:
+                return response
+            body = response.get_data()
+            versions = tuple(g.get("static_versions", {}).items())
+            page = CachedPage(generation, body, content_etag(body), response.content_type, versions)
+            pages[key] = page
+            while len(pages) > MAX_CACHED_PAGES:
+                pages.popitem(last=False)
+        pages.move_to_end(key)
+        return conditional_response(page.body, page.content_type, page.etag)
+
+    return wrapped

@@ -78,7 +78,9 @@ def test_a_conditional_get_is_answered_304_before_any_rendering(client, tagged_s
 
 def write_through_admin(app, owner, token):
     """Publish a note with the admin form."""
-    reply = owner.post("/admin/new", data={"csrf_token": token(owner), "content": "Written in the admin", "published": "y"})
+    reply = owner.post(
+        "/admin/new", data={"csrf_token": token(owner), "content": "Written in the admin", "published": "y"}
+    )
     assert reply.status_code == 303, reply.text
     return "Written in the admin"
 
@@ -90,7 +92,9 @@ def write_through_micropub(app, owner, token):
 
         secret = create_token(ALL_SCOPES)[1]
     reply = app.test_client().post(
-        "/micropub", data={"h": "entry", "content": "Written with Micropub"}, headers={"Authorization": f"Bearer {secret}"}
+        "/micropub",
+        data={"h": "entry", "content": "Written with Micropub"},
+        headers={"Authorization": f"Bearer {secret}"},
     )
     assert reply.status_code == 201, reply.text
     return "Written with Micropub"

@@ -4,6 +4,7 @@ import os
 import sqlite3
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -28,6 +29,11 @@ def utcnow():
 def database_path(data_path):
     """Return the database file inside DATA_PATH."""
     return Path(data_path) / DB_FILENAME
+
+
+@lru_cache(maxsize=16)
+def _database_file(data_path):
+    return os.path.join(data_path, DB_FILENAME)
 
 
 def connect(data_path, create=False):
@@ -68,7 +74,7 @@ _held = {}
 def file_identity(data_path):
     """Return the database file's (device, inode, mtime, size), or None when it cannot be seen."""
     try:
-        stat = os.stat(database_path(data_path))
+        stat = os.stat(_database_file(str(data_path)))
     except OSError:
         return None
     return (stat.st_dev, stat.st_ino, stat.st_mtime_ns, stat.st_size)

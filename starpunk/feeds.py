@@ -180,13 +180,13 @@ def render_feed(kind, notes, updated, tag=None):
 def _cached_feed(kind, tag=None):
     """Return the feed, rebuilt when any note changed (in any worker) or it grew too old."""
     cache = current_app.extensions.setdefault("starpunk_feeds", OrderedDict())
-    generation, changed_at = store.content_state()
     key = kind if tag is None else (kind, tag)
     entry = cache.get(key)
     max_age = current_app.config["FEED_CACHE_SECONDS"]
-    if entry and entry.generation == generation and time.monotonic() - entry.built_at < max_age:
+    if entry and entry.generation == store.content_generation() and time.monotonic() - entry.built_at < max_age:
         cache.move_to_end(key)
         return entry
+    generation, changed_at = store.content_state()
     updated = datetime.fromisoformat(changed_at)
     notes = store.list_published(current_app.config["FEED_MAX_ITEMS"], tag=tag)
     body = render_feed(kind, notes, updated, tag)

@@ -16,10 +16,10 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from flask import Response, current_app, g, request, session
-from werkzeug.http import is_resource_modified, quote_etag
+from werkzeug.http import parse_date, parse_etags, quote_etag
 
 from . import store
-from .meta import static_versions_current
+from .meta import static_files_unchanged
 from .sessions import COOKIE_NAME
 
 READER_METHODS = frozenset({"GET", "HEAD"})
@@ -36,8 +36,8 @@ class CachedPage:
     body: bytes
     etag: str
     content_type: str
-    # (file, fingerprint) of the static files it links to: an edited stylesheet gets a new address at once.
-    static_versions: tuple[tuple[str, str | None], ...] = ()
+    # (file, (mtime, size)) of the static files it links to: an edited stylesheet gets its new address at once.
+    static_files: tuple = ()
 
 
 def content_etag(body):
@@ -47,15 +47,20 @@ def content_etag(body):
 
 def is_reader():
     """Return True when this request is a reader's: GET or HEAD, without the session cookie."""
-    return request.method in READER_METHODS and COOKIE_NAME not in request.cookies
+    if request.method not in READER_METHODS:
+        return False
+    return COOKIE_NAME not in request.environ.get("HTTP_COOKIE", "") or COOKIE_NAME not in request.cookies
 
 
 def not_modified(etag, last_modified=None):
-    """Return True when the request's If-None-Match (or, without one, If-Modified-Since) says it holds this version."""
+    """Return True when the request says it holds this version: If-None-Match, or else If-Modified-Since (RFC 9110)."""
     environ = request.environ
-    if "HTTP_IF_NONE_MATCH" not in environ and "HTTP_IF_MODIFIED_SINCE" not in environ:
-        return False
-    return not is_resource_modified(environ, etag=etag, last_modified=last_modified)
+    if "HTTP_IF_NONE_MATCH" in environ:
+        return parse_etags(environ["HTTP_IF_NONE_MATCH"]).contains_weak(etag)
+    if last_modified is not None and "HTTP_IF_MODIFIED_SINCE" in environ:
+        since = parse_date(environ["HTTP_IF_MODIFIED_SINCE"])
+        return since is not None and last_modified.replace(microsecond=0) <= since
+    return False
 
 
 def conditional_response(body, content_type, etag, headers=(), last_modified=None):
@@ -77,18 +82,18 @@ def cached_for_readers(view):
     def wrapped(**kwargs):
         if not is_reader():
             return view(**kwargs)
-        generation, _ = store.content_state()
+        generation = store.content_generation()
         pages = current_app.extensions.setdefault(EXTENSION, OrderedDict())
         key = (request.path, request.query_string)
         page = pages.get(key)
-        if page is None or page.generation != generation or not static_versions_current(page.static_versions):
+        if page is None or page.generation != generation or not static_files_unchanged(page.static_files):
             response = current_app.make_response(view(**kwargs))
             # Redirects and errors are rendered each time; a page that touched the session is not a reader's.
             if response.status_code != 200 or session.modified:
                 return response
             body = response.get_data()
-            versions = tuple(g.get("static_versions", {}).items())
-            page = CachedPage(generation, body, content_etag(body), response.content_type, versions)
+            static_files = tuple(g.get("static_files", {}).items())
+            page = CachedPage(generation, body, content_etag(body), response.content_type, static_files)
             pages[key] = page
             while len(pages) > MAX_CACHED_PAGES:
                 pages.popitem(last=False)

@@ -47,7 +47,8 @@ class SQLiteSessionInterface(SessionInterface):
 
     def open_session(self, app, request):
         """Load the session named by the cookie, if it exists and has not expired."""
-        sid = request.cookies.get(COOKIE_NAME)
+        # Most readers send no cookie at all: then there is no Cookie header to parse.
+        sid = request.cookies.get(COOKIE_NAME) if COOKIE_NAME in request.environ.get("HTTP_COOKIE", "") else None
         if not sid or len(sid) > 128:
             # A visitor without a session cookie costs the session store nothing.
             return ServerSession()

@@ -47,7 +47,6 @@ def check_data_path():
             probe.flush()
     except OSError as exc:
         current_app.logger.error("health: data path check failed: %s", exc.strerror)
-        forget_write_check()
         return "not writable" if exc.errno in {13, 30} else "write failed"
     current_app.extensions[WRITE_CHECK] = monotonic()
     return "ok"

@@ -1,6 +1,7 @@
 """/health: a JSON answer a container engine can act on, naming what failed and nothing more."""
 
 import errno
+import os
 import shutil
 import tempfile
 
@@ -201,3 +202,37 @@ def test_a_failed_write_anywhere_ends_the_trust_at_once(app, client, clock, monk
     assert owner.post("/admin/new", data=form).status_code == 503
     monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
     assert client.get("/health").status_code == 503
+
+
+def test_a_folder_that_stops_looking_writable_is_probed_at_once(client, clock, monkeypatch):
+    """Within the window, a folder the site may no longer write to (chmod, a read-only remount) is probed at once.
+
+    Tests run as root, whom a mode does not stop: the kernel's answers to the
+    site's user are stood in for (access says no, the write is refused).
+    """
+
+    def refuse(*args, **kwargs):
+        raise OSError(errno.EACCES, "Permission denied")
+
+    assert client.get("/health").status_code == 200
+    monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
+    assert client.get("/health").status_code == 200, "still writable to the kernel: the window holds"
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    response = client.get("/health")
+    assert response.status_code == 503
+    assert response.get_json()["checks"] == {"database": "ok", "data_path": "not writable"}
+
+
+def test_a_full_file_system_is_probed_at_once(client, clock, monkeypatch, data_path):
+    """Within the window, a file system without free blocks is probed at once (and the failed write reported)."""
+
+    class Full:
+        f_bavail = 0
+
+    def refuse(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    assert client.get("/health").status_code == 200
+    monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
+    monkeypatch.setattr(os, "statvfs", lambda path: Full())
+    assert client.get("/health").get_json()["checks"]["data_path"] == "write failed"

@@ -13,8 +13,8 @@ max_requests_jitter = max_requests // 10
 graceful_timeout = 20
 worker_class = "starpunk.worker.DrainingWorker"
 # The app is built once in the master and shared by the forked workers
-# (copy-on-write); database connections are opened only after the fork: one per
-# request, plus the one each worker holds open for its life (post_worker_init).
+# (copy-on-write); database connections are opened only after the fork: each
+# worker holds one open for its life (post_worker_init) and its requests share it.
 preload_app = True
 # Heartbeat files on tmpfs: an overlay or a busy volume can stall them.
 worker_tmp_dir = "/dev/shm"
@@ -42,7 +42,7 @@ def when_ready(server):
 
 
 def post_worker_init(worker):
-    """Hold the database open in every worker, so a full disk stops writes but not reads."""
+    """Hold the database open in every worker for its requests, so a full disk stops writes but not reads."""
     import sqlite3
 
     from starpunk.db import hold_open

@@ -6,7 +6,7 @@ import sqlite3
 import sys
 import time
 
-from flask import Flask
+from flask import Flask, current_app, request
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -37,9 +37,25 @@ def _configure_logging(app):
 
 
 def _add_security_headers(response):
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
+    # One pass over the few headers a response has: a view's own policy (the consent page's) stays.
+    present = {name.lower() for name, _ in response.headers.items()}
+    response.headers.extend((name, value) for name, value in SECURITY_HEADERS.items() if name.lower() not in present)
     return response
+
+
+def _check_csrf():
+    # Flask-WTF's own hook would look up the view's exemption on every request, reads included;
+    # only the methods it protects need it (the same check, the same exemptions).
+    if request.method in current_app.config["WTF_CSRF_METHODS"] and current_app.config["WTF_CSRF_ENABLED"]:
+        csrf.protect(apply_exemptions=True)
+
+
+class StarPunk(Flask):
+    """Flask, minus the per-call check for coroutine functions: StarPunk's views and hooks are all plain functions."""
+
+    def ensure_sync(self, func):
+        """Return func itself (Flask checks each view and hook, on every request, for an async def)."""
+        return func
 
 
 WARM_UP_PATHS = ("/", "/feed.xml", "/feed.atom", "/feed.json")
@@ -70,13 +86,14 @@ def create_app(test_config=None):
     except ConfigError as exc:
         raise SystemExit(f"starpunk: configuration error: {exc}") from None
 
-    app = Flask(__name__)
+    app = StarPunk(__name__)
     app.config.update(settings)
     app.config.update(
         SECRET_KEY=settings["SESSION_SECRET"],
         VERSION=settings["VERSION"] or __version__,
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
         WTF_CSRF_SSL_STRICT=False,  # Referer checks break behind some proxies; the token suffices
+        WTF_CSRF_CHECK_DEFAULT=False,  # checked by _check_csrf, which lets reads through untouched
         TEMPLATES_AUTO_RELOAD=False,
     )
     _configure_logging(app)
@@ -113,6 +130,7 @@ def create_app(test_config=None):
     # Before CSRFProtect's hook, which reads the form: upload views get their larger limit first.
     app.before_request(media.raise_upload_limit)
     csrf.init_app(app)
+    app.before_request(_check_csrf)
     errors.init_app(app)
     cli.init_app(app)
     tokens.init_app(app)

@@ -1,8 +1,10 @@
-"""SQLite access: one connection per request, one held open per worker, numbered migrations, init-db."""
+"""SQLite access: one connection held open per worker and used by its requests, numbered migrations, init-db."""
 
+import os
 import sqlite3
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -29,6 +31,11 @@ def database_path(data_path):
     return Path(data_path) / DB_FILENAME
 
 
+@lru_cache(maxsize=16)
+def _database_file(data_path):
+    return os.path.join(data_path, DB_FILENAME)
+
+
 def connect(data_path, create=False):
     """Open a connection; without create, a missing database file is an error."""
     mode = "rwc" if create else "rw"
@@ -49,18 +56,40 @@ def connect(data_path, create=False):
     return conn
 
 
-# One idle connection per process (see hold_open), kept for the process's life.
-_held = []
+class Held:
+    """This process's connection to one database, and the file's identity when it was last proven readable."""
+
+    def __init__(self, pid, conn, identity):
+        self.pid = pid
+        self.conn = conn
+        self.identity = identity
+
+
+# DATA_PATH -> Held: the connection each worker process opens after the fork
+# (gunicorn.conf.py: post_worker_init) and its requests share. A connection is
+# never used by a process other than the one that opened it.
+_held = {}
+
+
+def file_identity(data_path):
+    """Return the database file's (device, inode, mtime, size), or None when it cannot be seen."""
+    try:
+        stat = os.stat(_database_file(str(data_path)))
+    except OSError:
+        return None
+    return (stat.st_dev, stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
 
 def hold_open(data_path):
-    """Keep one connection open for this process's life, so the WAL files outlive every request.
+    """Open this process's connection to the database, kept for its life and shared by its requests.
 
     SQLite deletes the -wal and -shm files when the last connection closes, and
     the next connection must create them again, even to read. On a full disk
     that fails, and every page would be a 503; with the files held open, readers
-    need no new space and only writes fail.
+    need no new space and only writes fail. Requests use it instead of opening
+    (and paying for) a connection each: see held_connection.
     """
+    identity = file_identity(data_path)
     conn = connect(data_path)
     try:
         # A connection opens the files on its first statement, not before.
@@ -68,22 +97,73 @@ def hold_open(data_path):
     except BaseException:
         conn.close()
         raise
-    _held.append(conn)
+    _held[str(data_path)] = Held(os.getpid(), conn, identity)
     return conn
 
 
+def release_held(data_path=None):
+    """Close this process's held connection to one database (or to every one); for tests and tools."""
+    for key in [str(data_path)] if data_path is not None else list(_held):
+        entry = _held.pop(key, None)
+        if entry is not None and entry.pid == os.getpid():
+            entry.conn.close()
+
+
+def held_connection(data_path):
+    """Return this process's held connection when the database file is the one it holds, else None.
+
+    One stat per request proves it: when the file's device, inode, mtime or
+    size changed since the connection was last proven (a checkpoint, another
+    process's write, the file deleted, replaced or overwritten), a fresh
+    connection must open and read it first, exactly as every request did
+    before connections were held; its error (a missing or damaged file) is
+    this request's. A replaced file becomes the held one.
+    """
+    entry = _held.get(str(data_path))
+    if entry is None or entry.pid != os.getpid():
+        return None  # not a worker that holds one (the Gunicorn master, a CLI command), or a forked child
+    identity = file_identity(data_path)
+    if identity is not None and identity == entry.identity:
+        return entry.conn
+    fresh = connect(data_path)
+    try:
+        count_migrations(fresh)
+    except BaseException:
+        fresh.close()
+        raise
+    if identity is None or entry.identity is None or identity[:2] != entry.identity[:2]:
+        entry.conn.close()  # SQLite leaves a moved or deleted file's -wal alone on close
+        entry.conn = fresh
+    else:
+        fresh.close()
+    entry.identity = identity
+    return entry.conn
+
+
 def get_db():
-    """Return this request's connection, opening it on first use."""
+    """Return this request's connection: the worker's held one (see held_connection), or a new one."""
     if "db" not in g:
-        g.db = connect(current_app.config["DATA_PATH"])
+        data_path = current_app.config["DATA_PATH"]
+        held = held_connection(data_path)
+        g.db_is_held = held is not None
+        g.db = held if held is not None else connect(data_path)
     return g.db
 
 
 def close_db(exc=None):
-    """Close this request's connection, if one was opened."""
+    """Close this request's connection if it opened one; leave the held one open with no transaction left."""
     db = g.pop("db", None)
-    if db is not None:
+    if db is None:
+        return
+    if not g.pop("db_is_held", False):
         db.close()
+    elif db.in_transaction:
+        # transaction() rolls back on any error; should even ROLLBACK have
+        # failed, the next request must not start inside this one's transaction.
+        try:
+            db.execute("ROLLBACK")
+        except sqlite3.Error:
+            release_held(current_app.config["DATA_PATH"])
 
 
 @contextmanager

@@ -6,6 +6,8 @@ from flask import current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
+from .health import forget_write_check
+
 TITLES = {
     400: "Bad request",
     403: "Forbidden",
@@ -88,6 +90,7 @@ def storage_error_page():
 def handle_storage_error(exc):
     """Turn a database failure (full disk, read-only or damaged file) into a clear 503."""
     current_app.logger.error("storage error on %s %s: %s", request.method, request.path, exc)
+    forget_write_check()  # /health writes again at its next probe, rather than vouch for the disk
     return render_error(ServiceUnavailable.code, STORAGE_MESSAGE)
 
 

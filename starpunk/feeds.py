@@ -1,6 +1,5 @@
 """RSS 2.0, Atom 1.0 and JSON Feed 1.1, of all notes and of each tag, cached coherently across workers."""
 
-import hashlib
 import json
 import time
 from collections import OrderedDict
@@ -10,11 +9,13 @@ from datetime import datetime
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
 from feedgen.util import xml_elem
-from flask import Blueprint, Response, current_app, redirect, request, url_for
+from flask import Blueprint, current_app, redirect, url_for
 from markupsafe import escape
+from werkzeug.http import http_date
 
 from . import store
 from .notes import permalink, published_tag
+from .pagecache import conditional_response, content_etag
 from .render import render_markdown, summary
 
 bp = Blueprint("feeds", __name__)
@@ -38,6 +39,8 @@ class CachedFeed:
     body: bytes
     etag: str
     last_modified: datetime
+    # ETag aside, what every answer from this copy carries (Last-Modified, Cache-Control), made once.
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 class AtomEnclosures(BaseEntryExtension):
@@ -177,13 +180,13 @@ def render_feed(kind, notes, updated, tag=None):
 def _cached_feed(kind, tag=None):
     """Return the feed, rebuilt when any note changed (in any worker) or it grew too old."""
     cache = current_app.extensions.setdefault("starpunk_feeds", OrderedDict())
-    generation, changed_at = store.content_state()
     key = kind if tag is None else (kind, tag)
     entry = cache.get(key)
     max_age = current_app.config["FEED_CACHE_SECONDS"]
-    if entry and entry.generation == generation and time.monotonic() - entry.built_at < max_age:
+    if entry and entry.generation == store.content_generation() and time.monotonic() - entry.built_at < max_age:
         cache.move_to_end(key)
         return entry
+    generation, changed_at = store.content_state()
     updated = datetime.fromisoformat(changed_at)
     notes = store.list_published(current_app.config["FEED_MAX_ITEMS"], tag=tag)
     body = render_feed(kind, notes, updated, tag)
@@ -191,8 +194,12 @@ def _cached_feed(kind, tag=None):
         generation=generation,
         built_at=time.monotonic(),
         body=body,
-        etag=hashlib.sha256(body).hexdigest()[:32],
+        etag=content_etag(body),
         last_modified=updated,
+        headers=(
+            ("Last-Modified", http_date(updated)),
+            ("Cache-Control", f"public, max-age={max_age}"),
+        ),
     )
     cache[key] = entry
     cache.move_to_end(key)
@@ -203,12 +210,9 @@ def _cached_feed(kind, tag=None):
 
 def _feed_response(kind, tag=None):
     entry = _cached_feed(kind, tag)
-    response = Response(entry.body, content_type=FORMATS[kind][1])
-    response.set_etag(entry.etag)
-    response.last_modified = entry.last_modified
-    response.cache_control.public = True
-    response.cache_control.max_age = current_app.config["FEED_CACHE_SECONDS"]
-    return response.make_conditional(request)
+    return conditional_response(
+        entry.body, FORMATS[kind][1], entry.etag, entry.headers, last_modified=entry.last_modified
+    )
 
 
 @bp.get("/feed.xml")

@@ -1,7 +1,9 @@
 """The /health endpoint for container engines and monitors."""
 
+import os
 import sqlite3
 import tempfile
+from time import monotonic
 
 from flask import Blueprint, current_app, jsonify
 
@@ -10,6 +12,15 @@ from .db import count_migrations, get_db
 bp = Blueprint("health", __name__)
 
 PROBE_BYTES = b"\0" * 4096
+# A successful write probe vouches for DATA_PATH this long in this worker, so a
+# monitor polling in a loop does not cost a file creation per probe. Only while
+# the folder still looks writable, though: every probe asks the kernel (access,
+# statvfs: no file created) whether this user may write there and the file
+# system has room, and writes again at once when not. Failures are never kept,
+# and a failed write anywhere in the app (handle_storage_error) ends the
+# vouching too.
+WRITE_CHECK_SECONDS = 1.0
+WRITE_CHECK = "starpunk_health_written_at"
 
 
 def check_database():
@@ -22,8 +33,25 @@ def check_database():
     return "ok"
 
 
+def forget_write_check():
+    """Make the next probe write to DATA_PATH again (a write just failed somewhere)."""
+    current_app.extensions.pop(WRITE_CHECK, None)
+
+
+def looks_writable():
+    """Return True when this user may write in DATA_PATH and its file system has free blocks (nothing is written)."""
+    folder = current_app.config["DATA_PATH"]
+    try:
+        return os.access(folder, os.W_OK) and os.statvfs(folder).f_bavail > 0
+    except OSError:
+        return False
+
+
 def check_data_path():
-    """Return "ok" when a file can really be written in DATA_PATH, else a short reason."""
+    """Return "ok" when a file can really be written in DATA_PATH (proven within WRITE_CHECK_SECONDS), else a reason."""
+    written_at = current_app.extensions.get(WRITE_CHECK)
+    if written_at is not None and monotonic() - written_at < WRITE_CHECK_SECONDS and looks_writable():
+        return "ok"
     try:
         # An unnamed temporary file: workers probing at once never collide,
         # and a full disk fails the write just as it would fail a note.
@@ -33,6 +61,7 @@ def check_data_path():
     except OSError as exc:
         current_app.logger.error("health: data path check failed: %s", exc.strerror)
         return "not writable" if exc.errno in {13, 30} else "write failed"
+    current_app.extensions[WRITE_CHECK] = monotonic()
     return "ok"
 
 

@@ -74,8 +74,11 @@ def discovery_context():
 def add_link_headers(response):
     """Advertise the endpoints in HTTP Link headers on the public pages (the home page and permalinks)."""
     if request.blueprint == "notes" and response.mimetype == "text/html":
-        for rel, href in discovery_links():
-            response.headers.add("Link", f'<{href}>; rel="{rel}"')
+        fields = current_app.extensions.get("starpunk_link_headers")
+        if fields is None:  # the same for every request of this app: made once
+            fields = [("Link", f'<{href}>; rel="{rel}"') for rel, href in discovery_links()]
+            current_app.extensions["starpunk_link_headers"] = fields
+        response.headers.extend(fields)
     return response
 
 

@@ -10,7 +10,7 @@ import hashlib
 import os
 from functools import lru_cache
 
-from flask import Blueprint, Response, current_app, request, url_for
+from flask import Blueprint, Response, current_app, g, request, url_for
 from werkzeug.security import safe_join
 
 bp = Blueprint("meta", __name__)
@@ -40,7 +40,28 @@ def fingerprint(filename):
 
 def static_url(filename):
     """Return the versioned address of a static file: it changes whenever the file's content does."""
+    # What this response links to: a cached copy of the page is stale once one of them changes (pagecache).
+    g.setdefault("static_files", {})[filename] = static_stamp(filename)
     return url_for("static", filename=filename, v=fingerprint(filename))
+
+
+def static_stamp(filename):
+    """Return a static file's (mtime, size), or None: it changes whenever the file is written."""
+    try:
+        stat = os.stat(_static_path(current_app.static_folder, filename))
+    except (OSError, TypeError):
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
+@lru_cache(maxsize=64)
+def _static_path(folder, filename):
+    return safe_join(folder, filename)
+
+
+def static_files_unchanged(stamps):
+    """Return True when every static file a cached page links to is as it was when the page was rendered."""
+    return all(static_stamp(filename) == stamp for filename, stamp in stamps)
 
 
 def absolute_url(address):

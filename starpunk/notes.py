@@ -1,8 +1,12 @@
-"""Public pages: the paginated index, one page per tag, and one page per note."""
+"""Public pages: the paginated index, one page per tag, and one page per note.
+
+Readers' copies are cached (see pagecache).
+"""
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 
 from . import store
+from .pagecache import cached_for_readers
 from .tags import normalise_tag
 
 bp = Blueprint("notes", __name__)
@@ -45,6 +49,7 @@ def _listing(endpoint, tag=None):
 
 
 @bp.get("/")
+@cached_for_readers
 def index():
     """List published notes, newest first, PAGE_SIZE to a page."""
     return _listing("notes.index")
@@ -62,6 +67,7 @@ def published_tag(raw):
 
 
 @bp.get("/tag/<tag>")
+@cached_for_readers
 def tagged(tag):
     """List published notes with this tag, newest first, PAGE_SIZE to a page."""
     name = published_tag(tag)
@@ -71,6 +77,7 @@ def tagged(tag):
 
 
 @bp.get("/note/<slug>")
+@cached_for_readers
 def note(slug):
     """Show one published note; a deleted one is 410 Gone, drafts and unknown slugs are 404."""
     found = store.get_published_note(slug)

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import CallbackDict
 
-from .db import connect, isoformat, transaction, utcnow
+from .db import connect, held_connection, isoformat, transaction, utcnow
 from .errors import storage_error_page
 
 COOKIE_NAME = "starpunk_session"
@@ -47,18 +47,13 @@ class SQLiteSessionInterface(SessionInterface):
 
     def open_session(self, app, request):
         """Load the session named by the cookie, if it exists and has not expired."""
-        sid = request.cookies.get(COOKIE_NAME)
+        # Most readers send no cookie at all: then there is no Cookie header to parse.
+        sid = request.cookies.get(COOKIE_NAME) if COOKIE_NAME in request.environ.get("HTTP_COOKIE", "") else None
         if not sid or len(sid) > 128:
+            # A visitor without a session cookie costs the session store nothing.
             return ServerSession()
         try:
-            conn = connect(app.config["DATA_PATH"])
-            try:
-                row = conn.execute(
-                    "SELECT data FROM sessions WHERE id_hash = ? AND expires_at > ?",
-                    (hash_token(sid), utcnow()),
-                ).fetchone()
-            finally:
-                conn.close()
+            row = self._load(app.config["DATA_PATH"], sid)
         except sqlite3.Error as exc:
             # Pages that need no session still work; /health names the failure.
             app.logger.error("session store unavailable: %s", exc)
@@ -66,6 +61,20 @@ class SQLiteSessionInterface(SessionInterface):
         if row is None:
             return ServerSession()
         return ServerSession(json.loads(row["data"]), sid=sid)
+
+    @staticmethod
+    def _load(data_path, sid):
+        """Return the unexpired row of this session id, read on the worker's held connection if it has one."""
+        held = held_connection(data_path)
+        conn = held if held is not None else connect(data_path)
+        try:
+            return conn.execute(
+                "SELECT data FROM sessions WHERE id_hash = ? AND expires_at > ?",
+                (hash_token(sid), utcnow()),
+            ).fetchone()
+        finally:
+            if held is None:
+                conn.close()
 
     def save_session(self, app, session, response):
         """Write changed data, rotate the id when asked, and set or clear the cookie."""

@@ -91,6 +91,11 @@ def _bump_generation(db, now):
     db.execute("UPDATE site_state SET value = ? WHERE key = 'content_changed_at'", (now,))
 
 
+def content_generation():
+    """Return the content generation: one small read, made by every reader's request."""
+    return int(get_db().execute("SELECT value FROM site_state WHERE key = 'content_generation'").fetchone()[0])
+
+
 def content_state():
     """Return (generation, changed_at): they change with every note write."""
     rows = dict(get_db().execute("SELECT key, value FROM site_state").fetchall())

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from starpunk import create_app
+from starpunk import create_app, db
 from starpunk.config import DEFAULTS
 from starpunk.db import database_path
 from testkit.web import CSRF_FIELD
@@ -32,9 +32,13 @@ def data_path(tmp_path):
 
 @pytest.fixture
 def make_app(data_path):
-    """Return a factory of apps ("workers") on this test's DATA_PATH; keyword settings win."""
+    """Return a factory of apps ("workers") on this test's DATA_PATH, holding its connection; keyword settings win.
 
-    def make(**settings):
+    With hold=False the process holds no connection, as in the Gunicorn master
+    or a CLI command: every request opens its own.
+    """
+
+    def make(hold=True, **settings):
         config = {
             "DATA_PATH": str(data_path),
             "SITE_URL": "http://localhost",
@@ -44,9 +48,15 @@ def make_app(data_path):
             "SESSION_SECRET": SESSION_SECRET,
         }
         config.update(settings)
-        return create_app(config)
+        app = create_app(config)
+        # As a Gunicorn worker does after the fork (gunicorn.conf.py: post_worker_init):
+        # this test process holds one connection that its requests share.
+        if hold and str(config["DATA_PATH"]) not in db._held:
+            db.hold_open(config["DATA_PATH"])
+        return app
 
-    return make
+    yield make
+    db.release_held()
 
 
 @pytest.fixture

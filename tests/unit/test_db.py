@@ -211,22 +211,105 @@ def test_transaction_rolls_back_on_error(app):
         conn.close()
 
 
-def test_held_connection_keeps_the_wal_files(app, data_path):
+def test_held_connection_keeps_the_wal_files(make_app, data_path):
     """With hold_open, the -wal and -shm files outlive every request, so reads need no new disk space."""
+    app = make_app(hold=False)
     wal, shm = data_path / "starpunk.db-wal", data_path / "starpunk.db-shm"
     app.test_client().get("/")
     assert not wal.exists() and not shm.exists(), "SQLite removes them when the last connection closes"
-    held = db.hold_open(str(data_path))
+    db.hold_open(str(data_path))
+    app.test_client().get("/")
+    assert wal.exists() and shm.exists()
+    # The held connection keeps no read snapshot open: a checkpoint can still empty the log.
+    conn = db.connect(str(data_path))
     try:
-        app.test_client().get("/")
-        assert wal.exists() and shm.exists()
-        # The held connection keeps no read snapshot open: a checkpoint can still empty the log.
-        conn = db.connect(str(data_path))
-        try:
-            conn.execute("UPDATE site_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_generation'")
-            assert tuple(conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()) == (0, 0, 0)
-        finally:
-            conn.close()
+        conn.execute("UPDATE site_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_generation'")
+        assert tuple(conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()) == (0, 0, 0)
     finally:
-        db._held.remove(held)
-        held.close()
+        conn.close()
+
+
+@pytest.fixture
+def connections(monkeypatch):
+    """Return the list of databases sqlite3.connect opens from now on, in this process."""
+    opened = []
+    real_connect = sqlite3.connect
+
+    def counting(*args, **kwargs):
+        opened.append(args[0] if args else kwargs.get("database"))
+        return real_connect(*args, **kwargs)
+
+    monkeypatch.setattr(sqlite3, "connect", counting)
+    return opened
+
+
+def test_requests_share_the_workers_held_connection(app, add_notes, connections):
+    """Pages, feeds and health of a worker holding its connection open no new one, request after request."""
+    slug = add_notes(["Read many times"])[0]["slug"]
+    client = app.test_client()
+    for _ in range(3):
+        for path in ("/", f"/note/{slug}", "/feed.xml", "/feed.json", "/tag/none", "/health"):
+            assert client.get(path).status_code in {200, 404}, path
+    assert connections == []
+
+
+def test_without_a_held_connection_each_request_opens_its_own(make_app, connections):
+    """The Gunicorn master (warm-up) and commands hold none: each request opens and closes its own."""
+    client = make_app(hold=False).test_client()
+    connections.clear()  # the start's migration check
+    client.get("/health")
+    client.get("/health")
+    assert len(connections) == 2
+
+
+def test_a_forked_process_never_uses_its_parents_connection(app, data_path, connections):
+    """A connection held by another process id (the parent of a fork) is left alone: requests open their own."""
+    db._held[str(data_path)].pid = -1
+    assert app.test_client().get("/health").status_code == 200
+    assert len(connections) == 1
+
+
+def test_a_write_by_another_connection_is_read_at_once(app, client, add_notes, database):
+    """The held connection keeps no snapshot between requests: another process's commit shows next request."""
+    slug = add_notes(["First words"])[0]["slug"]
+    assert "First words" in client.get(f"/note/{slug}").text
+    database.execute("UPDATE notes SET content = 'Second words' WHERE slug = ?", (slug,))
+    database.execute("UPDATE site_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_generation'")
+    assert "Second words" in client.get(f"/note/{slug}").text
+
+
+def test_a_deleted_then_restored_database_is_held_anew(app, client, add_notes, data_path, connections):
+    """Deleted under the site, the database is a 503 (never recreated empty); a restored file is read, then held."""
+    add_notes(["In the old file"])
+    assert "In the old file" in client.get("/").text
+    restored = data_path.parent / "restored.db"
+    source = db.connect(str(data_path))
+    target = sqlite3.connect(restored)
+    try:
+        source.backup(target)
+        target.execute("UPDATE notes SET content = 'In the restored file'")
+        target.execute("UPDATE site_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_generation'")
+        target.commit()
+    finally:
+        target.close()
+        source.close()
+    for name in ("starpunk.db", "starpunk.db-wal", "starpunk.db-shm"):
+        (data_path / name).unlink()
+    connections.clear()
+    assert client.get("/").status_code == 503
+    assert not (data_path / "starpunk.db").exists()
+    restored.replace(data_path / "starpunk.db")
+    assert "In the restored file" in client.get("/").text
+    assert "In the restored file" in client.get("/").text
+    assert len(connections) == 2, "one refused open while the file was missing, then the restored file proven once"
+
+
+def test_a_request_never_leaves_the_held_connection_in_a_transaction(app, data_path):
+    """A transaction a request left open is rolled back at its end, so the next request starts clean."""
+    with app.test_request_context("/"):
+        conn = db.get_db()
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO auth_failures (client, kind, at) VALUES ('x', 'sign-in', 'y')")
+    assert not conn.in_transaction
+    assert conn.execute("SELECT count(*) FROM auth_failures").fetchone()[0] == 0
+    assert db._held[str(data_path)].conn is conn

@@ -21,7 +21,7 @@ def assert_plain_error_page(response, status, title):
 
 @pytest.fixture
 def make_read_only(monkeypatch):
-    """Return a switch that makes request connections refuse writes, as a read-only disk would."""
+    """Return a switch that makes request connections (the held one too) refuse writes, as a read-only disk would."""
     real_connect = db.connect
 
     def connect(data_path, create=False):
@@ -29,7 +29,12 @@ def make_read_only(monkeypatch):
         conn.execute("PRAGMA query_only = ON")
         return conn
 
-    return lambda: monkeypatch.setattr(db, "connect", connect)
+    def switch():
+        monkeypatch.setattr(db, "connect", connect)
+        for held in db._held.values():  # the connection this process holds for its requests
+            held.conn.execute("PRAGMA query_only = ON")
+
+    return switch
 
 
 def test_404_page(client):

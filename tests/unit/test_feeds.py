@@ -338,3 +338,16 @@ def test_feeds_answer_get_only(client, path):
     """Feeds are read-only: other methods get 405."""
     assert client.post(path).status_code == 405
     assert client.delete(path).status_code == 405
+
+
+@pytest.mark.parametrize("path", ALL_FEEDS)
+def test_a_conditional_get_renders_nothing(client, add_notes, monkeypatch, path):
+    """A reader holding the current feed is answered 304 from the worker's copy: no feed is built for it."""
+    add_notes(["Built once"])
+    etag = client.get(path).headers["ETag"]
+    built = []
+    real = feeds.render_feed
+    monkeypatch.setattr(feeds, "render_feed", lambda *args, **kwargs: built.append(args) or real(*args, **kwargs))
+    for _ in range(3):
+        assert client.get(path, headers={"If-None-Match": etag}).status_code == 304
+    assert built == []

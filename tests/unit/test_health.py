@@ -1,6 +1,7 @@
 """/health: a JSON answer a container engine can act on, naming what failed and nothing more."""
 
 import errno
+import os
 import shutil
 import tempfile
 
@@ -110,3 +111,128 @@ def test_health_leaves_no_files_behind(client, data_path):
     for _ in range(5):
         assert client.get("/health").status_code == 200
     assert others() == before == []
+
+
+class Clock:
+    """A monotonic clock the test moves by hand (for /health's write-probe window)."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """Return the clock /health reads, frozen until the test moves it."""
+    from starpunk import health
+
+    ticking = Clock()
+    monkeypatch.setattr(health, "monotonic", ticking)
+    return ticking
+
+
+@pytest.fixture
+def probes(monkeypatch):
+    """Return the list of write probes /health makes from now on (each a real temporary file)."""
+    made = []
+    real = tempfile.TemporaryFile
+
+    def counting(*args, **kwargs):
+        made.append(kwargs.get("dir"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", counting)
+    return made
+
+
+def test_probes_in_a_loop_write_once_per_window(client, clock, probes):
+    """Probes within WRITE_CHECK_SECONDS of a successful write trust it; the next one after writes again."""
+    from starpunk.health import WRITE_CHECK_SECONDS
+
+    for _ in range(5):
+        assert client.get("/health").status_code == 200
+    assert len(probes) == 1
+    clock.now += WRITE_CHECK_SECONDS
+    assert client.get("/health").status_code == 200
+    assert len(probes) == 2
+
+
+def test_a_disk_failing_after_a_good_probe_shows_once_the_window_ends(client, clock, monkeypatch):
+    """A disk that stops taking writes is reported at the first probe after the window (seconds), then every time."""
+    from starpunk.health import WRITE_CHECK_SECONDS
+
+    assert client.get("/health").status_code == 200
+
+    def refuse(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
+    clock.now += WRITE_CHECK_SECONDS
+    for _ in range(3):
+        response = client.get("/health")
+        assert response.status_code == 503
+        assert response.get_json()["checks"] == {"database": "ok", "data_path": "write failed"}
+    monkeypatch.undo()  # space again: the failure was not remembered, the next probe is healthy
+    assert client.get("/health").status_code == 200
+
+
+def test_a_database_failure_shows_at_the_very_next_probe(client, clock, data_path):
+    """Only the write probe is trusted for a moment: the database is asked at every probe."""
+    assert client.get("/health").status_code == 200
+    (data_path / "starpunk.db").write_bytes(b"garbage, not SQLite " * 500)
+    response = client.get("/health")
+    assert response.status_code == 503
+    assert response.get_json()["checks"] == {"database": "unavailable", "data_path": "ok"}
+
+
+def test_a_failed_write_anywhere_ends_the_trust_at_once(app, client, clock, monkeypatch, owner, token):
+    """When a note fails to save for lack of storage, the next probe writes again and says so."""
+    assert client.get("/health").status_code == 200
+    form = {"csrf_token": token(owner), "content": "On a full disk", "published": "y"}
+
+    def refuse(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    from starpunk import db
+
+    for held in db._held.values():
+        held.conn.execute("PRAGMA query_only = ON")  # the database refuses writes, as on a full disk
+    assert owner.post("/admin/new", data=form).status_code == 503
+    monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
+    assert client.get("/health").status_code == 503
+
+
+def test_a_folder_that_stops_looking_writable_is_probed_at_once(client, clock, monkeypatch):
+    """Within the window, a folder the site may no longer write to (chmod, a read-only remount) is probed at once.
+
+    Tests run as root, whom a mode does not stop: the kernel's answers to the
+    site's user are stood in for (access says no, the write is refused).
+    """
+
+    def refuse(*args, **kwargs):
+        raise OSError(errno.EACCES, "Permission denied")
+
+    assert client.get("/health").status_code == 200
+    monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
+    assert client.get("/health").status_code == 200, "still writable to the kernel: the window holds"
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    response = client.get("/health")
+    assert response.status_code == 503
+    assert response.get_json()["checks"] == {"database": "ok", "data_path": "not writable"}
+
+
+def test_a_full_file_system_is_probed_at_once(client, clock, monkeypatch, data_path):
+    """Within the window, a file system without free blocks is probed at once (and the failed write reported)."""
+
+    class Full:
+        f_bavail = 0
+
+    def refuse(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    assert client.get("/health").status_code == 200
+    monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
+    monkeypatch.setattr(os, "statvfs", lambda path: Full())
+    assert client.get("/health").get_json()["checks"]["data_path"] == "write failed"

@@ -140,3 +140,41 @@ def test_a_session_that_cannot_be_saved_gives_the_storage_error_page(client, mon
     assert "Location" not in response.headers
     assert "Set-Cookie" not in response.headers
     assert "Nothing was changed" in response.get_data(as_text=True)
+
+
+@pytest.fixture
+def store_reads(monkeypatch):
+    """Return the list of session-store reads and writes from now on."""
+    from starpunk.sessions import SQLiteSessionInterface
+
+    seen = []
+    load, store = SQLiteSessionInterface._load, SQLiteSessionInterface._store
+
+    def counting_load(data_path, sid):
+        seen.append("read")
+        return load(data_path, sid)
+
+    def counting_store(app, session):
+        seen.append("write")
+        return store(app, session)
+
+    monkeypatch.setattr(SQLiteSessionInterface, "_load", staticmethod(counting_load))
+    monkeypatch.setattr(SQLiteSessionInterface, "_store", staticmethod(counting_store))
+    return seen
+
+
+def test_visitors_without_a_cookie_never_reach_the_session_store(client, add_notes, store_reads):
+    """Reading pages, feeds, photos' 404s, robots.txt and /health costs a cookie-less visitor no session access."""
+    slug = add_notes(["Read anonymously"])[0]["slug"]
+    for path in ("/", f"/note/{slug}", "/feed.xml", "/feed.atom", "/feed.json", "/health", "/robots.txt", "/nope"):
+        client.get(path)
+    assert store_reads == []
+
+
+def test_a_session_cookie_is_looked_up_once_a_request(owner, store_reads):
+    """With the cookie, each request reads its session row once (and writes it only when it changed)."""
+    owner.get("/")  # the first page with a form puts a CSRF token in the session: one write
+    assert store_reads == ["read", "write"]
+    owner.get("/")
+    owner.get("/feed.xml")
+    assert store_reads == ["read", "write", "read", "read"]

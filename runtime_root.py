@@ -31,6 +31,7 @@ APP_UID = 1000
 # installing packages; StarPunk and its packages import none of them.
 STDLIB_UNUSED = {
     "__phello__",
+    "_pydecimal.py",
     "_pyrepl",
     "config-*",
     "curses",

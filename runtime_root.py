@@ -10,8 +10,9 @@ official python image. Into the folder go: the interpreter and exactly the
 shared libraries it, the standard library's extension modules and the venv's
 extensions load (found with ldd); the standard library without its test suite,
 IDLE, tkinter, ensurepip and other development tools, as bytecode only; the
-venv and the app; the CA bundle; /etc/passwd and /etc/group naming UID 1000;
-/tmp and /data. No shell, no package manager, no other program.
+venv; the CA bundle; /etc/passwd and /etc/group naming UID 1000;
+/tmp and /data. No shell, no package manager, no other program. The app
+itself is copied on top by the Containerfile, as a layer of its own.
 """
 
 import compileall
@@ -25,7 +26,6 @@ import sysconfig
 from pathlib import Path
 
 VENV = Path("/opt/venv")
-APP = Path("/app")
 APP_UID = 1000
 # Parts of the standard library that only serve development, tests, GUIs or
 # installing packages; StarPunk and its packages import none of them.
@@ -141,7 +141,6 @@ def main(root: Path) -> None:
     # The venv's python3 is a symlink to this interpreter: copying it copies the whole chain.
     copy_path(str(VENV / "bin" / "python3"), root)
     copy_path(sys.executable, root)
-    shutil.copytree(APP, root / APP.relative_to("/"), symlinks=True)
     venv_extensions = sorted(VENV.rglob("*.so")) + sorted(VENV.rglob("*.so.*"))
     binaries = [Path(os.path.realpath(sys.executable)), *kept_extensions, *venv_extensions]
     for library in sorted(shared_libraries(binaries)):

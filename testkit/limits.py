@@ -8,13 +8,13 @@ against both (see loadtests/bench.py and build/reports/load/report.md).
 MB = 1_000_000  # bytes in one MB
 
 IMAGE_LIMIT_MB = 250
-IMAGE_GOAL_MB = 100
+IMAGE_GOAL_MB = 60
 # From `start` to the first 200 from /health: the median of several starts in the benchmark, one start in the tests.
 STARTUP_LIMIT_S = 10
-STARTUP_GOAL_S = 1
+STARTUP_GOAL_S = 0.4
 # Working set (usage minus inactive page cache, as `docker stats` shows it), at the peak of the load.
 MEMORY_LIMIT_MB = 256
-MEMORY_GOAL_MB = 100
+MEMORY_GOAL_MB = 80
 # 95th percentile latency of every endpoint under the benchmark's mixed load.
 P95_LIMIT_MS = 500
 FAILED_REQUESTS_LIMIT = 0

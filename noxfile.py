@@ -247,8 +247,7 @@ def image(session: nox.Session) -> None:
     tag = image_tag()
     also = "" if os.environ.get("STARPUNK_IMAGE_TAG") else " (also starpunk:latest)"
     session.log(
-        f"image: {tag}{also}, {image_size(tag) / 1e6:.1f} MB, "
-        f"built in {time.monotonic() - started:.0f} s on {base}"
+        f"image: {tag}{also}, {image_size(tag) / 1e6:.1f} MB, built in {time.monotonic() - started:.0f} s on {base}"
     )
 
 

@@ -61,7 +61,9 @@ def restore(source, database):
 def main(arguments):
     """Restore from the command line; return the exit code."""
     if len(arguments) not in (1, 2):
-        print("usage: python3 -m starpunk.restore DATABASE [BACKUP]  (BACKUP defaults to standard input)", file=sys.stderr)
+        print(
+            "usage: python3 -m starpunk.restore DATABASE [BACKUP]  (BACKUP defaults to standard input)", file=sys.stderr
+        )
         return EXIT_FAILED
     try:
         if len(arguments) == 2:

@@ -142,7 +142,9 @@ def scan_saved_image(client: docker.DockerClient, tag: str, folder: Path, needle
                 # Config and manifest: build arguments and history live there.
                 findings.append(f"{member.name}: holds the build context's SESSION_SECRET")
     declared = len(set(client.images.get(tag).attrs["RootFS"]["Layers"]))
-    assert layers == declared >= 1, f"{layers} layer(s) in the saved image, {declared} declared: not a format this reads"
+    assert layers == declared >= 1, (
+        f"{layers} layer(s) in the saved image, {declared} declared: not a format this reads"
+    )
     return findings
 
 

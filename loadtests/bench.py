@@ -232,9 +232,13 @@ def image_figures(client, tag):
     own = history
     if base_name:
         try:
-            own = history[: len(history) - len(client.images.get(base_name).history())]
+            base = client.images.get(base_name)
         except docker.errors.ImageNotFound:
-            pass
+            base = None
+        # A final stage FROM scratch holds none of the base's layers: then every layer is StarPunk's.
+        base_layers = base.attrs["RootFS"]["Layers"] if base else []
+        if base and image.attrs["RootFS"]["Layers"][: len(base_layers)] == base_layers:
+            own = history[: len(history) - len(base.history())]
     return {
         "image_id": image.id,
         "image_mb": image.attrs["Size"] / MB,

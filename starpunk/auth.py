@@ -3,12 +3,15 @@
 import base64
 import functools
 import hashlib
+import json
 import secrets
 from datetime import datetime, timedelta, timezone
+from http.client import HTTPException
+from urllib.error import HTTPError, URLError
 from urllib.parse import urlencode, urlsplit
+from urllib.request import Request, urlopen
 
 import click
-import requests
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 from flask.cli import with_appcontext
 
@@ -117,25 +120,32 @@ def callback():
         return _refuse("This sign-in did not start here, or it has expired (state mismatch). Please start again.", 400)
     if not code:
         return _refuse("IndieLogin sent no authorization code. Please start again.", 400)
+    form = {
+        "code": code,
+        "client_id": _client_id(),
+        "redirect_uri": _redirect_uri(),
+        "code_verifier": pending["verifier"],
+    }
+    exchange = Request(
+        f"{current_app.config['INDIELOGIN_URL']}/auth",
+        data=urlencode(form).encode(),
+        headers={"Accept": "application/json"},
+        method="POST",
+    )
     try:
-        reply = requests.post(
-            f"{current_app.config['INDIELOGIN_URL']}/auth",
-            data={
-                "code": code,
-                "client_id": _client_id(),
-                "redirect_uri": _redirect_uri(),
-                "code_verifier": pending["verifier"],
-            },
-            headers={"Accept": "application/json"},
-            timeout=INDIELOGIN_TIMEOUT_SECONDS,
-        )
-    except requests.RequestException as exc:
-        current_app.logger.error("IndieLogin unreachable: %s", type(exc).__name__)
+        with urlopen(exchange, timeout=INDIELOGIN_TIMEOUT_SECONDS) as reply:
+            answer = reply.read()
+    except HTTPError as exc:
+        # IndieLogin answered, with an error status: it did not confirm the sign-in.
+        exc.close()
+        answer = b""
+    except (URLError, HTTPException, OSError) as exc:
+        current_app.logger.error("IndieLogin unreachable: %s", type(getattr(exc, "reason", exc)).__name__)
         return render_template(
             "auth/failed.html", message="IndieLogin could not be reached. Please try again later."
         ), 502
     try:
-        me = reply.json().get("me") if reply.status_code == 200 else None
+        me = json.loads(answer).get("me")
     except (ValueError, AttributeError):
         me = None
     if not me:

@@ -1,14 +1,14 @@
 """RSS 2.0, Atom 1.0 and JSON Feed 1.1, of all notes and of each tag, cached coherently across workers."""
 
 import json
+import re
 import time
+import xml.etree.ElementTree as ET
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
+from email.utils import format_datetime
 
-from feedgen.ext.base import BaseEntryExtension, BaseExtension
-from feedgen.feed import FeedGenerator
-from feedgen.util import xml_elem
 from flask import Blueprint, current_app, redirect, url_for
 from markupsafe import escape
 from werkzeug.http import http_date
@@ -28,6 +28,14 @@ FORMATS = {
 TAG_ENDPOINTS = {"rss": "feeds.tag_rss", "atom": "feeds.tag_atom", "json": "feeds.tag_json_feed"}
 # Feeds kept per worker: the site's three, plus those of the tags read most lately.
 MAX_CACHED_FEEDS = 64
+ATOM_NS = "http://www.w3.org/2005/Atom"
+ATOM_LINK = f"{{{ATOM_NS}}}link"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+# Characters XML 1.0 forbids (C0 controls but tab and newlines, lone surrogates,
+# U+FFFE/U+FFFF): ElementTree would write them and leave the feed unreadable.
+NOT_XML_CHARS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# RSS carries Atom's self link as <atom:link>, the prefix every reader expects.
+ET.register_namespace("atom", ATOM_NS)
 
 
 @dataclass(frozen=True)
@@ -41,21 +49,6 @@ class CachedFeed:
     last_modified: datetime
     # ETag aside, what every answer from this copy carries (Last-Modified, Cache-Control), made once.
     headers: tuple[tuple[str, str], ...] = ()
-
-
-class AtomEnclosures(BaseEntryExtension):
-    """Write an entry's photos as <link rel="enclosure">: feedgen 1.0.0 drops rel and type from entry links."""
-
-    def __init__(self):
-        self.photos = []
-
-    def extend_atom(self, entry):
-        """Append one enclosure link per stored photo."""
-        for photo in self.photos:
-            xml_elem(
-                "link", entry, href=photo.src, rel="enclosure", type=photo.content_type, length=str(photo.size_bytes)
-            )
-        return entry
 
 
 def _site_meta(kind, tag=None):
@@ -102,20 +95,75 @@ def _feed_items(notes):
         }
 
 
-def _generator(meta, updated):
-    fg = FeedGenerator()
-    fg.id(meta["home"])
-    fg.title(meta["title"])
-    fg.author({"name": meta["author"], "uri": meta["author_url"]})
-    fg.link(href=meta["self"], rel="self")
-    # feedgen gives RSS's <channel><link> the last link added: the home page.
-    fg.link(href=meta["home"], rel="alternate")
-    fg.description(meta["description"])
-    fg.language("en")
-    fg.updated(updated)
-    fg.lastBuildDate(updated)
-    fg.register_extension("starpunk", BaseExtension, AtomEnclosures, atom=True, rss=False)
-    return fg
+def _add(parent, tag, text=None, **attributes):
+    """Append a child element with the given text and attributes, and return it."""
+    element = ET.SubElement(parent, tag, {name: NOT_XML_CHARS.sub("", value) for name, value in attributes.items()})
+    if text is not None:
+        element.text = NOT_XML_CHARS.sub("", text)
+    return element
+
+
+def _rss_document(meta, updated, items):
+    rss = ET.Element("rss", version="2.0")
+    channel = _add(rss, "channel")
+    _add(channel, "title", meta["title"])
+    _add(channel, "link", meta["home"])
+    _add(channel, "description", meta["description"])
+    _add(channel, ATOM_LINK, href=meta["self"], rel="self")
+    _add(channel, "docs", "https://www.rssboard.org/rss-specification")
+    _add(channel, "generator", "StarPunk")
+    _add(channel, "language", "en")
+    _add(channel, "lastBuildDate", format_datetime(updated))
+    for item in items:
+        element = _add(channel, "item")
+        _add(element, "title", item["title"])
+        _add(element, "link", item["url"])
+        _add(element, "description", item["html"])
+        _add(element, "guid", item["url"], isPermaLink="true")
+        for name in item["tags"]:
+            _add(element, "category", name)
+        # RSS allows one enclosure per item: the first stored photo.
+        if item["enclosures"]:
+            first = item["enclosures"][0]
+            _add(element, "enclosure", url=first.src, length=str(first.size_bytes), type=first.content_type)
+        _add(element, "pubDate", format_datetime(item["published"]))
+    return rss
+
+
+def _atom_document(meta, updated, items):
+    # Atom's namespace is declared as the document's default: ElementTree's
+    # default_namespace option refuses the unqualified attributes Atom uses.
+    feed = ET.Element("feed", {"xmlns": ATOM_NS, XML_LANG: "en"})
+    _add(feed, "id", meta["home"])
+    _add(feed, "title", meta["title"])
+    _add(feed, "updated", updated.isoformat())
+    author = _add(feed, "author")
+    _add(author, "name", meta["author"])
+    _add(author, "uri", meta["author_url"])
+    _add(feed, "link", href=meta["self"], rel="self")
+    _add(feed, "link", href=meta["home"], rel="alternate")
+    _add(feed, "generator", "StarPunk")
+    _add(feed, "subtitle", meta["description"])
+    for item in items:
+        entry = _add(feed, "entry")
+        _add(entry, "id", item["url"])
+        _add(entry, "title", item["title"])
+        _add(entry, "updated", item["updated"].isoformat())
+        _add(entry, "published", item["published"].isoformat())
+        _add(entry, "content", item["html"], type="html")
+        _add(entry, "link", href=item["url"], rel="alternate")
+        for name in item["tags"]:
+            _add(entry, "category", term=name)
+        for photo in item["enclosures"]:
+            _add(
+                entry,
+                "link",
+                href=photo.src,
+                rel="enclosure",
+                type=photo.content_type,
+                length=str(photo.size_bytes),
+            )
+    return feed
 
 
 def _json_item(item):
@@ -154,27 +202,8 @@ def render_feed(kind, notes, updated, tag=None):
             "items": [_json_item(item) for item in items],
         }
         return json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8")
-    fg = _generator(meta, updated)
-    for item in items:
-        entry = fg.add_entry(order="append")
-        entry.id(item["url"])
-        entry.guid(item["url"], permalink=True)
-        entry.title(item["title"])
-        entry.link(href=item["url"], rel="alternate")
-        entry.published(item["published"])
-        entry.updated(item["updated"])
-        for name in item["tags"]:
-            entry.category(term=name)
-        if kind == "rss":
-            entry.description(item["html"])
-            # RSS allows one enclosure per item: the first stored photo.
-            if item["enclosures"]:
-                first = item["enclosures"][0]
-                entry.enclosure(first.src, str(first.size_bytes), first.content_type)
-        else:
-            entry.content(item["html"], type="html")
-            entry.starpunk.photos = item["enclosures"]
-    return fg.rss_str(pretty=False) if kind == "rss" else fg.atom_str(pretty=False)
+    build = _rss_document if kind == "rss" else _atom_document
+    return ET.tostring(build(meta, updated, items), encoding="UTF-8", xml_declaration=True)
 
 
 def _cached_feed(kind, tag=None):

@@ -33,8 +33,18 @@ def test_engine_marks_container_healthy(lab: Lab) -> None:
 @pytest.mark.parametrize(
     ("breakage", "command", "check", "verdict"),
     [
-        ("read-only data folder", ["chmod", "0555", "/data"], "data_path", "not writable"),
-        ("database file removed", ["sh", "-c", "rm -f /data/starpunk.db*"], "database", None),
+        (
+            "read-only data folder",
+            ["python3", "-c", "import os; os.chmod('/data', 0o555)"],
+            "data_path",
+            "not writable",
+        ),
+        (
+            "database file removed",
+            ["python3", "-c", "import glob, os; [os.remove(path) for path in glob.glob('/data/starpunk.db*')]"],
+            "database",
+            None,
+        ),
     ],
 )
 def test_broken_data_volume_reports_unhealthy(

@@ -15,10 +15,8 @@ from testkit.site import ApiSite, Lab, Site
 PHOTO_BYTES = 30_000
 BACKUP = "/data/backups/starpunk-backup.db"
 # The restore step of docs/deployment/container-deployment.md ("Backup and restore"), as written there.
-RESTORE = (
-    "cat > /data/restore.db && mv /data/restore.db /data/starpunk.db"
-    " && rm -f /data/starpunk.db-wal /data/starpunk.db-shm"
-)
+# The guide's restore command (the image has no shell).
+RESTORE = ["python3", "-m", "starpunk.restore", "/data/starpunk.db"]
 RESTORE_TIMEOUT = 120
 
 
@@ -137,7 +135,7 @@ def test_backup_restore_and_export_bring_every_photo_back(lab: Lab, image_tag: s
     volume = lab.volume()
     labels = [argument for key, value in run_labels.items() for argument in ("--label", f"{key}={value}")]
     restore = subprocess.run(
-        ["docker", "run", "--rm", "-i", *labels, "-v", f"{volume}:/data", image_tag, "sh", "-c", RESTORE],
+        ["docker", "run", "--rm", "-i", *labels, "-v", f"{volume}:/data", image_tag, *RESTORE],
         input=backup,
         capture_output=True,
         timeout=RESTORE_TIMEOUT,

@@ -15,7 +15,7 @@ RETRIES = 3
 STORAGE_MESSAGE = "Nothing was changed"
 BREAKAGES = {
     "deleted": (
-        ["sh", "-c", "rm -f /data/starpunk.db /data/starpunk.db-wal /data/starpunk.db-shm"],
+        ["python3", "-c", "import glob, os; [os.remove(path) for path in glob.glob('/data/starpunk.db*')]"],
         "unable to open database file",
     ),
     "corrupted": (

@@ -18,7 +18,9 @@ SMALL_PHOTO_BYTES = 2_000
 # Notes this long need new pages in the write-ahead log; the second is longer than the first plus the room freed.
 FILLING_NOTE_CHARS = 60_000
 REFUSED_NOTE_CHARS = 95_000
-FREED_FOR_PHOTO = "-16K"
+FREED_FOR_PHOTO = 16 * 1024
+# Frees room by shortening the filler (the image has no shell, so no truncate): FILE BYTES.
+SHRINK = "import os, sys; os.truncate(sys.argv[1], os.path.getsize(sys.argv[1]) - int(sys.argv[2]))"
 MAX_ATTEMPTS = 20
 PHOTO_REFUSED = "The photo could not be saved"
 STORE_REFUSED = "Nothing was changed"
@@ -61,7 +63,7 @@ def test_full_disk_during_uploads_leaves_no_partial_file_and_no_dangling_photo(l
     assert before.status_code == 201, before.text[:300]
     stored_before = media_files(site)
     fill(site)
-    site.run("truncate", "-s", f"-{ROOM_BYTES}", FILLER)
+    site.run("python3", "-c", SHRINK, FILLER, str(ROOM_BYTES))
 
     # A file that cannot fit: refused while it is written, through the media endpoint and with a note.
     big = noisy_png(BIG_PHOTO_BYTES, uuid.uuid4().hex)
@@ -82,7 +84,7 @@ def test_full_disk_during_uploads_leaves_no_partial_file_and_no_dangling_photo(l
     else:
         raise AssertionError(f"{MAX_ATTEMPTS} long notes were all accepted on a nearly full disk")
     # Room for a small photo but not for a longer note: the photo is stored, then the note is refused.
-    site.run("truncate", "-s", FREED_FOR_PHOTO, FILLER)
+    site.run("python3", "-c", SHRINK, FILLER, str(FREED_FOR_PHOTO))
     marker = f"refused-{uuid.uuid4().hex[:8]}"
     files = [("photo", ("small.png", noisy_png(SMALL_PHOTO_BYTES, marker), "image/png"))]
     refused = client.create_form(content=f"{marker} " + "y" * REFUSED_NOTE_CHARS, files=files)
@@ -98,7 +100,7 @@ def test_full_disk_during_uploads_leaves_no_partial_file_and_no_dangling_photo(l
     assert not site.sqlite(f"SELECT id FROM notes WHERE content LIKE '{marker}%'"), "the refused note was stored"
     assert site.integrity() == "ok"
 
-    site.run("rm", FILLER)
+    site.run("python3", "-c", "import os, sys; os.remove(sys.argv[1])", FILLER)
     after = noisy_png(SMALL_PHOTO_BYTES, "after")
     url = client.upload(after, "after.png")
     assert client.get(url).content == after

@@ -193,6 +193,14 @@ def test_script_in_a_note_is_nowhere_in_the_feed(client, add_notes, path):
     assert "<strong>bold</strong>" in contents[0]
 
 
+@pytest.mark.parametrize("path", XML_FEEDS)
+def test_characters_xml_forbids_leave_the_feed_well_formed(client, add_notes, path):
+    """A control character pasted into a note is left out, and the rest of the note still reaches readers."""
+    add_notes(["Pasted\x01 from a terminal\x1b[0m, and more"])
+    _, _, contents = read_feed(client, path)
+    assert "Pasted from a terminal[0m, and more" in contents[0]
+
+
 @pytest.mark.parametrize("path", ALL_FEEDS)
 def test_feed_content_of_the_xss_corpus_is_allowlisted_html(client, add_notes, corpus, safe_html, path):
     """Every hostile payload reaches feed readers as allowlisted HTML only."""

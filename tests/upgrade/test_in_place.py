@@ -78,7 +78,9 @@ def test_upgrade_keeps_every_note_and_session_and_rollback_brings_the_release_ba
     assert new.image() == installation.image
 
     shipped = {
-        int(name[:4]): name for name in new.run("ls", "/app/starpunk/migrations").split() if name.endswith(".sql")
+        int(name[:4]): name
+        for name in new.run("python3", "-c", "import os; print(*os.listdir('/app/starpunk/migrations'))").split()
+        if name.endswith(".sql")
     }
     expected = {version: name for version, name in shipped.items() if version not in {row[0] for row in migrations}}
     after = {row[0]: row for row in migration_rows(new)}

@@ -41,8 +41,10 @@ def broken_image(
     docker_client: docker.DockerClient, image_tag: str, run_labels: dict[str, str]
 ) -> Iterator[tuple[str, str]]:
     """Build an image from the one under test plus a broken migration; return its tag and the migration's file name."""
+    # The image has no shell or ls: its own Python lists the folder.
+    listing = "import os; print(*sorted(os.listdir('/app/starpunk/migrations')))"
     shipped = docker_client.containers.run(
-        image_tag, entrypoint=["ls", "/app/starpunk/migrations"], network_mode="none", labels=run_labels, remove=True
+        image_tag, entrypoint=["python3", "-c", listing], network_mode="none", labels=run_labels, remove=True
     )
     last = max(int(name[:4]) for name in shipped.decode().split() if name.endswith(".sql"))
     name = f"{last + 1:04d}_upgrade_probe_broken.sql"

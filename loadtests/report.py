@@ -69,6 +69,9 @@ def throughput_table(report):
             saturated = "none: over at 1"
         else:
             saturated = f"{figure['saturation_rps']:,.0f} ({figure['saturation_connections']})"
+        if figure.get("probe_errors"):
+            # Past 16 connections the probe overloads the server on purpose: its errors are reported, not failed.
+            saturated += f"; {figure['probe_errors']} wrk error(s) in the overload probes"
         wrk_cpu = _percent(figure["wrk_cpu"]) + (" ⚠" if figure["wrk_cpu"] >= GENERATOR_BOUND else "")
         lines.append(
             f"| {server} | `{route}` | {figure['rps']:,.0f} | {ratio} | {goal_cell} | {met} | {cost} | {baseline} "

@@ -79,6 +79,8 @@ class Figures:
     saturation_rps: float | None
     saturation_connections: int | None
     points: list[Point] = field(default_factory=list)
+    # Errors in the runs that probe past CONNECTIONS for the saturation figure: overload, reported, not failed.
+    probe_errors: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """Return the figures as JSON-ready data."""
@@ -94,8 +96,8 @@ def run_point(target: Target, connections: int, seconds: int) -> Point:
 
 
 def saturation(points: list[Point], limit_ms: float = SATURATION_P95_MS) -> Point | None:
-    """Return the run with the highest requests/s whose p95 stayed under limit_ms (None if none did)."""
-    under = [point for point in points if point.p95_ms < limit_ms]
+    """Return the run with the highest requests/s whose p95 stayed under limit_ms, without errors (None if none)."""
+    under = [point for point in points if point.p95_ms < limit_ms and not point.errors]
     return max(under, key=lambda point: point.rps) if under else None
 
 
@@ -117,12 +119,13 @@ def summarize(points: list[Point], limit_ms: float = SATURATION_P95_MS) -> Figur
     return Figures(
         rps=statistics.median(point.rps for point in steady),
         p95_ms=statistics.median(point.p95_ms for point in steady),
-        errors=sum(point.errors for point in points),
+        errors=sum(point.errors for point in steady),
         wrk_cpu=sum(point.wrk_cpu_s for point in steady) / seconds,
         server_cpu=sum(point.server_cpu_s for point in steady) / seconds,
         saturation_rps=best.rps if best else None,
         saturation_connections=best.connections if best else None,
         points=points,
+        probe_errors=sum(point.errors for point in points if point.connections != CONNECTIONS),
     )
 
 
@@ -160,7 +163,10 @@ def measure(
     measure_saturation(targets, seconds, points)
     for name, runs in points.items():
         figure = summarize(runs)
-        say(f"throughput: {name}: {figure.rps:.0f} req/s, p95 {figure.p95_ms:.1f} ms, {figure.errors} errors")
+        say(
+            f"throughput: {name}: {figure.rps:.0f} req/s, p95 {figure.p95_ms:.1f} ms, {figure.errors} errors"
+            f" (+{figure.probe_errors} probing saturation)"
+        )
     return points
 
 

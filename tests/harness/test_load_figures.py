@@ -80,3 +80,16 @@ def test_the_committed_baseline_holds_every_route_with_a_goal(name: str) -> None
     ratios = baseline.read_baseline()
     assert 0 < ratios[name] < 2
     assert 0 < ratios["floor ÷ nginx"] < 1
+
+
+def test_errors_count_at_sixteen_connections_and_overload_probes_are_only_reported() -> None:
+    """A run at CONNECTIONS with errors fails the run.
+
+    A probe past it that errs is overload: reported, never the saturation figure.
+    """
+    steady = [Point(CONNECTIONS, 1000, 20, 20, 2, 1.0, 0.1, 1.0), point(1100, 20)]
+    probe = Point(64, 1500, 50, 50, 7, 1.0, 0.1, 1.0)
+    figures = throughput.summarize([*steady, probe])
+    assert figures.errors == 2
+    assert figures.probe_errors == 7
+    assert figures.saturation_connections == CONNECTIONS and figures.saturation_rps == 1100

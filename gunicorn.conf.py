@@ -5,7 +5,11 @@ import os
 bind = "0.0.0.0:8000"
 workers = int(os.environ.get("WORKERS", "4"))
 timeout = int(os.environ.get("WORKER_TIMEOUT", "30"))
-max_requests = int(os.environ.get("MAX_REQUESTS", "1000"))
+# A recycled worker is a fresh fork of the master, which rendered the site as it
+# was at startup: it renders again every note written since. At 1000 a busy
+# site forked a worker several times a second and lost a third of its
+# throughput to that (nox -s load, 0.7.0); at 10000 it is a few per minute.
+max_requests = int(os.environ.get("MAX_REQUESTS", "10000"))
 # Jitter keeps the workers from all restarting on the same request.
 max_requests_jitter = max_requests // 10
 # SIGTERM lets requests in flight finish for this long before workers are killed;

@@ -85,7 +85,8 @@ def throughput_table(report):
         f"in this run ({params['feed_bytes']:,} bytes). Servers on core {params['server_core']} (the containers "
         f"with `--cpuset-cpus`, nginx under `taskset`), wrk and locust on core {params['client_core']}"
         + ("" if params["pinned"] else " (not pinned: this machine has one core)")
-        + ". Requests to the containers pass Docker's userland proxy on 127.0.0.1 (not pinned); nginx's do not.",
+        + ". The floor and StarPunk run in the host's network namespace, Gunicorn listening on 127.0.0.1 "
+        "(no Docker proxy in between); StarPunk is a container started after the mix, on its volume.",
         "",
         "req/s: the median of a row's runs. ÷ floor: the median over rounds of the row's req/s over the floor's "
         "in the same round (the goals judge this). ÷ floor per CPU-s: the same with requests per CPU-second of "

@@ -97,6 +97,9 @@ def hold_open(data_path):
     except BaseException:
         conn.close()
         raise
+    previous = _held.get(str(data_path))
+    if previous is not None and previous.pid == os.getpid():
+        previous.conn.close()  # held again (a test, a tool): the one it replaces is closed, not left to the collector
     _held[str(data_path)] = Held(os.getpid(), conn, identity)
     return conn
 

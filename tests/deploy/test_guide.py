@@ -9,6 +9,7 @@ import shutil
 import sqlite3
 import subprocess
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +116,7 @@ def test_guide_blocks_run_and_restore_brings_back_every_note(deployment: Deploym
     backed_up, feed_backed_up = deployment.notes(), deployment.feed()
 
     deployment.run("backup")
-    with sqlite3.connect(deployment.folder / "starpunk-backup.db") as copy:
+    with closing(sqlite3.connect(deployment.folder / "starpunk-backup.db")) as copy:
         rows = copy.execute(NOTE_ROWS).fetchall()
     assert rows == backed_up, "the backup on the host should hold exactly the notes at backup time"
 

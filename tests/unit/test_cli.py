@@ -2,6 +2,7 @@
 
 import json
 import sqlite3
+from contextlib import closing
 
 import pytest
 
@@ -201,7 +202,7 @@ def test_a_restore_brings_every_photo_back(runner, app, photo_note, make_app, tm
     page = site.test_client().get(f"/note/{photo_note['slug']}").text
     assert 'alt="A small square"' in page and 'href="/tag/kept"' in page
     # Written back once: the photos leave the database, and the next start has nothing to do.
-    with sqlite3.connect(restored / "starpunk.db") as conn:
+    with closing(sqlite3.connect(restored / "starpunk.db")) as conn:  # sqlite3's own `with` does not close
         assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'backup_media'").fetchone()[0] == 0
     make_app(DATA_PATH=str(restored))
     assert "restored" not in capfd.readouterr().err

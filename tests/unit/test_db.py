@@ -1,5 +1,6 @@
 """The database: numbered migrations applied once, WAL mode, and no silently created files."""
 
+import os
 import re
 import sqlite3
 
@@ -264,9 +265,13 @@ def test_without_a_held_connection_each_request_opens_its_own(make_app, connecti
 
 def test_a_forked_process_never_uses_its_parents_connection(app, data_path, connections):
     """A connection held by another process id (the parent of a fork) is left alone: requests open their own."""
-    db._held[str(data_path)].pid = -1
-    assert app.test_client().get("/health").status_code == 200
-    assert len(connections) == 1
+    held = db._held[str(data_path)]
+    held.pid = -1
+    try:
+        assert app.test_client().get("/health").status_code == 200
+        assert len(connections) == 1
+    finally:
+        held.pid = os.getpid()  # this process's again, so the fixture's release_held closes it
 
 
 def test_a_write_by_another_connection_is_read_at_once(app, client, add_notes, database):

@@ -97,6 +97,8 @@ def test_drain_is_bounded_in_time(listener, stopped_worker):
 
 SHORT_HEADER_SECONDS = 1.0
 SHORT_BODY_SECONDS = 1.5
+# Workers drain for at most DRAIN_SECONDS (1 s) on SIGTERM; Gunicorn itself waits graceful_timeout (30 s) for them.
+STOP_SECONDS = 10
 ECHO_APP = """
 def app(environ, start_response):
     body = environ["wsgi.input"].read()
@@ -147,7 +149,12 @@ def gunicorn(request, tmp_path):
         yield port, log
     finally:
         process.terminate()
-        process.wait(10)
+        try:
+            process.wait(STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            pytest.fail(f"Gunicorn did not stop within {STOP_SECONDS} s of SIGTERM; its log:\n{log.read_text()}")
 
 
 def _get(port, timeout=5.0):

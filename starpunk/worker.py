@@ -295,6 +295,9 @@ class DrainingWorker(SyncWorker):
 
     def handle(self, listener, client, addr):
         """Answer one connection, its body bounded by the body deadline."""
+        # Gunicorn's heartbeat, so WORKER_TIMEOUT times this request alone: connections
+        # that became ready together are answered one after another from one poll.
+        self.notify()
         who = client_address(addr)
         seconds = self.body_seconds
 

@@ -4,6 +4,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 
 import pytest
 from gunicorn.config import Config
@@ -113,9 +114,12 @@ def app(environ, start_response):
 def gunicorn(request, tmp_path):
     """Run Gunicorn on a body-echoing app; yield (port, log path).
 
-    2 DrainingWorkers unless the test asks for another number; short deadlines.
+    2 DrainingWorkers and a WORKER_TIMEOUT of 30 s unless the test asks for others (a
+    number of workers, or (workers, timeout)); short deadlines.
     """
-    workers = getattr(request, "param", 2)
+    workers, timeout = getattr(request, "param", 2), 30
+    if isinstance(workers, tuple):
+        workers, timeout = workers
     (tmp_path / "echo.py").write_text(ECHO_APP)
     config = tmp_path / "conf.py"
     config.write_text(
@@ -123,7 +127,7 @@ def gunicorn(request, tmp_path):
         f"starpunk.worker.HEADER_SECONDS = {SHORT_HEADER_SECONDS}\n"
         f"starpunk.worker.BODY_SECONDS = {SHORT_BODY_SECONDS}\n"
         "worker_class = 'starpunk.worker.DrainingWorker'\n"
-        f"workers = {workers}\ntimeout = 30\ncontrol_socket_disable = True\n"
+        f"workers = {workers}\ntimeout = {timeout}\ncontrol_socket_disable = True\n"
     )
     port = free_port()
     log = tmp_path / "gunicorn.log"
@@ -269,3 +273,23 @@ def test_headers_that_came_in_time_are_answered_even_when_the_worker_was_busy(gu
     assert _read_all(waiting).startswith(b"HTTP/1.1 200 ")
     busy.close()
     waiting.close()
+
+
+@pytest.mark.parametrize("gunicorn", [(1, 3)], indirect=True)
+def test_requests_answered_back_to_back_are_each_timed_from_their_own_start(gunicorn):
+    """Stalled uploads whose headers complete together are refused one after another, and the worker lives.
+
+    Each takes its 1 s body deadline; six in a row outlast WORKER_TIMEOUT (3 s here),
+    which must time one request, not the batch a worker answers from one poll.
+    """
+    port, log = gunicorn
+    with ExitStack() as stack:
+        uploads = [stack.enter_context(socket.create_connection(("127.0.0.1", port), timeout=15)) for _ in range(6)]
+        for sock in uploads:
+            sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\n")  # incomplete headers: the worker parks them
+        time.sleep(0.3)  # well inside the 1 s header deadline
+        for sock in uploads:
+            sock.sendall(b"Content-Length: 100000\r\n\r\n" + b"x" * 100)
+        answers = [_read_all(sock) for sock in uploads]
+    assert all(answer.startswith(b"HTTP/1.1 400 ") for answer in answers), answers
+    assert "WORKER TIMEOUT" not in log.read_text(), log.read_text()[-2000:]

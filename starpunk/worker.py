@@ -2,7 +2,9 @@
 
 import errno
 import os
+import queue
 import select
+import signal
 import socket
 import time
 
@@ -26,6 +28,8 @@ TIMEOUT_MARGIN = 5.0
 ARRIVAL_GRACE_SECONDS = 0.01
 # Connections a worker holds while their headers arrive; past it the oldest is closed.
 MAX_WAITING = 256
+# The signals that stop a worker (graceful or quick).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
 # Enough of a request to see where its headers end (or that they are too long,
 # which Gunicorn's parser then refuses).
 PEEK_BYTES = 65536
@@ -162,6 +166,27 @@ class DrainingWorker(SyncWorker):
         super().__init__(*args, **kwargs)
         self.waiting = []
         self.activity = "waiting for connections"
+
+    def init_signals(self):
+        """Install the worker's signal handlers, then act on a stop that arrived before they were in place.
+
+        From the fork until now this process ran Gunicorn's master handlers,
+        which only queue a signal for the master's loop (in this process's copy
+        of the queue): a SIGTERM sent to a worker still booting, a stop right
+        after a start, was lost, and the worker served on until Gunicorn killed
+        it at graceful_timeout.
+        """
+        inherited = signal.getsignal(signal.SIGTERM)
+        super().init_signals()
+        queued = getattr(getattr(inherited, "__self__", None), "SIG_QUEUE", None)
+        while queued is not None:
+            try:
+                caught = queued.get_nowait()
+            except queue.Empty:
+                break
+            if caught in STOP_SIGNALS:
+                os.kill(os.getpid(), caught)  # to this worker's own handler now
+                break
 
     @property
     def body_seconds(self):

@@ -1,5 +1,6 @@
 """The Gunicorn worker answers the connections already queued when it is told to stop."""
 
+import signal
 import socket
 import subprocess
 import sys
@@ -293,3 +294,37 @@ def test_requests_answered_back_to_back_are_each_timed_from_their_own_start(guni
         answers = [_read_all(sock) for sock in uploads]
     assert all(answer.startswith(b"HTTP/1.1 400 ") for answer in answers), answers
     assert "WORKER TIMEOUT" not in log.read_text(), log.read_text()[-2000:]
+
+
+def test_a_stop_sent_while_a_worker_boots_stops_it(tmp_path):
+    """SIGTERM to Gunicorn while its worker is between the fork and its own signal handlers: all exit at once.
+
+    The worker then still ran the master's handlers, which queue the signal for
+    the master's loop: it was lost, and Gunicorn waited graceful_timeout (30 s
+    here) before killing the worker. post_fork holds the worker in that window.
+    """
+    (tmp_path / "echo.py").write_text(ECHO_APP)
+    config = tmp_path / "conf.py"
+    config.write_text(
+        "import time\n"
+        "worker_class = 'starpunk.worker.DrainingWorker'\n"
+        "workers = 1\ngraceful_timeout = 30\ncontrol_socket_disable = True\n"
+        "def post_fork(server, worker):\n    time.sleep(2)\n"
+    )
+    log = tmp_path / "gunicorn.log"
+    command = [sys.executable, "-m", "gunicorn", "-c", str(config), "-b", f"127.0.0.1:{free_port()}"]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*command, "--chdir", str(tmp_path), "echo:app"], stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        wait_for(lambda: "Booting worker" in log.read_text(), timeout=20, what="the worker's fork")
+        process.send_signal(signal.SIGTERM)
+        process.wait(STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"Gunicorn did not stop within {STOP_SECONDS} s of SIGTERM; its log:\n{log.read_text()}")
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert "Worker exiting" in log.read_text(), log.read_text()

@@ -1,6 +1,5 @@
 """The Gunicorn worker answers the connections already queued when it is told to stop."""
 
-import signal
 import socket
 import subprocess
 import sys
@@ -111,6 +110,35 @@ def app(environ, start_response):
 """
 
 
+def _start_gunicorn(folder, settings):
+    """Start Gunicorn on the echo app with DrainingWorker and these conf.py lines; return (process, port, log)."""
+    (folder / "echo.py").write_text(ECHO_APP)
+    config = folder / "conf.py"
+    config.write_text(
+        "import starpunk.worker\n"
+        f"starpunk.worker.HEADER_SECONDS = {SHORT_HEADER_SECONDS}\n"
+        f"starpunk.worker.BODY_SECONDS = {SHORT_BODY_SECONDS}\n"
+        "worker_class = 'starpunk.worker.DrainingWorker'\ncontrol_socket_disable = True\n" + settings
+    )
+    port = free_port()
+    log = folder / "gunicorn.log"
+    command = [sys.executable, "-m", "gunicorn", "-c", str(config), "-b", f"127.0.0.1:{port}"]
+    with log.open("wb") as out:
+        process = subprocess.Popen([*command, "--chdir", str(folder), "echo:app"], stdout=out, stderr=subprocess.STDOUT)
+    return process, port, log
+
+
+def _stop_gunicorn(process, log):
+    """SIGTERM Gunicorn; fail with its log unless every process has exited within STOP_SECONDS."""
+    process.terminate()
+    try:
+        process.wait(STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        pytest.fail(f"Gunicorn did not stop within {STOP_SECONDS} s of SIGTERM; its log:\n{log.read_text()}")
+
+
 @pytest.fixture
 def gunicorn(request, tmp_path):
     """Run Gunicorn on a body-echoing app; yield (port, log path).
@@ -121,45 +149,12 @@ def gunicorn(request, tmp_path):
     workers, timeout = getattr(request, "param", 2), 30
     if isinstance(workers, tuple):
         workers, timeout = workers
-    (tmp_path / "echo.py").write_text(ECHO_APP)
-    config = tmp_path / "conf.py"
-    config.write_text(
-        "import starpunk.worker\n"
-        f"starpunk.worker.HEADER_SECONDS = {SHORT_HEADER_SECONDS}\n"
-        f"starpunk.worker.BODY_SECONDS = {SHORT_BODY_SECONDS}\n"
-        "worker_class = 'starpunk.worker.DrainingWorker'\n"
-        f"workers = {workers}\ntimeout = {timeout}\ncontrol_socket_disable = True\n"
-    )
-    port = free_port()
-    log = tmp_path / "gunicorn.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-c",
-                str(config),
-                "-b",
-                f"127.0.0.1:{port}",
-                "--chdir",
-                str(tmp_path),
-                "echo:app",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    process, port, log = _start_gunicorn(tmp_path, f"workers = {workers}\ntimeout = {timeout}\n")
     try:
         wait_for(lambda: _get(port, timeout=1) == 200, timeout=20, what=f"Gunicorn answering on 127.0.0.1:{port}")
         yield port, log
     finally:
-        process.terminate()
-        try:
-            process.wait(STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            pytest.fail(f"Gunicorn did not stop within {STOP_SECONDS} s of SIGTERM; its log:\n{log.read_text()}")
+        _stop_gunicorn(process, log)
 
 
 def _get(port, timeout=5.0):
@@ -303,28 +298,11 @@ def test_a_stop_sent_while_a_worker_boots_stops_it(tmp_path):
     the master's loop: it was lost, and Gunicorn waited graceful_timeout (30 s
     here) before killing the worker. post_fork holds the worker in that window.
     """
-    (tmp_path / "echo.py").write_text(ECHO_APP)
-    config = tmp_path / "conf.py"
-    config.write_text(
-        "import time\n"
-        "worker_class = 'starpunk.worker.DrainingWorker'\n"
-        "workers = 1\ngraceful_timeout = 30\ncontrol_socket_disable = True\n"
-        "def post_fork(server, worker):\n    time.sleep(2)\n"
+    process, _, log = _start_gunicorn(
+        tmp_path, "import time\nworkers = 1\ngraceful_timeout = 30\ndef post_fork(server, worker):\n    time.sleep(2)\n"
     )
-    log = tmp_path / "gunicorn.log"
-    command = [sys.executable, "-m", "gunicorn", "-c", str(config), "-b", f"127.0.0.1:{free_port()}"]
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*command, "--chdir", str(tmp_path), "echo:app"], stdout=out, stderr=subprocess.STDOUT
-        )
     try:
         wait_for(lambda: "Booting worker" in log.read_text(), timeout=20, what="the worker's fork")
-        process.send_signal(signal.SIGTERM)
-        process.wait(STOP_SECONDS)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"Gunicorn did not stop within {STOP_SECONDS} s of SIGTERM; its log:\n{log.read_text()}")
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        _stop_gunicorn(process, log)
     assert "Worker exiting" in log.read_text(), log.read_text()

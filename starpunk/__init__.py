@@ -102,7 +102,7 @@ def create_app(test_config=None):
         hops = settings["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
 
-    from . import admin, auth, cli, db, errors, feeds, health, indieauth, media, meta, micropub, notes, tokens
+    from . import admin, auth, cli, db, errors, fastpath, feeds, health, indieauth, media, meta, micropub, notes, tokens
     from .sessions import SQLiteSessionInterface
 
     try:
@@ -138,6 +138,8 @@ def create_app(test_config=None):
     for module in (notes, feeds, media, auth, admin, health, indieauth, micropub, meta):
         app.register_blueprint(module.bp)
     app.after_request(_add_security_headers)
+    # Outermost: readers' copies of cached pages and feeds are answered before Flask (and ProxyFix) run.
+    app.wsgi_app = fastpath.ReaderFastPath(app.wsgi_app, settings["DATA_PATH"])
     app.jinja_env.filters.update(
         markdown=note_html,
         summary=summary,

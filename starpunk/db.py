@@ -143,6 +143,18 @@ def held_connection(data_path):
     return entry.conn
 
 
+def proven_held_connection(data_path):
+    """Return this process's held connection when the database file is still the one last proven, else None.
+
+    held_connection without the proving: a changed or missing file is left
+    to the next request through Flask, which proves it (or reports why not).
+    """
+    entry = _held.get(str(data_path))
+    if entry is None or entry.pid != os.getpid() or file_identity(data_path) != entry.identity:
+        return None
+    return entry.conn
+
+
 def get_db():
     """Return this request's connection: the worker's held one (see held_connection), or a new one."""
     if "db" not in g:

@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 
-from flask import Blueprint, current_app, redirect, url_for
+from flask import Blueprint, current_app, redirect, request, url_for
 from markupsafe import escape
 from werkzeug.http import http_date
 
-from . import store
+from . import fastpath, store
 from .notes import permalink, published_tag
-from .pagecache import conditional_response, content_etag
+from .pagecache import conditional_response, content_etag, is_reader
 from .render import render_markdown, summary
 
 bp = Blueprint("feeds", __name__)
@@ -239,6 +239,15 @@ def _cached_feed(kind, tag=None):
 
 def _feed_response(kind, tag=None):
     entry = _cached_feed(kind, tag)
+    if is_reader():
+        # The next readers of this feed are answered before Flask while it stands (fastpath.py).
+        fastpath.offer(
+            request.environ,
+            entry.generation,
+            entry.etag,
+            last_modified=entry.last_modified,
+            expires_at=entry.built_at + current_app.config["FEED_CACHE_SECONDS"],
+        )
     return conditional_response(
         entry.body, FORMATS[kind][1], entry.etag, entry.headers, last_modified=entry.last_modified
     )

@@ -13,6 +13,8 @@ from functools import lru_cache
 from flask import Blueprint, Response, current_app, g, request, url_for
 from werkzeug.security import safe_join
 
+from .fastpath import file_stamp
+
 bp = Blueprint("meta", __name__)
 
 STATIC_CACHE_SECONDS = 365 * 24 * 3600
@@ -47,11 +49,12 @@ def static_url(filename):
 
 def static_stamp(filename):
     """Return a static file's (mtime, size), or None: it changes whenever the file is written."""
-    try:
-        stat = os.stat(_static_path(current_app.static_folder, filename))
-    except (OSError, TypeError):
-        return None
-    return stat.st_mtime_ns, stat.st_size
+    return file_stamp(static_file_path(filename))
+
+
+def static_file_path(filename):
+    """Return the path of a file under the static folder (None when the name leads outside it)."""
+    return _static_path(current_app.static_folder, filename)
 
 
 @lru_cache(maxsize=64)

@@ -16,10 +16,10 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from flask import Response, current_app, g, request, session
-from werkzeug.http import parse_date, parse_etags, quote_etag
+from werkzeug.http import quote_etag
 
-from . import store
-from .meta import static_files_unchanged
+from . import fastpath, store
+from .meta import static_file_path, static_files_unchanged
 from .sessions import COOKIE_NAME
 
 READER_METHODS = frozenset({"GET", "HEAD"})
@@ -52,17 +52,6 @@ def is_reader():
     return COOKIE_NAME not in request.environ.get("HTTP_COOKIE", "") or COOKIE_NAME not in request.cookies
 
 
-def not_modified(etag, last_modified=None):
-    """Return True when the request says it holds this version: If-None-Match, or else If-Modified-Since (RFC 9110)."""
-    environ = request.environ
-    if "HTTP_IF_NONE_MATCH" in environ:
-        return parse_etags(environ["HTTP_IF_NONE_MATCH"]).contains_weak(etag)
-    if last_modified is not None and "HTTP_IF_MODIFIED_SINCE" in environ:
-        since = parse_date(environ["HTTP_IF_MODIFIED_SINCE"])
-        return since is not None and last_modified.replace(microsecond=0) <= since
-    return False
-
-
 def conditional_response(body, content_type, etag, headers=(), last_modified=None):
     """Return 304 (its validators, no body) when the request holds this version, else the body; nothing is rendered.
 
@@ -70,7 +59,7 @@ def conditional_response(body, content_type, etag, headers=(), last_modified=Non
     (caching rules, Last-Modified).
     """
     fields = [("ETag", quote_etag(etag)), *headers]
-    if not_modified(etag, last_modified):
+    if fastpath.holds(request.environ, etag, last_modified):
         return Response(status=304, headers=fields)
     return Response(body, headers=fields, content_type=content_type)
 
@@ -98,6 +87,13 @@ def cached_for_readers(view):
             while len(pages) > MAX_CACHED_PAGES:
                 pages.popitem(last=False)
         pages.move_to_end(key)
+        # The next readers of this address are answered before Flask while the page stands (fastpath.py).
+        fastpath.offer(
+            request.environ,
+            page.generation,
+            page.etag,
+            static_files=[(static_file_path(name), stamp) for name, stamp in page.static_files],
+        )
         return conditional_response(page.body, page.content_type, page.etag)
 
     return wrapped

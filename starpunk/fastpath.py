@@ -1,0 +1,156 @@
+"""Readers' copies answered before Flask: a cached page or feed costs a dict lookup and one small read.
+
+The page cache (pagecache.py) and the feed cache (feeds.py) spare readers the
+rendering, but each request still paid for Flask itself: the request context,
+routing, session lookup, hooks and a Response object, about twice what the
+bytes' own serving costs. This WSGI middleware sits outside Flask. When a view
+answers a reader's GET from one of those caches it *offers* that copy
+(``offer``, stored in the WSGI environ); the middleware keeps the response it
+sees leave Flask for that address (status, every header, body) with the
+offer's terms, and answers the next readers' GET, HEAD and conditional
+requests for the address itself while the terms hold:
+
+- the content generation is the one the copy was rendered from (one read on
+  the worker's held connection, as the caches do: a write in any worker is
+  seen by every worker's next request);
+- a feed is younger than ``FEED_CACHE_SECONDS``;
+- the static files the page links to are unchanged.
+
+Anything else goes to Flask as before: requests with the session cookie (the
+owner, a visitor signing in), other methods, a process that holds no
+connection (the Gunicorn master, CLI commands), a database that does not
+answer (Flask's error page says why), and every address nobody offered.
+"""
+
+import os
+import sqlite3
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from werkzeug.http import parse_date, parse_etags, remove_entity_headers
+
+from . import db
+from .sessions import COOKIE_NAME
+
+OFFER_KEY = "starpunk.reader_copy"
+READER_METHODS = frozenset({"GET", "HEAD"})
+# Copies kept per worker: enough for the page cache's and the feed cache's together.
+MAX_COPIES = 320
+GENERATION_SQL = "SELECT value FROM site_state WHERE key = 'content_generation'"
+
+
+@dataclass(frozen=True)
+class Offer:
+    """The terms on which a view's answer may be repeated to readers without asking Flask."""
+
+    generation: int
+    etag: str
+    last_modified: object = None  # a datetime: If-Modified-Since is honoured (the feeds)
+    expires_at: float | None = None  # time.monotonic() after which the copy is not served
+    static_files: tuple = ()  # (absolute path, (mtime_ns, size) or None) of each static file linked
+
+
+@dataclass(frozen=True)
+class Copy:
+    """One address's answer, as it left Flask, and the terms of its reuse."""
+
+    offer: Offer
+    status: str
+    headers: tuple
+    not_modified_headers: tuple
+    body: bytes
+
+
+def offer(environ, generation, etag, last_modified=None, expires_at=None, static_files=()):
+    """Let the fast path repeat this request's answer (if it is a 200 without cookies) while the terms hold."""
+    environ[OFFER_KEY] = Offer(generation, etag, last_modified, expires_at, tuple(static_files))
+
+
+def file_stamp(path):
+    """Return a file's (mtime_ns, size), or None when it cannot be seen."""
+    try:
+        stat = os.stat(path)
+    except (OSError, TypeError):
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
+def holds(environ, etag, last_modified=None):
+    """Return True when the request says it holds this version: If-None-Match, or else If-Modified-Since (RFC 9110)."""
+    if "HTTP_IF_NONE_MATCH" in environ:
+        return parse_etags(environ["HTTP_IF_NONE_MATCH"]).contains_weak(etag)
+    if last_modified is not None and "HTTP_IF_MODIFIED_SINCE" in environ:
+        since = parse_date(environ["HTTP_IF_MODIFIED_SINCE"])
+        return since is not None and last_modified.replace(microsecond=0) <= since
+    return False
+
+
+class ReaderFastPath:
+    """WSGI middleware answering readers from the copies Flask's views offered (see the module's docstring)."""
+
+    def __init__(self, wsgi_app, data_path):
+        self.wsgi_app = wsgi_app
+        self.data_path = str(data_path)
+        self.copies = OrderedDict()
+
+    def __call__(self, environ, start_response):
+        if environ["REQUEST_METHOD"] not in READER_METHODS or COOKIE_NAME in environ.get("HTTP_COOKIE", ""):
+            return self.wsgi_app(environ, start_response)
+        key = (environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""))
+        copy = self.copies.get(key)
+        if copy is not None and self._current(copy.offer):
+            self.copies.move_to_end(key)
+            if holds(environ, copy.offer.etag, copy.offer.last_modified):
+                start_response("304 NOT MODIFIED", list(copy.not_modified_headers))
+                return []
+            start_response(copy.status, list(copy.headers))
+            return [] if environ["REQUEST_METHOD"] == "HEAD" else [copy.body]
+        return self._through_flask(key, environ, start_response)
+
+    def _current(self, terms):
+        """Return True while a copy's terms hold; False sends the request to Flask, which renders again."""
+        if terms.expires_at is not None and time.monotonic() >= terms.expires_at:
+            return False
+        conn = db.proven_held_connection(self.data_path)
+        if conn is None:
+            return False  # no held connection, or a changed file: Flask proves it
+        try:
+            generation = int(conn.execute(GENERATION_SQL).fetchone()[0])
+        except (sqlite3.Error, TypeError, ValueError):
+            return False  # a missing or damaged database: Flask asks again and answers with its error page
+        if generation != terms.generation:
+            return False
+        return all(file_stamp(path) == stamp for path, stamp in terms.static_files)
+
+    def _through_flask(self, key, environ, start_response):
+        answer = {}
+
+        def keep_status(status, headers, exc_info=None):
+            answer["status"], answer["headers"] = status, headers
+            return start_response(status, headers, exc_info)
+
+        body = self.wsgi_app(environ, keep_status)
+        terms = environ.get(OFFER_KEY)
+        if terms is None or environ["REQUEST_METHOD"] != "GET" or not answer["status"].startswith("200 "):
+            return body
+        if any(name.lower() == "set-cookie" for name, _ in answer["headers"]):
+            return body  # a response that set a cookie is somebody's, not every reader's
+        try:
+            data = b"".join(body)
+        finally:
+            if hasattr(body, "close"):
+                body.close()
+        headers = tuple(answer["headers"])
+        self.copies[key] = Copy(terms, answer["status"], headers, _not_modified_headers(headers), data)
+        self.copies.move_to_end(key)
+        while len(self.copies) > MAX_COPIES:
+            self.copies.popitem(last=False)
+        return [data]
+
+
+def _not_modified_headers(headers):
+    """Return a 200's headers as Werkzeug sends them with a 304: without the entity's (type, length, Last-Modified)."""
+    fields = list(headers)
+    remove_entity_headers(fields)
+    return tuple(fields)

@@ -1,0 +1,182 @@
+"""Readers' copies answered before Flask: the same bytes and headers, coherent across workers, never the owner's."""
+
+import time
+
+import pytest
+from flask import request_started
+
+from starpunk import db, fastpath, store
+from starpunk.sessions import COOKIE_NAME
+
+READER_ADDRESSES = ("/", "/?page=1", "/note/{slug}", "/tag/fast", "/feed.xml", "/feed.atom", "/feed.json")
+
+
+@pytest.fixture
+def flask_requests(app):
+    """Return the list of paths that reached Flask from now on (its request_started signal)."""
+    seen = []
+
+    def record(sender, **extra):
+        from flask import request
+
+        seen.append(request.full_path.rstrip("?"))
+
+    request_started.connect(record, app)
+    yield seen
+    request_started.disconnect(record, app)
+
+
+@pytest.fixture
+def addresses(app):
+    """Return the readers' addresses of a site with one published note tagged "fast"."""
+    with app.app_context():
+        slug = store.create_note("A note read often", True, tags=["fast"])["slug"]
+    return [address.format(slug=slug) for address in READER_ADDRESSES]
+
+
+def answer(response):
+    """Return what a client receives: status, headers in order, body."""
+    return response.status, response.headers.to_wsgi_list(), response.data
+
+
+def test_a_repeated_readers_request_is_answered_without_flask(client, addresses, flask_requests):
+    """Once Flask has answered an address, readers' GET, HEAD and conditional GETs of it skip Flask."""
+    for address in addresses:
+        first = client.get(address)
+        assert first.status_code == 200, address
+        assert flask_requests.count(address) == 1
+        again = client.get(address)
+        head = client.head(address)
+        not_modified = client.get(address, headers={"If-None-Match": first.headers["ETag"]})
+        assert flask_requests.count(address) == 1, f"{address} reached Flask again"
+        assert answer(again) == answer(first)
+        assert head.status_code == 200 and head.data == b""
+        assert head.headers.to_wsgi_list() == first.headers.to_wsgi_list()
+        assert not_modified.status_code == 304 and not_modified.data == b""
+
+
+@pytest.mark.parametrize("conditional", ["If-None-Match", "If-Modified-Since", None])
+def test_the_fast_answer_is_exactly_flasks(make_app, addresses, conditional):
+    """Status, every header in order and the body are those Flask gives the same request (a fresh worker's)."""
+    warm = make_app().test_client()
+    for address in addresses:
+        reference = warm.get(address)
+        headers = {}
+        if conditional == "If-None-Match":
+            headers[conditional] = reference.headers["ETag"]
+        elif conditional == "If-Modified-Since":
+            headers[conditional] = reference.headers.get("Last-Modified", "Sun, 29 Nov 2099 00:00:00 GMT")
+        fast = warm.get(address, headers=headers)
+        through_flask = make_app().test_client().get(address, headers=headers)
+        assert answer(fast) == answer(through_flask), address
+    if conditional == "If-Modified-Since":
+        # Only the feeds carry Last-Modified; pages answer If-Modified-Since alone with the page.
+        assert warm.get("/feed.xml", headers=headers).status_code == 304
+
+
+def test_a_write_in_another_worker_shows_on_the_next_request(make_app, client, addresses, flask_requests):
+    """The copy is checked against the content generation on every request, as the caches are."""
+    before = {address: client.get(address) for address in addresses}
+    with make_app().app_context():
+        store.create_note("Written by another worker", True, tags=["fast"])
+    for address, old in before.items():
+        reply = client.get(address, headers={"If-None-Match": old.headers["ETag"]})
+        assert flask_requests.count(address) == 2, f"{address} was answered from a copy of the last generation"
+        if "/note/" in address:
+            assert reply.status_code == 304  # re-rendered, and the same bytes as before
+        else:
+            assert reply.status_code == 200 and "Written by another worker" in reply.text, address
+
+
+def test_requests_with_the_session_cookie_always_reach_flask(client, addresses, flask_requests):
+    """The owner, or anyone carrying the session cookie, is answered by Flask, never from a copy."""
+    client.get("/")
+    client.set_cookie(COOKIE_NAME, "not-a-session-we-know")
+    client.get("/")
+    client.get("/")
+    assert flask_requests.count("/") == 3
+
+
+def test_the_owners_answers_are_never_kept(app, owner, client, addresses, write_note):
+    """A page the owner was served is not offered to readers: readers never see owner links or tokens."""
+    write_note("A secret draft", published=False)
+    assert "Sign out" in owner.get("/").text
+    assert not app.wsgi_app.copies
+    reader_page = client.get("/").text
+    assert "Sign out" not in reader_page and "csrf_token" not in reader_page and "A secret draft" not in reader_page
+
+
+def test_only_offered_successful_gets_are_kept(app, client, addresses):
+    """Errors, redirects, HEAD-only addresses and pages nobody offered (robots.txt, /health) go to Flask each time."""
+    for address in ("/note/no-such-note", "/tag/FAST", "/robots.txt", "/health"):
+        client.get(address)
+    client.head("/feed.xml")
+    assert not app.wsgi_app.copies
+
+
+def test_a_feed_copy_expires_with_the_feed_cache(client, addresses, flask_requests, monkeypatch):
+    """After FEED_CACHE_SECONDS the feed is rebuilt by Flask, exactly as without the fast path."""
+    client.get("/feed.xml")
+    client.get("/feed.xml")
+    assert flask_requests.count("/feed.xml") == 1
+    later = time.monotonic() + client.application.config["FEED_CACHE_SECONDS"] + 1
+    monkeypatch.setattr(time, "monotonic", lambda: later)
+    client.get("/feed.xml")
+    assert flask_requests.count("/feed.xml") == 2
+
+
+def test_a_changed_static_file_sends_the_page_to_flask(app, client, tmp_path, flask_requests):
+    """A page linking an edited stylesheet is rendered again, with the stylesheet's new address."""
+    app.static_folder = str(tmp_path)
+    sheet = tmp_path / "style.css"
+    sheet.write_text("body { color: red; }")
+    before = client.get("/").text
+    assert client.get("/").text == before and flask_requests.count("/") == 1
+    sheet.write_text("body { color: blue; } /* longer */")
+    after = client.get("/").text
+    assert flask_requests.count("/") == 2 and after != before
+
+
+def test_a_process_without_a_held_connection_always_asks_flask(make_app, addresses):
+    """The Gunicorn master (warming up) and CLI commands hold no connection: nothing is answered from a copy."""
+    db.release_held()
+    app = make_app(hold=False)
+    reached = []
+
+    def record(sender, **extra):
+        reached.append(1)
+
+    request_started.connect(record, app)
+    client = app.test_client()
+    for _ in range(3):
+        assert client.get("/").status_code == 200
+    request_started.disconnect(record, app)
+    assert len(reached) == 3
+
+
+def test_a_missing_database_is_reported_by_flask(app, client, addresses, data_path):
+    """With the database gone, the copy is not served: readers get Flask's 503, not a page from memory."""
+    assert client.get("/").status_code == 200
+    (data_path / "starpunk.db").unlink()
+    assert client.get("/").status_code == 503
+
+
+def test_the_copies_are_bounded(app, client, add_notes, monkeypatch):
+    """Each worker keeps at most MAX_COPIES answers, dropping the least lately read."""
+    monkeypatch.setattr(fastpath, "MAX_COPIES", 2)
+    slugs = [note["slug"] for note in add_notes(["One", "Two", "Three"])]
+    for slug in slugs:
+        client.get(f"/note/{slug}")
+    assert [path for path, _ in app.wsgi_app.copies] == [f"/note/{slug}" for slug in slugs[1:]]
+
+
+def test_an_answer_that_sets_a_cookie_is_not_kept(app, client, addresses):
+    """A reader's page that set any cookie is somebody's (a consent, a tracker added later): not repeated to others."""
+
+    @app.after_request
+    def set_cookie(response):
+        response.set_cookie("seen", "1")
+        return response
+
+    assert "seen=1" in client.get("/").headers["Set-Cookie"]
+    assert not app.wsgi_app.copies

@@ -102,7 +102,23 @@ def create_app(test_config=None):
         hops = settings["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
 
-    from . import admin, auth, cli, db, errors, fastpath, feeds, health, indieauth, media, meta, micropub, notes, tokens
+    from . import (
+        admin,
+        auth,
+        cli,
+        db,
+        errors,
+        fastpath,
+        feeds,
+        health,
+        indieauth,
+        media,
+        meta,
+        micropub,
+        notes,
+        templatecache,
+        tokens,
+    )
     from .sessions import SQLiteSessionInterface
 
     try:
@@ -148,6 +164,8 @@ def create_app(test_config=None):
         readable_date=readable_date,
     )
     app.jinja_env.globals.update(permalink=notes.permalink, static_url=meta.static_url, absolute_url=meta.absolute_url)
+    # The image's templates were compiled when it was built (templatecache.py): startup skips that.
+    templatecache.use_prebuilt(app)
 
     site = {
         key: app.config[key]

@@ -22,7 +22,6 @@ from . import fastpath, store
 from .meta import static_file_path, static_files_unchanged
 from .sessions import COOKIE_NAME
 
-READER_METHODS = frozenset({"GET", "HEAD"})
 # Pages kept per worker: the newest pages of the index, permalinks and tags read most lately.
 MAX_CACHED_PAGES = 256
 EXTENSION = "starpunk_pages"
@@ -47,7 +46,7 @@ def content_etag(body):
 
 def is_reader():
     """Return True when this request is a reader's: GET or HEAD, without the session cookie."""
-    if request.method not in READER_METHODS:
+    if request.method not in fastpath.READER_METHODS:
         return False
     return COOKIE_NAME not in request.environ.get("HTTP_COOKIE", "") or COOKIE_NAME not in request.cookies
 

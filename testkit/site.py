@@ -314,7 +314,8 @@ class ApiSite(Site):
 
     def _remove(self) -> None:
         try:
-            self.container.get_wrapped_container().remove(force=True)
+            # v: with it goes the anonymous volume the image's VOLUME /data makes when nothing is mounted there.
+            self.container.get_wrapped_container().remove(force=True, v=True)
         except Exception:
             pass  # never created, or already gone; the run's sweep removes leftovers by label
 

@@ -44,7 +44,13 @@ def broken_image(
     # The image has no shell or ls: its own Python lists the folder.
     listing = "import os; print(*sorted(os.listdir('/app/starpunk/migrations')))"
     shipped = docker_client.containers.run(
-        image_tag, entrypoint=["python3", "-c", listing], network_mode="none", labels=run_labels, remove=True
+        image_tag,
+        entrypoint=["python3", "-c", listing],
+        network_mode="none",
+        labels=run_labels,
+        # /data on tmpfs: the image's VOLUME would otherwise leave an anonymous volume behind (remove keeps it).
+        tmpfs={"/data": ""},
+        remove=True,
     )
     last = max(int(name[:4]) for name in shipped.decode().split() if name.endswith(".sql"))
     name = f"{last + 1:04d}_upgrade_probe_broken.sql"

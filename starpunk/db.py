@@ -122,12 +122,13 @@ def held_connection(data_path):
     before connections were held; its error (a missing or damaged file) is
     this request's. A replaced file becomes the held one.
     """
-    entry = _held.get(str(data_path))
-    if entry is None or entry.pid != os.getpid():
+    conn = proven_held_connection(data_path)
+    if conn is not None:
+        return conn
+    entry = _own_entry(data_path)
+    if entry is None:
         return None  # not a worker that holds one (the Gunicorn master, a CLI command), or a forked child
     identity = file_identity(data_path)
-    if identity is not None and identity == entry.identity:
-        return entry.conn
     fresh = connect(data_path)
     try:
         count_migrations(fresh)
@@ -146,13 +147,21 @@ def held_connection(data_path):
 def proven_held_connection(data_path):
     """Return this process's held connection when the database file is still the one last proven, else None.
 
-    held_connection without the proving: a changed or missing file is left
-    to the next request through Flask, which proves it (or reports why not).
+    The cheap half of held_connection (one stat), on its own for the fast
+    path: a changed or missing file is left to the next request through
+    Flask, which proves it (or reports why not).
     """
-    entry = _held.get(str(data_path))
-    if entry is None or entry.pid != os.getpid() or file_identity(data_path) != entry.identity:
+    entry = _own_entry(data_path)
+    if entry is None:
         return None
-    return entry.conn
+    identity = file_identity(data_path)
+    return entry.conn if identity is not None and identity == entry.identity else None
+
+
+def _own_entry(data_path):
+    """Return the Held entry of this process for data_path, or None (a forked child holds none of its parent's)."""
+    entry = _held.get(str(data_path))
+    return entry if entry is not None and entry.pid == os.getpid() else None
 
 
 def get_db():

@@ -22,7 +22,6 @@ connection (the Gunicorn master, CLI commands), a database that does not
 answer (Flask's error page says why), and every address nobody offered.
 """
 
-import os
 import sqlite3
 import time
 from collections import OrderedDict
@@ -31,13 +30,14 @@ from dataclasses import dataclass
 from werkzeug.http import parse_date, parse_etags, remove_entity_headers
 
 from . import db
+from .meta import files_unchanged
 from .sessions import COOKIE_NAME
+from .store import generation_of
 
 OFFER_KEY = "starpunk.reader_copy"
 READER_METHODS = frozenset({"GET", "HEAD"})
 # Copies kept per worker: enough for the page cache's and the feed cache's together.
 MAX_COPIES = 320
-GENERATION_SQL = "SELECT value FROM site_state WHERE key = 'content_generation'"
 
 
 @dataclass(frozen=True)
@@ -65,15 +65,6 @@ class Copy:
 def offer(environ, generation, etag, last_modified=None, expires_at=None, static_files=()):
     """Let the fast path repeat this request's answer (if it is a 200 without cookies) while the terms hold."""
     environ[OFFER_KEY] = Offer(generation, etag, last_modified, expires_at, tuple(static_files))
-
-
-def file_stamp(path):
-    """Return a file's (mtime_ns, size), or None when it cannot be seen."""
-    try:
-        stat = os.stat(path)
-    except (OSError, TypeError):
-        return None
-    return stat.st_mtime_ns, stat.st_size
 
 
 def holds(environ, etag, last_modified=None):
@@ -116,12 +107,12 @@ class ReaderFastPath:
         if conn is None:
             return False  # no held connection, or a changed file: Flask proves it
         try:
-            generation = int(conn.execute(GENERATION_SQL).fetchone()[0])
+            generation = generation_of(conn)
         except (sqlite3.Error, TypeError, ValueError):
             return False  # a missing or damaged database: Flask asks again and answers with its error page
         if generation != terms.generation:
             return False
-        return all(file_stamp(path) == stamp for path, stamp in terms.static_files)
+        return files_unchanged(terms.static_files)
 
     def _through_flask(self, key, environ, start_response):
         answer = {}

@@ -13,8 +13,6 @@ from functools import lru_cache
 from flask import Blueprint, Response, current_app, g, request, url_for
 from werkzeug.security import safe_join
 
-from .fastpath import file_stamp
-
 bp = Blueprint("meta", __name__)
 
 STATIC_CACHE_SECONDS = 365 * 24 * 3600
@@ -43,18 +41,18 @@ def fingerprint(filename):
 def static_url(filename):
     """Return the versioned address of a static file: it changes whenever the file's content does."""
     # What this response links to: a cached copy of the page is stale once one of them changes (pagecache).
-    g.setdefault("static_files", {})[filename] = static_stamp(filename)
+    path = _static_path(current_app.static_folder, filename)
+    g.setdefault("static_files", {})[path] = file_stamp(path)
     return url_for("static", filename=filename, v=fingerprint(filename))
 
 
-def static_stamp(filename):
-    """Return a static file's (mtime, size), or None: it changes whenever the file is written."""
-    return file_stamp(static_file_path(filename))
-
-
-def static_file_path(filename):
-    """Return the path of a file under the static folder (None when the name leads outside it)."""
-    return _static_path(current_app.static_folder, filename)
+def file_stamp(path):
+    """Return a file's (mtime_ns, size), or None when it cannot be seen: it changes whenever the file is written."""
+    try:
+        stat = os.stat(path)
+    except (OSError, TypeError):  # TypeError: no path (a name safe_join refused)
+        return None
+    return stat.st_mtime_ns, stat.st_size
 
 
 @lru_cache(maxsize=64)
@@ -62,9 +60,9 @@ def _static_path(folder, filename):
     return safe_join(folder, filename)
 
 
-def static_files_unchanged(stamps):
-    """Return True when every static file a cached page links to is as it was when the page was rendered."""
-    return all(static_stamp(filename) == stamp for filename, stamp in stamps)
+def files_unchanged(stamps):
+    """Return True when every (path, file_stamp) pair still holds: the static files a cached page links to."""
+    return all(file_stamp(path) == stamp for path, stamp in stamps)
 
 
 def absolute_url(address):

@@ -19,7 +19,7 @@ from flask import Response, current_app, g, request, session
 from werkzeug.http import quote_etag
 
 from . import fastpath, store
-from .meta import static_file_path, static_files_unchanged
+from .meta import files_unchanged
 from .sessions import COOKIE_NAME
 
 # Pages kept per worker: the newest pages of the index, permalinks and tags read most lately.
@@ -35,7 +35,7 @@ class CachedPage:
     body: bytes
     etag: str
     content_type: str
-    # (file, (mtime, size)) of the static files it links to: an edited stylesheet gets its new address at once.
+    # (path, (mtime, size)) of the static files it links to: an edited stylesheet gets its new address at once.
     static_files: tuple = ()
 
 
@@ -74,7 +74,7 @@ def cached_for_readers(view):
         pages = current_app.extensions.setdefault(EXTENSION, OrderedDict())
         key = (request.path, request.query_string)
         page = pages.get(key)
-        if page is None or page.generation != generation or not static_files_unchanged(page.static_files):
+        if page is None or page.generation != generation or not files_unchanged(page.static_files):
             response = current_app.make_response(view(**kwargs))
             # Redirects and errors are rendered each time; a page that touched the session is not a reader's.
             if response.status_code != 200 or session.modified:
@@ -91,7 +91,7 @@ def cached_for_readers(view):
             request.environ,
             page.generation,
             page.etag,
-            static_files=[(static_file_path(name), stamp) for name, stamp in page.static_files],
+            static_files=page.static_files,
         )
         return conditional_response(page.body, page.content_type, page.etag)
 

@@ -93,7 +93,12 @@ def _bump_generation(db, now):
 
 def content_generation():
     """Return the content generation: one small read, made by every reader's request."""
-    return int(get_db().execute("SELECT value FROM site_state WHERE key = 'content_generation'").fetchone()[0])
+    return generation_of(get_db())
+
+
+def generation_of(conn):
+    """Return the content generation as this connection reads it (fastpath.py asks without an app context)."""
+    return int(conn.execute("SELECT value FROM site_state WHERE key = 'content_generation'").fetchone()[0])
 
 
 def content_state():

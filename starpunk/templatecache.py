@@ -2,10 +2,11 @@
 
 Jinja turns each template into Python code and compiles it the first time it
 is rendered: in the container that was most of the warm-up before the first
-worker forks. The image build runs ``python -m starpunk.templatecache FOLDER``
-once; the app then loads every template's code from FOLDER (Jinja's own
-bytecode cache, keyed by the template's path and checked against a checksum of
-its source, so an edited template is compiled afresh, never served stale).
+worker forks. The image build runs ``python -m starpunk.templatecache`` once;
+the app then loads every template's code from ``starpunk/template-bytecode``
+(Jinja's own bytecode cache, keyed by the template's path and checked against
+a checksum of its source, so an edited template is compiled afresh, never
+served stale).
 Nothing is written there at run time: the image's /app is read-only to the
 site's user, and a missing folder (development, tests) means Jinja compiles as
 usual.
@@ -17,8 +18,6 @@ from pathlib import Path
 
 from jinja2 import FileSystemBytecodeCache
 
-FOLDER_NAME = "template-bytecode"
-
 
 class PrebuiltTemplates(FileSystemBytecodeCache):
     """Jinja's file bytecode cache, read-only: what the image build wrote is loaded, nothing is written."""
@@ -27,19 +26,18 @@ class PrebuiltTemplates(FileSystemBytecodeCache):
         """Write nothing: a template compiled at run time stays in this process's memory only."""
 
 
-def default_folder(app):
-    """Return where the image keeps the compiled templates: beside the package's templates."""
-    return Path(app.root_path) / FOLDER_NAME
+# Beside the package's templates, where the image build writes them.
+DEFAULT_FOLDER = Path(__file__).parent / "template-bytecode"
 
 
-def use_prebuilt(app, folder=None):
-    """Load the app's templates from the compiled ones in folder (default_folder), when it exists."""
-    folder = Path(folder) if folder is not None else default_folder(app)
+def use_prebuilt(app, folder=DEFAULT_FOLDER):
+    """Load the app's templates from the compiled ones in folder, when it exists."""
+    folder = Path(folder)
     if folder.is_dir():
         app.jinja_env.bytecode_cache = PrebuiltTemplates(str(folder))
 
 
-def build(folder):
+def build(folder=DEFAULT_FOLDER):
     """Compile every template of the app into folder; return how many."""
     from . import create_app
 
@@ -68,6 +66,7 @@ def build(folder):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        raise SystemExit("usage: python -m starpunk.templatecache FOLDER")
-    print(f"compiled {build(sys.argv[1])} templates into {sys.argv[1]}")
+    if len(sys.argv) > 2:
+        raise SystemExit("usage: python -m starpunk.templatecache [FOLDER]")
+    target = Path(sys.argv[1]) if len(sys.argv) == 2 else DEFAULT_FOLDER
+    print(f"compiled {build(target)} templates into {target}")

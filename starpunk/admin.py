@@ -15,6 +15,11 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 PHOTO_FIELD = re.compile(r"^photo_[1-9][0-9]{0,2}$")
 
+# The owner's list shows this many notes a page, so its cost is the page's, not the archive's.
+ADMIN_PAGE_SIZE = 50
+# A note id in a paging address (?before=ID, ?after=ID): ASCII digits, at most this many.
+MAX_ID_DIGITS = 18
+
 
 def _is_checked(field):
     return request.form.get(field, "").strip().lower() not in {"", "0", "false", "off", "no"}
@@ -113,11 +118,38 @@ def _form(note):
     )
 
 
+def _note_id_arg(name):
+    """Return the note id given as ?name=ID, None when absent; 404 for anything else."""
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    # isascii: "²" passes isdigit() but int() refuses it.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > MAX_ID_DIGITS:
+        abort(404, "No such page of notes.")
+    return int(raw)
+
+
 @bp.get("")
 @login_required
 def index():
-    """List every note, drafts included, and the active access tokens."""
-    return render_template("admin/index.html", notes=store.list_all(), tokens=tokens.list_tokens())
+    """List the owner's notes, newest first, ADMIN_PAGE_SIZE a page (drafts only with ?show=drafts); and the tokens."""
+    show = request.args.get("show", "all")
+    if show not in {"all", "drafts"}:
+        abort(404, "No such list of notes.")
+    before, after = _note_id_arg("before"), _note_id_arg("after")
+    if before is not None and after is not None:
+        abort(404, "No such page of notes.")
+    notes, newer, older = store.owner_page(ADMIN_PAGE_SIZE, before, after, drafts_only=show == "drafts")
+    kept = {} if show == "all" else {"show": show}
+    return render_template(
+        "admin/index.html",
+        notes=notes,
+        show=show,
+        first_page=before is None and after is None,
+        newer_url=url_for("admin.index", after=notes[0]["id"], **kept) if newer and notes else None,
+        older_url=url_for("admin.index", before=notes[-1]["id"], **kept) if older and notes else None,
+        tokens=tokens.list_tokens(),
+    )
 
 
 @bp.route("/new", methods=["GET", "POST"])

@@ -25,7 +25,7 @@ file and no orphan stays. Bad tags or photos raise NoteError (shown to the autho
 
 Every note read from here is a dict: the notes columns plus ``tags`` (list of
 str) and ``photos`` (list of Photo), with ``properties`` decoded to a dict,
-except in ``list_all`` (the admin list).
+except in ``list_all`` and ``owner_page`` (the admin list).
 """
 
 import json
@@ -275,12 +275,44 @@ def count_published(tag=None):
 
 
 def list_all():
-    """Return every undeleted note, drafts included, newest first (for the owner)."""
+    """Return every undeleted note, drafts included, newest first (for tools and tests; pages use owner_page)."""
     return (
         get_db()
         .execute(f"SELECT {NOTE_COLUMNS} FROM notes WHERE deleted_at IS NULL ORDER BY created_at DESC, id DESC")
         .fetchall()
     )
+
+
+def owner_page(limit, before=None, after=None, drafts_only=False):
+    """Return (notes, newer, older): one page of the owner's undeleted notes, newest first.
+
+    Keyset paging on the note id (ids grow with creation time): ``before``
+    gives the ``limit`` notes older than that id, ``after`` the ``limit`` just
+    newer than it, neither the newest. ``newer`` and ``older`` say whether
+    notes lie beyond either end of the page. The cost is the page's, not the
+    archive's: every query walks the primary key (or notes_owner for drafts).
+    """
+    where = "deleted_at IS NULL" + (" AND published = 0" if drafts_only else "")
+    db = get_db()
+    if after is not None:
+        rows = db.execute(
+            f"SELECT {NOTE_COLUMNS} FROM notes WHERE {where} AND id > ? ORDER BY id ASC LIMIT ?", (after, limit + 1)
+        ).fetchall()
+        newer, older = len(rows) > limit, _any_note(db, where, "id <= ?", after)
+        rows = rows[:limit][::-1]
+    else:
+        key, params = ("AND id < ?", (before,)) if before is not None else ("", ())
+        rows = db.execute(
+            f"SELECT {NOTE_COLUMNS} FROM notes WHERE {where} {key} ORDER BY id DESC LIMIT ?", (*params, limit + 1)
+        ).fetchall()
+        newer = before is not None and _any_note(db, where, "id >= ?", before)
+        older = len(rows) > limit
+        rows = rows[:limit]
+    return rows, newer, older
+
+
+def _any_note(db, where, key, note_id):
+    return db.execute(f"SELECT 1 FROM notes WHERE {where} AND {key} LIMIT 1", (note_id,)).fetchone() is not None
 
 
 def count_all_notes(conn):

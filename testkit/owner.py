@@ -14,6 +14,8 @@ from .web import TIMEOUT, csrf_token, plain_session
 
 COOKIE = "starpunk_session"
 # One row of /admin: the note's delete form, its CSRF token and the slug its button names.
+# Notes on one page of /admin: starpunk.admin.ADMIN_PAGE_SIZE (tests/harness/test_testkit.py holds them equal).
+ADMIN_PAGE_SIZE = 50
 DELETE_FORM = re.compile(
     r'action="/admin/delete/(\d+)">\s*<input type="hidden" name="csrf_token" value="([^"]+)">'
     r'\s*<button[^>]*aria-label="Delete ([^"]+)"'
@@ -77,7 +79,7 @@ class Owner:
         return self.http.post(self.url("/admin/new"), data=form, allow_redirects=False, timeout=timeout)
 
     def notes(self) -> dict[str, AdminNote]:
-        """Return slug -> AdminNote for every note on /admin, drafts included."""
+        """Return slug -> AdminNote for each note on /admin's first page (the newest ADMIN_PAGE_SIZE, drafts too)."""
         rows = DELETE_FORM.findall(self.get("/admin").text)
         return {slug: AdminNote(int(note_id), token) for note_id, token, slug in rows}
 

@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from testkit import runs
+from starpunk import admin
+from testkit import owner, runs
 from testkit.env import site_env
 from testkit.waiting import WaitTimeout, wait_for
 from testkit.web import csrf_token
@@ -89,3 +90,8 @@ def test_a_sweep_takes_only_what_a_run_or_a_gone_run_left() -> None:
     assert runs.swept(gone) and not runs.swept(gone, live[runs.RUN_LABEL])
     assert not runs.swept(gone, suite="kube") and runs.swept(gone, suite="deploy")
     assert not runs.swept({runs.LABEL: "deploy"}) and not runs.swept(None)
+
+
+def test_owner_client_knows_the_admin_page_size() -> None:
+    """testkit's owner reads /admin's first page as the app pages it."""
+    assert owner.ADMIN_PAGE_SIZE == admin.ADMIN_PAGE_SIZE

@@ -1,12 +1,13 @@
 """The owner's pages: writing, editing and deleting notes through the forms, and what is refused."""
 
 import io
+import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from flask import url_for
 
-from starpunk import media, store
+from starpunk import admin, media, store
 
 
 def note_count(database, include_deleted=True):
@@ -87,6 +88,68 @@ def test_empty_admin(owner):
     page = owner.get("/admin")
     assert "No notes yet" in page.text
     assert 'href="/admin/new"' in page.text
+
+
+def edit_links(page):
+    """Return the note ids an admin page links to for editing, in order."""
+    return [int(found) for found in re.findall(r'href="/admin/edit/([0-9]+)"', page.text)]
+
+
+def test_admin_pages_at_most_admin_page_size_notes(owner, add_notes):
+    """Exactly ADMIN_PAGE_SIZE notes fit one page with no paging link; one more moves the oldest to page 2."""
+    size = admin.ADMIN_PAGE_SIZE
+    notes = add_notes([f"Note number {n}" for n in range(size)])
+    first = owner.get("/admin")
+    assert edit_links(first) == [note["id"] for note in reversed(notes)]
+    assert 'rel="next"' not in first.text and 'rel="prev"' not in first.text
+
+    (newest,) = add_notes(["One too many"])
+    first = owner.get("/admin")
+    assert edit_links(first) == [newest["id"]] + [note["id"] for note in reversed(notes[1:])]
+    older = re.search(r'<a rel="next" href="([^"]+)"', first.text).group(1).replace("&amp;", "&")
+    assert older == f"/admin?before={notes[1]['id']}"
+    second = owner.get(older)
+    assert edit_links(second) == [notes[0]["id"]]
+    assert 'rel="next"' not in second.text
+    newer = re.search(r'<a rel="prev" href="([^"]+)"', second.text).group(1)
+    assert newer == f"/admin?after={notes[0]['id']}"
+    assert edit_links(owner.get(newer)) == edit_links(first)
+
+
+def test_admin_drafts_filter_pages_drafts_only(owner, add_notes):
+    """?show=drafts lists only drafts, and its paging links keep the filter."""
+    drafts = add_notes([f"Draft {n}" for n in range(admin.ADMIN_PAGE_SIZE + 1)], published=False)
+    add_notes(["Published after the drafts"])
+    page = owner.get("/admin?show=drafts")
+    assert edit_links(page) == [note["id"] for note in reversed(drafts[1:])]
+    assert f'href="/admin?show=drafts&amp;before={drafts[1]["id"]}"' in page.text or (
+        f'href="/admin?before={drafts[1]["id"]}&amp;show=drafts"' in page.text
+    )
+    assert edit_links(owner.get(f"/admin?show=drafts&before={drafts[1]['id']}")) == [drafts[0]["id"]]
+
+
+def test_admin_drafts_filter_on_a_site_without_drafts(owner, add_notes):
+    """The drafts filter says there are none rather than showing published notes."""
+    add_notes(["Only published"])
+    page = owner.get("/admin?show=drafts")
+    assert edit_links(page) == [] and "No drafts." in page.text
+
+
+@pytest.mark.parametrize(
+    "query", ["show=trash", "before=x", "before=-1", "after=%C2%B2", "before=1&after=2", "before=" + "9" * 19]
+)
+def test_admin_refuses_paging_it_does_not_know(owner, add_notes, query):
+    """An unknown filter or a malformed page key is a 404, not a guess."""
+    add_notes(["A note"])
+    assert owner.get(f"/admin?{query}").status_code == 404
+
+
+def test_admin_page_past_the_oldest_note_says_so(owner, add_notes):
+    """A page key older than every note (the notes were deleted since) offers the way back."""
+    (note,) = add_notes(["Only one"])
+    page = owner.get(f"/admin?before={note['id']}")
+    assert page.status_code == 200 and edit_links(page) == []
+    assert "Back to the newest" in page.text
 
 
 def test_new_note_form(owner):

@@ -30,7 +30,7 @@ from harness.deploy import ensure_tools
 from harness.engine import ensure_engine
 from harness.image import build_command, fill_wheelhouse, image_size, image_tag, probe_target
 from harness.npm import npm_install
-from harness.upgrade import ensure_release_image, previous_release
+from harness.upgrade import ensure_release_image, older_releases, previous_release
 
 # .ci/run installs exactly this version (it reads this line).
 nox.needs_version = "==2026.10.20"
@@ -408,11 +408,18 @@ def report(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, tags=["deploy"], requires=["image"])
 def upgrade(session: nox.Session) -> None:
-    """Upgrade a previous release's site: in place, blue/green under load behind nginx, rollback, failed migration."""
+    """Upgrade a previous release's site: in place, blue/green under load behind nginx, rollback, failed migration.
+
+    Sites of older releases are upgraded in place in one step too.
+    """
     _prepare_deploy(session, "nginx", "openssl")
     session.install(*tools("upgrade"))
     try:
         session.env["STARPUNK_RELEASE_IMAGE"] = ensure_release_image(previous_release(), say=session.log)
+        # Older releases upgrade in one step too: VERSION=IMAGE, comma-separated, oldest first.
+        session.env["STARPUNK_OLDER_RELEASE_IMAGES"] = ",".join(
+            f"{release.version}={ensure_release_image(release, say=session.log)}" for release in older_releases()
+        )
     except HarnessError as exc:
         session.error(str(exc))
     session.env.update(CONTAINER_ENV)

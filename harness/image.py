@@ -29,7 +29,7 @@ def app_version() -> str:
 
 
 def image_tag() -> str:
-    """Return the tag the image is built and tested as, e.g. starpunk:0.6.0.
+    """Return the tag the image is built and tested as, e.g. starpunk:0.7.0.
 
     STARPUNK_IMAGE_TAG names it instead (and then starpunk:latest is left alone),
     so that two checkouts sharing one engine do not test each other's image.

@@ -104,6 +104,13 @@ def previous_release(current: str | None = None, path: Path = RELEASES_FILE) -> 
     return max(candidates, key=lambda release: version_key(release.version))
 
 
+def older_releases(current: str | None = None, path: Path = RELEASES_FILE) -> list[Release]:
+    """Return the releases below the previous one, oldest first: a site on any of them upgrades in one step too."""
+    previous = previous_release(current, path)
+    older = [release for release in releases(path) if version_key(release.version) < version_key(previous.version)]
+    return sorted(older, key=lambda release: version_key(release.version))
+
+
 def _git(*args: str, cwd: Path = ROOT, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}  # never wait for a password
     return subprocess.run(

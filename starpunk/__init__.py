@@ -13,7 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from .config import ConfigError, load_config
 from .render import description, note_html, opens_with_heading, readable_date, summary
 
-__version__ = "0.6.0"
+__version__ = "0.7.0"
 
 csrf = CSRFProtect()
 

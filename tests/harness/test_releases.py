@@ -1,12 +1,22 @@
 """The previous release is found by its tag or the commit releases.toml records, or the session says what to fetch."""
 
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from harness import HarnessError
-from harness.upgrade import RELEASES_FILE, Release, previous_release, release_commit, releases
+from harness import ROOT, HarnessError
+from harness.image import app_version
+from harness.upgrade import (
+    RELEASES_FILE,
+    Release,
+    older_releases,
+    previous_release,
+    release_commit,
+    releases,
+    version_key,
+)
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -66,6 +76,20 @@ def test_the_newest_release_at_or_below_the_current_version_is_the_previous_one(
         previous_release("0.5.0", listed)
 
 
+def test_older_releases_are_those_below_the_previous_one(tmp_path: Path) -> None:
+    listed = tmp_path / "releases.toml"
+    entries = [("0.7.0", "c" * 40), ("0.6.0", "a" * 40), ("0.8.0", "d" * 40)]
+    listed.write_text(
+        "".join(
+            f'[[release]]\nversion = "{version}"\ntag = "v{version}"\ncommit = "{commit}"\nhost_python = "3.11"\n\n'
+            for version, commit in entries
+        )
+    )
+    assert [release.tag for release in older_releases("0.8.0", listed)] == ["v0.6.0", "v0.7.0"]
+    assert [release.tag for release in older_releases("0.7.5", listed)] == ["v0.6.0"]
+    assert older_releases("0.6.0", listed) == []
+
+
 def test_a_release_entry_missing_a_field_is_named(tmp_path: Path) -> None:
     listed = tmp_path / "releases.toml"
     listed.write_text('[[release]]\nversion = "0.6.0"\ntag = "v0.6.0"\n')
@@ -113,3 +137,39 @@ def test_a_shallow_clone_without_tags_fetches_the_tag_from_origin(repo: Path, tm
     said: list[str] = []
     assert release_commit(_release(tagged), say=said.append, repo=clone) == tagged
     assert any("fetching the tag from origin" in line for line in said)
+
+
+DATED_SECTION = re.compile(r"^## \[(\d+\.\d+\.\d+)\] - (\d{4}-\d{2}-\d{2})$", re.MULTILINE)
+ANY_SECTION = re.compile(r"^## \[([^]]+)\]", re.MULTILINE)
+
+
+def _tags_at_head() -> set[str]:
+    return set(_git(ROOT, "tag", "--points-at", "HEAD").split())
+
+
+def test_version_changelog_and_releases_agree() -> None:
+    """The package version is CHANGELOG.md's newest dated section and releases.toml's newest release.
+
+    Only the release's own commit (tagged vX.Y.Z) may lack its releases.toml entry, added in the next commit.
+    """
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    dated = [version for version, _ in DATED_SECTION.findall(changelog)]
+    sections = ANY_SECTION.findall(changelog)
+    assert sections == dated or sections == ["Unreleased", *dated], (
+        f"CHANGELOG.md's sections are {sections}: an optional [Unreleased] first, then releases as [X.Y.Z] - YYYY-MM-DD"
+    )
+    current = app_version()
+    assert dated and dated[0] == current, (
+        f"starpunk/__init__.py says {current}, CHANGELOG.md's newest dated section is {dated[:1]}: "
+        "date the section and set the version in the same commit"
+    )
+    listed = sorted((release.version for release in releases(RELEASES_FILE)), key=version_key)
+    if listed[-1] != current:
+        assert f"v{current}" in _tags_at_head(), (
+            f"releases.toml's newest release is {listed[-1]}, the version is {current}: "
+            f"tag v{current} and list it in releases.toml with its commit"
+        )
+        listed.append(current)
+    assert sorted(dated, key=version_key) == listed, (
+        f"CHANGELOG.md dates {sorted(dated, key=version_key)}, releases.toml lists {listed}: every release is in both"
+    )

@@ -30,7 +30,7 @@ def test_healthy_site_reports_status_version_and_environment(client):
     response = client.get("/health")
     assert response.status_code == 200
     assert response.mimetype == "application/json"
-    assert response.get_json() == {"status": "healthy", "version": "0.6.0", "environment": "development"}
+    assert response.get_json() == {"status": "healthy", "version": "0.7.0", "environment": "development"}
 
 
 def test_version_and_environment_come_from_the_settings(make_app):

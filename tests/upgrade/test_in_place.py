@@ -8,6 +8,8 @@ pre-upgrade backup under the previous release's image.
 """
 
 import re
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from testkit.cli import CliSite
@@ -48,16 +50,29 @@ def _check_reading(site: CliSite, filled: Filled, expected: Reading, deleted_sta
             f"{path}: an entry's id, link, content or date changed"
         )
     assert site.get(f"/note/{filled.draft}").status_code == 404, f"/note/{filled.draft} (a draft) should stay hidden"
-    # 0.6.0 answers 404 for a deleted note; since Micropub's undelete, 410 Gone.
+    # Since Micropub's undelete (0.7.0) a deleted note answers 410 Gone; 0.6.0 answered 404.
     deleted = site.get(f"/note/{filled.deleted}")
     assert deleted.status_code == deleted_status, f"/note/{filled.deleted} (deleted) should answer {deleted_status}"
     assert "Published, then deleted" not in deleted.text, "a deleted note's text is shown"
 
 
-def test_upgrade_keeps_every_note_and_session_and_rollback_brings_the_release_back(installation: Installation) -> None:
-    """Upgrade in place: migrations once, notes byte for byte in pages and feeds, owner signed in.
+@dataclass
+class Upgraded:
+    """A site the release filled, upgraded in place by the guide's block and checked."""
 
-    Rollback restores it all.
+    owner: Owner
+    filled: Filled
+    before: Reading
+    rows: list[list[Any]]
+    migrations: list[list[Any]]
+    admin: dict[str, int]
+    new: CliSite
+
+
+def _fill_and_upgrade(installation: Installation) -> Upgraded:
+    """Fill a site through the release's own pages, upgrade it with the guide's block and check it.
+
+    Migrations apply once, notes come through byte for byte in pages and feeds, the owner stays signed in.
     """
     installation.run("run", latest=installation.previous_image)
     old = installation.site()
@@ -107,14 +122,29 @@ def test_upgrade_keeps_every_note_and_session_and_rollback_brings_the_release_ba
     new.restart()
     assert migration_rows(new) == after_upgrade, "a second start should apply nothing"
     assert len(APPLIED_LINE.findall(new.logs())) == len(logged), "a second start should log no migration"
+    return Upgraded(owner, filled, before, rows, migrations, admin, new)
 
+
+def test_upgrade_keeps_every_note_and_session_and_rollback_brings_the_release_back(installation: Installation) -> None:
+    """Upgrade the previous release in place: migrations once, notes byte for byte, owner signed in.
+
+    The guide's rollback block restores it all under the previous release's image.
+    """
+    upgraded = _fill_and_upgrade(installation)
+    owner = upgraded.owner
     written_after = owner.publish("Written after the upgrade: the rollback to the pre-upgrade backup drops it.")
     installation.run("rollback")
     back = installation.site()
     back.wait_healthy()
     assert back.image() == installation.previous_image
-    assert migration_rows(back) == migrations
-    assert note_rows(back) == rows
-    _check_reading(back, filled, before, deleted_status=404)
+    assert migration_rows(back) == upgraded.migrations
+    assert note_rows(back) == upgraded.rows
+    # 0.6.0 answered 404 for a deleted note; every later release 410 Gone.
+    _check_reading(back, upgraded.filled, upgraded.before, deleted_status=410)
     assert back.get(f"/note/{written_after}").status_code == 404
-    assert _admin_list(owner) == admin, "the owner's session is in the backup, so the owner is still signed in"
+    assert _admin_list(owner) == upgraded.admin, "the owner's session is in the backup, so the owner is still signed in"
+
+
+def test_an_older_release_upgrades_in_one_step(older_installation: Installation) -> None:
+    """A site of every release before the previous one upgrades to this code in one step, losing nothing."""
+    _fill_and_upgrade(older_installation)

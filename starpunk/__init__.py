@@ -67,6 +67,8 @@ def warm_up(app):
     Gunicorn calls this in its master before forking (gunicorn.conf.py), so
     every worker, recycled ones included, starts with warm caches instead of
     paying for them on its first requests. Reads only: nothing is written.
+    Its cost is that of the first pages it renders, whatever the archive's
+    size: every list reads a page by keyset (paging.py), never a count.
     """
     started = time.monotonic()
     client = app.test_client()

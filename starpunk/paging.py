@@ -11,7 +11,6 @@ to the page's own address. Readers' pages are cached by path and query
 """
 
 from dataclasses import dataclass
-from urllib.parse import urlencode
 
 from flask import abort, redirect, request, url_for
 
@@ -51,11 +50,12 @@ def query_args(allowed):
     if any(len(args.getlist(name)) > 1 for name in args):
         abort(404, "No such page of notes.")
     known = {name: args[name] for name in allowed if name in args}
-    canonical = urlencode(known)
-    if request.query_string.decode("latin-1") != canonical:
+    # The address as the site writes it (url_for, as in every link), and its query.
+    canonical = url_for(request.endpoint, **request.view_args, **known)
+    if request.query_string.decode("latin-1") != canonical.partition("?")[2]:
         if set(args) <= set(allowed):
             abort(404, "No such page of notes.")  # the same fields, spelled another way (%31, a '+')
-        abort(redirect(request.path + ("?" + canonical if canonical else ""), code=301))
+        abort(redirect(canonical, code=301))
     return known
 
 

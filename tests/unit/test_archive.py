@@ -144,3 +144,14 @@ def test_tag_index_cuts_must_be_a_tag_readers_see(app, client, monkeypatch, quer
     dated(app, "Tagged", utc(2020, 1), tags=["a", "b", "c", "d"])
     dated(app, "Draft", utc(2020, 1), published=False, tags=["unknown"])
     assert client.get("/tags?" + query).status_code == 404
+
+
+def test_a_tag_with_punctuation_pages_through_the_index(app, client, monkeypatch):
+    """A cut at a tag holding spaces, accents and punctuation is followed as the site wrote it."""
+    monkeypatch.setattr(archive, "TAGS_PAGE_SIZE", 1)
+    dated(app, "Tagged", utc(2020, 1), tags=["café au lait: yes!", "zz"])
+    first = client.get("/tags").text
+    cut = first.split('<a rel="next" href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+    assert cut == "/tags?after=caf%C3%A9+au+lait:+yes!"
+    second = client.get(cut)
+    assert second.status_code == 200 and 'href="/tag/zz"' in second.text

@@ -25,6 +25,9 @@ MAX_QUERY_CHARS = 200
 RESULTS_PAGE_SIZE = 20
 # Readers page through the best RESULTS_PAGE_SIZE * MAX_RESULT_PAGES results at most.
 MAX_RESULT_PAGES = 5
+# A search ranks (bm25) at most the newest this many notes it matches: ranking costs each match's score, and a
+# word most notes hold would cost the whole archive's.
+MAX_RANKED_MATCHES = 2000
 # SQLite virtual-machine steps a search may take (about a tenth of a second's work on one core), and how
 # often the progress handler counts them.
 MAX_SEARCH_STEPS = 20_000_000
@@ -104,7 +107,8 @@ def find(text, limit, offset=0, readers=True, drafts_only=False):
     """Return [(note, snippet markup)] for the notes holding every word of text, best first.
 
     readers: published, undeleted notes only; else the owner's undeleted
-    notes, drafts too (only drafts with drafts_only).
+    notes, drafts too (only drafts with drafts_only). Only the newest
+    MAX_RANKED_MATCHES matches are ranked: the cost is theirs, not the archive's.
     """
     expression = match_expression(text)
     if expression is None:
@@ -113,11 +117,16 @@ def find(text, limit, offset=0, readers=True, drafts_only=False):
     columns = ", ".join(f"notes.{name}" for name in NOTE_COLUMNS.split(", "))
     db = get_db()
     with bounded(db):
+        # The index walks its matches newest first at no cost beyond the walk: where the ranked ones start.
+        oldest = db.execute(
+            "SELECT rowid FROM note_search WHERE note_search MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?",
+            (expression, MAX_RANKED_MATCHES - 1),
+        ).fetchone()
         rows = db.execute(
             f"SELECT {columns}, snippet(note_search, 0, ?, ?, '…', ?) AS snippet"
             " FROM note_search JOIN notes ON notes.id = note_search.rowid"
-            f" WHERE note_search MATCH ? AND {where} ORDER BY rank LIMIT ? OFFSET ?",
-            (MATCH_START, MATCH_END, SNIPPET_WORDS, expression, limit, offset),
+            f" WHERE note_search MATCH ? AND note_search.rowid >= ? AND {where} ORDER BY rank LIMIT ? OFFSET ?",
+            (MATCH_START, MATCH_END, SNIPPET_WORDS, expression, oldest[0] if oldest else 0, limit, offset),
         ).fetchall()
     notes = with_attachments(db, [{key: row[key] for key in row.keys() if key != "snippet"} for row in rows])
     return [(note, highlighted(row["snippet"])) for note, row in zip(notes, rows, strict=True)]

@@ -295,3 +295,15 @@ def test_search_survives_backup_and_restore(app, client, note, tmp_path):
         {"DATA_PATH": str(elsewhere), "ADMIN_ME": ADMIN_ME, "SESSION_SECRET": SESSION_SECRET}
     ).test_client()
     assert len(results(restored.get("/search?q=backed+safe"))) == 1
+
+
+@pytest.mark.parametrize(("older", "found"), [(0, True), (1, False)])
+def test_only_the_newest_matches_are_ranked(client, note, monkeypatch, older, found):
+    """A note among the newest MAX_RANKED_MATCHES matches can be the best; one older than them is not ranked."""
+    monkeypatch.setattr(search, "MAX_RANKED_MATCHES", 3)
+    note("best best best best match, the oldest")
+    for n in range(2 + older):
+        note(f"a weaker match number {n}, with many other words that dilute it: best")
+    listed = results(client.get("/search?q=best"))
+    assert len(listed) == 3
+    assert (listed[0] == "best best best best match, the oldest") == found

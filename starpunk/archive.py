@@ -73,7 +73,7 @@ def tags_index():
         except ValueError:
             abort(404, "No such page of tags.")
         # One address per page: the cut is a tag readers can see, in its stored form.
-        if after != args["after"] or not store.any_published(after):
+        if after != args["after"] or not store.tag_count(after):
             abort(404, "No such page of tags.")
     found = store.tag_counts(TAGS_PAGE_SIZE + 1, after)
     if after is not None and not found:

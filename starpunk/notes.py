@@ -46,7 +46,7 @@ def published_tag(raw):
         tag = normalise_tag(raw)
     except ValueError:
         abort(404, "There are no notes with this tag.")
-    if not store.any_published(tag):
+    if not store.tag_count(tag):
         abort(404, "There are no notes with this tag.")
     return tag
 

@@ -155,3 +155,24 @@ def test_a_tag_with_punctuation_pages_through_the_index(app, client, monkeypatch
     assert cut == "/tags?after=caf%C3%A9+au+lait:+yes!"
     second = client.get(cut)
     assert second.status_code == 200 and 'href="/tag/zz"' in second.text
+
+
+def test_an_old_database_gets_its_tag_counts_from_the_migration(make_app, data_path, monkeypatch):
+    """Migration 0009 counts the tags of the notes written before it: public ones only."""
+    from starpunk import db
+
+    older = [migration for migration in db.available_migrations() if migration[0] < 9]
+    monkeypatch.setattr(db, "available_migrations", lambda: older)
+    db.migrate(str(data_path))
+    conn = db.connect(str(data_path))
+    for number, published in ((1, 1), (2, 1), (3, 0)):
+        conn.execute(
+            "INSERT INTO notes (id, slug, content, published, created_at, updated_at, published_at)"
+            " VALUES (?, ?, 'Old', ?, '2020-01-01', '2020-01-01', '2020-01-01')",
+            (number, f"old-{number}", published),
+        )
+        conn.execute("INSERT INTO note_tags (note_id, position, tag) VALUES (?, 1, 'vintage')", (number,))
+    conn.close()
+    monkeypatch.undo()
+    html = make_app().test_client().get("/tags").text
+    assert 'href="/tag/vintage">vintage</a> (2 notes)' in html

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from flask import Blueprint, abort, current_app, render_template, url_for
 
-from . import paging, store, tags
+from . import listing, paging, tags
 from .notes import render_list
 from .pagecache import cached_for_readers
 
@@ -39,7 +39,7 @@ class Month:
 def year(year):
     """List the months of a year in which notes were published, newest first, each with its count."""
     paging.query_args(())
-    months = [Month(year, month, count) for month, count in store.month_counts(year)]
+    months = [Month(year, month, count) for month, count in listing.month_counts(year)]
     if not months:
         abort(404, f"No notes were published in {year}.")
     return render_template("archive/year.html", year=year, months=months, total=sum(m.count for m in months))
@@ -73,9 +73,9 @@ def tags_index():
         except ValueError:
             abort(404, "No such page of tags.")
         # One address per page: the cut is a tag readers can see, in its stored form.
-        if after != args["after"] or not store.tag_count(after):
+        if after != args["after"] or not listing.tag_count(after):
             abort(404, "No such page of tags.")
-    found = store.tag_counts(TAGS_PAGE_SIZE + 1, after)
+    found = listing.tag_counts(TAGS_PAGE_SIZE + 1, after)
     if after is not None and not found:
         abort(404, "No such page of tags.")
     more = len(found) > TAGS_PAGE_SIZE

@@ -6,7 +6,7 @@ Readers' copies are cached (see pagecache).
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 
-from . import paging, store
+from . import listing, paging, store
 from .pagecache import cached_for_readers
 from .tags import normalise_tag
 
@@ -37,7 +37,7 @@ def render_list(page, **context):
 def index():
     """List published notes, newest first, paging.PAGE_SIZE to a page, with the years of the archive."""
     page = paging.list_page("notes.index", {}, numbered=True)
-    return render_list(page, years=store.published_years())
+    return render_list(page, years=listing.published_years())
 
 
 def published_tag(raw):
@@ -46,7 +46,7 @@ def published_tag(raw):
         tag = normalise_tag(raw)
     except ValueError:
         abort(404, "There are no notes with this tag.")
-    if not store.tag_count(tag):
+    if not listing.tag_count(tag):
         abort(404, "There are no notes with this tag.")
     return tag
 

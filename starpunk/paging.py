@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from flask import abort, redirect, request, url_for
 
-from . import store
+from . import listing
 
 PAGE_SIZE = 20
 # A note id in a paging address: ASCII digits without a leading zero, at most this many.
@@ -72,11 +72,11 @@ def list_page(endpoint, url_args, tag=None, since=None, until=None, numbered=Fal
         abort(redirect(_numbered_page(endpoint, url_args, args["page"], tag), code=301))
     before = after = None
     if "before" in args or "after" in args:
-        key = store.paging_key(_note_id(args["before"] if "before" in args else args["after"]))
+        key = listing.paging_key(_note_id(args["before"] if "before" in args else args["after"]))
         if key is None:
             abort(404, "No such page of notes.")
         before, after = (key, None) if "before" in args else (None, key)
-    notes, newer, older = store.published_page(PAGE_SIZE, before, after, tag, since, until)
+    notes, newer, older = listing.published_page(PAGE_SIZE, before, after, tag, since, until)
     if not notes and (before or after or tag or since):
         abort(404, "No such page of notes.")
     if after is not None and newer == 0:
@@ -97,7 +97,7 @@ def _numbered_page(endpoint, url_args, raw, tag):
         abort(404, "No such page of notes.")
     if int(raw) == 1:
         return url_for(endpoint, **url_args)
-    start = store.page_start(int(raw), PAGE_SIZE, tag)
+    start = listing.page_start(int(raw), PAGE_SIZE, tag)
     if start is None:
         abort(404, "No such page of notes.")
     return url_for(endpoint, before=start, **url_args)

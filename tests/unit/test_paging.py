@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 import mf2py
 import pytest
 
-from starpunk import db, store
+from starpunk import db, listing, store
 from starpunk.pagecache import EXTENSION
 from starpunk.paging import PAGE_SIZE
 
@@ -172,7 +172,7 @@ def test_the_tag_list_is_the_same_either_way_it_is_read(app, client, monkeypatch
             )
     pages = []
     for rare in (10_000, 1):
-        monkeypatch.setattr(store, "RARE_TAG_NOTES", rare)
+        monkeypatch.setattr(listing, "RARE_TAG_NOTES", rare)
         app.extensions.pop(EXTENSION, None)
         first = client.get("/tag/both", headers={"Cookie": "session=x"})
         cut = rels(first)["next"][0].removeprefix(SITE)

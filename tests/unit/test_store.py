@@ -2,7 +2,7 @@
 
 import pytest
 
-from starpunk import store
+from starpunk import listing, store
 from starpunk.store import NoteError
 
 
@@ -54,7 +54,7 @@ def test_draft_has_no_publish_time_until_published(ctx):
     draft = store.create_note("Draft thoughts", published=False)
     assert draft["published_at"] is None
     assert store.get_published_note(draft["slug"]) is None
-    assert store.count_published() == 0
+    assert listing.list_published(10) == []
     published = store.update_note(draft["id"], "Draft thoughts", published=True)
     assert published["published_at"] is not None
     assert store.get_published_note(draft["slug"])["id"] == draft["id"]
@@ -74,7 +74,7 @@ def test_soft_delete_hides_the_note_but_keeps_the_row(ctx, database):
     store.delete_note(note["id"])
     assert store.get_note(note["id"]) is None
     assert store.get_published_note(note["slug"]) is None
-    assert store.list_published(10) == []
+    assert listing.list_published(10) == []
     assert store.list_all() == []
     kept = store.get_note(note["id"], include_deleted=True)
     assert kept["deleted_at"] is not None
@@ -91,19 +91,6 @@ def test_deleted_notes_cannot_be_edited_or_deleted_again(ctx):
         store.delete_note(note["id"])
     with pytest.raises(LookupError):
         store.update_note(9999, "Nothing", published=True)
-
-
-def test_public_list_is_newest_first_without_drafts_or_deleted(ctx):
-    """Readers see published notes, newest first; the owner also sees drafts."""
-    first = store.create_note("First", published=True)
-    draft = store.create_note("A draft", published=False)
-    second = store.create_note("Second", published=True)
-    gone = store.create_note("Deleted", published=True)
-    store.delete_note(gone["id"])
-    assert [n["id"] for n in store.list_published(10)] == [second["id"], first["id"]]
-    assert store.count_published() == 2
-    assert [n["id"] for n in store.list_published(1)] == [second["id"]]
-    assert [n["id"] for n in store.list_all()] == [second["id"], draft["id"], first["id"]]
 
 
 def test_every_write_changes_the_content_state(ctx):
@@ -157,38 +144,3 @@ def test_iter_all_notes_includes_drafts_and_deleted_oldest_first(app, add_notes)
         assert [row["id"] for row in store.iter_all_notes(conn)] == [published["id"], draft["id"]]
     finally:
         conn.close()
-
-
-def _counted(ctx_db):
-    """Return {tag: public notes carrying it}, counted from the tables themselves."""
-    rows = ctx_db.execute(
-        "SELECT tag, count(*) FROM note_tags JOIN notes ON notes.id = note_tags.note_id"
-        " WHERE published = 1 AND deleted_at IS NULL GROUP BY tag"
-    )
-    return dict(rows.fetchall())
-
-
-def test_tag_counts_follow_every_write(ctx):
-    """Publishing, unpublishing, retagging, deleting and undeleting keep tag_counts equal to a fresh count."""
-    from starpunk.db import get_db
-
-    conn = get_db()
-
-    def kept():
-        return dict(conn.execute("SELECT tag, notes FROM tag_counts").fetchall())
-
-    a = store.create_note("A", True, tags=["one", "two"])
-    b = store.create_note("B", False, tags=["two", "three"])
-    assert kept() == _counted(conn) == {"one": 1, "two": 1}
-    store.update_note(b["id"], "B", True)  # a draft published: its tags count
-    assert kept() == _counted(conn) == {"one": 1, "two": 2, "three": 1}
-    store.update_note(a["id"], "A", False, tags=["four"])  # unpublished and retagged at once
-    assert kept() == _counted(conn) == {"two": 1, "three": 1}
-    store.update_note(b["id"], "B", True, tags=["three", "five"])
-    assert kept() == _counted(conn) == {"three": 1, "five": 1}
-    store.delete_note(b["id"])
-    assert kept() == _counted(conn) == {}
-    store.undelete_note(b["id"])
-    store.update_note(a["id"], "A", True)
-    assert kept() == _counted(conn) == {"three": 1, "five": 1, "four": 1}
-    assert store.tag_count("five") == 1 and store.tag_count("two") == 0

@@ -16,7 +16,7 @@ def archive_notes(owner):
         topic = "harbour lights" if number % 3 == 0 else "garden beds"
         reply = owner.post_note(f"Archive note {number}: on {topic} <b>kept as text</b>.", csrf_token=token)
         assert reply.status_code == 303
-    owner.publish("A draft about the harbour, never shown to readers.", published=False)
+    owner.publish("A draft about harbour lights, never shown to readers.", published=False)
     return SEEDED
 
 

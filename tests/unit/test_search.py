@@ -307,3 +307,11 @@ def test_only_the_newest_matches_are_ranked(client, note, monkeypatch, older, fo
     listed = results(client.get("/search?q=best"))
     assert len(listed) == 3
     assert (listed[0] == "best best best best match, the oldest") == found
+
+
+def test_each_search_landmark_has_its_own_name(owner):
+    """The owner's page holds two search forms: each landmark is named, and differently (axe: landmark-unique)."""
+    import re
+
+    names = re.findall(r'role="search" aria-label="([^"]+)"', owner.get("/admin").text)
+    assert len(names) == len(set(names)) == 2

@@ -21,6 +21,9 @@ from .store import NOTE_COLUMNS, PUBLIC, with_attachments
 
 bp = Blueprint("search", __name__)
 
+# Results change with every note and are nobody's page: kept by no cache, indexed by no crawler.
+RESULT_HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
+
 MAX_QUERY_CHARS = 200
 RESULTS_PAGE_SIZE = 20
 # Readers page through the best RESULTS_PAGE_SIZE * MAX_RESULT_PAGES results at most.
@@ -117,7 +120,7 @@ def find(text, limit, offset=0, readers=True, drafts_only=False):
     columns = ", ".join(f"notes.{name}" for name in NOTE_COLUMNS.split(", "))
     db = get_db()
     with bounded(db):
-        # The index walks its matches newest first at no cost beyond the walk: where the ranked ones start.
+        # Matches leave the index in rowid order unscored: the MAX_RANKED_MATCHES-th newest bounds what is ranked.
         oldest = db.execute(
             "SELECT rowid FROM note_search WHERE note_search MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?",
             (expression, MAX_RANKED_MATCHES - 1),
@@ -142,12 +145,11 @@ def search_text():
 
 def _result_page():
     raw = request.args.get("page", "1")
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 1 or not 1 <= int(raw) <= MAX_RESULT_PAGES:
+    if not (raw.isascii() and raw.isdigit()) or raw.startswith("0") or len(raw) > len(str(MAX_RESULT_PAGES)):
+        abort(404, "No such page of results.")
+    if int(raw) > MAX_RESULT_PAGES:
         abort(404, "No such page of results.")
     return int(raw)
-
-
-NO_STORE = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
 
 
 @bp.get("/search")
@@ -155,7 +157,7 @@ def search():
     """Show the published notes holding every word of ?q=, best first, RESULTS_PAGE_SIZE a page."""
     text, page = search_text(), _result_page()
     if not text:
-        return render_template("search.html", query="", results=[], page=1, searched=False), NO_STORE
+        return render_template("search.html", query="", results=[], page=1, searched=False), RESULT_HEADERS
     limited = throttle.refused_for_rate("search", SEARCHES_PER_MINUTE, "Too many searches came from your address.")
     if limited is not None:
         return limited
@@ -164,7 +166,7 @@ def search():
     except SearchTooCostly:
         message = "This search matched too much to rank in time. Add a word or two and try again."
         page_html = render_template("search.html", query=text, results=[], page=page, searched=True, error=message)
-        return page_html, 503, NO_STORE
+        return page_html, 503, RESULT_HEADERS
     if page > 1 and not found:
         abort(404, "No such page of results.")
     more = len(found) > RESULTS_PAGE_SIZE and page < MAX_RESULT_PAGES
@@ -176,4 +178,4 @@ def search():
         searched=True,
         prev_url=url_for("search.search", q=text, page=page - 1) if page > 1 else None,
         next_url=url_for("search.search", q=text, page=page + 1) if more else None,
-    ), NO_STORE
+    ), RESULT_HEADERS

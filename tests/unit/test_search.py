@@ -200,7 +200,7 @@ def test_results_page_at_their_size(client, note, monkeypatch, found, next_page)
         assert len(results(second)) == 1 and 'href="/search?q=paged&amp;page=1"' in second.text
 
 
-@pytest.mark.parametrize("page", ["0", "abc", str(search.MAX_RESULT_PAGES + 1), "²", "01"])
+@pytest.mark.parametrize("page", ["0", "abc", str(search.MAX_RESULT_PAGES + 1), "²", "01", "", "9" * 30])
 def test_result_pages_past_the_bound_are_404(client, note, page):
     """Readers page through at most MAX_RESULT_PAGES pages of results."""
     note("bounded")

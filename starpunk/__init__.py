@@ -67,6 +67,8 @@ def warm_up(app):
     Gunicorn calls this in its master before forking (gunicorn.conf.py), so
     every worker, recycled ones included, starts with warm caches instead of
     paying for them on its first requests. Reads only: nothing is written.
+    Its cost is that of the first pages it renders, whatever the archive's
+    size: every list reads a page by keyset (paging.py), never a count.
     """
     started = time.monotonic()
     client = app.test_client()
@@ -104,6 +106,7 @@ def create_app(test_config=None):
 
     from . import (
         admin,
+        archive,
         auth,
         cli,
         db,
@@ -116,11 +119,17 @@ def create_app(test_config=None):
         meta,
         micropub,
         notes,
+        search,
         templatecache,
         tokens,
     )
     from .sessions import SQLiteSessionInterface
 
+    if not search.fts5_available():
+        raise SystemExit(
+            f"starpunk: this Python's SQLite {sqlite3.sqlite_version} was built without FTS5, which search needs;"
+            " run StarPunk with a Python whose sqlite3 module has it (the image's does)"
+        )
     try:
         applied = db.migrate(settings["DATA_PATH"])
     except db.MigrationError as exc:
@@ -151,7 +160,7 @@ def create_app(test_config=None):
     cli.init_app(app)
     tokens.init_app(app)
     app.cli.add_command(auth.login_link_command)
-    for module in (notes, feeds, media, auth, admin, health, indieauth, micropub, meta):
+    for module in (notes, archive, search, feeds, media, auth, admin, health, indieauth, micropub, meta):
         app.register_blueprint(module.bp)
     app.after_request(_add_security_headers)
     # Outermost: readers' copies of cached pages and feeds are answered before Flask (and ProxyFix) run.
@@ -163,7 +172,12 @@ def create_app(test_config=None):
         opens_with_heading=opens_with_heading,
         readable_date=readable_date,
     )
-    app.jinja_env.globals.update(permalink=notes.permalink, static_url=meta.static_url, absolute_url=meta.absolute_url)
+    app.jinja_env.globals.update(
+        permalink=notes.permalink,
+        static_url=meta.static_url,
+        absolute_url=meta.absolute_url,
+        search_max_chars=search.MAX_QUERY_CHARS,
+    )
     # The image's templates were compiled when it was built (templatecache.py): startup skips that.
     templatecache.use_prebuilt(app)
 

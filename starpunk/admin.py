@@ -4,7 +4,7 @@ import re
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 
-from . import media, store, tokens
+from . import media, search, store, tokens
 from .auth import is_owner, login_required
 from .media import MediaError
 from .photos import Photo
@@ -132,22 +132,50 @@ def _note_id_arg(name):
 @bp.get("")
 @login_required
 def index():
-    """List the owner's notes, newest first, ADMIN_PAGE_SIZE a page (drafts only with ?show=drafts); and the tokens."""
+    """List the owner's notes, newest first, ADMIN_PAGE_SIZE a page, or the best matches of ?q=; and the tokens.
+
+    ?show=drafts keeps the drafts only, in the list and in a search.
+    """
     show = request.args.get("show", "all")
     if show not in {"all", "drafts"}:
         abort(404, "No such list of notes.")
+    query = search.search_text()
     before, after = _note_id_arg("before"), _note_id_arg("after")
-    if before is not None and after is not None:
+    if (before is not None) + (after is not None) + bool(query) > 1:
         abort(404, "No such page of notes.")
-    notes, newer, older = store.owner_page(ADMIN_PAGE_SIZE, before, after, drafts_only=show == "drafts")
     kept = {} if show == "all" else {"show": show}
+    if query:
+        return _search_results(query, show, kept)
+    notes, newer, older = store.owner_page(ADMIN_PAGE_SIZE, before, after, drafts_only=show == "drafts")
     return render_template(
         "admin/index.html",
         notes=notes,
         show=show,
+        query="",
         first_page=before is None and after is None,
         newer_url=url_for("admin.index", after=notes[0]["id"], **kept) if newer and notes else None,
         older_url=url_for("admin.index", before=notes[-1]["id"], **kept) if older and notes else None,
+        tokens=tokens.list_tokens(),
+    )
+
+
+def _search_results(query, show, kept):
+    """Render the owner's list as the ADMIN_PAGE_SIZE best matches of query, drafts included."""
+    try:
+        found = search.find(query, ADMIN_PAGE_SIZE, readers=False, drafts_only=show == "drafts")
+        error = None
+    except search.SearchTooCostly:
+        found, error = [], "This search matched too much to rank in time. Add a word or two."
+    return render_template(
+        "admin/index.html",
+        notes=[note for note, _ in found],
+        snippets=[snippet for _, snippet in found],
+        show=show,
+        query=query,
+        search_error=error,
+        first_page=True,
+        newer_url=None,
+        older_url=None,
         tokens=tokens.list_tokens(),
     )
 

@@ -13,7 +13,7 @@ from flask import Blueprint, current_app, redirect, request, url_for
 from markupsafe import escape
 from werkzeug.http import http_date
 
-from . import fastpath, store
+from . import fastpath, listing, store
 from .notes import permalink, published_tag
 from .pagecache import conditional_response, content_etag, is_reader
 from .render import render_markdown, summary
@@ -217,7 +217,7 @@ def _cached_feed(kind, tag=None):
         return entry
     generation, changed_at = store.content_state()
     updated = datetime.fromisoformat(changed_at)
-    notes = store.list_published(current_app.config["FEED_MAX_ITEMS"], tag=tag)
+    notes = listing.list_published(current_app.config["FEED_MAX_ITEMS"], tag=tag)
     body = render_feed(kind, notes, updated, tag)
     entry = CachedFeed(
         generation=generation,

@@ -16,8 +16,8 @@ from werkzeug.security import safe_join
 bp = Blueprint("meta", __name__)
 
 STATIC_CACHE_SECONDS = 365 * 24 * 3600
-# Pages only the owner or an app signing in uses: nothing for a search engine.
-PRIVATE_PREFIXES = ("/admin", "/auth/", "/indieauth/", "/micropub")
+# Pages only the owner or an app signing in uses, and search results: nothing for a search engine.
+PRIVATE_PREFIXES = ("/admin", "/auth/", "/indieauth/", "/micropub", "/search")
 
 
 @lru_cache(maxsize=64)

@@ -1,18 +1,16 @@
-"""Public pages: the paginated index, one page per tag, and one page per note.
+"""Public pages: the home page's list, one list per tag, and one page per note.
 
+Lists are cut into pages by a note (?before=ID, ?after=ID; see paging.py).
 Readers' copies are cached (see pagecache).
 """
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 
-from . import store
+from . import listing, paging, store
 from .pagecache import cached_for_readers
 from .tags import normalise_tag
 
 bp = Blueprint("notes", __name__)
-
-PAGE_SIZE = 20
-MAX_PAGE_DIGITS = 6
 
 
 def permalink(slug):
@@ -20,39 +18,26 @@ def permalink(slug):
     return current_app.config["SITE_URL"] + url_for("notes.note", slug=slug)
 
 
-def _page_number():
-    raw = request.args.get("page", "1")
-    # isascii: "²" passes isdigit() but int() refuses it; page numbers are ASCII digits.
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > MAX_PAGE_DIGITS or int(raw) < 1:
-        abort(404, "No such page of notes.")
-    return int(raw)
-
-
-def _listing(endpoint, tag=None):
-    page = _page_number()
-    args = {} if tag is None else {"tag": tag}
-    total = store.count_published(tag)
-    pages = max(1, -(-total // PAGE_SIZE))
-    if page > pages or (tag is not None and total == 0):
-        abort(404, "No such page of notes.")
-    notes = store.list_published(PAGE_SIZE, (page - 1) * PAGE_SIZE, tag)
-    canonical = url_for(endpoint, **args) if page == 1 else url_for(endpoint, page=page, **args)
+def render_list(page, **context):
+    """Render a readers' list page: its notes, rel=prev/next links and canonical address."""
+    canonical = request.path + (f"?{request.query_string.decode('latin-1')}" if request.query_string else "")
     return render_template(
         "index.html",
-        notes=notes,
-        page=page,
-        tag=tag,
+        notes=page.notes,
+        first_page=page.first,
+        prev_url=page.prev_url,
+        next_url=page.next_url,
         canonical=current_app.config["SITE_URL"] + canonical,
-        prev_url=url_for(endpoint, page=page - 1, **args) if page > 1 else None,
-        next_url=url_for(endpoint, page=page + 1, **args) if page < pages else None,
+        **context,
     )
 
 
 @bp.get("/")
 @cached_for_readers
 def index():
-    """List published notes, newest first, PAGE_SIZE to a page."""
-    return _listing("notes.index")
+    """List published notes, newest first, paging.PAGE_SIZE to a page, with the years of the archive."""
+    page = paging.list_page("notes.index", {}, numbered=True)
+    return render_list(page, years=listing.published_years())
 
 
 def published_tag(raw):
@@ -61,7 +46,7 @@ def published_tag(raw):
         tag = normalise_tag(raw)
     except ValueError:
         abort(404, "There are no notes with this tag.")
-    if store.count_published(tag) == 0:
+    if not listing.tag_count(tag):
         abort(404, "There are no notes with this tag.")
     return tag
 
@@ -69,11 +54,12 @@ def published_tag(raw):
 @bp.get("/tag/<tag>")
 @cached_for_readers
 def tagged(tag):
-    """List published notes with this tag, newest first, PAGE_SIZE to a page."""
+    """List published notes with this tag, newest first, paging.PAGE_SIZE to a page."""
     name = published_tag(tag)
     if name != tag:  # "/tag/Python" → "/tag/python"
         return redirect(url_for("notes.tagged", tag=name, **request.args), code=301)
-    return _listing("notes.tagged", name)
+    page = paging.list_page("notes.tagged", {"tag": name}, tag=name, numbered=True)
+    return render_list(page, tag=name)
 
 
 @bp.get("/note/<slug>")

@@ -25,7 +25,8 @@ file and no orphan stays. Bad tags or photos raise NoteError (shown to the autho
 
 Every note read from here is a dict: the notes columns plus ``tags`` (list of
 str) and ``photos`` (list of Photo), with ``properties`` decoded to a dict,
-except in ``list_all`` and ``owner_page`` (the admin list).
+except in ``list_all`` and ``owner_page`` (the admin list). Readers' lists
+are read by listing.py.
 """
 
 import json
@@ -249,29 +250,6 @@ def get_published_note(slug):
     """Return the published, undeleted note with this slug, or None."""
     db = get_db()
     return _one(db, db.execute(f"SELECT {NOTE_COLUMNS} FROM notes WHERE slug = ? AND {PUBLIC}", (slug,)).fetchone())
-
-
-def _public_filter(tag):
-    if tag is None:
-        return PUBLIC, ()
-    return f"{PUBLIC} AND {tag_table.tagged_filter()}", (tag,)
-
-
-def list_published(limit, offset=0, tag=None):
-    """Return published notes (only those with this tag, if given), newest first."""
-    where, params = _public_filter(tag)
-    db = get_db()
-    rows = db.execute(
-        f"SELECT {NOTE_COLUMNS} FROM notes WHERE {where} ORDER BY published_at DESC, id DESC LIMIT ? OFFSET ?",
-        (*params, limit, offset),
-    ).fetchall()
-    return with_attachments(db, rows)
-
-
-def count_published(tag=None):
-    """Return how many notes readers can see (with this tag, if given)."""
-    where, params = _public_filter(tag)
-    return get_db().execute(f"SELECT count(*) FROM notes WHERE {where}", params).fetchone()[0]
 
 
 def list_all():

@@ -12,9 +12,14 @@ client and the kind, never the guessed value. The kinds:
   introspection;
 - ``code``: authorization codes redeemed at the token and authorization endpoints;
 - ``authorize``: authorization requests with bad parameters.
+
+Costly anonymous reads (``search``) are limited by their number, not their
+failures: ``refused_for_rate``, counted in each worker's memory.
 """
 
 import math
+import time
+from collections import OrderedDict, deque
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app, jsonify, render_template, request
@@ -106,3 +111,46 @@ def refused_json(kind, message):
     response.status_code = 429
     response.headers.update({"Retry-After": str(seconds), **NO_STORE})
     return response
+
+
+# Clients whose recent requests this worker remembers for refused_for_rate; the oldest are forgotten first.
+MAX_RATED_CLIENTS = 4096
+RATE_WINDOW_SECONDS = 60
+RATES = "starpunk_rates"
+
+
+def spend(kind, per_minute):
+    """Count one request of kind from this client in this worker; return the seconds to wait (0: allowed).
+
+    Costly anonymous reads (search) are counted in memory, per worker: no
+    database write per read. A refused request is not counted.
+    """
+    now = time.monotonic()
+    rates = current_app.extensions.setdefault(RATES, OrderedDict())
+    key = (kind, client())
+    recent = rates.pop(key, None) or deque()
+    while recent and recent[0] <= now - RATE_WINDOW_SECONDS:
+        recent.popleft()
+    wait = 0
+    if len(recent) >= per_minute:
+        wait = max(1, math.ceil(recent[0] + RATE_WINDOW_SECONDS - now))
+    else:
+        recent.append(now)
+    rates[key] = recent
+    while len(rates) > MAX_RATED_CLIENTS:
+        rates.popitem(last=False)
+    return wait
+
+
+def refused_for_rate(kind, per_minute, message):
+    """Return the HTML 429 page (with Retry-After) when this client made per_minute requests of kind, else None."""
+    seconds = spend(kind, per_minute)
+    if not seconds:
+        return None
+    current_app.logger.warning(
+        "%s requests from %s refused for %d s: more than %d a minute", kind, client(), seconds, per_minute
+    )
+    page = render_template(
+        "error.html", code=429, title="Too many requests", message=f"{message} Try again in {seconds} seconds."
+    )
+    return page, 429, {"Retry-After": str(seconds), **NO_STORE}

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from .owner import Owner
 from .web import TIMEOUT
 
-PAGE_SIZE = 20  # notes on a page of the index (starpunk/notes.py)
+PAGE_SIZE = 20  # notes on a page of the index (starpunk/paging.py)
 
 
 def png(width: int, height: int, rgb: tuple[int, int, int] = (40, 90, 160)) -> bytes:

@@ -11,6 +11,7 @@ build/reports/e2e/axe/findings.json, with a table in summary.md.
 
 import json
 import os
+from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -83,14 +84,21 @@ def dev_site(module_lab):
 def pages(site, owner, dev_site):
     """Fill the site as the owner; return (name, base URL, path, signed in) for every page to audit."""
     filled = fill_site(owner)
+    this_month = datetime.now(timezone.utc)
     consent = "/indieauth/authorize?" + urlencode({**CONSENT_QUERY, "me": site.base_url + "/"})
     return [
         ("index", site.base_url, "/", False),
-        ("index-page-2", site.base_url, "/?page=2", False),
+        ("index-page-2", site.base_url, "/?page=2", False),  # redirected to its keyset address
+        ("year", site.base_url, f"/{this_month:%Y}/", False),
+        ("month", site.base_url, f"/{this_month:%Y}/{this_month:%m}/", False),
+        ("tags", site.base_url, "/tags", False),
+        ("search", site.base_url, "/search?q=harbour", False),
+        ("search-nothing-found", site.base_url, "/search?q=zzzzzz", False),
         ("permalink-with-photos", site.base_url, filled.photo_note, False),
         ("tag", site.base_url, filled.tag, False),
         ("not-found", site.base_url, "/note/no-such-note", False),
         ("admin", site.base_url, "/admin", True),
+        ("admin-search", site.base_url, "/admin?q=harbour", True),
         ("admin-new", site.base_url, "/admin/new", True),
         ("admin-edit", site.base_url, filled.edit_form, True),
         ("indieauth-consent", site.base_url, consent, True),

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from starpunk import admin
-from testkit import owner, runs
+from starpunk import admin, paging
+from testkit import owner, runs, samples
 from testkit.env import site_env
 from testkit.waiting import WaitTimeout, wait_for
 from testkit.web import csrf_token
@@ -95,3 +95,8 @@ def test_a_sweep_takes_only_what_a_run_or_a_gone_run_left() -> None:
 def test_owner_client_knows_the_admin_page_size() -> None:
     """testkit's owner reads /admin's first page as the app pages it."""
     assert owner.ADMIN_PAGE_SIZE == admin.ADMIN_PAGE_SIZE
+
+
+def test_samples_know_the_readers_page_size() -> None:
+    """testkit's audit corpus fills more than one page of the index, as the app pages it."""
+    assert samples.PAGE_SIZE == paging.PAGE_SIZE

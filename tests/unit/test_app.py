@@ -149,3 +149,31 @@ def test_warm_up_of_an_empty_or_broken_site_does_not_fail(make_app, data_path):
     warm_up(app)
     (data_path / "starpunk.db").unlink()
     warm_up(app)
+
+
+def test_warm_up_costs_what_its_first_pages_cost_not_the_archive(make_app, add_notes, monkeypatch):
+    """Warm-up makes SQLite do the same work for 60 notes as for 400: it renders first pages, not the archive."""
+    from starpunk import db, warm_up
+
+    steps = [0]
+    real_connect = db.connect
+
+    def counted(*args, **kwargs):
+        conn = real_connect(*args, **kwargs)
+
+        def step():
+            steps[0] += 1
+            return 0
+
+        conn.set_progress_handler(step, 1)  # every virtual-machine instruction: rows read show in the count
+        return conn
+
+    monkeypatch.setattr(db, "connect", counted)
+    db.release_held()  # as in Gunicorn's master, which holds no connection: each request opens one
+    counts = []
+    for more in (60, 340):  # both more than the feeds' FEED_MAX_ITEMS (50) and a page
+        add_notes([f"Archive note {n:04d}" for n in range(more)])
+        steps[0] = 0
+        warm_up(make_app(hold=False))
+        counts.append(steps[0])
+    assert counts[0] == counts[1] > 0

@@ -4,7 +4,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from starpunk import db, health, store
+from starpunk import db, health, listing, store
 
 ERROR_LEAKS = ("Traceback", 'File "', "Error:", "sqlite3", "werkzeug")
 
@@ -101,7 +101,7 @@ def test_an_unexpected_error_is_a_plain_500(capsys, make_app, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(store, "count_published", broken)
+    monkeypatch.setattr(listing, "published_page", broken)
     response = app.test_client().get("/")
     assert_plain_error_page(response, 500, "Something went wrong")
     assert "secret internal detail" not in response.text

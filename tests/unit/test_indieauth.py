@@ -149,7 +149,7 @@ def test_metadata_document_follows_the_indieauth_spec(app_client):
 def test_pages_advertise_the_endpoints_in_links_and_headers(site, add_notes, page):
     """A client knowing only the site's URL finds every endpoint, in <link> elements and Link headers."""
     notes = add_notes([f"Note {n}" for n in range(21)])
-    path = {"home": "/", "permalink": f"/note/{notes[0]['slug']}", "page two": "/?page=2"}[page]
+    path = {"home": "/", "permalink": f"/note/{notes[0]['slug']}", "page two": f"/?before={notes[1]['id']}"}[page]
     response = site.test_client().get(path, headers={"Host": "evil.example"})
     assert response.status_code == 200
     rels = mf2py.parse(doc=response.text, url=SITE + path)["rels"]

@@ -101,13 +101,13 @@ def test_the_first_photo_is_the_preview_image_with_its_alt_text_and_size(app, cl
 
 @pytest.mark.parametrize(
     ("path", "canonical"),
-    [("/", f"{SITE}/"), ("/?page=2", f"{SITE}/?page=2"), ("/tag/food", f"{SITE}/tag/food")],
+    [("/", f"{SITE}/"), ("/?before={cut}", SITE + "/?before={cut}"), ("/tag/food", f"{SITE}/tag/food")],
 )
 def test_lists_carry_the_site_description_and_their_own_canonical_address(make_app, path, canonical):
     """The index and its later pages describe the site (SITE_DESCRIPTION); a tag page names its tag."""
     app = make_app(SITE_DESCRIPTION='Short notes on "food" & more')
-    for number in range(21):
-        note_with(app, f"Note {number}", [], tags=["food"])
+    notes = [note_with(app, f"Note {number}", [], tags=["food"]) for number in range(21)]
+    path, canonical = path.format(cut=notes[1]["id"]), canonical.format(cut=notes[1]["id"])
     meta = page_meta(app.test_client(), path)
     assert meta.canonical == [canonical] and meta.meta["og:url"] == canonical
     expected = "Notes tagged “food” by Ada Owner." if "tag" in path else 'Short notes on "food" & more'
@@ -128,7 +128,7 @@ def test_the_index_names_the_site_once_and_notes_headings_follow_its_h1(app, cli
     assert body.count(">Test Notes<") == 2  # the header's link, and the h1 hidden from sight
     assert 'class="p-name visually-hidden">Test Notes</h1>' in response.text
     headings = HeadMeta(response.text).headings
-    assert headings == [(1, "Test Notes"), (2, "Travel"), (3, "Detail")]
+    assert headings == [(1, "Test Notes"), (2, "Travel"), (3, "Detail"), (2, "Archive")]
     assert_outline(headings)
 
 

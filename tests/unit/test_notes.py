@@ -64,35 +64,40 @@ def test_index_lists_published_notes_newest_first(client, add_notes):
 
 
 def test_index_pages_hold_20_notes_with_prev_and_next(client, add_notes):
-    """45 notes make three pages (20, 20, 5), linked with rel=prev/next."""
-    add_notes([f"Note number {n}" for n in range(1, 46)])
+    """45 notes make three pages (20, 20, 5), each cut at a note and linked with rel=prev/next."""
+    notes = add_notes([f"Note number {n}" for n in range(1, 46)])
+    ids = {n: note["id"] for n, note in enumerate(notes, start=1)}
 
     first = client.get("/")
     assert len(entries(first.text)) == 20
     assert "Note number 45" in first.text and "Note number 26" in first.text
     head = HeadLinks(first.text)
-    assert [link["href"] for link in head.rel("next")] == ["/?page=2"]
+    assert [link["href"] for link in head.rel("next")] == [f"/?before={ids[26]}"]
     assert head.rel("prev") == []
 
-    second = client.get("/?page=2")
+    second = client.get(f"/?before={ids[26]}")
     assert second.status_code == 200
     assert len(entries(second.text)) == 20
     assert "Note number 25" in second.text and "Note number 6" in second.text
     head = HeadLinks(second.text)
-    assert [link["href"] for link in head.rel("prev")] == ["/?page=1"]
-    assert [link["href"] for link in head.rel("next")] == ["/?page=3"]
-    assert 'rel="next" href="/?page=3"' in second.text  # a visible link, not only <head>
+    assert [link["href"] for link in head.rel("prev")] == ["/"]
+    assert [link["href"] for link in head.rel("next")] == [f"/?before={ids[6]}"]
+    assert f'rel="next" href="/?before={ids[6]}"' in second.text  # a visible link, not only <head>
 
-    third = client.get("/?page=3")
+    third = client.get(f"/?before={ids[6]}")
     texts = [entry["properties"]["content"][0]["value"] for entry in entries(third.text)]
     assert texts == [f"Note number {n}" for n in range(5, 0, -1)]
     head = HeadLinks(third.text)
     assert head.rel("next") == []
-    assert [link["href"] for link in head.rel("prev")] == ["/?page=2"]
+    assert [link["href"] for link in head.rel("prev")] == [f"/?after={ids[5]}"]
+    back = client.get(f"/?after={ids[5]}")
+    assert [entry["properties"]["content"][0]["value"] for entry in entries(back.text)] == [
+        f"Note number {n}" for n in range(25, 5, -1)
+    ]
 
 
 @pytest.mark.parametrize("page", ["0", "-1", "abc", "2", "99", "1.5", "", "9" * 40, "１", "²", "١"])
-def test_unknown_page_numbers_are_404_pages(client, add_notes, page):
+def test_unknown_old_page_numbers_are_404_pages(client, add_notes, page):
     """A page number that does not exist is a 404 page, never a crash."""
     add_notes(["Only note"])
     response = client.get("/", query_string={"page": page})
@@ -202,12 +207,12 @@ FEED_TYPES = {
 }
 
 
-@pytest.mark.parametrize("path", ["/", "/?page=1", "/note/{slug}", "/note/missing", "/auth/login"])
+@pytest.mark.parametrize("path", ["/", "/{year}/", "/tags", "/note/{slug}", "/note/missing", "/auth/login"])
 def test_every_page_advertises_all_three_feeds(make_app, add_notes, path):
     """Feed readers find RSS, Atom and JSON Feed from any page's <head>."""
     app = make_app(DEV_MODE=True)  # so /auth/login is a page, not a redirect
     (note,) = add_notes(["Discover me"])
-    response = app.test_client().get(path.format(slug=note["slug"]))
+    response = app.test_client().get(path.format(slug=note["slug"], year=note["published_at"][:4]))
     assert response.mimetype == "text/html"
     found = {link["type"]: link["href"] for link in HeadLinks(response.text).rel("alternate")}
     assert found == FEED_TYPES

@@ -10,7 +10,7 @@ from starpunk import pagecache, store
 from starpunk.sessions import COOKIE_NAME
 from tests.unit.test_micropub import ALL_SCOPES
 
-READER_PAGES = ("/", "/note/{slug}", "/tag/cached", "/?page=1")
+READER_PAGES = ("/", "/note/{slug}", "/tag/cached", "/tags")
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import mf2py
 import pytest
 
 from starpunk import store
-from starpunk.notes import PAGE_SIZE
+from starpunk.paging import PAGE_SIZE
 from starpunk.tags import MAX_TAG_CHARS, MAX_TAGS, clean_tags, normalise_tag, parse_tags
 
 SITE = "http://localhost"
@@ -107,18 +107,19 @@ def test_the_tag_page_lists_only_published_notes_with_that_tag(app, client):
 
 
 def test_the_tag_page_is_paginated_like_the_index(app, client):
-    """PAGE_SIZE notes a page, with prev/next links that keep the tag."""
+    """PAGE_SIZE notes a page, with prev/next links that keep the tag; old numbered pages redirect."""
     with app.app_context():
-        for n in range(PAGE_SIZE + 1):
-            store.create_note(f"Paged note {n}", True, tags=["paged"])
+        ids = [store.create_note(f"Paged note {n}", True, tags=["paged"])["id"] for n in range(PAGE_SIZE + 1)]
     first = client.get("/tag/paged").text
     assert first.count('class="h-entry') == PAGE_SIZE
-    assert 'href="/tag/paged?page=2"' in first
-    second = client.get("/tag/paged?page=2")
+    assert f'href="/tag/paged?before={ids[1]}"' in first
+    second = client.get(f"/tag/paged?before={ids[1]}")
     assert second.status_code == 200 and second.text.count('class="h-entry') == 1
-    assert "Paged note 0" in second.text
+    assert "Paged note 0" in second.text and 'href="/tag/paged"' in second.text
+    assert client.get("/tag/paged?page=2").headers["Location"] == f"/tag/paged?before={ids[1]}"
     assert client.get("/tag/paged?page=3").status_code == 404
     assert client.get("/tag/paged?page=x").status_code == 404
+    assert client.get(f"/tag/paged?before={ids[0]}").status_code == 404  # past the last note
 
 
 @pytest.mark.parametrize(

@@ -183,3 +183,31 @@ def test_an_unknown_kind_is_a_programming_error(app):
     """record_failure refuses a kind it does not know, so a typo cannot make a counter nobody checks."""
     with app.test_request_context("/"), pytest.raises(ValueError):
         throttle.record_failure("tokens", "typo")
+
+
+def _spend(app, address, per_minute=2):
+    with app.test_request_context(environ_base={"REMOTE_ADDR": address}):
+        return throttle.spend("search", per_minute)
+
+
+def test_a_rate_counts_per_client_and_frees_up_after_a_minute(app, monkeypatch):
+    """per_minute requests a minute are allowed; the next waits until the oldest is a minute old; others are apart."""
+    now = [1000.0]
+    monkeypatch.setattr(throttle.time, "monotonic", lambda: now[0])
+    assert [_spend(app, "192.0.2.1") for _ in range(2)] == [0, 0]
+    now[0] += 20
+    assert _spend(app, "192.0.2.1") == 40
+    assert _spend(app, "192.0.2.2") == 0
+    now[0] += 40
+    assert _spend(app, "192.0.2.1") == 0
+
+
+@pytest.mark.parametrize(("clients", "remembered"), [(3, True), (4, False)])
+def test_a_worker_remembers_at_most_max_rated_clients(app, monkeypatch, clients, remembered):
+    """The oldest client is forgotten once more than MAX_RATED_CLIENTS are counted: memory stays bounded."""
+    monkeypatch.setattr(throttle, "MAX_RATED_CLIENTS", 3)
+    _spend(app, "192.0.2.100", per_minute=1)
+    for number in range(1, clients):
+        _spend(app, f"192.0.2.{number}", per_minute=1)
+    assert len(app.extensions[throttle.RATES]) <= 3
+    assert (_spend(app, "192.0.2.100", per_minute=1) > 0) == remembered

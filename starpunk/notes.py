@@ -49,7 +49,7 @@ def _listing(endpoint, tag=None):
 
 
 @bp.get("/")
-@cached_for_readers
+@cached_for_readers("page")
 def index():
     """List published notes, newest first, PAGE_SIZE to a page."""
     return _listing("notes.index")
@@ -67,17 +67,19 @@ def published_tag(raw):
 
 
 @bp.get("/tag/<tag>")
-@cached_for_readers
+@cached_for_readers("page")
 def tagged(tag):
     """List published notes with this tag, newest first, PAGE_SIZE to a page."""
     name = published_tag(tag)
     if name != tag:  # "/tag/Python" → "/tag/python"
-        return redirect(url_for("notes.tagged", tag=name, **request.args), code=301)
+        # Built from the route's own values, never from request.args (which may hold url_for's own options).
+        values = {"page": _page_number()} if "page" in request.args else {}
+        return redirect(url_for("notes.tagged", tag=name, **values), code=301)
     return _listing("notes.tagged", name)
 
 
 @bp.get("/note/<slug>")
-@cached_for_readers
+@cached_for_readers()
 def note(slug):
     """Show one published note; a deleted one is 410 Gone, drafts and unknown slugs are 404."""
     found = store.get_published_note(slug)

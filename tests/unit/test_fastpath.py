@@ -180,3 +180,15 @@ def test_an_answer_that_sets_a_cookie_is_not_kept(app, client, addresses):
 
     assert "seen=1" in client.get("/").headers["Set-Cookie"]
     assert not app.wsgi_app.copies
+
+
+def test_unused_query_parameters_make_no_copy(app, client, addresses):
+    """Readers' copies are kept for canonical addresses only: a random query adds none (nor evicts a real one)."""
+    for address in addresses:
+        client.get(address)
+    kept = list(app.wsgi_app.copies)
+    for address in addresses:
+        joiner = "&" if "?" in address else "?"
+        for junk in ("x=1", "x=2", "utm_source=feed"):
+            assert client.get(f"{address}{joiner}{junk}").status_code == 200
+    assert list(app.wsgi_app.copies) == kept

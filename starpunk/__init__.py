@@ -117,6 +117,7 @@ def create_app(test_config=None):
         micropub,
         notes,
         templatecache,
+        throttle,
         tokens,
     )
     from .sessions import SQLiteSessionInterface
@@ -147,6 +148,8 @@ def create_app(test_config=None):
     app.before_request(media.raise_upload_limit)
     csrf.init_app(app)
     app.before_request(_check_csrf)
+    if settings["TRUSTED_PROXIES"]:
+        app.before_request(throttle.warn_of_unproxied_requests)
     errors.init_app(app)
     cli.init_app(app)
     tokens.init_app(app)

@@ -114,11 +114,11 @@ def test_bad_authorization_requests_get_the_html_429(client):
     assert 0 < int(blocked.headers["Retry-After"]) <= WINDOW_S
 
 
-def test_authorization_errors_sent_back_to_the_client_count(client):
-    """Requests refused with a redirect to the client (bad response_type) count as failures too."""
+def test_authorization_requests_of_a_known_client_refused_count(client):
+    """Requests of a well-formed client refused for another reason (bad response_type) count as failures too."""
     params = {"client_id": CLIENT_ID, "redirect_uri": CLIENT_ID + "back", "response_type": "token", "state": "s"}
     for _ in range(GUESSES):
-        assert client.get("/indieauth/authorize", query_string=params).status_code == 302
+        assert client.get("/indieauth/authorize", query_string=params).status_code == 400
     assert client.get("/indieauth/authorize", query_string=params).status_code == 429
 
 
@@ -183,3 +183,28 @@ def test_an_unknown_kind_is_a_programming_error(app):
     """record_failure refuses a kind it does not know, so a typo cannot make a counter nobody checks."""
     with app.test_request_context("/"), pytest.raises(ValueError):
         throttle.record_failure("tokens", "typo")
+
+
+def test_a_request_that_bypassed_the_trusted_proxy_is_warned_of_once(make_app, capsys):
+    """With TRUSTED_PROXIES, a request from another host without X-Forwarded-For logs one warning per process."""
+    app = make_app(TRUSTED_PROXIES=1)
+    client = app.test_client()
+    capsys.readouterr()
+    far = {"REMOTE_ADDR": "203.0.113.9"}
+    client.get("/auth/login", environ_base=far, headers={"X-Forwarded-For": "198.51.100.7"})
+    client.get("/health", environ_base=far)
+    client.get("/auth/login", environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    assert "not through a proxy" not in capsys.readouterr().err
+    client.get("/auth/login", environ_base=far)
+    client.get("/micropub", environ_base={"REMOTE_ADDR": "203.0.113.10"})
+    logged = capsys.readouterr().err
+    assert logged.count("not through a proxy") == 1
+    assert "203.0.113.9" in logged and "TRUSTED_PROXIES=1" in logged
+
+
+def test_without_trusted_proxies_a_direct_request_is_no_warning(make_app, capsys):
+    """TRUSTED_PROXIES=0 believes no header, so a direct request is the normal case: nothing is logged."""
+    client = make_app().test_client()
+    capsys.readouterr()
+    client.get("/auth/login", environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    assert "not through a proxy" not in capsys.readouterr().err

@@ -652,3 +652,50 @@ def test_the_app_log_never_holds_a_code_a_verifier_or_a_token(owner, app_client,
     assert "unhandled error on POST /indieauth/token" in log
     for secret in (code, other_code, plaintext, request.verifier, second.verifier):
         assert secret not in log
+
+
+# --- What a one-line slip would break (issue 22, "tests that would catch the next mistake") ------
+
+
+@pytest.mark.parametrize("decision", [None, "", "Approve", "yes", "approve "])
+def test_a_consent_without_an_approve_decision_is_a_denial(owner, decision):
+    """Only decision=approve issues a code: a missing or other decision field sends access_denied."""
+    request = Request()
+    _page, form = open_consent(owner, request)
+    data = {**form, "scope": ["create"]} | ({} if decision is None else {"decision": decision})
+    answer = redirect_query(owner.post("/indieauth/consent", data=data))
+    assert answer["error"] == "access_denied"
+    assert "code" not in answer
+
+
+def test_pending_consents_keep_the_newest(owner):
+    """Past MAX_PENDING unanswered consent pages, the oldest is forgotten and every newer one still answers."""
+    from starpunk.indieauth import MAX_PENDING
+
+    opened = [open_consent(owner, Request()) for _ in range(MAX_PENDING + 1)]
+    forgotten = owner.post("/indieauth/consent", data={**opened[0][1], "decision": "approve"})
+    assert forgotten.status_code == 400
+    for _page, form in reversed(opened[1:]):
+        assert "code" in redirect_query(owner.post("/indieauth/consent", data={**form, "decision": "approve"}))
+
+
+def test_introspection_does_not_mark_the_token_asked_about_as_used(site, owner, app_client):
+    """Asking whether a token is active records no use of that token (its last use stays the client's own)."""
+    caller = obtain_token(owner, app_client)["access_token"]
+    other = obtain_token(owner, app_client, scope="media")["access_token"]
+    answer = app_client.post(
+        "/indieauth/introspect", data={"token": other}, headers={"Authorization": f"Bearer {caller}"}
+    )
+    assert answer.json["active"] is True
+    with site.app_context():
+        assert tokens.verify_token(other, touch=False).last_used_at is None
+        assert tokens.verify_token(caller, touch=False).last_used_at is not None
+
+
+def test_a_repeated_scope_is_granted_once(owner, app_client):
+    """scope=create create update: one checkbox each, and the token's scope names each once."""
+    request = Request(scope="create create update create")
+    page, _form = open_consent(owner, request)
+    assert page.text.count('id="scope-create"') == 1
+    answer = approve(owner, request, scopes=["create", "update", "create"])
+    assert exchange(app_client, request, answer["code"]).json["scope"] == "create update"

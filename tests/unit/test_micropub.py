@@ -827,3 +827,40 @@ def test_no_json_body_is_a_server_error(client, bearer, create, body):
         assert_error(response, response.status_code, response.get_json()["error"])
     else:
         assert response.status_code in {201, 204}, response.text
+
+
+# --- What a one-line slip would break (issue 22, "tests that would catch the next mistake") ------
+
+
+@pytest.mark.parametrize("action", ["like", "publish", "Create", "", "create "])
+def test_a_form_with_an_unknown_action_and_content_creates_nothing(app, client, bearer, action):
+    """action=like (or an empty one) with perfectly good content is refused: the form is not taken for a create."""
+    form = {"action": action, "h": "entry", "content": "Would be a note"}
+    assert_error(client.post("/micropub", data=form, headers=bearer), 400, "invalid_request")
+    assert store_count(app) == 0
+
+
+def test_a_delete_only_token_cannot_read_a_notes_source(client, create, issue):
+    """q=source needs create or update: a token that may only delete reads nothing of a note."""
+    path = create(content=["Secret draft"], **{"post-status": ["draft"]})
+    response = client.get("/micropub", query_string={"q": "source", "url": SITE + path}, headers=_auth(issue("delete")))
+    assert_error(response, 403, "insufficient_scope")
+    assert "Secret draft" not in response.text
+    allowed = client.get("/micropub", query_string={"q": "source", "url": SITE + path}, headers=_auth(issue("update")))
+    assert allowed.status_code == 200
+
+
+def _auth(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.mark.parametrize(
+    ("scope", "status"), [("create", 415), ("update delete media", 413), ("update", 413), ("", 413)]
+)
+def test_only_a_create_token_lifts_the_body_limit_at_micropub(app, client, issue, scope, status):
+    """A multipart body past MAX_CONTENT_LENGTH is read for a create token only; any other scope gets 413 first."""
+    token = issue(scope) if scope else "not-a-token"
+    junk = io.BytesIO(b"\0" * (app.config["MAX_CONTENT_LENGTH"] + 1024))
+    form = {"h": "entry", "content": "x", "photo": (junk, "a.png")}
+    response = client.post("/micropub", headers=_auth(token), **multipart(form))
+    assert response.status_code == status, response.text

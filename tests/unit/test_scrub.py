@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 import pytest
 from PIL import ExifTags, Image, PngImagePlugin
 
-from starpunk import media
+from starpunk import media, scrub
 from tests.unit.conftest import gps_exif, image_bytes
 
 XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><exif:GPSLatitude>52,31.2N</exif:GPSLatitude></x:xmpmeta>'
@@ -131,3 +131,46 @@ def test_the_layouts_that_held_keep_holding(app, client, data):
     """JPEG EXIF and XMP, PNG eXIf, WebP EXIF and XMP: no position in the served bytes."""
     assert locations(data)
     assert locations(served(app, client, data)) == []
+
+
+def test_extended_xmp_segments_are_dropped_from_jpeg(app, client):
+    """XMP too long for one APP1 segment continues in "xmp/extension" segments: those go too."""
+    plain = image_bytes("JPEG", size=(40, 30))
+    payload = b"http://ns.adobe.com/xmp/extension/\x00" + b"0" * 32 + (len(XMP)).to_bytes(4, "big") + b"\0" * 4 + XMP
+    segment = b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload
+    data = plain[:2] + segment + plain[2:]
+    assert b"GPSLatitude" in data
+    kept = served(app, client, data)
+    assert kept == plain
+
+
+@pytest.mark.parametrize("kind", ["tEXt", "zTXt", "iTXt"])
+def test_xmp_in_any_png_text_chunk_is_dropped(app, client, kind):
+    """The XMP keyword in a tEXt, zTXt (compressed) or iTXt chunk: the chunk goes whichever it is."""
+    info = PngImagePlugin.PngInfo()
+    if kind == "iTXt":
+        info.add_itxt("XML:com.adobe.xmp", XMP.decode(), zip=True)
+    else:
+        info.add_text("XML:com.adobe.xmp", XMP.decode(), zip=kind == "zTXt")
+    data = image_bytes("PNG", pnginfo=info)
+    with Image.open(io.BytesIO(data)) as image:
+        assert "GPSLatitude" in str(image.info)
+    kept = served(app, client, data)
+    assert b"XML:com.adobe.xmp" not in kept
+    assert locations(kept) == []
+
+
+def test_a_dropped_webp_exif_chunk_clears_its_flag():
+    """When WebP's EXIF chunk cannot be kept, VP8X no longer says there is one (readers would look for it)."""
+    data = image_bytes("WEBP", exif=gps_exif())
+    start = data.index(b"EXIF") + 8
+    order = data.index(b"MM" if b"MM\x00*" in data else b"II", start)
+    damaged = data[:order] + b"XX" + data[order + 2 :]
+    assert damaged[data.index(b"VP8X") + 8] & 0x08
+    kept = scrub.remove_location(
+        damaged, "WEBP"
+    )  # Pillow refuses such a file on upload; the scrubber must not rely on it
+    assert b"EXIF" not in kept
+    assert not kept[kept.index(b"VP8X") + 8] & 0x08
+    with Image.open(io.BytesIO(kept)) as image:
+        image.load()

@@ -208,3 +208,37 @@ def test_without_trusted_proxies_a_direct_request_is_no_warning(make_app, capsys
     capsys.readouterr()
     client.get("/auth/login", environ_base={"REMOTE_ADDR": "203.0.113.9"})
     assert "not through a proxy" not in capsys.readouterr().err
+
+
+def test_retry_after_rounds_up_never_down(app, monkeypatch):
+    """799.5 s until the oldest failure ages out is Retry-After: 800 (a client retrying at 799 would be refused)."""
+    started = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+
+    class Clock(datetime):
+        moment = started
+
+        @classmethod
+        def now(cls, tz=None):
+            return cls.moment
+
+    monkeypatch.setattr(throttle, "datetime", Clock)
+    with app.test_request_context():
+        for _ in range(throttle.MAX_FAILURES):
+            throttle.record_failure("sign-in", "test")
+        Clock.moment = started + throttle.FAILURE_WINDOW - timedelta(seconds=799.5)
+        assert throttle.retry_after("sign-in") == 800
+        Clock.moment = started + throttle.FAILURE_WINDOW - timedelta(seconds=0.2)
+        assert throttle.retry_after("sign-in") == 1
+        Clock.moment = started + throttle.FAILURE_WINDOW
+        assert throttle.retry_after("sign-in") == 0
+
+
+def test_exactly_max_failures_refuse_and_one_fewer_does_not(app):
+    """MAX_FAILURES - 1 failures leave the client free; the MAX_FAILURES-th refuses it."""
+    with app.test_request_context():
+        for _ in range(throttle.MAX_FAILURES - 1):
+            throttle.record_failure("token", "test")
+        assert throttle.retry_after("token") == 0
+        throttle.record_failure("token", "test")
+        assert throttle.retry_after("token") > 0
+        assert throttle.retry_after("sign-in") == 0

@@ -183,6 +183,18 @@ def tests(session: nox.Session) -> None:
     )
 
 
+@nox.session(python=PYTHON, tags=["mutation"])
+def mutants(session: nox.Session) -> None:
+    """Mutation-test the security-critical modules (mutmut, [tool.mutmut]); write the survivors to the report."""
+    session.install("-r", "requirements.txt", *tools("mutants"))
+    session.run("mutmut", "run", *session.posargs)
+    survivors = reports.MUTANTS / "survivors.txt"
+    survivors.parent.mkdir(parents=True, exist_ok=True)
+    with survivors.open("w", encoding="utf-8") as out:
+        session.run("mutmut", "results", stdout=out)
+    session.log(f"surviving mutants listed in {survivors}")
+
+
 @nox.session(python=PYTHON, tags=["check"])
 def audit(session: nox.Session) -> None:
     """Audit the pinned requirements with pip-audit; first prove that a known-vulnerable pin fails it, by name."""

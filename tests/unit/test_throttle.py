@@ -242,3 +242,33 @@ def test_exactly_max_failures_refuse_and_one_fewer_does_not(app):
         throttle.record_failure("token", "test")
         assert throttle.retry_after("token") > 0
         assert throttle.retry_after("sign-in") == 0
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(1, "1 minute"), (60, "1 minute"), (61, "2 minutes"), (900, "15 minutes")]
+)
+def test_the_429_page_says_how_long_to_wait_rounded_up(app, monkeypatch, seconds, text):
+    """The refusal page names the wait in whole minutes, rounded up, singular for one."""
+    monkeypatch.setattr(throttle, "retry_after", lambda kind: seconds)
+    with app.test_request_context():
+        page, status, headers = throttle.refused_page("sign-in", "Too many.")
+    assert status == 429 and headers["Retry-After"] == str(seconds)
+    assert f"Too many. Try again in {text}." in page
+
+
+def test_log_lines_name_the_kind_the_client_and_the_reason_never_the_value(make_app, capsys):
+    """Each failure and each refusal is one line naming kind and client; the refusal says how long and why."""
+    app = make_app()  # after capsys: the app's log handler writes to the captured stderr
+    far = {"REMOTE_ADDR": "203.0.113.5"}
+    with app.test_request_context(environ_base=far):
+        for _ in range(throttle.MAX_FAILURES):
+            throttle.record_failure("code", "a refused code")
+        capsys.readouterr()
+        throttle.record_failure("code", "a refused code")
+        throttle.refused_json("code", "Too many.")
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[0].endswith("failed code attempt from 203.0.113.5: a refused code")
+    assert "code attempts from 203.0.113.5 refused for " in lines[1]
+    assert lines[1].endswith(f"s: {throttle.MAX_FAILURES} failures within 15 minutes")
+    with app.test_request_context(), pytest.raises(ValueError, match="guessing"):
+        throttle.record_failure("guessing", "an unknown kind")

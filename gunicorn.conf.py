@@ -22,6 +22,11 @@ worker_class = "starpunk.worker.DrainingWorker"
 preload_app = True
 # Heartbeat files on tmpfs: an overlay or a busy volume can stall them.
 worker_tmp_dir = "/dev/shm"
+# Gunicorn takes SCRIPT_NAME and PATH_INFO from request headers of the peers in
+# forwarded_allow_ips (127.0.0.1: a sidecar, a host-network proxy that passes
+# headers with underscores) by default; the site is served at the root of
+# SITE_URL, so no peer may move it (starpunk/fastpath.py clears SCRIPT_NAME too).
+forwarder_headers = ""
 accesslog = "-"
 # The access log redacts login-link tokens and IndieLogin codes from URLs.
 logger_class = "starpunk.accesslog.RedactingLogger"

@@ -31,6 +31,7 @@ AXE = SCREENSHOTS / "axe"
 LIGHTHOUSE = REPORTS / "lighthouse"
 BLUE_GREEN = REPORTS / "upgrade" / "blue-green.json"
 PROXY = REPORTS / "proxy"
+MUTANTS = REPORTS / "mutants"
 
 STARTED = datetime.now(timezone.utc)
 RUN_ID = os.environ.get("STARPUNK_RUN_ID") or STARTED.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -210,6 +211,17 @@ def _artifacts() -> list[str]:
     parts += _table_section("Accessibility (axe-core)", AXE, "findings.json", "e2e")
     parts += _table_section("Lighthouse", LIGHTHOUSE, "summary.json", "lighthouse")
     parts += _table_section("Proxy micro-cache (nginx)", PROXY, "microcache.json", "proxy")
+    parts.append("<h2>Surviving mutants</h2>")
+    survivors = MUTANTS / "survivors.txt"
+    if survivors.is_file():
+        listed = survivors.read_text(encoding="utf-8").strip() or "none: every mutant was killed"
+        parts.append(
+            f"<p>Written {_written(survivors)} UTC: {_link(survivors, survivors.name)} "
+            "(each one named in docs/mutants.md as equivalent or a known gap)</p>"
+            f"<pre>{html.escape(listed)}</pre>"
+        )
+    else:
+        parts.append("<p>none: <code>nox -s mutants</code> writes them to build/reports/mutants/.</p>")
     parts.append("<h2>Blue/green upgrade under load</h2>")
     if BLUE_GREEN.is_file():
         figures = BLUE_GREEN.read_text(encoding="utf-8")

@@ -121,6 +121,7 @@ def create_app(test_config=None):
         notes,
         search,
         templatecache,
+        throttle,
         tokens,
     )
     from .sessions import SQLiteSessionInterface
@@ -156,6 +157,8 @@ def create_app(test_config=None):
     app.before_request(media.raise_upload_limit)
     csrf.init_app(app)
     app.before_request(_check_csrf)
+    if settings["TRUSTED_PROXIES"]:
+        app.before_request(throttle.warn_of_unproxied_requests)
     errors.init_app(app)
     cli.init_app(app)
     tokens.init_app(app)

@@ -35,7 +35,7 @@ class Month:
 
 
 @bp.get("/<int(fixed_digits=4, min=1):year>/")
-@cached_for_readers
+@cached_for_readers()
 def year(year):
     """List the months of a year in which notes were published, newest first, each with its count."""
     paging.query_args(())
@@ -46,7 +46,7 @@ def year(year):
 
 
 @bp.get("/<int(fixed_digits=4, min=1):year>/<int(fixed_digits=2, min=1, max=12):month>/")
-@cached_for_readers
+@cached_for_readers(*paging.LIST_FIELDS[:2])
 def month(year, month):
     """List the notes published in a month, newest first, paging.PAGE_SIZE to a page."""
     since = f"{year:04d}-{month:02d}"
@@ -62,7 +62,7 @@ def month(year, month):
 
 
 @bp.get("/tags")
-@cached_for_readers
+@cached_for_readers("after")
 def tags_index():
     """List every tag readers can see, alphabetically, with how many notes carry it, TAGS_PAGE_SIZE a page."""
     args = paging.query_args(("after",))

@@ -30,6 +30,19 @@ def is_owner():
     return bool(session.get("me"))
 
 
+@bp.after_app_request
+def keep_owner_pages_private(response):
+    """Mark every page rendered for the signed-in owner private and unstorable, varying with the cookie.
+
+    Drafts, CSRF tokens and the admin links must stay out of shared caches and
+    out of a browser's history once the owner has signed out.
+    """
+    if response.mimetype == "text/html" and is_owner():
+        response.headers["Cache-Control"] = "private, no-store"
+        response.vary.add("Cookie")
+    return response
+
+
 def login_required(view):
     """Send visitors who are not signed in to the sign-in page."""
 

@@ -39,6 +39,12 @@ MIN_SECRET_LENGTH = 32
 MAX_CONTENT_LENGTH = 2 * 1024 * 1024
 MAX_NOTE_CHARS = 100_000
 MAX_PHOTOS = 4  # per note
+# Micropub properties a note keeps without rendering them (syndication, location, ...):
+# at most this many names, and this many bytes as the stored JSON (UTF-8).
+MAX_KEPT_PROPERTIES = 50
+MAX_KEPT_BYTES = 100_000
+# Levels of arrays and objects in a Micropub JSON body (an h-card in a category is 6).
+MAX_JSON_DEPTH = 32
 
 
 class ConfigError(Exception):
@@ -106,6 +112,9 @@ def load_config(environ=None, test_config=None):
     settings.setdefault("MAX_CONTENT_LENGTH", MAX_CONTENT_LENGTH)
     settings.setdefault("MAX_NOTE_CHARS", MAX_NOTE_CHARS)
     settings.setdefault("MAX_PHOTOS", MAX_PHOTOS)
+    settings.setdefault("MAX_KEPT_PROPERTIES", MAX_KEPT_PROPERTIES)
+    settings.setdefault("MAX_KEPT_BYTES", MAX_KEPT_BYTES)
+    settings.setdefault("MAX_JSON_DEPTH", MAX_JSON_DEPTH)
     # A form carrying photos (the admin form, Micropub) may be this large: every
     # photo at its limit plus the text; every other request keeps the small limit.
     settings.setdefault(

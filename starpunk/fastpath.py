@@ -16,6 +16,12 @@ requests for the address itself while the terms hold:
 - a feed is younger than ``FEED_CACHE_SECONDS``;
 - the static files the page links to are unchanged.
 
+A copy is keyed by the path and query string alone, so nothing else a request
+carries may change the bytes Flask renders: the site is served at the root of
+SITE_URL, and the middleware clears ``SCRIPT_NAME`` (which Gunicorn would
+take from a ``SCRIPT_NAME`` header of a trusted peer, and ``url_for`` put
+before every link) for every request, Flask's included.
+
 Anything else goes to Flask as before: requests with the session cookie (the
 owner, a visitor signing in), other methods, a process that holds no
 connection (the Gunicorn master, CLI commands), a database that does not
@@ -86,6 +92,8 @@ class ReaderFastPath:
         self.copies = OrderedDict()
 
     def __call__(self, environ, start_response):
+        # The site lives at the root of SITE_URL: no request names another mount point (see the module's docstring).
+        environ["SCRIPT_NAME"] = ""
         if environ["REQUEST_METHOD"] not in READER_METHODS or COOKIE_NAME in environ.get("HTTP_COOKIE", ""):
             return self.wsgi_app(environ, start_response)
         key = (environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""))

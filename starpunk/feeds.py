@@ -239,8 +239,9 @@ def _cached_feed(kind, tag=None):
 
 def _feed_response(kind, tag=None):
     entry = _cached_feed(kind, tag)
-    if is_reader():
-        # The next readers of this feed are answered before Flask while it stands (fastpath.py).
+    if is_reader() and not request.query_string:
+        # The next readers of this feed are answered before Flask while it stands (fastpath.py); its
+        # copies are keyed by the whole query string, which a feed never reads: only the bare one is kept.
         fastpath.offer(
             request.environ,
             entry.generation,

@@ -106,7 +106,13 @@ def _refuse_page(message, reason):
 
 
 def _checked_request(args):
-    """Return the request's parameters, or a response refusing it (a page, or a redirect to the client)."""
+    """Return the request's parameters, or refuse it with a 400 page.
+
+    Never a redirect to the client: anyone can name any client_id and a
+    redirect_uri on its site, so sending a refusal there would make this
+    endpoint an open redirector (RFC 9700, 4.11.2). A client gets a redirect
+    only for a request valid in every respect, once the owner has answered.
+    """
     client_id = args.get("client_id", "")
     redirect_uri = args.get("redirect_uri", "")
     if not valid_client_id(client_id):
@@ -124,34 +130,35 @@ def _checked_request(args):
             "For your safety this request was refused.",
             "redirect_uri not on the client's site",
         )
+
+    def refuse(error, description):
+        _refuse_page(
+            f"The app {client_id} sent a request this site cannot answer: {description}",
+            f"request from {client_id}: {error}",
+        )
+
     state = args.get("state", "")
-
-    def back(error, description):
-        throttle.record_failure("authorize", f"authorization request from {client_id} refused: {error}")
-        params = {"error": error, "error_description": description, "state": state, "iss": issuer()}
-        return None, redirect(with_query(redirect_uri, params))
-
     if args.get("response_type") != "code":
-        return back("unsupported_response_type", "Only response_type=code is supported.")
+        refuse("unsupported_response_type", "Only response_type=code is supported.")
     if not state:
-        return back("invalid_request", "The state parameter is required.")
+        refuse("invalid_request", "The state parameter is required.")
     if args.get("code_challenge_method") != "S256":
-        return back("invalid_request", "PKCE is required, with code_challenge_method=S256.")
+        refuse("invalid_request", "PKCE is required, with code_challenge_method=S256.")
     challenge = args.get("code_challenge", "")
     if not PKCE_VALUE.fullmatch(challenge):
-        return back("invalid_request", "A code_challenge (PKCE, S256) is required.")
+        refuse("invalid_request", "A code_challenge (PKCE, S256) is required.")
     scopes = tokens.parse_scope(args.get("scope", ""))
     if not all(SCOPE_TOKEN.fullmatch(name) for name in scopes):
-        return back("invalid_scope", "The scope parameter is malformed.")
+        refuse("invalid_scope", "The scope parameter is malformed.")
     if args.get("me") and origin(args["me"]) is None:
-        return back("invalid_request", "The me parameter is not an http or https URL.")
+        refuse("invalid_request", "The me parameter is not an http or https URL.")
     return {
         "client_id": client_id,
         "redirect_uri": redirect_uri,
         "state": state,
         "code_challenge": challenge,
         "scopes": scopes,
-    }, None
+    }
 
 
 def _remember(pending):
@@ -176,9 +183,7 @@ def authorize():
     limited = throttle.refused_page("authorize", "Too many refused authorization requests came from your address.")
     if limited:
         return limited
-    pending, refusal = _checked_request(request.args)
-    if refusal is not None:
-        return refusal
+    pending = _checked_request(request.args)
     if not is_owner():
         return redirect(url_for("auth.login", next=request.full_path))
     offered = [name for name in pending["scopes"] if name in SUPPORTED_SCOPES]

@@ -248,7 +248,9 @@ def accepts_uploads(when):
 
 
 def raise_upload_limit():
-    """Let a request to an upload view (from someone allowed to upload) be as large as MAX_PHOTOS photos."""
+    """Let a multipart request to an upload view (from someone allowed to upload) be as large as MAX_PHOTOS photos."""
+    if request.mimetype != "multipart/form-data":
+        return  # only a multipart form carries files: a JSON or urlencoded body keeps MAX_CONTENT_LENGTH
     view = current_app.view_functions.get(request.endpoint)
     allowed = getattr(view, "accepts_uploads", None)
     if allowed is not None and allowed():

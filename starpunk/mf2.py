@@ -91,7 +91,12 @@ def parse_published(text):
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
         raise PropertyError(f"published {text!r} is not an ISO 8601 date and time.") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    try:
+        moment.astimezone(timezone.utc)  # stored in UTC: 9999-12-31T23:59-23:59 has no UTC time
+    except OverflowError:
+        raise PropertyError(f"published {text!r} is out of range (years 1 to 9999, in UTC).") from None
+    return moment
 
 
 def _content(values):

@@ -15,6 +15,7 @@ undelete, ``media`` (or ``create``) to upload; queries need any active token,
 admin form's do: pages, feeds and caches of every worker follow at once.
 """
 
+import json
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, g, jsonify, request
@@ -162,10 +163,47 @@ def _no_content():
 
 
 def _json_body():
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # the parser's own limit, far below what a body of MAX_CONTENT_LENGTH can nest
+        body = None
     if not isinstance(body, dict):
         raise Refusal("The body is not a JSON object (Content-Type: application/json).")
+    _check_json(body, current_app.config["MAX_JSON_DEPTH"])
     return body
+
+
+def _check_json(body, max_depth):
+    """Refuse JSON nested deeper than max_depth, or holding text no database can store (a lone surrogate)."""
+    pending = [(body, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict | list) and depth > max_depth:
+            raise Refusal(f"The JSON body nests arrays and objects more than {max_depth} levels deep.")
+        if isinstance(value, dict):
+            pending.extend((key, depth) for key in value)
+            pending.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, list):
+            pending.extend((item, depth + 1) for item in value)
+        elif isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise Refusal(
+                    "The JSON body holds text that is not Unicode (a lone surrogate, \\ud800 to \\udfff)."
+                ) from None
+
+
+def _check_kept(kept):
+    """Refuse more unrendered properties than a note keeps: MAX_KEPT_PROPERTIES names, MAX_KEPT_BYTES of JSON."""
+    config = current_app.config
+    if len(kept) > config["MAX_KEPT_PROPERTIES"]:
+        raise Refusal(f"A note keeps at most {config['MAX_KEPT_PROPERTIES']} other properties; this has {len(kept)}.")
+    size = len(json.dumps(kept, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    if size > config["MAX_KEPT_BYTES"]:
+        raise Refusal(
+            f"A note's other properties can take at most {config['MAX_KEPT_BYTES']:,} bytes; these take {size:,}."
+        )
 
 
 def _uploads():
@@ -199,6 +237,7 @@ def _check(content, tags, photo_count):
 def create(properties, commands, files=()):
     """Make a note from an h-entry's properties (and uploaded photo files); return the 201 response."""
     fields = note_fields(properties)
+    _check_kept(fields.kept)
     content, tags = _check(fields.content, fields.tags, len(files) + len(fields.photos))
     alts = _alt_texts(commands)
     # Uploaded files come first, then photo URLs: mp-photo-alt values follow that order.
@@ -233,6 +272,7 @@ def update(body):
         raise Refusal(f"The note at {body['url']} is deleted; undelete it before changing it.")
     properties, touched = apply_update(source_properties(note, permalink(note["slug"])), body)
     fields = note_fields(properties)
+    _check_kept(fields.kept)
     content, tags = _check(fields.content, fields.tags, len(fields.photos))
     photos = _linked_photos(fields.photos, []) if "photo" in touched else None
     store.update_note(
@@ -259,7 +299,7 @@ def delete(url, undo=False):
 
 
 def _run(action, info, run):
-    if action not in ACTION_SCOPES:
+    if not isinstance(action, str) or action not in ACTION_SCOPES:
         raise Refusal(f"Unknown action {action!r}: this endpoint knows {', '.join(ACTION_SCOPES)}.")
     require_scope(info, ACTION_SCOPES[action])
     try:

@@ -33,7 +33,7 @@ def render_list(page, **context):
 
 
 @bp.get("/")
-@cached_for_readers
+@cached_for_readers(*paging.LIST_FIELDS)
 def index():
     """List published notes, newest first, paging.PAGE_SIZE to a page, with the years of the archive."""
     page = paging.list_page("notes.index", {}, numbered=True)
@@ -52,18 +52,21 @@ def published_tag(raw):
 
 
 @bp.get("/tag/<tag>")
-@cached_for_readers
+@cached_for_readers(*paging.LIST_FIELDS)
 def tagged(tag):
     """List published notes with this tag, newest first, paging.PAGE_SIZE to a page."""
     name = published_tag(tag)
     if name != tag:  # "/tag/Python" → "/tag/python"
-        return redirect(url_for("notes.tagged", tag=name, **request.args), code=301)
+        # Built from the route's own values and the paging fields, never from request.args as a whole
+        # (it may hold url_for's own options: _external, _method, or the route's own "tag").
+        values = {name: request.args[name] for name in paging.LIST_FIELDS if name in request.args}
+        return redirect(url_for("notes.tagged", tag=name, **values), code=301)
     page = paging.list_page("notes.tagged", {"tag": name}, tag=name, numbered=True)
     return render_list(page, tag=name)
 
 
 @bp.get("/note/<slug>")
-@cached_for_readers
+@cached_for_readers()
 def note(slug):
     """Show one published note; a deleted one is 410 Gone, drafts and unknown slugs are 404."""
     found = store.get_published_note(slug)

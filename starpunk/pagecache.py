@@ -5,15 +5,17 @@ nothing of the owner's (no drafts, no CSRF tokens, no flashed messages), so
 every reader gets the same bytes for the same address. Those bytes are kept
 with the content generation (site_state) they were rendered from; every note
 write bumps it in the note's transaction, so the next request in any worker
-renders again (the same rule the feeds follow). Anyone with the cookie (the
-owner, or a visitor in the middle of signing in) is rendered for, never
-served from, nor stored in, this cache.
+renders again (the same rule the feeds follow). Anyone with a live session
+(the owner, or a visitor in the middle of signing in) is rendered for, never
+served from, nor stored in, this cache. A page is keyed by its path and the
+query parameters its view reads: other parameters make no new copy.
 """
 
 import functools
 import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from flask import Response, current_app, g, request, session
 from werkzeug.http import quote_etag
@@ -45,10 +47,16 @@ def content_etag(body):
 
 
 def is_reader():
-    """Return True when this request is a reader's: GET or HEAD, without the session cookie."""
+    """Return True when this request is a reader's: GET or HEAD, without a live session.
+
+    A session cookie that names no session (expired, forged, junk) sees what a
+    reader sees, and costs no more: it is served from the cache too.
+    """
     if request.method not in fastpath.READER_METHODS:
         return False
-    return COOKIE_NAME not in request.environ.get("HTTP_COOKIE", "") or COOKIE_NAME not in request.cookies
+    if COOKIE_NAME not in request.environ.get("HTTP_COOKIE", "") or COOKIE_NAME not in request.cookies:
+        return True
+    return getattr(session, "sid", None) is None
 
 
 def conditional_response(body, content_type, etag, headers=(), last_modified=None):
@@ -63,16 +71,32 @@ def conditional_response(body, content_type, etag, headers=(), last_modified=Non
     return Response(body, headers=fields, content_type=content_type)
 
 
-def cached_for_readers(view):
-    """Serve a public page to readers from this worker's cache while the content generation stands."""
+def reader_query(params):
+    """Return the query string of the parameters a view reads (their first values): the page's cache key.
 
+    Any other parameter, or a repeated one, changes nothing on the page, so it
+    makes no new copy (a random ``?x=`` would otherwise render and store one each time).
+    """
+    return urlencode([(name, request.args[name]) for name in params if name in request.args])
+
+
+def cached_for_readers(*params):
+    """Serve a public page to readers from this worker's cache while the content generation stands.
+
+    params are the query parameters the view reads; the others do not key the cache.
+    """
+    return functools.partial(_cached_for_readers, params=params)
+
+
+def _cached_for_readers(view, params):
     @functools.wraps(view)
     def wrapped(**kwargs):
         if not is_reader():
             return view(**kwargs)
         generation = store.content_generation()
         pages = current_app.extensions.setdefault(EXTENSION, OrderedDict())
-        key = (request.path, request.query_string)
+        query = reader_query(params)
+        key = (request.path, query)
         page = pages.get(key)
         if page is None or page.generation != generation or not files_unchanged(page.static_files):
             response = current_app.make_response(view(**kwargs))
@@ -86,13 +110,15 @@ def cached_for_readers(view):
             while len(pages) > MAX_CACHED_PAGES:
                 pages.popitem(last=False)
         pages.move_to_end(key)
-        # The next readers of this address are answered before Flask while the page stands (fastpath.py).
-        fastpath.offer(
-            request.environ,
-            page.generation,
-            page.etag,
-            static_files=page.static_files,
-        )
+        # The next readers of this address are answered before Flask while the page stands (fastpath.py);
+        # the fast path keys its copies by the whole query string, so only the canonical one is offered.
+        if request.query_string == query.encode():
+            fastpath.offer(
+                request.environ,
+                page.generation,
+                page.etag,
+                static_files=page.static_files,
+            )
         return conditional_response(page.body, page.content_type, page.etag)
 
     return wrapped

@@ -21,6 +21,8 @@ PAGE_SIZE = 20
 MAX_ID_DIGITS = 18
 # The old numbered addresses (?page=N): ASCII digits, at most this many.
 MAX_PAGE_DIGITS = 6
+# The query fields a numbered list (/, /tag/<tag>) reads; the page cache is keyed by them alone.
+LIST_FIELDS = ("before", "after", "page")
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ def list_page(endpoint, url_args, tag=None, since=None, until=None, numbered=Fal
     Aborts with a redirect for old numbered addresses and for a page ``after``
     a note that is in fact the first page.
     """
-    args = query_args(("before", "after", "page") if numbered else ("before", "after"))
+    args = query_args(LIST_FIELDS if numbered else LIST_FIELDS[:2])
     if len(args) > 1:
         abort(404, "No such page of notes.")
     if "page" in args:

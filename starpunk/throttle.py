@@ -37,6 +37,34 @@ def client():
     return request.remote_addr or "?"
 
 
+LOOPBACK_ADDRESSES = ("127.0.0.1", "::1")
+UNPROXIED_WARNED = "starpunk_unproxied_warned"
+
+
+def warn_of_unproxied_requests():
+    """Warn once, with TRUSTED_PROXIES set, when a request reaches the app from afar without passing a proxy.
+
+    Every proxy adds X-Forwarded-For; a request from another host without it
+    came to the port directly, and whoever can do that can also send a
+    rotating X-Forwarded-For of their own, which ProxyFix believes: the rate
+    limits then count a new client for each guess. /health is left out (the
+    engine's and the orchestrator's probes ask it directly, by design).
+    """
+    if current_app.extensions.get(UNPROXIED_WARNED) or request.path == "/health":
+        return
+    # ProxyFix keeps the connecting address aside, and leaves the header in place.
+    peer = request.environ.get("werkzeug.proxy_fix.orig", {}).get("REMOTE_ADDR") or ""
+    if "HTTP_X_FORWARDED_FOR" not in request.environ and peer and peer not in LOOPBACK_ADDRESSES:
+        current_app.extensions[UNPROXIED_WARNED] = True
+        current_app.logger.warning(
+            "a request from %s reached the app directly, not through a proxy (no X-Forwarded-For), though "
+            "TRUSTED_PROXIES=%d: whoever reaches the port directly can choose the address the rate limits count. "
+            "Publish the port on 127.0.0.1 only, or firewall it, so only the proxy reaches it",
+            peer,
+            current_app.config["TRUSTED_PROXIES"],
+        )
+
+
 def _since():
     return isoformat(datetime.now(timezone.utc) - FAILURE_WINDOW)
 

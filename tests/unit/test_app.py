@@ -74,6 +74,20 @@ def test_trusted_proxy_forwards_the_https_scheme(make_app, login_link):
     assert "redirect_uri=https%3A%2F%2Fnotes.example%2Fauth%2Fcallback" in location.query
 
 
+def test_gunicorn_takes_no_script_name_or_path_from_any_peer():
+    """gunicorn.conf.py trusts no forwarder header: a SCRIPT_NAME header, even from 127.0.0.1, is dropped."""
+    import runpy
+    from pathlib import Path
+
+    from gunicorn.config import Config
+
+    settings = runpy.run_path(str(Path(__file__).resolve().parents[2] / "gunicorn.conf.py"))
+    config = Config()
+    config.set("forwarder_headers", settings["forwarder_headers"])
+    assert config.forwarder_headers == []
+    assert config.header_map == "drop"
+
+
 def test_new_users_story(app, login_link, token, client):
     """Sign in with a login link, post a draft, a note and a note with <script>: readers see two, and no script."""
     owner = app.test_client()

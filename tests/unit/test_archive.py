@@ -82,8 +82,9 @@ def test_a_month_pages_like_the_home_page(app, client, extra):
     cut = first.split('<link rel="next" href="', 1)[1].split('"', 1)[0]
     second = client.get(cut).text
     assert second.count('class="h-entry') == 1 and oldest["content"] in second
-    assert client.get("/2022/07/?page=2").status_code == 301  # only the home and tag lists had numbers
-    assert client.get("/2022/07/?page=2").headers["Location"] == "/2022/07/"
+    # Only the home and tag lists had numbers: a month's ?page= is a field it does not read, so its first page.
+    unread = client.get("/2022/07/?page=2")
+    assert unread.status_code == 200 and unread.text == first
 
 
 @pytest.mark.parametrize(
@@ -101,10 +102,13 @@ def test_archive_pages_are_cached_and_fresh_after_a_write(app, client):
     """Readers' archive pages are kept per generation; a new note shows on the next request."""
     dated(app, "First", utc(2021, 8))
     assert "(1 note)" in client.get("/2021/").text
-    assert ("/2021/", b"") in app.extensions[EXTENSION] and ("/2021/08/", b"") not in app.extensions[EXTENSION]
+    assert ("/2021/", "") in app.extensions[EXTENSION] and ("/2021/08/", "") not in app.extensions[EXTENSION]
     dated(app, "Second", utc(2021, 8, 2))
     assert "(2 notes)" in client.get("/2021/").text
-    assert client.get("/2021/?utm_source=feed").headers["Location"] == "/2021/"
+    # A field the page does not read is its copy, not a new one.
+    tracked = client.get("/2021/?utm_source=feed")
+    assert tracked.status_code == 200 and "(2 notes)" in tracked.text
+    assert sorted(app.extensions[EXTENSION]) == [("/2021/", "")]
 
 
 def test_the_tag_index_lists_each_tag_with_its_count(app, client):

@@ -431,3 +431,20 @@ def test_behind_a_trusted_proxy_each_client_is_counted_alone(make_app, login_lin
     assert client.get("/auth/token/more", headers={"X-Forwarded-For": "203.0.113.9"}).status_code == 429
     good = urlsplit(login_link()).path
     assert client.get(good, headers={"X-Forwarded-For": "198.51.100.7"}).status_code == 303
+
+
+def test_the_owners_pages_are_private_and_vary_by_cookie(app, owner, client, write_note):
+    """/admin, its forms and the owner's view of public pages: Cache-Control private, no-store; Vary: Cookie."""
+    slug = write_note("A note the owner sees with its edit links")
+    with app.app_context():
+        from starpunk import store
+
+        note_id = store.get_note_by_slug(slug)["id"]
+    for path in ("/admin", "/admin/new", f"/admin/edit/{note_id}", "/", f"/note/{slug}"):
+        response = owner.get(path)
+        assert response.status_code == 200, path
+        assert response.headers["Cache-Control"] == "private, no-store", path
+        assert "Cookie" in response.vary, path
+    reader = client.get("/")
+    assert "private" not in reader.headers.get("Cache-Control", "")
+    assert "no-store" not in reader.headers.get("Cache-Control", "")

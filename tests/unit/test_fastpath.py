@@ -191,3 +191,46 @@ def test_an_answer_that_sets_a_cookie_is_not_kept(app, client, addresses):
 
     assert "seen=1" in client.get("/").headers["Set-Cookie"]
     assert not app.wsgi_app.copies
+
+
+def test_unused_query_parameters_make_no_copy(app, client, addresses):
+    """Readers' copies are kept for canonical addresses only: a random query adds none (nor evicts a real one)."""
+    for address in addresses:
+        client.get(address)
+    kept = list(app.wsgi_app.copies)
+    for address in addresses:
+        joiner = "&" if "?" in address else "?"
+        for junk in ("x=1", "x=2", "utm_source=feed"):
+            assert client.get(f"{address}{joiner}{junk}").status_code == 200
+    assert list(app.wsgi_app.copies) == kept
+
+
+# What a proxy, a sidecar or a visitor could add to a reader's request: none of it may change a reader's bytes.
+FORWARDED = [
+    {"headers": {"Host": "evil.example"}},
+    {"headers": {"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "https", "X-Forwarded-Port": "8443"}},
+    {"headers": {"X-Forwarded-For": "203.0.113.9", "X-Real-IP": "203.0.113.9"}},
+    {"headers": {"X-Forwarded-Prefix": "//evil.example", "X-Script-Name": "/x", "Script-Name": "/x"}},
+    {"headers": {"X-Original-URL": "/admin", "X-Rewrite-URL": "/admin", "X-HTTP-Method-Override": "POST"}},
+    {"headers": {"Forwarded": "for=203.0.113.9;host=evil.example;proto=https"}},
+    {"headers": {"Accept": "application/json", "Accept-Language": "de", "Accept-Encoding": "gzip"}},
+    {"headers": {"X-Forwarded-Host": "evil.example"}, "base_url": "https://evil.example"},
+    # What Gunicorn makes of a SCRIPT_NAME header from a peer in forwarded_allow_ips
+    {"environ_overrides": {"SCRIPT_NAME": "//evil.example"}},
+    {"environ_overrides": {"SCRIPT_NAME": "/x"}},
+]
+
+
+@pytest.mark.parametrize("trusted_proxies", [0, 1])
+@pytest.mark.parametrize("forwarded", FORWARDED)
+def test_nothing_outside_the_key_changes_a_readers_copy(make_app, addresses, trusted_proxies, forwarded):
+    """A request with forwarded headers or a SCRIPT_NAME renders first after a write: readers' bytes stay the same."""
+    expected = {
+        address: answer(make_app(TRUSTED_PROXIES=trusted_proxies).test_client().get(address)) for address in addresses
+    }
+    worker = make_app(TRUSTED_PROXIES=trusted_proxies).test_client()
+    for address in addresses:
+        for _ in range(3):
+            poisoned = worker.get(address, **forwarded)
+            assert b"evil.example" not in poisoned.data and b'href="/x/' not in poisoned.data, address
+        assert answer(worker.get(address)) == expected[address], address

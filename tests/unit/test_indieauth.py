@@ -291,34 +291,43 @@ def test_a_consent_request_is_answered_once(owner):
     assert second.status_code == 400
 
 
-@pytest.mark.parametrize(
-    ("changes", "error"),
-    [
-        ({"response_type": "token"}, "unsupported_response_type"),
-        ({"response_type": None}, "unsupported_response_type"),
-        ({"code_challenge_method": "plain"}, "invalid_request"),
-        ({"code_challenge_method": None}, "invalid_request"),
-        ({"code_challenge": None}, "invalid_request"),
-        ({"code_challenge": "too-short"}, "invalid_request"),
-        ({"scope": 'create "quoted"'}, "invalid_scope"),
-        ({"me": "javascript:alert(1)"}, "invalid_request"),
-    ],
-)
-def test_bad_requests_go_back_to_the_client_with_an_error(owner, changes, error):
-    """A well-identified client with a bad request is sent back with the OAuth error, its state and iss."""
-    request = Request(**changes)
-    answer = redirect_query(owner.get("/indieauth/authorize", query_string=request.params))
-    assert answer["error"] == error
-    assert answer["state"] == request.state
-    assert answer["iss"] == SITE + "/"
-    assert "code" not in answer
+BAD_REQUESTS = [
+    {"response_type": "token"},
+    {"response_type": None},
+    {"state": None},
+    {"code_challenge_method": "plain"},
+    {"code_challenge_method": None},
+    {"code_challenge": None},
+    {"code_challenge": "too-short"},
+    {"scope": 'create "quoted"'},
+    {"me": "javascript:alert(1)"},
+]
 
 
-def test_a_request_without_state_is_refused(owner):
-    """state is required: the client is sent back with invalid_request (and no state to echo)."""
-    answer = redirect_query(owner.get("/indieauth/authorize", query_string=Request(state=None).params))
-    assert answer["error"] == "invalid_request"
-    assert "state" not in answer
+@pytest.mark.parametrize("changes", BAD_REQUESTS)
+@pytest.mark.parametrize("who", ["owner", "visitor"])
+def test_a_bad_request_is_a_page_never_a_redirect_to_the_client(site, owner, who, changes):
+    """A request wrong in any one way is a 400 page for the owner and for anyone else, never a trip to the client."""
+    browser = owner if who == "owner" else site.test_client()
+    response = browser.get("/indieauth/authorize", query_string=Request(**changes).params)
+    assert response.status_code == 400, response.headers.get("Location")
+    assert "Location" not in response.headers
+    assert response.mimetype == "text/html"
+
+
+@pytest.mark.parametrize("who", ["owner", "visitor"])
+def test_the_reported_open_redirect_is_closed(site, owner, who):
+    """client_id and redirect_uri on the same foreign site, response_type=token: no 302 to it (issue 22, finding 7)."""
+    browser = owner if who == "owner" else site.test_client()
+    params = {
+        "client_id": "https://evil.example/",
+        "redirect_uri": "https://evil.example/x",
+        "response_type": "token",
+        "state": "s",
+    }
+    response = browser.get("/indieauth/authorize", query_string=params)
+    assert response.status_code == 400
+    assert "evil.example" not in response.headers.get("Location", "")
 
 
 @pytest.mark.parametrize(
@@ -643,3 +652,50 @@ def test_the_app_log_never_holds_a_code_a_verifier_or_a_token(owner, app_client,
     assert "unhandled error on POST /indieauth/token" in log
     for secret in (code, other_code, plaintext, request.verifier, second.verifier):
         assert secret not in log
+
+
+# --- What a one-line slip would break (issue 22, "tests that would catch the next mistake") ------
+
+
+@pytest.mark.parametrize("decision", [None, "", "Approve", "yes", "approve "])
+def test_a_consent_without_an_approve_decision_is_a_denial(owner, decision):
+    """Only decision=approve issues a code: a missing or other decision field sends access_denied."""
+    request = Request()
+    _page, form = open_consent(owner, request)
+    data = {**form, "scope": ["create"]} | ({} if decision is None else {"decision": decision})
+    answer = redirect_query(owner.post("/indieauth/consent", data=data))
+    assert answer["error"] == "access_denied"
+    assert "code" not in answer
+
+
+def test_pending_consents_keep_the_newest(owner):
+    """Past MAX_PENDING unanswered consent pages, the oldest is forgotten and every newer one still answers."""
+    from starpunk.indieauth import MAX_PENDING
+
+    opened = [open_consent(owner, Request()) for _ in range(MAX_PENDING + 1)]
+    forgotten = owner.post("/indieauth/consent", data={**opened[0][1], "decision": "approve"})
+    assert forgotten.status_code == 400
+    for _page, form in reversed(opened[1:]):
+        assert "code" in redirect_query(owner.post("/indieauth/consent", data={**form, "decision": "approve"}))
+
+
+def test_introspection_does_not_mark_the_token_asked_about_as_used(site, owner, app_client):
+    """Asking whether a token is active records no use of that token (its last use stays the client's own)."""
+    caller = obtain_token(owner, app_client)["access_token"]
+    other = obtain_token(owner, app_client, scope="media")["access_token"]
+    answer = app_client.post(
+        "/indieauth/introspect", data={"token": other}, headers={"Authorization": f"Bearer {caller}"}
+    )
+    assert answer.json["active"] is True
+    with site.app_context():
+        assert tokens.verify_token(other, touch=False).last_used_at is None
+        assert tokens.verify_token(caller, touch=False).last_used_at is not None
+
+
+def test_a_repeated_scope_is_granted_once(owner, app_client):
+    """scope=create create update: one checkbox each, and the token's scope names each once."""
+    request = Request(scope="create create update create")
+    page, _form = open_consent(owner, request)
+    assert page.text.count('id="scope-create"') == 1
+    answer = approve(owner, request, scopes=["create", "update", "create"])
+    assert exchange(app_client, request, answer["code"]).json["scope"] == "create update"

@@ -325,3 +325,21 @@ def test_partial_uploads_left_by_a_killed_process_are_removed_at_start(make_app,
     make_app()
     assert sorted(path.name for path in folder.iterdir()) == sorted([stored.name, in_progress.name])
     assert "removed 1 partial upload file(s) left by a killed process" in capsys.readouterr().err
+
+
+def test_a_photo_of_exactly_media_max_bytes_is_stored_and_one_byte_more_refused(make_app):
+    """MEDIA_MAX_BYTES bytes are accepted; MEDIA_MAX_BYTES + 1 are 413 (bytes after PNG's end pad the file)."""
+    app = make_app(MEDIA_MAX_BYTES=4096)
+    png = image_bytes("PNG")
+    exact = png + b"\0" * (4096 - len(png))
+    assert save(app, exact).size_bytes == 4096
+    with pytest.raises(MediaTooLarge):
+        save(app, exact + b"\0")
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_each_exif_orientation_gives_the_displayed_size(app, orientation):
+    """Orientations 5 to 8 turn the picture a quarter (width and height swap); 1 to 4 do not."""
+    data = image_bytes("JPEG", size=(64, 48), exif=gps_exif(orientation=orientation))
+    stored = save(app, data)
+    assert (stored.width, stored.height) == ((48, 64) if orientation >= 5 else (64, 48))

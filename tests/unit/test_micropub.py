@@ -7,6 +7,8 @@ from urllib.parse import urlencode
 
 import mf2py
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from starpunk import media, store, tokens
 from starpunk.tokens import create_token, revoke_token
@@ -674,3 +676,191 @@ def test_a_large_upload_needs_the_token_in_the_header(make_app):
         "/micropub/media", **multipart({"file": (io.BytesIO(image_bytes()), "a.png"), "access_token": secret})
     )
     assert small.status_code == 201
+
+
+# --- Hostile and malformed JSON (issue 22, findings 3 and 6) ------------------------------------
+
+SURROGATE = "\ud800"
+PHOTO = "https://photos.example/a.jpg"
+
+
+def entry(**properties):
+    """Return a JSON create body of an h-entry with these properties (content "x" unless given)."""
+    return {"type": ["h-entry"], "properties": {"content": ["x"], **properties}}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"action": ["delete"], "url": "URL"},
+        {"action": {"delete": 1}, "url": "URL"},
+        entry(published=["9999-12-31T23:59:59-23:59"]),
+        entry(published=["0001-01-01T00:00:00+23:59"]),
+        entry(content=[SURROGATE]),
+        entry(content=[{"html": f"<p>{SURROGATE}</p>"}]),
+        entry(content=[{"value": SURROGATE}]),
+        entry(**{"mp-slug": [f"a{SURROGATE}"]}),
+        entry(extra=[SURROGATE]),
+        entry(**{f"e{SURROGATE}": ["y"]}),
+        entry(photo=[{"value": PHOTO, "alt": SURROGATE}]),
+        entry(photo=[f"https://photos.example/{SURROGATE}.jpg"]),
+        entry(photo=[PHOTO], **{"mp-photo-alt": [SURROGATE]}),
+        {"action": "update", "url": "URL", "replace": {"content": [SURROGATE]}},
+        {"action": "update", "url": "URL", "add": {"extra": [{"html": SURROGATE}]}},
+        {"action": "update", "url": "URL", "replace": {"published": ["9999-12-31T23:59:59-23:59"]}},
+    ],
+)
+def test_malformed_json_is_the_specs_400(client, bearer, create, body):
+    """Lists for strings, dates without a UTC time and lone surrogates anywhere are 400 invalid_request, not 500."""
+    path = create(content=["Target"])
+    text = json.dumps(body).replace('"URL"', json.dumps(SITE + path))
+    response = client.post("/micropub", data=text, content_type="application/json", headers=bearer)
+    assert_error(response, 400, "invalid_request")
+    assert client.get(path).status_code == 200
+
+
+def test_json_nested_100000_deep_is_400(client, bearer):
+    """A body nested far past any parser's recursion limit is 400, not a RecursionError's 500."""
+    for text in ("[" * 100_000 + "]" * 100_000, '{"a":' * 100_000 + "1" + "}" * 100_000):
+        response = client.post("/micropub", data=text, content_type="application/json", headers=bearer)
+        assert_error(response, 400, "invalid_request")
+
+
+def nested(levels):
+    """Return a list nesting lists this many levels deep."""
+    value = ["deep"]
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
+
+def test_json_nesting_is_accepted_up_to_max_json_depth(app, post_json):
+    """Arrays and objects nest MAX_JSON_DEPTH levels (the body is 1, properties 2, a value list 3), not one more."""
+    depth = app.config["MAX_JSON_DEPTH"]
+    assert post_json(entry(extra=nested(depth - 2))).status_code == 201
+    assert_error(post_json(entry(extra=nested(depth - 1))), 400, "invalid_request")
+
+
+def test_kept_properties_are_bounded_in_number(app, post_json):
+    """A note keeps MAX_KEPT_PROPERTIES unrendered properties; one more is 400 and nothing is stored."""
+    limit = app.config["MAX_KEPT_PROPERTIES"]
+    assert post_json(entry(**{f"p{n}": ["v"] for n in range(limit)})).status_code == 201
+    body = assert_error(post_json(entry(**{f"p{n}": ["v"] for n in range(limit + 1)})), 400, "invalid_request")
+    assert str(limit) in body["error_description"]
+
+
+def test_kept_properties_are_bounded_in_bytes(app, post_json, create):
+    """The kept properties take MAX_KEPT_BYTES of JSON (UTF-8) at most, when created and when updated."""
+    limit = app.config["MAX_KEPT_BYTES"]
+    framing = len('{"extra":[""]}')
+    assert post_json(entry(extra=["é" * ((limit - framing) // 2)])).status_code == 201
+    assert post_json(entry(extra=["a" * (limit - framing)])).status_code == 201
+    assert_error(post_json(entry(extra=["a" * (limit - framing + 1)])), 400, "invalid_request")
+    path = create(content=["Grows"], extra=["a" * (limit - framing)])
+    grown = post_json({"action": "update", "url": SITE + path, "add": {"extra": ["b"]}})
+    assert_error(grown, 400, "invalid_request")
+
+
+def test_a_create_token_does_not_raise_the_limit_of_a_json_or_form_body(app, client, bearer):
+    """Only a multipart body may be UPLOAD_MAX_CONTENT_LENGTH: a larger JSON or urlencoded one is the spec's 413."""
+    big = "a" * app.config["MAX_CONTENT_LENGTH"]
+    response = client.post("/micropub", json=entry(extra=[big]), headers=bearer)
+    assert_error(response, 413, "invalid_request")
+    response = client.post("/micropub", data={"h": "entry", "content": "x", "extra": big}, headers=bearer)
+    assert_error(response, 413, "invalid_request")
+    assert store_count(app) == 0
+
+
+def store_count(app):
+    """Return how many notes the site holds, drafts included."""
+    with app.app_context():
+        return len(store.list_all())
+
+
+JSON_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20)
+    | st.sampled_from(
+        [SURROGATE, "a\udfffb", "9999-12-31T23:59:59-23:59", "draft", "published", "delete", "update", PHOTO, ""]
+    )
+)
+JSON_VALUES = st.recursive(
+    JSON_SCALARS,
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=12,
+)
+NAMES = st.sampled_from(
+    ["content", "category", "photo", "published", "post-status", "mp-slug", "mp-photo-alt", "url", "extra", "html"]
+) | st.text(max_size=8)
+BODIES = st.one_of(
+    st.fixed_dictionaries(
+        {"type": st.sampled_from([["h-entry"], "h-entry", ["h-card"]]) | JSON_VALUES},
+        optional={"properties": st.dictionaries(NAMES, JSON_VALUES, max_size=5) | JSON_VALUES, "action": JSON_VALUES},
+    ),
+    st.fixed_dictionaries(
+        {
+            "action": st.sampled_from(["update", "delete", "undelete"]) | JSON_VALUES,
+            "url": st.just("URL") | JSON_VALUES,
+        },
+        optional={
+            "replace": st.dictionaries(NAMES, JSON_VALUES, max_size=3) | JSON_VALUES,
+            "add": st.dictionaries(NAMES, JSON_VALUES, max_size=3) | JSON_VALUES,
+            "delete": st.lists(NAMES, max_size=3) | st.dictionaries(NAMES, JSON_VALUES, max_size=3) | JSON_VALUES,
+        },
+    ),
+    JSON_VALUES,
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=BODIES)
+def test_no_json_body_is_a_server_error(client, bearer, create, body):
+    """Whatever JSON a token holder sends, the answer is a success or the spec's JSON error, never a 500."""
+    target = SITE + create(content=["Fuzzed"])
+    text = json.dumps(body).replace('"URL"', json.dumps(target))
+    response = client.post("/micropub", data=text, content_type="application/json", headers=bearer)
+    if response.status_code >= 400:
+        assert response.status_code in {400, 403, 413, 415}, response.text
+        assert_error(response, response.status_code, response.get_json()["error"])
+    else:
+        assert response.status_code in {201, 204}, response.text
+
+
+# --- What a one-line slip would break (issue 22, "tests that would catch the next mistake") ------
+
+
+@pytest.mark.parametrize("action", ["like", "publish", "Create", "", "create "])
+def test_a_form_with_an_unknown_action_and_content_creates_nothing(app, client, bearer, action):
+    """action=like (or an empty one) with perfectly good content is refused: the form is not taken for a create."""
+    form = {"action": action, "h": "entry", "content": "Would be a note"}
+    assert_error(client.post("/micropub", data=form, headers=bearer), 400, "invalid_request")
+    assert store_count(app) == 0
+
+
+def test_a_delete_only_token_cannot_read_a_notes_source(client, create, issue):
+    """q=source needs create or update: a token that may only delete reads nothing of a note."""
+    path = create(content=["Secret draft"], **{"post-status": ["draft"]})
+    response = client.get("/micropub", query_string={"q": "source", "url": SITE + path}, headers=_auth(issue("delete")))
+    assert_error(response, 403, "insufficient_scope")
+    assert "Secret draft" not in response.text
+    allowed = client.get("/micropub", query_string={"q": "source", "url": SITE + path}, headers=_auth(issue("update")))
+    assert allowed.status_code == 200
+
+
+def _auth(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.mark.parametrize(
+    ("scope", "status"), [("create", 415), ("update delete media", 413), ("update", 413), ("", 413)]
+)
+def test_only_a_create_token_lifts_the_body_limit_at_micropub(app, client, issue, scope, status):
+    """A multipart body past MAX_CONTENT_LENGTH is read for a create token only; any other scope gets 413 first."""
+    token = issue(scope) if scope else "not-a-token"
+    junk = io.BytesIO(b"\0" * (app.config["MAX_CONTENT_LENGTH"] + 1024))
+    form = {"h": "entry", "content": "x", "photo": (junk, "a.png")}
+    response = client.post("/micropub", headers=_auth(token), **multipart(form))
+    assert response.status_code == status, response.text

@@ -222,3 +222,26 @@ def test_owner_pages_advertise_the_feeds_too(owner):
     """Admin pages share the same head."""
     found = {link["type"]: link["href"] for link in HeadLinks(owner.get("/admin").text).rel("alternate")}
     assert found == FEED_TYPES
+
+
+@pytest.mark.parametrize(
+    ("query", "location"),
+    [
+        ("?tag=x", "/tag/python"),
+        ("?_method=POST", "/tag/python"),
+        ("?tag=a&tag=b", "/tag/python"),
+        ("?_external=1", "/tag/python"),
+        ("?_external=1&_scheme=https", "/tag/python"),
+        ("?_anchor=top", "/tag/python"),
+        ("?page=1&_external=1", "/tag/python?page=1"),
+    ],
+)
+def test_a_tags_redirect_is_built_from_the_route_alone(app, client, query, location):
+    """/tag/Python?tag=x (or url_for's own options) is a relative 301 to the tag's page, never a 500 or another host."""
+    from starpunk import store
+
+    with app.app_context():
+        store.create_note("Snakes", True, tags=["python"])
+    response = client.get(f"/tag/Python{query}", headers={"Host": "evil.example"})
+    assert response.status_code == 301
+    assert response.headers["Location"] == location

@@ -151,14 +151,50 @@ def test_the_owners_view_is_never_served_from_or_stored_in_the_cache(app, client
     assert "Sign out" not in client.get("/").text
 
 
-def test_a_visitor_with_any_session_cookie_is_rendered_for(client, tagged_slug, renders):
-    """A cookie (even an unknown one) means the page may differ by visitor: it is rendered each time."""
+def test_a_visitor_with_a_live_session_is_rendered_for(app, client, tagged_slug, renders):
+    """A session that exists (a visitor signing in) means the page may differ by visitor: it is rendered each time."""
     client.get("/")
-    client.set_cookie(COOKIE_NAME, "not-a-session-we-know")
+    with client.session_transaction() as session:
+        session["state"] = "signing-in"
     rendered = len(renders)
     client.get("/")
     client.get("/")
     assert len(renders) == rendered + 2
+
+
+def test_a_junk_session_cookie_costs_no_more_than_a_reader(client, tagged_slug, renders):
+    """A cookie naming no session (forged, expired, random) gets the readers' copy: no render per request."""
+    reader = client.get("/")
+    rendered = len(renders)
+    for junk in ("not-a-session-we-know", "x" * 100, "another"):
+        client.set_cookie(COOKIE_NAME, junk)
+        again = client.get("/")
+        assert again.data == reader.data
+    assert len(renders) == rendered
+
+
+def test_unused_query_parameters_make_no_new_copy(app, client, tagged_slug, renders):
+    """/?x=<random> is the page of /: served from its copy, no render and no new key per parameter."""
+    first = client.get("/")
+    rendered = len(renders)
+    for query in ("?x=1", "?x=2", "?utm_source=a&x=3", "?_external=1"):
+        response = client.get(f"/{query}")
+        assert response.status_code == 200, query
+        assert response.data == first.data, query
+    client.get(f"/note/{tagged_slug}")
+    client.get(f"/note/{tagged_slug}?y=1")
+    client.get("/tag/cached?z=1")
+    client.get("/tag/cached")
+    assert len(renders) == rendered + 2
+    assert sorted(app.extensions[pagecache.EXTENSION]) == [
+        ("/", ""),
+        (f"/note/{tagged_slug}", ""),
+        ("/tag/cached", ""),
+    ]
+    # An old page number is a field the list reads: redirected to the page's address (or 404), never kept.
+    assert client.get("/?page=1&x=4").status_code == 301
+    assert client.get("/?page=1&page=2").status_code == 404
+    assert len(app.extensions[pagecache.EXTENSION]) == 3
 
 
 def test_errors_and_redirects_are_not_cached(client, tagged_slug, renders):

@@ -189,3 +189,15 @@ def test_the_author_h_card_carries_the_configured_photo(make_app):
     assert entry["properties"]["author"][0]["properties"]["photo"][0]["value"] == "https://owner.example/me.jpg"
     plain = make_app(AUTHOR_PHOTO="")
     assert "u-photo" not in plain.test_client().get("/").text
+
+
+def test_alt_text_of_exactly_max_alt_chars_is_kept_and_one_more_refused(app):
+    """MAX_ALT_CHARS characters of description are kept (after tidying spaces); one more is refused."""
+    from starpunk.photos import MAX_ALT_CHARS, clean_alt
+
+    assert clean_alt("a" * MAX_ALT_CHARS) == "a" * MAX_ALT_CHARS
+    assert clean_alt("  " + "a" * MAX_ALT_CHARS + "  ") == "a" * MAX_ALT_CHARS
+    with pytest.raises(ValueError, match="1,500"):
+        clean_alt("a" * (MAX_ALT_CHARS + 1))
+    with app.test_request_context(), pytest.raises(store.NoteError):
+        store.validate_alt("a" * (MAX_ALT_CHARS + 1))

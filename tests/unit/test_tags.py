@@ -195,3 +195,18 @@ def test_tag_feeds_follow_edits_in_any_worker(make_app):
         store.update_note(note["id"], "Moving note", True, tags=["after"])
     assert b"Moving note" in reader.get("/tag/after/feed.xml").data
     assert reader.get("/tag/before/feed.xml").status_code == 404
+
+
+def test_a_tag_of_exactly_max_tag_chars_is_kept_and_one_more_refused():
+    """MAX_TAG_CHARS characters make a tag; MAX_TAG_CHARS + 1 do not."""
+    assert normalise_tag("x" * MAX_TAG_CHARS) == "x" * MAX_TAG_CHARS
+    with pytest.raises(ValueError, match=str(MAX_TAG_CHARS)):
+        normalise_tag("x" * (MAX_TAG_CHARS + 1))
+
+
+def test_exactly_max_tags_are_kept_and_one_more_refused():
+    """A note takes MAX_TAGS tags (duplicates do not count); MAX_TAGS + 1 distinct ones are refused."""
+    names = [f"t{n}" for n in range(MAX_TAGS)]
+    assert clean_tags([*names, *names]) == names
+    with pytest.raises(ValueError, match=str(MAX_TAGS)):
+        clean_tags([*names, "one-more"])

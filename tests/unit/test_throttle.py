@@ -114,11 +114,11 @@ def test_bad_authorization_requests_get_the_html_429(client):
     assert 0 < int(blocked.headers["Retry-After"]) <= WINDOW_S
 
 
-def test_authorization_errors_sent_back_to_the_client_count(client):
-    """Requests refused with a redirect to the client (bad response_type) count as failures too."""
+def test_authorization_requests_of_a_known_client_refused_count(client):
+    """Requests of a well-formed client refused for another reason (bad response_type) count as failures too."""
     params = {"client_id": CLIENT_ID, "redirect_uri": CLIENT_ID + "back", "response_type": "token", "state": "s"}
     for _ in range(GUESSES):
-        assert client.get("/indieauth/authorize", query_string=params).status_code == 302
+        assert client.get("/indieauth/authorize", query_string=params).status_code == 400
     assert client.get("/indieauth/authorize", query_string=params).status_code == 429
 
 
@@ -211,3 +211,92 @@ def test_a_worker_remembers_at_most_max_rated_clients(app, monkeypatch, clients,
         _spend(app, f"192.0.2.{number}", per_minute=1)
     assert len(app.extensions[throttle.RATES]) <= 3
     assert (_spend(app, "192.0.2.100", per_minute=1) > 0) == remembered
+
+
+def test_a_request_that_bypassed_the_trusted_proxy_is_warned_of_once(make_app, capsys):
+    """With TRUSTED_PROXIES, a request from another host without X-Forwarded-For logs one warning per process."""
+    app = make_app(TRUSTED_PROXIES=1)
+    client = app.test_client()
+    capsys.readouterr()
+    far = {"REMOTE_ADDR": "203.0.113.9"}
+    client.get("/auth/login", environ_base=far, headers={"X-Forwarded-For": "198.51.100.7"})
+    client.get("/health", environ_base=far)
+    client.get("/auth/login", environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    assert "not through a proxy" not in capsys.readouterr().err
+    client.get("/auth/login", environ_base=far)
+    client.get("/micropub", environ_base={"REMOTE_ADDR": "203.0.113.10"})
+    logged = capsys.readouterr().err
+    assert logged.count("not through a proxy") == 1
+    assert "203.0.113.9" in logged and "TRUSTED_PROXIES=1" in logged
+
+
+def test_without_trusted_proxies_a_direct_request_is_no_warning(make_app, capsys):
+    """TRUSTED_PROXIES=0 believes no header, so a direct request is the normal case: nothing is logged."""
+    client = make_app().test_client()
+    capsys.readouterr()
+    client.get("/auth/login", environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    assert "not through a proxy" not in capsys.readouterr().err
+
+
+def test_retry_after_rounds_up_never_down(app, monkeypatch):
+    """799.5 s until the oldest failure ages out is Retry-After: 800 (a client retrying at 799 would be refused)."""
+    started = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+
+    class Clock(datetime):
+        moment = started
+
+        @classmethod
+        def now(cls, tz=None):
+            return cls.moment
+
+    monkeypatch.setattr(throttle, "datetime", Clock)
+    with app.test_request_context():
+        for _ in range(throttle.MAX_FAILURES):
+            throttle.record_failure("sign-in", "test")
+        Clock.moment = started + throttle.FAILURE_WINDOW - timedelta(seconds=799.5)
+        assert throttle.retry_after("sign-in") == 800
+        Clock.moment = started + throttle.FAILURE_WINDOW - timedelta(seconds=0.2)
+        assert throttle.retry_after("sign-in") == 1
+        Clock.moment = started + throttle.FAILURE_WINDOW
+        assert throttle.retry_after("sign-in") == 0
+
+
+def test_exactly_max_failures_refuse_and_one_fewer_does_not(app):
+    """MAX_FAILURES - 1 failures leave the client free; the MAX_FAILURES-th refuses it."""
+    with app.test_request_context():
+        for _ in range(throttle.MAX_FAILURES - 1):
+            throttle.record_failure("token", "test")
+        assert throttle.retry_after("token") == 0
+        throttle.record_failure("token", "test")
+        assert throttle.retry_after("token") > 0
+        assert throttle.retry_after("sign-in") == 0
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(1, "1 minute"), (60, "1 minute"), (61, "2 minutes"), (900, "15 minutes")]
+)
+def test_the_429_page_says_how_long_to_wait_rounded_up(app, monkeypatch, seconds, text):
+    """The refusal page names the wait in whole minutes, rounded up, singular for one."""
+    monkeypatch.setattr(throttle, "retry_after", lambda kind: seconds)
+    with app.test_request_context():
+        page, status, headers = throttle.refused_page("sign-in", "Too many.")
+    assert status == 429 and headers["Retry-After"] == str(seconds)
+    assert f"Too many. Try again in {text}." in page
+
+
+def test_log_lines_name_the_kind_the_client_and_the_reason_never_the_value(make_app, capsys):
+    """Each failure and each refusal is one line naming kind and client; the refusal says how long and why."""
+    app = make_app()  # after capsys: the app's log handler writes to the captured stderr
+    far = {"REMOTE_ADDR": "203.0.113.5"}
+    with app.test_request_context(environ_base=far):
+        for _ in range(throttle.MAX_FAILURES):
+            throttle.record_failure("code", "a refused code")
+        capsys.readouterr()
+        throttle.record_failure("code", "a refused code")
+        throttle.refused_json("code", "Too many.")
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[0].endswith("failed code attempt from 203.0.113.5: a refused code")
+    assert "code attempts from 203.0.113.5 refused for " in lines[1]
+    assert lines[1].endswith(f"s: {throttle.MAX_FAILURES} failures within 15 minutes")
+    with app.test_request_context(), pytest.raises(ValueError, match="guessing"):
+        throttle.record_failure("guessing", "an unknown kind")

@@ -44,6 +44,7 @@ nox.options.sessions = [
     "container",
     "faults",
     "load",
+    "scale",
     "e2e",
     "lighthouse",
     "compose",
@@ -283,6 +284,17 @@ def load(session: nox.Session) -> None:
         session.error(str(exc))
     session.install(*tools("load"))
     session.run("python", "-m", "loadtests.bench", "--image", image_tag(), *session.posargs)
+
+
+@nox.session(python=PYTHON, tags=["container"], requires=["image-{python}"])
+def scale(session: nox.Session) -> None:
+    """Measure the image at 100 and 100,000 notes: pages' p95, start-up, warm-up, backup, export, database size.
+
+    Fail when a route is missing or a page's p95 grows more than the goal.
+    """
+    _prepare_engine(session)
+    session.install(*tools("engine"))
+    session.run("python", "-m", "loadtests.scale", "--image", image_tag(), *session.posargs)
 
 
 @nox.session(python=PYTHON, tags=["container"], requires=["image-{python}"])

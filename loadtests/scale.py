@@ -1,0 +1,495 @@
+"""Measure StarPunk with 100 and with 100,000 notes in one run and write build/reports/scale/report.{json,md}.
+
+Run by `nox -s scale`:
+
+    python -m loadtests.scale --image starpunk:latest [--sizes 100 100000]
+
+Each size gets its own volume: a one-off container of the image creates the
+database with the app's own migrations and seeds it (testkit/seed.py, mounted
+read-only), then the site runs on it as compose.yaml runs it (1 CPU, 512 MB,
+4 workers) on the server core, in the host's network namespace on 127.0.0.1,
+and this process asks from the client core. Both sites run side by side and
+every route is asked of both in turn, request by request, so a slow spell of
+the shared machine falls on both sizes alike: many sequential requests, bounded
+in count and time. Readers ask anonymously (what they get: caches included);
+the owner asks signed in, which no cache answers, so the owner's figures are
+the cost of rendering the page from the database.
+
+The run fails when a route answers anything but 200 (a route the image does
+not have yet is reported as missing), and on the goals of testkit/limits.py
+that can be measured: every page's p95 at the larger size within
+SCALE_P95_RATIO_GOAL of its p95 at the smaller (or within SCALE_P95_SLACK_MS,
+the noise of a cached page here), search under SEARCH_P95_GOAL_MS. Start-up
+(median of STARTS starts, interleaved), warm-up (the app's own log line),
+backup and export times and database size are reported beside them; start-up
+is not gated, as one site's starts spread over several times the 50 ms goal
+on these shared machines.
+"""
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from testkit import runs
+from testkit.engine import EngineMissing, connect, local_image, sweep
+from testkit.limits import (
+    MB,
+    SCALE_P95_RATIO_GOAL,
+    SCALE_P95_SLACK_MS,
+    SCALE_STARTUP_DELTA_GOAL_MS,
+    SEARCH_P95_GOAL_MS,
+)
+from testkit.site import ApiSite, Lab
+from testkit.web import plain_session
+
+from .wrk import CLIENT_CORE, SERVER_CORE
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED_SCRIPT = ROOT / "testkit" / "seed.py"
+SIZES = (100, 100_000)
+READER, OWNER = "reader", "owner"
+# Every route measured, in one place: name -> (address, filled from the seeder's facts; who asks). When the app's
+# routes change (the index paged by key, say), change the address here: e.g. the deep page as
+# "/?before={deep_note_published},{deep_note_id}" instead of "/?page={deep_page}".
+ROUTES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "/": ("/", (READER, OWNER)),
+    "deep page": ("/?page={deep_page}", (READER, OWNER)),
+    "/tag/<tag>": ("/tag/{top_tag}", (READER, OWNER)),
+    "/tags": ("/tags", (READER, OWNER)),
+    "/YYYY/": ("/{year}/", (READER, OWNER)),
+    "/YYYY/MM/": ("/{month}/", (READER, OWNER)),
+    "/search?q=": ("/search?q={search_word}", (READER, OWNER)),
+    "/admin": ("/admin", (OWNER,)),
+    "/admin?q=": ("/admin?q={search_word}", (OWNER,)),
+    "/feed.xml": ("/feed.xml", (READER,)),
+    "/feed.atom": ("/feed.atom", (READER,)),
+    "/feed.json": ("/feed.json", (READER,)),
+}
+SEARCH_ROUTES = ("/search?q=", "/admin?q=")
+# Sequential requests per route and site: WARM first (not counted), then at most PER_ROUTE to each site in turn,
+# for at most ROUTE_S seconds.
+WARM = 3
+PER_ROUTE = 200
+ROUTE_S = 4.0
+STARTS = 5
+POLL_SECONDS = 0.025
+SEED_TIMEOUT_S = 180
+CHORE_TIMEOUT_S = 300
+# The site run the way compose.yaml runs it.
+CPUS = 1
+MEMORY_LIMIT_MB = 512
+WORKERS = 4
+WARMED = re.compile(r"warmed up in (\d+) ms")
+
+
+@dataclass
+class Sized:
+    """One size's site and what was measured on it outside the routes."""
+
+    notes: int
+    site: ApiSite
+    facts: dict[str, Any]
+    seed_s: float
+    owner: requests.Session
+    reader: requests.Session = field(default_factory=plain_session)
+    first_start_s: float = 0.0
+    starts_s: list[float] = field(default_factory=list)
+    warm_ups_ms: list[int] = field(default_factory=list)
+    chores_s: dict[str, float] = field(default_factory=dict)
+    database_bytes: int = 0
+
+    def url(self, route: str) -> str:
+        """Return the absolute address of a route on this site."""
+        return self.site.base_url + ROUTES[route][0].format(**self.facts)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Read the options."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--image", default="starpunk:latest")
+    parser.add_argument("--sizes", type=int, nargs=2, default=SIZES, metavar=("SMALL", "LARGE"))
+    parser.add_argument("--out", type=Path, default=Path("build/reports/scale"))
+    return parser.parse_args(argv)
+
+
+def seed_volume(lab: Lab, volume: str, notes: int) -> tuple[dict[str, Any], float]:
+    """Create the database with the image's migrations and seed it in a one-off container; return (facts, seconds)."""
+    started = time.monotonic()
+    seeder = lab.site(
+        data=volume,
+        env={"PYTHONPATH": "/app"},
+        command=["python3", "/seed/seed.py", "/data", "--migrate", "--count", str(notes)],
+        mounts={str(SEED_SCRIPT): "/seed/seed.py"},
+        wait=False,
+        healthcheck={"test": ["NONE"]},
+    )
+    code = seeder.wait_exit(SEED_TIMEOUT_S)
+    seconds = time.monotonic() - started
+    logs = seeder.logs()
+    seeder.remove()
+    if code != 0:
+        raise RuntimeError(f"seeding {notes} notes exited {code}:\n{logs[-3000:]}")
+    print(f"scale: {logs.strip().splitlines()[-2]} ({seconds:.1f} s with the container)", flush=True)
+    facts: dict[str, Any] = json.loads(logs.strip().splitlines()[-1])
+    return facts, seconds
+
+
+def timed_start(site: ApiSite) -> float:
+    """Stop the site (SIGTERM) and start the same container again; return the seconds to its first 200 from /health."""
+    site.stop()
+    site.start_again(wait=False)
+    return site.wait_healthy(interval=POLL_SECONDS)
+
+
+def chore(site: ApiSite, *command: str) -> float:
+    """Run an operator command inside the container; return its wall time in seconds (docker exec included)."""
+    started = time.monotonic()
+    code, _, stderr = site.exec(*command)
+    seconds = time.monotonic() - started
+    if code != 0:
+        raise RuntimeError(f"{' '.join(command)} exited {code}: {stderr[-2000:]}")
+    return seconds
+
+
+def measure_chores(sized: Sized) -> None:
+    """Read the database's size, then time backup and export into the data volume.
+
+    What they write stays there: the volume goes at the end of the run, removed by the engine in far less time
+    than a process held to one CPU takes to delete 100,000 files.
+    """
+    script = "import glob, os; print(sum(os.path.getsize(p) for p in glob.glob('/data/starpunk.db*')))"
+    sized.database_bytes = int(sized.site.run("python3", "-c", script).strip())
+    sized.chores_s["backup"] = chore(sized.site, "flask", "--app", "starpunk", "backup", "/data/scale-backup.db")
+    sized.chores_s["export"] = chore(sized.site, "flask", "--app", "starpunk", "export", "/data/scale-export")
+
+
+def start_site(lab: Lab, notes: int, limits: dict[str, Any]) -> Sized:
+    """Seed a new volume with notes and start the site on it; time its first start."""
+    volume = lab.volume()
+    facts, seed_s = seed_volume(lab, volume, notes)
+    started = time.monotonic()
+    site = lab.site(data=volume, env={"WORKERS": str(WORKERS)}, host_network=True, wait=False, **limits)
+    first = site.wait_healthy(interval=POLL_SECONDS)
+    print(f"scale: {notes} notes: healthy {first:.2f} s after start ({time.monotonic() - started:.2f} s)", flush=True)
+    owner = site.sign_in().session()
+    return Sized(notes, site, facts, seed_s, owner, first_start_s=first)
+
+
+@dataclass
+class Sample:
+    """The latencies (ms) of one route on one site for one kind of visitor, or the status that stopped it."""
+
+    latencies_ms: list[float] = field(default_factory=list)
+    status: int = 200
+    bytes: int = 0
+
+    def figures(self) -> dict[str, Any]:
+        """Return n, p50, p95 and the status."""
+        ordered = sorted(self.latencies_ms)
+        if not ordered:
+            return {"status": self.status, "n": 0, "p50_ms": None, "p95_ms": None, "bytes": self.bytes}
+        p95 = ordered[min(len(ordered) - 1, max(0, round(0.95 * len(ordered)) - 1))]
+        return {
+            "status": self.status,
+            "n": len(ordered),
+            "p50_ms": round(statistics.median(ordered), 2),
+            "p95_ms": round(p95, 2),
+            "bytes": self.bytes,
+        }
+
+
+def ask(http: requests.Session, url: str, sample: Sample, keep: bool = True) -> None:
+    """GET url once and note its latency, or the status when it is not 200 (redirects are not followed)."""
+    started = time.perf_counter()
+    reply = http.get(url, allow_redirects=False, timeout=30)
+    elapsed = (time.perf_counter() - started) * 1000
+    if reply.status_code != 200:
+        sample.status = reply.status_code
+        return
+    sample.bytes = len(reply.content)
+    if keep:
+        sample.latencies_ms.append(elapsed)
+
+
+def measure_route(route: str, who: str, sites: list[Sized]) -> list[Sample]:
+    """Measure one route for one kind of visitor on every site, a request to each in turn; return a Sample per site.
+
+    Taking turns request by request, a slow spell of the shared machine falls on every size alike.
+    """
+    samples = [Sample() for _ in sites]
+    asking = [
+        (sized.url(route), sized.owner if who == OWNER else sized.reader, sample)
+        for sized, sample in zip(sites, samples, strict=True)
+    ]
+    for _ in range(WARM):
+        for url, http, sample in asking:
+            ask(http, url, sample, keep=False)
+    deadline = time.monotonic() + ROUTE_S
+    for _ in range(PER_ROUTE):
+        if any(sample.status != 200 for sample in samples) or time.monotonic() > deadline:
+            break
+        for url, http, sample in asking:
+            ask(http, url, sample)
+    return samples
+
+
+Routes = dict[str, dict[str, list[dict[str, Any]]]]
+
+
+def measure_routes(sites: list[Sized]) -> Routes:
+    """Measure every route for each kind of visitor on every site; return route -> visitor -> figures per site."""
+    routes: Routes = {}
+    for route, (_, visitors) in ROUTES.items():
+        for who in visitors:
+            figures = [sample.figures() for sample in measure_route(route, who, sites)]
+            routes.setdefault(route, {})[who] = figures
+            shown = ", ".join(
+                f"{sized.notes}: {f['p95_ms']} ms (n={f['n']})"
+                if f["status"] == 200
+                else f"{sized.notes}: {f['status']}"
+                for sized, f in zip(sites, figures, strict=True)
+            )
+            print(f"scale: {route} ({who}) p95 {shown}", flush=True)
+    return routes
+
+
+def pin_to_client_core() -> bool:
+    """Keep this process on the client core; return whether it could."""
+    if (os.cpu_count() or 1) < 2 or not hasattr(os, "sched_setaffinity"):
+        return False
+    os.sched_setaffinity(0, {CLIENT_CORE})
+    return True
+
+
+def git_revision() -> str:
+    """Return the checked-out commit, or "unknown"."""
+    done = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False, cwd=ROOT)
+    return done.stdout.strip() or "unknown"
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """Seed, start, time and measure both sizes; return the report dictionary."""
+    try:
+        client = connect()
+        image = local_image(client, args.image)
+    except EngineMissing as exc:
+        raise SystemExit(str(exc)) from None
+    sweep(client)
+    pinned = pin_to_client_core()
+    limits: dict[str, Any] = {"nano_cpus": CPUS * 1_000_000_000, "mem_limit": f"{MEMORY_LIMIT_MB}m"}
+    if pinned:
+        limits["cpuset_cpus"] = str(SERVER_CORE)
+    lab = Lab(client, args.image, image.labels.get("org.opencontainers.image.version", ""), runs.labels("scale"))
+    phases: dict[str, float] = {}
+    sites: list[Sized] = []
+    routes: Routes = {}
+    try:
+        started = time.monotonic()
+        sites = [start_site(lab, notes, limits) for notes in args.sizes]
+        phases["seed and first start"] = time.monotonic() - started
+
+        started = time.monotonic()
+        for _ in range(STARTS):
+            for sized in sites:
+                sized.starts_s.append(timed_start(sized.site))
+        for sized in sites:
+            sized.warm_ups_ms = [int(ms) for ms in WARMED.findall(sized.site.logs())]
+        phases["starts"] = time.monotonic() - started
+
+        started = time.monotonic()
+        routes = measure_routes(sites)
+        phases["routes"] = time.monotonic() - started
+
+        started = time.monotonic()
+        for sized in sites:
+            measure_chores(sized)
+        phases["backup and export"] = time.monotonic() - started
+    except Exception:
+        for sized in sites:
+            print(sized.site.logs(runs.REPORT_LOG_LINES), file=sys.stderr)
+        raise
+    finally:
+        lab.cleanup()
+    return {
+        "revision": git_revision(),
+        "image": args.image,
+        "sizes": list(args.sizes),
+        "parameters": {
+            "cpus": CPUS,
+            "memory_limit_mb": MEMORY_LIMIT_MB,
+            "workers": WORKERS,
+            "pinned": pinned,
+            "server_core": SERVER_CORE,
+            "client_core": CLIENT_CORE,
+            "warm_requests": WARM,
+            "per_route": PER_ROUTE,
+            "route_s": ROUTE_S,
+            "starts": STARTS,
+        },
+        "routes_measured": {route: {"address": url, "visitors": list(who)} for route, (url, who) in ROUTES.items()},
+        "phases_s": {name: round(seconds, 1) for name, seconds in phases.items()},
+        "sites": [
+            {
+                "notes": sized.notes,
+                "facts": sized.facts,
+                "seed_s": round(sized.seed_s, 2),
+                "first_start_s": round(sized.first_start_s, 3),
+                "starts_s": [round(seconds, 3) for seconds in sized.starts_s],
+                "start_median_s": round(statistics.median(sized.starts_s), 3),
+                "warm_ups_ms": sized.warm_ups_ms,
+                "warm_up_median_ms": statistics.median(sized.warm_ups_ms) if sized.warm_ups_ms else None,
+                "chores_s": {name: round(seconds, 2) for name, seconds in sized.chores_s.items()},
+                "database_mb": round(sized.database_bytes / MB, 1),
+            }
+            for sized in sites
+        ],
+        "routes": routes,
+        "goals": {
+            "p95_ratio": SCALE_P95_RATIO_GOAL,
+            "p95_slack_ms": SCALE_P95_SLACK_MS,
+            "startup_delta_ms": SCALE_STARTUP_DELTA_GOAL_MS,
+            "search_p95_ms": SEARCH_P95_GOAL_MS,
+        },
+    }
+
+
+def within_goal(small_ms: float, large_ms: float, goals: dict[str, float]) -> bool:
+    """Say whether a p95 at the larger size is within the goal's factor of the smaller's, or within the slack."""
+    return large_ms <= small_ms * goals["p95_ratio"] or large_ms - small_ms <= goals["p95_slack_ms"]
+
+
+def verdicts(report: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Return (failures, figures off their goal but not gated) as readable lines."""
+    small, large = report["sizes"]
+    failed, missed = [], []
+    goals = report["goals"]
+    for route, visitors in report["routes"].items():
+        for who, (at_small, at_large) in visitors.items():
+            if at_small["status"] != 200 or at_large["status"] != 200:
+                failed.append(
+                    f"{route} ({who}) answered {at_small['status']} at {small:,} notes and {at_large['status']} "
+                    f"at {large:,}: missing"
+                )
+                continue
+            if not within_goal(at_small["p95_ms"], at_large["p95_ms"], goals):
+                failed.append(
+                    f"{route} ({who}): p95 {at_large['p95_ms']:.1f} ms at {large:,} notes is "
+                    f"{at_large['p95_ms'] / at_small['p95_ms']:.2f} × {at_small['p95_ms']:.1f} ms at {small:,} "
+                    f"(goal ≤ {goals['p95_ratio']} ×, or within {goals['p95_slack_ms']} ms)"
+                )
+            if route in SEARCH_ROUTES and at_large["p95_ms"] >= goals["search_p95_ms"]:
+                failed.append(
+                    f"{route} ({who}): p95 {at_large['p95_ms']:.1f} ms at {large:,} notes "
+                    f"(goal < {goals['search_p95_ms']} ms)"
+                )
+    first, last = report["sites"]
+    delta_ms = (last["start_median_s"] - first["start_median_s"]) * 1000
+    if delta_ms > goals["startup_delta_ms"]:
+        missed.append(
+            f"start-up at {large:,} notes {delta_ms:.0f} ms slower than at {small:,} "
+            f"(goal ≤ {goals['startup_delta_ms']} ms; reported, not gated)"
+        )
+    return failed, missed
+
+
+def _ms(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f}"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """Return the report as Markdown: the routes' p95 at both sizes, then start-up and the chores."""
+    small, large = report["sizes"]
+    goals = report["goals"]
+    lines = [
+        f"# StarPunk at {small:,} and {large:,} notes",
+        "",
+        f"Image {report['image']}, revision {report['revision'][:12]}; each site {report['parameters']['cpus']} CPU, "
+        f"{report['parameters']['workers']} workers, pinned: {report['parameters']['pinned']}. Reader: anonymous "
+        "(caches included); owner: signed in (no cache: rendered from the database each time). Latencies of "
+        "sequential requests on 127.0.0.1, asked of both sizes in turn.",
+        "",
+        f"| route | visitor | p95 at {small:,} (ms) | p95 at {large:,} (ms) | ratio | n | goal |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for route, visitors in report["routes"].items():
+        for who, (at_small, at_large) in visitors.items():
+            if at_small["status"] != 200 or at_large["status"] != 200:
+                status = f"missing ({at_small['status']}/{at_large['status']})"
+                lines.append(f"| `{route}` | {who} | {status} | | | | 200 |")
+                continue
+            ratio = at_large["p95_ms"] / at_small["p95_ms"]
+            goal = f"≤ {goals['p95_ratio']}× or +{goals['p95_slack_ms']:g} ms"
+            if not within_goal(at_small["p95_ms"], at_large["p95_ms"], goals):
+                goal = f"**missed** ({goal})"
+            if route in SEARCH_ROUTES:
+                goal += f", < {goals['search_p95_ms']} ms"
+            lines.append(
+                f"| `{route}` | {who} | {_ms(at_small['p95_ms'])} | {_ms(at_large['p95_ms'])} | {ratio:.2f} | "
+                f"{at_small['n']}/{at_large['n']} | {goal} |"
+            )
+    first, last = report["sites"]
+    rows = [
+        ("start-up to healthy, median (s)", "start_median_s", ".3f", f"≤ +{goals['startup_delta_ms']} ms (reported)"),
+        ("first start after seeding (s)", "first_start_s", ".3f", ""),
+        ("warm-up, median (ms, app log)", "warm_up_median_ms", ".0f", ""),
+        ("database (MB)", "database_mb", ".1f", ""),
+        ("seeding (s, container included)", "seed_s", ".1f", "≤ 60 s"),
+    ]
+    lines += ["", f"| figure | {small:,} notes | {large:,} notes | goal |", "|---|---|---|---|"]
+    for label, key, spec, goal in rows:
+        values = [site[key] for site in (first, last)]
+        shown = ["—" if value is None else format(value, spec) for value in values]
+        lines.append(f"| {label} | {shown[0]} | {shown[1]} | {goal} |")
+    for chore_name in ("backup", "export"):
+        lines.append(
+            f"| `flask {chore_name}` (s, docker exec included) | {first['chores_s'][chore_name]:.2f} | "
+            f"{last['chores_s'][chore_name]:.2f} | |"
+        )
+    lines += [
+        "",
+        "Start-up is reported, not gated: on these shared 2-core machines the starts of one site spread over "
+        "a few hundred ms, several times the 50 ms goal, so a gate would judge the machine, not the app.",
+        "",
+        "Phases: " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in report["phases_s"].items()),
+    ]
+    if report["failed"]:
+        lines += ["", "**Failed:**", *[f"- {line}" for line in report["failed"]]]
+        if any(line.endswith("missing") for line in report["failed"]):
+            lines.append(
+                "- (every route must answer 200: if one moved, change its address in loadtests/scale.py ROUTES)"
+            )
+    if report["missed"]:
+        lines += ["", "Off goal (not gated):", *[f"- {line}" for line in report["missed"]]]
+    if not report["failed"] and not report["missed"]:
+        lines += ["", "Every goal met."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure, write report.json and report.md, print the table; exit 1 when a route is missing or a goal missed."""
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    report = measure(args)
+    report["failed"], report["missed"] = verdicts(report)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    table = markdown(report)
+    (args.out / "report.md").write_text(table, encoding="utf-8")
+    print(table)
+    if report["failed"]:
+        print("SCALE GOALS MISSED:\n- " + "\n- ".join(report["failed"]), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -19,9 +19,11 @@ The run fails when a route answers anything but 200 (a route the image does
 not have yet is reported as missing), and on the goals of testkit/limits.py
 that can be measured: every page's p95 at the larger size within
 SCALE_P95_RATIO_GOAL of its p95 at the smaller (or within SCALE_P95_SLACK_MS,
-the noise of a cached page here), search under SEARCH_P95_GOAL_MS. Start-up
-(median of STARTS starts, interleaved), warm-up (the app's own log line),
-backup and export times and database size are reported beside them; start-up
+the noise of a cached page here), search under SEARCH_P95_GOAL_MS; what misses
+is measured once more and the second measurement judged. Start-up (median of
+STARTS starts, interleaved), warm-up (the app's own log line), the newest
+migration applied to the seeded notes, backup, export, the guide's restore and
+the start after it, and the database's size are reported beside them; start-up
 is not gated, as one site's starts spread over several times the 50 ms goal
 on these shared machines.
 """
@@ -79,8 +81,8 @@ SEARCH_ROUTES = ("/search?q=", "/admin?q=")
 # Sequential requests per route and site: WARM first (not counted), then at most PER_ROUTE to each site in turn,
 # for at most ROUTE_S seconds.
 WARM = 3
-PER_ROUTE = 200
-ROUTE_S = 4.0
+PER_ROUTE = 400
+ROUTE_S = 3.0
 STARTS = 5
 POLL_SECONDS = 0.025
 SEED_TIMEOUT_S = 180
@@ -90,6 +92,12 @@ CPUS = 1
 MEMORY_LIMIT_MB = 512
 WORKERS = 4
 WARMED = re.compile(r"warmed up in (\d+) ms")
+GOALS: dict[str, float] = {
+    "p95_ratio": SCALE_P95_RATIO_GOAL,
+    "p95_slack_ms": SCALE_P95_SLACK_MS,
+    "startup_delta_ms": SCALE_STARTUP_DELTA_GOAL_MS,
+    "search_p95_ms": SEARCH_P95_GOAL_MS,
+}
 
 
 @dataclass
@@ -97,6 +105,7 @@ class Sized:
     """One size's site and what was measured on it outside the routes."""
 
     notes: int
+    volume: str
     site: ApiSite
     facts: dict[str, Any]
     seed_s: float
@@ -107,6 +116,7 @@ class Sized:
     warm_ups_ms: list[int] = field(default_factory=list)
     chores_s: dict[str, float] = field(default_factory=dict)
     database_bytes: int = 0
+    restored_start_s: float = 0.0
 
     def url(self, route: str) -> str:
         """Return the absolute address of a route on this site."""
@@ -122,25 +132,34 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def seed_volume(lab: Lab, volume: str, notes: int) -> tuple[dict[str, Any], float]:
-    """Create the database with the image's migrations and seed it in a one-off container; return (facts, seconds)."""
+def one_off(lab: Lab, volume: str, command: list[str], timeout: float, **kwargs: Any) -> tuple[float, str]:
+    """Run a command in a one-off container of the image on the volume; return (seconds, logs); fail on non-zero."""
     started = time.monotonic()
-    seeder = lab.site(
-        data=volume,
-        env={"PYTHONPATH": "/app"},
-        command=["python3", "/seed/seed.py", "/data", "--migrate", "--count", str(notes)],
-        mounts={str(SEED_SCRIPT): "/seed/seed.py"},
-        wait=False,
-        healthcheck={"test": ["NONE"]},
-    )
-    code = seeder.wait_exit(SEED_TIMEOUT_S)
+    container = lab.site(data=volume, command=command, wait=False, healthcheck={"test": ["NONE"]}, **kwargs)
+    code = container.wait_exit(timeout)
     seconds = time.monotonic() - started
-    logs = seeder.logs()
-    seeder.remove()
+    logs = container.logs()
+    container.remove()
     if code != 0:
-        raise RuntimeError(f"seeding {notes} notes exited {code}:\n{logs[-3000:]}")
-    print(f"scale: {logs.strip().splitlines()[-2]} ({seconds:.1f} s with the container)", flush=True)
-    facts: dict[str, Any] = json.loads(logs.strip().splitlines()[-1])
+        raise RuntimeError(f"{' '.join(command)} exited {code}:\n{logs[-3000:]}")
+    return seconds, logs
+
+
+def seed_volume(lab: Lab, volume: str, notes: int) -> tuple[dict[str, Any], float]:
+    """Create the database with the image's migrations and seed it in a one-off container; return (facts, seconds).
+
+    The newest migration is held back while the notes go in, then applied to them and timed, as an upgrade would.
+    """
+    command = ["python3", "/seed/seed.py", "/data", "--migrate", "--hold-back", "1", "--count", str(notes)]
+    mounts = {str(SEED_SCRIPT): "/seed/seed.py"}
+    seconds, logs = one_off(lab, volume, command, SEED_TIMEOUT_S, env={"PYTHONPATH": "/app"}, mounts=mounts)
+    # The engine interleaves the seeder's stderr ("seed:" lines) and stdout (the facts, one JSON line) as it reads them.
+    lines = logs.strip().splitlines()
+    for line in lines:
+        if line.startswith("seed:"):
+            print(f"scale: {line}", flush=True)
+    print(f"scale: seeding took {seconds:.1f} s with the container", flush=True)
+    facts: dict[str, Any] = json.loads(next(line for line in reversed(lines) if line.startswith("{")))
     return facts, seconds
 
 
@@ -161,8 +180,8 @@ def chore(site: ApiSite, *command: str) -> float:
     return seconds
 
 
-def measure_chores(sized: Sized) -> None:
-    """Read the database's size, then time backup and export into the data volume.
+def measure_chores(lab: Lab, sized: Sized) -> None:
+    """Read the database's size, time backup and export into the data volume, then restore the backup and start.
 
     What they write stays there: the volume goes at the end of the run, removed by the engine in far less time
     than a process held to one CPU takes to delete 100,000 files.
@@ -171,6 +190,14 @@ def measure_chores(sized: Sized) -> None:
     sized.database_bytes = int(sized.site.run("python3", "-c", script).strip())
     sized.chores_s["backup"] = chore(sized.site, "flask", "--app", "starpunk", "backup", "/data/scale-backup.db")
     sized.chores_s["export"] = chore(sized.site, "flask", "--app", "starpunk", "export", "/data/scale-export")
+    # The guide's restore: the site stopped, the backup put in place by a one-off container, the site started again.
+    sized.site.stop()
+    restore = ["python3", "-m", "starpunk.restore", "/data/starpunk.db", "/data/scale-backup.db"]
+    sized.chores_s["restore"], _ = one_off(lab, sized.volume, restore, CHORE_TIMEOUT_S)
+    sized.site.start_again(wait=False)
+    sized.restored_start_s = sized.site.wait_healthy(interval=POLL_SECONDS)
+    if sized.reader.get(sized.url("/"), timeout=30).status_code != 200:
+        raise RuntimeError(f"the site with {sized.notes} notes does not serve / after the restore")
 
 
 def start_site(lab: Lab, notes: int, limits: dict[str, Any]) -> Sized:
@@ -182,7 +209,7 @@ def start_site(lab: Lab, notes: int, limits: dict[str, Any]) -> Sized:
     first = site.wait_healthy(interval=POLL_SECONDS)
     print(f"scale: {notes} notes: healthy {first:.2f} s after start ({time.monotonic() - started:.2f} s)", flush=True)
     owner = site.sign_in().session()
-    return Sized(notes, site, facts, seed_s, owner, first_start_s=first)
+    return Sized(notes, volume, site, facts, seed_s, owner, first_start_s=first)
 
 
 @dataclass
@@ -246,11 +273,13 @@ def measure_route(route: str, who: str, sites: list[Sized]) -> list[Sample]:
 Routes = dict[str, dict[str, list[dict[str, Any]]]]
 
 
-def measure_routes(sites: list[Sized]) -> Routes:
-    """Measure every route for each kind of visitor on every site; return route -> visitor -> figures per site."""
+def measure_routes(sites: list[Sized], only: set[tuple[str, str]] | None = None) -> Routes:
+    """Measure every route (or those in only) on every site; return route -> visitor -> figures per site."""
     routes: Routes = {}
     for route, (_, visitors) in ROUTES.items():
         for who in visitors:
+            if only is not None and (route, who) not in only:
+                continue
             figures = [sample.figures() for sample in measure_route(route, who, sites)]
             routes.setdefault(route, {})[who] = figures
             shown = ", ".join(
@@ -293,6 +322,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     phases: dict[str, float] = {}
     sites: list[Sized] = []
     routes: Routes = {}
+    first_measured: Routes = {}
     try:
         started = time.monotonic()
         sites = [start_site(lab, notes, limits) for notes in args.sizes]
@@ -308,12 +338,22 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
         started = time.monotonic()
         routes = measure_routes(sites)
+        missed = off_goal(routes, GOALS)
+        if missed:
+            # A burst of another load on the shared machine can lift one p95: what misses a goal is measured once
+            # more, and the second measurement is judged (the first is kept in the report). A page whose cost grows
+            # with the archive misses both times.
+            print(f"scale: measuring again: {', '.join(f'{route} ({who})' for route, who in missed)}", flush=True)
+            again = measure_routes(sites, set(missed))
+            for route, who in missed:
+                first_measured.setdefault(route, {})[who] = routes[route][who]
+                routes[route][who] = again[route][who]
         phases["routes"] = time.monotonic() - started
 
         started = time.monotonic()
         for sized in sites:
-            measure_chores(sized)
-        phases["backup and export"] = time.monotonic() - started
+            measure_chores(lab, sized)
+        phases["backup, export, restore"] = time.monotonic() - started
     except Exception:
         for sized in sites:
             print(sized.site.logs(runs.REPORT_LOG_LINES), file=sys.stderr)
@@ -350,22 +390,36 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 "warm_up_median_ms": statistics.median(sized.warm_ups_ms) if sized.warm_ups_ms else None,
                 "chores_s": {name: round(seconds, 2) for name, seconds in sized.chores_s.items()},
                 "database_mb": round(sized.database_bytes / MB, 1),
+                "restored_start_s": round(sized.restored_start_s, 3),
+                "late_migrations": sized.facts.get("late_migrations", []),
+                "late_migrations_s": sized.facts.get("late_migrations_s"),
             }
             for sized in sites
         ],
         "routes": routes,
-        "goals": {
-            "p95_ratio": SCALE_P95_RATIO_GOAL,
-            "p95_slack_ms": SCALE_P95_SLACK_MS,
-            "startup_delta_ms": SCALE_STARTUP_DELTA_GOAL_MS,
-            "search_p95_ms": SEARCH_P95_GOAL_MS,
-        },
+        "first_measured": first_measured,
+        "goals": GOALS,
     }
 
 
 def within_goal(small_ms: float, large_ms: float, goals: dict[str, float]) -> bool:
     """Say whether a p95 at the larger size is within the goal's factor of the smaller's, or within the slack."""
     return large_ms <= small_ms * goals["p95_ratio"] or large_ms - small_ms <= goals["p95_slack_ms"]
+
+
+def off_goal(routes: Routes, goals: dict[str, float]) -> list[tuple[str, str]]:
+    """Return the (route, visitor) that answered 200 at both sizes and missed a latency goal."""
+    return [
+        (route, who)
+        for route, visitors in routes.items()
+        for who, (at_small, at_large) in visitors.items()
+        if at_small["status"] == 200
+        and at_large["status"] == 200
+        and (
+            not within_goal(at_small["p95_ms"], at_large["p95_ms"], goals)
+            or (route in SEARCH_ROUTES and at_large["p95_ms"] >= goals["search_p95_ms"])
+        )
+    ]
 
 
 def verdicts(report: dict[str, Any]) -> tuple[list[str], list[str]]:
@@ -427,14 +481,17 @@ def markdown(report: dict[str, Any]) -> str:
                 status = f"missing ({at_small['status']}/{at_large['status']})"
                 lines.append(f"| `{route}` | {who} | {status} | | | | 200 |")
                 continue
-            ratio = at_large["p95_ms"] / at_small["p95_ms"]
+            ratio = f"{at_large['p95_ms'] / at_small['p95_ms']:.2f}"
+            first = report.get("first_measured", {}).get(route, {}).get(who)
+            if first:
+                ratio += f" (again; first {first[1]['p95_ms'] / first[0]['p95_ms']:.2f})"
             goal = f"≤ {goals['p95_ratio']}× or +{goals['p95_slack_ms']:g} ms"
             if not within_goal(at_small["p95_ms"], at_large["p95_ms"], goals):
                 goal = f"**missed** ({goal})"
             if route in SEARCH_ROUTES:
                 goal += f", < {goals['search_p95_ms']} ms"
             lines.append(
-                f"| `{route}` | {who} | {_ms(at_small['p95_ms'])} | {_ms(at_large['p95_ms'])} | {ratio:.2f} | "
+                f"| `{route}` | {who} | {_ms(at_small['p95_ms'])} | {_ms(at_large['p95_ms'])} | {ratio} | "
                 f"{at_small['n']}/{at_large['n']} | {goal} |"
             )
     first, last = report["sites"]
@@ -444,17 +501,25 @@ def markdown(report: dict[str, Any]) -> str:
         ("warm-up, median (ms, app log)", "warm_up_median_ms", ".0f", ""),
         ("database (MB)", "database_mb", ".1f", ""),
         ("seeding (s, container included)", "seed_s", ".1f", "≤ 60 s"),
+        (
+            f"migration {', '.join(first['late_migrations']) or '—'} applied to the notes (s)",
+            "late_migrations_s",
+            ".3f",
+            "",
+        ),
+        ("start after the restore (s, to healthy)", "restored_start_s", ".3f", ""),
     ]
     lines += ["", f"| figure | {small:,} notes | {large:,} notes | goal |", "|---|---|---|---|"]
     for label, key, spec, goal in rows:
         values = [site[key] for site in (first, last)]
         shown = ["—" if value is None else format(value, spec) for value in values]
         lines.append(f"| {label} | {shown[0]} | {shown[1]} | {goal} |")
-    for chore_name in ("backup", "export"):
-        lines.append(
-            f"| `flask {chore_name}` (s, docker exec included) | {first['chores_s'][chore_name]:.2f} | "
-            f"{last['chores_s'][chore_name]:.2f} | |"
-        )
+    for label, chore_name in (
+        ("`flask backup` (s, docker exec included)", "backup"),
+        ("`flask export` (s, docker exec included)", "export"),
+        ("`python3 -m starpunk.restore` (s, one-off container included)", "restore"),
+    ):
+        lines.append(f"| {label} | {first['chores_s'][chore_name]:.2f} | {last['chores_s'][chore_name]:.2f} | |")
     lines += [
         "",
         "Start-up is reported, not gated: on these shared 2-core machines the starts of one site spread over "

@@ -17,6 +17,10 @@ generation is bumped once, as any write bumps it. Every full-text table
 from its table, any other must have been filled by its triggers (else the
 seeder stops and says so).
 
+With --hold-back K the notes go into the schema as it was before the newest
+K migrations, which the app's migrate() then applies to the full archive,
+timed: what an upgrade costs a site of that size.
+
 The last line printed is JSON: the counts and the facts a benchmark needs to
 address pages of this archive (a common tag, a month with notes, a deep note
 and its page, a search word). Generation is seeded: the same N gives the same
@@ -37,6 +41,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 DB_FILENAME = "starpunk.db"
 MEDIA_FOLDER = "media"
@@ -102,6 +107,9 @@ class SeedFacts:
     search_notes: int
     fts_tables: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    # The newest migrations, held back (--hold-back) and applied by the app's migrate() once the notes were in.
+    late_migrations: list[str] = field(default_factory=list)
+    late_migrations_s: float | None = None
 
 
 def png(width: int, height: int, rgb: tuple[int, int, int] = (40, 90, 160)) -> bytes:
@@ -125,13 +133,23 @@ def isoformat(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
-def migrate(data_path: Path) -> list[str]:
-    """Create the database with the app's own migrations (starpunk.db.migrate); return those applied."""
+def migrate(data_path: Path, hold_back: int = 0) -> list[str]:
+    """Create or update the database with the app's own migrations (starpunk.db.migrate); return those applied.
+
+    hold_back leaves the newest migrations out: the app's migrate() is shown only the older ones.
+    """
     try:
-        db = importlib.import_module("starpunk.db")
+        db: Any = importlib.import_module("starpunk.db")  # the app is untyped
     except ImportError as exc:
         raise SeedError(f"--migrate needs the starpunk package importable (run from the checkout): {exc}") from exc
-    applied: list[str] = db.migrate(str(data_path))
+    every = db.available_migrations
+    if hold_back:
+        older = every()[:-hold_back]
+        db.available_migrations = lambda: older
+    try:
+        applied: list[str] = db.migrate(str(data_path))
+    finally:
+        db.available_migrations = every
     return applied
 
 
@@ -358,12 +376,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=1000, help="notes to add")
     parser.add_argument("--seed", type=int, default=28, help="the random seed: the same seed, the same archive")
     parser.add_argument("--migrate", action="store_true", help="create the schema with the app's migrations first")
+    parser.add_argument(
+        "--hold-back",
+        type=int,
+        default=0,
+        metavar="K",
+        help="with --migrate: seed on the schema without the newest K migrations, then apply them and time it",
+    )
     args = parser.parse_args(argv)
     try:
         if args.migrate:
-            applied = migrate(args.data)
+            applied = migrate(args.data, args.hold_back)
             print(f"seed: applied {len(applied)} migration(s)", file=sys.stderr)
         facts = seed(args.data, args.count, args.seed)
+        if args.migrate and args.hold_back:
+            started = time.monotonic()
+            facts.late_migrations = migrate(args.data)
+            facts.late_migrations_s = round(time.monotonic() - started, 3)
+            print(
+                f"seed: then applied {', '.join(facts.late_migrations)} in {facts.late_migrations_s} s", file=sys.stderr
+            )
     except (SeedError, sqlite3.Error) as exc:
         print(f"seed: {exc}", file=sys.stderr)
         return 1

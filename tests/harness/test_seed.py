@@ -157,3 +157,13 @@ def test_the_command_refuses_a_folder_without_a_database(tmp_path, capsys) -> No
     """Without --migrate and without a database, the command says what to do in one line."""
     assert seed.main([str(tmp_path), "--count", "5"]) == 1
     assert "--migrate" in capsys.readouterr().err
+
+
+def test_held_back_migrations_are_applied_to_the_seeded_archive(tmp_path, capsys) -> None:
+    """--hold-back seeds on the older schema, then the app's migrate() brings the full archive up to date."""
+    newest = db.available_migrations()[-1]
+    assert seed.main([str(tmp_path), "--migrate", "--hold-back", "1", "--count", "50"]) == 0
+    facts = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert facts["late_migrations"] == [newest[1]] and facts["late_migrations_s"] >= 0
+    assert rows(tmp_path, "SELECT max(version) FROM schema_migrations") == [(newest[0],)]
+    assert rows(tmp_path, "SELECT count(*) FROM notes") == [(50,)]

@@ -84,8 +84,8 @@ PYTHON = (
 )
 # Every tool a session installs, pinned exactly: one [dependency-groups] group per kind of session.
 PYPROJECT = nox.project.load_toml(Path(__file__).resolve().parent / "pyproject.toml")
-# What mypy checks (strict, settings in pyproject.toml).
-TYPED = ["harness", "testkit"]
+# What mypy checks (strict, settings in pyproject.toml): the harness, testkit, and the benchmarks written typed.
+TYPED = ["harness", "testkit", "loadtests/scale.py", "loadtests/scale_report.py"]
 # Each CI file and the schema check-jsonschema vendors for it.
 CI_FILES = {".github/workflows/ci.yml": "vendor.github-workflows", ".gitlab-ci.yml": "vendor.gitlab-ci"}
 # testcontainers on this kind of machine: no Ryuk image to pull, and /.dockerenv

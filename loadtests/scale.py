@@ -36,7 +36,7 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,22 +55,35 @@ ROOT = Path(__file__).resolve().parent.parent
 SEED_SCRIPT = ROOT / "testkit" / "seed.py"
 SIZES = (100, 100_000)
 READER, OWNER = "reader", "owner"
-# Every route measured, in one place: name -> (address, filled from the seeder's facts; who asks). When the app's
-# routes change (the index paged by key, say), change the address here: e.g. the deep page as
-# "/?before={deep_note_published},{deep_note_id}" instead of "/?page={deep_page}".
-ROUTES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "/": ("/", (READER, OWNER)),
-    "deep page": ("/?page={deep_page}", (READER, OWNER)),
-    "/tag/<tag>": ("/tag/{top_tag}", (READER, OWNER)),
-    "/tags": ("/tags", (READER, OWNER)),
-    "/YYYY/": ("/{year}/", (READER, OWNER)),
-    "/YYYY/MM/": ("/{month}/", (READER, OWNER)),
-    "/search?q=": ("/search?q={search_word}", (READER, OWNER)),
-    "/admin": ("/admin", (OWNER,)),
-    "/admin?q=": ("/admin?q={search_word}", (OWNER,)),
-    "/feed.xml": ("/feed.xml", (READER,)),
-    "/feed.atom": ("/feed.atom", (READER,)),
-    "/feed.json": ("/feed.json", (READER,)),
+
+
+@dataclass(frozen=True)
+class Route:
+    """An address filled from the seeder's facts, who asks it, and text its page must hold (checked on each site)."""
+
+    address: str
+    visitors: tuple[str, ...] = (READER, OWNER)
+    holds: str = ""
+
+
+# Every route measured, in one place, filled from testkit.seed.SeedFacts. When the app's routes change (the index paged
+# by key, say), change the address here: e.g. the deep page as
+#     Route("/?before={deep_note_published},{deep_note_id}", holds="/note/{older_note_slug}")
+# (the page of notes before the deep one starts with the one just older). `holds` proves the page is the one meant,
+# not one a bound or a redirect chose.
+ROUTES: dict[str, Route] = {
+    "/": Route("/"),
+    "deep page": Route("/?page={deep_page}", holds="/note/{deep_note_slug}"),
+    "/tag/<tag>": Route("/tag/{top_tag}"),
+    "/tags": Route("/tags", holds="/tag/{top_tag}"),
+    "/YYYY/": Route("/{year}/"),
+    "/YYYY/MM/": Route("/{month}/"),
+    "/search?q=": Route("/search?q={search_word}"),
+    "/admin": Route("/admin", (OWNER,)),
+    "/admin?q=": Route("/admin?q={search_word}", (OWNER,)),
+    "/feed.xml": Route("/feed.xml", (READER,)),
+    "/feed.atom": Route("/feed.atom", (READER,)),
+    "/feed.json": Route("/feed.json", (READER,)),
 }
 SEARCH_ROUTES = ("/search?q=", "/admin?q=")
 # Sequential requests per route and site: WARM first (not counted), then at most PER_ROUTE to each site in turn,
@@ -109,7 +122,7 @@ class Sized:
 
     def url(self, route: str) -> str:
         """Return the absolute address of a route on this site."""
-        return self.site.base_url + ROUTES[route][0].format(**self.facts)
+        return self.site.base_url + ROUTES[route].address.format(**self.facts)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -208,10 +221,13 @@ class Sample:
     latencies_ms: list[float] = field(default_factory=list)
     status: int = 200
     bytes: int = 0
+    lacks: str = ""  # text the page should hold and did not
 
     def figures(self) -> dict[str, Any]:
-        """Return n, p50, p95 and the status."""
+        """Return n, p50, p95 and the status (and what the page lacked, if it did)."""
         ordered = sorted(self.latencies_ms)
+        if self.lacks:
+            return {"status": self.status, "lacks": self.lacks, "n": 0, "p50_ms": None, "p95_ms": None, "bytes": 0}
         if not ordered:
             return {"status": self.status, "n": 0, "p50_ms": None, "p95_ms": None, "bytes": self.bytes}
         p95 = ordered[min(len(ordered) - 1, max(0, round(0.95 * len(ordered)) - 1))]
@@ -224,13 +240,19 @@ class Sample:
         }
 
 
-def ask(http: requests.Session, url: str, sample: Sample, keep: bool = True) -> None:
-    """GET url once and note its latency, or the status when it is not 200 (redirects are not followed)."""
+def ask(http: requests.Session, url: str, sample: Sample, keep: bool = True, holds: str = "") -> None:
+    """GET url once and note its latency, or the status when it is not 200 (redirects are not followed).
+
+    With holds, a page without that text is noted as lacking it.
+    """
     started = time.perf_counter()
     reply = http.get(url, allow_redirects=False, timeout=30)
     elapsed = (time.perf_counter() - started) * 1000
     if reply.status_code != 200:
         sample.status = reply.status_code
+        return
+    if holds and holds not in reply.text:
+        sample.lacks = holds
         return
     sample.bytes = len(reply.content)
     if keep:
@@ -244,17 +266,19 @@ def measure_route(route: str, who: str, sites: list[Sized]) -> list[Sample]:
     """
     samples = [Sample() for _ in sites]
     asking = [
-        (sized.url(route), sized.owner if who == OWNER else sized.reader, sample)
+        (sized.url(route), sized.owner if who == OWNER else sized.reader, sample, sized)
         for sized, sample in zip(sites, samples, strict=True)
     ]
-    for _ in range(WARM):
-        for url, http, sample in asking:
+    for url, http, sample, sized in asking:
+        ask(http, url, sample, keep=False, holds=ROUTES[route].holds.format(**sized.facts))
+    for _turn in range(WARM - 1):
+        for url, http, sample, _ in asking:
             ask(http, url, sample, keep=False)
     deadline = time.monotonic() + ROUTE_S
-    for _ in range(PER_ROUTE):
-        if any(sample.status != 200 for sample in samples) or time.monotonic() > deadline:
+    for _turn in range(PER_ROUTE):
+        if any(sample.status != 200 or sample.lacks for sample in samples) or time.monotonic() > deadline:
             break
-        for url, http, sample in asking:
+        for url, http, sample, _ in asking:
             ask(http, url, sample)
     return samples
 
@@ -262,16 +286,16 @@ def measure_route(route: str, who: str, sites: list[Sized]) -> list[Sample]:
 def measure_routes(sites: list[Sized], only: set[tuple[str, str]] | None = None) -> Routes:
     """Measure every route (or those in only) on every site; return route -> visitor -> figures per site."""
     routes: Routes = {}
-    for route, (_, visitors) in ROUTES.items():
-        for who in visitors:
+    for route, spec in ROUTES.items():
+        for who in spec.visitors:
             if only is not None and (route, who) not in only:
                 continue
             figures = [sample.figures() for sample in measure_route(route, who, sites)]
             routes.setdefault(route, {})[who] = figures
             shown = ", ".join(
                 f"{sized.notes}: {f['p95_ms']} ms (n={f['n']})"
-                if f["status"] == 200
-                else f"{sized.notes}: {f['status']}"
+                if f["status"] == 200 and not f.get("lacks")
+                else f"{sized.notes}: {f['status']} {f.get('lacks', '')}".rstrip()
                 for sized, f in zip(sites, figures, strict=True)
             )
             print(f"scale: {route} ({who}) p95 {shown}", flush=True)
@@ -362,7 +386,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             "route_s": ROUTE_S,
             "starts": STARTS,
         },
-        "routes_measured": {route: {"address": url, "visitors": list(who)} for route, (url, who) in ROUTES.items()},
+        "routes_measured": {route: asdict(spec) for route, spec in ROUTES.items()},
         "phases_s": {name: round(seconds, 1) for name, seconds in phases.items()},
         "sites": [
             {

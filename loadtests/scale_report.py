@@ -34,13 +34,26 @@ def off_goal(routes: Routes, goals: dict[str, float], search_routes: Iterable[st
         (route, who)
         for route, visitors in routes.items()
         for who, (at_small, at_large) in visitors.items()
-        if at_small["status"] == 200
-        and at_large["status"] == 200
+        if answered(at_small)
+        and answered(at_large)
         and (
             not within_goal(at_small["p95_ms"], at_large["p95_ms"], goals)
             or (route in search_routes and at_large["p95_ms"] >= goals["search_p95_ms"])
         )
     ]
+
+
+def answered(figures: dict[str, Any]) -> bool:
+    """Say whether a route answered 200 with the page meant at one size."""
+    return figures["status"] == 200 and not figures.get("lacks")
+
+
+def what_answered(at_small: dict[str, Any], at_large: dict[str, Any]) -> str:
+    """Say in a word or two what a route's answer other than the page meant is: missing, redirected..."""
+    wrong = at_large if not answered(at_large) else at_small
+    if wrong["status"] == 200:
+        return "not the page meant"
+    return what_status(wrong["status"])
 
 
 def what_status(code: int) -> str:
@@ -61,11 +74,11 @@ def verdicts(report: dict[str, Any]) -> tuple[list[str], list[str]]:
     goals = report["goals"]
     for route, visitors in report["routes"].items():
         for who, (at_small, at_large) in visitors.items():
-            if at_small["status"] != 200 or at_large["status"] != 200:
-                code = at_large["status"] if at_large["status"] != 200 else at_small["status"]
+            if not answered(at_small) or not answered(at_large):
+                lacking = "".join(f" (no {f['lacks']!r} in the page)" for f in (at_small, at_large) if f.get("lacks"))
                 failed.append(
                     f"{route} ({who}) answered {at_small['status']} at {small:,} notes and {at_large['status']} "
-                    f"at {large:,}: {what_status(code)}"
+                    f"at {large:,}{lacking}: {what_answered(at_small, at_large)}"
                 )
                 continue
             if not within_goal(at_small["p95_ms"], at_large["p95_ms"], goals):
@@ -110,9 +123,8 @@ def markdown(report: dict[str, Any]) -> str:
     ]
     for route, visitors in report["routes"].items():
         for who, (at_small, at_large) in visitors.items():
-            if at_small["status"] != 200 or at_large["status"] != 200:
-                code = at_large["status"] if at_large["status"] != 200 else at_small["status"]
-                status = f"{what_status(code)} ({at_small['status']}/{at_large['status']})"
+            if not answered(at_small) or not answered(at_large):
+                status = f"{what_answered(at_small, at_large)} ({at_small['status']}/{at_large['status']})"
                 lines.append(f"| `{route}` | {who} | {status} | | | | 200 |")
                 continue
             ratio = f"{at_large['p95_ms'] / at_small['p95_ms']:.2f}"

@@ -102,6 +102,7 @@ class SeedFacts:
     deep_note_published: str
     deep_note_slug: str
     deep_page: int  # the page of the index (?page=N, PAGE_SIZE a page) that lists it
+    older_note_slug: str  # the published note just before it: the first one a page of notes before it lists
     pages: int
     search_word: str
     search_notes: int
@@ -261,6 +262,7 @@ class Tally:
         newest_first = self.public[::-1]
         deep_index = min(len(newest_first) - 1, len(newest_first) * 9 // 10)
         deep_id, deep_published, deep_slug = newest_first[deep_index]
+        older_slug = newest_first[min(deep_index + 1, len(newest_first) - 1)][2]
         month = self.public[len(self.public) // 2][1][:7]
         top_tag, top_count = self.tags.most_common(1)[0] if self.tags else ("", 0)
         return SeedFacts(
@@ -282,6 +284,7 @@ class Tally:
             deep_note_published=deep_published,
             deep_note_slug=deep_slug,
             deep_page=deep_index // PAGE_SIZE + 1,
+            older_note_slug=older_slug,
             pages=-(-len(self.public) // PAGE_SIZE),
             search_word=SEARCH_WORD,
             search_notes=self.search_notes,

@@ -92,6 +92,17 @@ def test_a_route_not_answering_200_fails_and_says_why() -> None:
     assert "change its address in loadtests/scale.py ROUTES" in table
 
 
+def test_a_page_without_what_it_should_hold_fails() -> None:
+    """A 200 that is not the page meant (a bounded deep page, say) fails, named as such."""
+    wrong = {**figures(0), "lacks": "/note/old-note-9981"}
+    written = judged({"deep page": {"reader": [figures(5.0), wrong]}})
+    assert written["failed"] == [
+        "deep page (reader) answered 200 at 100 notes and 200 at 100,000 (no '/note/old-note-9981' in the page): "
+        "not the page meant"
+    ]
+    assert "| `deep page` | reader | not the page meant (200/200) |" in markdown(written)
+
+
 def test_off_goal_lists_only_measured_routes_that_missed() -> None:
     """What is measured again: routes that answered at both sizes and missed a latency goal."""
     routes = {

@@ -93,6 +93,9 @@ def test_the_app_reads_the_seeded_notes(seeded, client) -> None:
     assert home.status_code == 200 and f"/note/{newest[0][0]}" in home.text
     deep = client.get(f"/?page={facts.deep_page}")
     assert deep.status_code == 200 and f"/note/{facts.deep_note_slug}" in deep.text
+    pages = deep.text + client.get(f"/?page={facts.deep_page + 1}").text
+    listed = list(dict.fromkeys(re.findall(r'/note/([a-z0-9-]+)"', pages)))
+    assert listed[listed.index(facts.deep_note_slug) + 1] == facts.older_note_slug
     assert client.get(f"/?page={facts.pages}").status_code == 200
     assert client.get(f"/?page={facts.pages + 1}").status_code == 404
     tag = client.get(f"/tag/{facts.top_tag}")

@@ -44,6 +44,7 @@ nox.options.sessions = [
     "container",
     "faults",
     "load",
+    "scale",
     "e2e",
     "lighthouse",
     "compose",
@@ -83,8 +84,8 @@ PYTHON = (
 )
 # Every tool a session installs, pinned exactly: one [dependency-groups] group per kind of session.
 PYPROJECT = nox.project.load_toml(Path(__file__).resolve().parent / "pyproject.toml")
-# What mypy checks (strict, settings in pyproject.toml).
-TYPED = ["harness", "testkit"]
+# What mypy checks (strict, settings in pyproject.toml): the harness, testkit, and the benchmarks written typed.
+TYPED = ["harness", "testkit", "loadtests/scale.py", "loadtests/scale_report.py"]
 # Each CI file and the schema check-jsonschema vendors for it.
 CI_FILES = {".github/workflows/ci.yml": "vendor.github-workflows", ".gitlab-ci.yml": "vendor.gitlab-ci"}
 # testcontainers on this kind of machine: no Ryuk image to pull, and /.dockerenv
@@ -298,6 +299,17 @@ def load(session: nox.Session) -> None:
         session.error(str(exc))
     session.install(*tools("load"))
     session.run("python", "-m", "loadtests.bench", "--image", image_tag(), *session.posargs)
+
+
+@nox.session(python=PYTHON, tags=["container"], requires=["image-{python}"])
+def scale(session: nox.Session) -> None:
+    """Measure the image at 100 and 100,000 notes: pages' p95, start-up, warm-up, backup, export, database size.
+
+    Fail when a route is missing or a page's p95 grows more than the goal.
+    """
+    _prepare_engine(session)
+    session.install(*tools("engine"))
+    session.run("python", "-m", "loadtests.scale", "--image", image_tag(), *session.posargs)
 
 
 @nox.session(python=PYTHON, tags=["container"], requires=["image-{python}"])

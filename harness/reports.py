@@ -26,6 +26,7 @@ RESULTS = REPORTS / "sessions"
 JUNIT = REPORTS / "junit"
 COVERAGE = REPORTS / "coverage"
 LOAD = REPORTS / "load"
+SCALE = REPORTS / "scale"
 SCREENSHOTS = REPORTS / "e2e"
 AXE = SCREENSHOTS / "axe"
 LIGHTHOUSE = REPORTS / "lighthouse"
@@ -197,6 +198,15 @@ def _artifacts() -> list[str]:
             )
     else:
         parts.append("<p>none: <code>nox -s load</code> writes it to build/reports/load/.</p>")
+    parts.append("<h2>At scale: 100 and 100,000 notes</h2>")
+    if (SCALE / "report.md").is_file():
+        links = [_link(SCALE / name, name) for name in ("report.md", "report.json") if (SCALE / name).is_file()]
+        parts.append(
+            f"<p>Written {_written(SCALE / 'report.md')} UTC: {' · '.join(links)}</p>"
+            f"<pre>{html.escape((SCALE / 'report.md').read_text(encoding='utf-8'))}</pre>"
+        )
+    else:
+        parts.append("<p>none: <code>nox -s scale</code> writes it to build/reports/scale/.</p>")
     parts.append("<h2>End-to-end screenshots</h2>")
     shots = sorted(SCREENSHOTS.glob("**/*.png"))
     if shots:

@@ -65,3 +65,17 @@ GOALS: dict[str, float] = {
 def megabytes(size_bytes: float) -> float:
     """Return a size in bytes as MB (10^6 bytes)."""
     return size_bytes / MB
+
+
+# At scale (`nox -s scale`, build/reports/scale/): the same site seeded with 100 and with 100,000 notes, measured in
+# one run (issue 28). Every page's p95 at the larger size within this factor of its p95 at the smaller one.
+SCALE_P95_RATIO_GOAL = 1.2
+# ... or at most this much slower, whichever is more: a page answered from a cache in ~3 ms has a p95 that moves by
+# 1-2 ms between rounds of the same site on these shared 2-core machines (seen: 7.9-10.0 ms for the same feed), so a
+# factor alone would judge the machine's noise there; a page whose cost grows with the archive misses both.
+SCALE_P95_SLACK_MS = 2.0
+# Start-up to healthy (median of several starts) at the larger size at most this much above the smaller's: reported,
+# not gated (the starts of one site spread over a few hundred ms here; see loadtests/scale.py).
+SCALE_STARTUP_DELTA_GOAL_MS = 50
+# The readers' and the owner's search, p95 at the larger size.
+SEARCH_P95_GOAL_MS = 50

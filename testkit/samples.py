@@ -5,30 +5,11 @@ Markdown headings, lists and links (enough for a second page of the index),
 and one note with two photos and tags; it returns the paths worth auditing.
 """
 
-import struct
-import zlib
 from dataclasses import dataclass
 
 from .owner import Owner
+from .seed import PAGE_SIZE, png
 from .web import TIMEOUT
-
-PAGE_SIZE = 20  # notes on a page of the index (starpunk/paging.py)
-
-
-def png(width: int, height: int, rgb: tuple[int, int, int] = (40, 90, 160)) -> bytes:
-    """Return a real PNG image of one colour, made without any imaging library."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    row = b"\x00" + bytes(rgb) * width  # filter byte 0, then RGB pixels
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(row * height, 9))
-        + chunk(b"IEND", b"")
-    )
 
 
 @dataclass(frozen=True)

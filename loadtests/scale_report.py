@@ -37,8 +37,9 @@ def off_goal(routes: Routes, goals: dict[str, float], search_routes: Iterable[st
         if answered(at_small)
         and answered(at_large)
         and (
-            not within_goal(at_small["p95_ms"], at_large["p95_ms"], goals)
-            or (route in search_routes and at_large["p95_ms"] >= goals["search_p95_ms"])
+            at_large["p95_ms"] >= goals["search_p95_ms"]
+            if route in search_routes
+            else not within_goal(at_small["p95_ms"], at_large["p95_ms"], goals)
         )
     ]
 
@@ -70,7 +71,8 @@ def what_status(code: int) -> str:
 def verdicts(report: dict[str, Any]) -> tuple[list[str], list[str]]:
     """Return (failures, figures off their goal but not gated) as readable lines."""
     small, large = report["sizes"]
-    failed, missed = [], []
+    failed: list[str] = []
+    missed: list[str] = []
     goals = report["goals"]
     for route, visitors in report["routes"].items():
         for who, (at_small, at_large) in visitors.items():
@@ -81,11 +83,15 @@ def verdicts(report: dict[str, Any]) -> tuple[list[str], list[str]]:
                     f"at {large:,}{lacking}: {what_answered(at_small, at_large)}"
                 )
                 continue
+            # A search's work grows with its matches (bounded: the newest MAX_RANKED_MATCHES are ranked), so it is
+            # judged by its own goal, the issue's "search p95 under 50 ms"; its ratio is reported.
+            searching = route in report["search_routes"]
             if not within_goal(at_small["p95_ms"], at_large["p95_ms"], goals):
-                failed.append(
+                (missed if searching else failed).append(
                     f"{route} ({who}): p95 {at_large['p95_ms']:.1f} ms at {large:,} notes is "
                     f"{at_large['p95_ms'] / at_small['p95_ms']:.2f} × {at_small['p95_ms']:.1f} ms at {small:,} "
                     f"(goal ≤ {goals['p95_ratio']} ×, or within {goals['p95_slack_ms']} ms)"
+                    + ("; a search: reported, judged by its own goal" if searching else "")
                 )
             if route in report["search_routes"] and at_large["p95_ms"] >= goals["search_p95_ms"]:
                 failed.append(

@@ -57,3 +57,40 @@ def test_tag_counts_follow_every_write(ctx):
     store.update_note(a["id"], "A", True)
     assert kept() == _counted(conn) == {"three": 1, "five": 1, "four": 1}
     assert listing.tag_count("five") == 1 and listing.tag_count("two") == 0
+
+
+def test_month_counts_follow_every_write(ctx):
+    """Publishing, re-dating, unpublishing, deleting and undeleting keep month_counts equal to a fresh count."""
+    from datetime import datetime, timezone
+
+    from starpunk.db import get_db
+
+    conn = get_db()
+
+    def kept():
+        return dict(conn.execute("SELECT month, notes FROM month_counts").fetchall())
+
+    def counted():
+        rows = conn.execute(
+            "SELECT substr(published_at, 1, 7), count(*) FROM notes"
+            " WHERE published = 1 AND deleted_at IS NULL GROUP BY 1"
+        )
+        return dict(rows.fetchall())
+
+    def when(year, month):
+        return datetime(year, month, 3, 12, tzinfo=timezone.utc)
+
+    a = store.create_note("A", True, published_at=when(2021, 5))
+    b = store.create_note("B", False, published_at=when(2021, 5))
+    c = store.create_note("C", True, published_at=when(2022, 1))
+    assert kept() == counted() == {"2021-05": 1, "2022-01": 1}
+    store.update_note(b["id"], "B", True)  # a dated draft published
+    assert kept() == counted() == {"2021-05": 2, "2022-01": 1}
+    store.update_note(a["id"], "A", True, published_at=when(2021, 7))  # re-dated
+    assert kept() == counted() == {"2021-05": 1, "2021-07": 1, "2022-01": 1}
+    store.update_note(c["id"], "C", False)
+    store.delete_note(b["id"])
+    assert kept() == counted() == {"2021-07": 1}
+    store.undelete_note(b["id"])
+    assert kept() == counted() == {"2021-05": 1, "2021-07": 1}
+    assert listing.month_counts(2021) == [(7, 1), (5, 1)] and listing.month_counts(2022) == []

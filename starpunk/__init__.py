@@ -113,11 +113,14 @@ def create_app(test_config=None):
         health,
         indieauth,
         media,
+        mentions,
         meta,
         micropub,
         notes,
         templatecache,
         tokens,
+        verify,  # noqa: F401 (registers the queue's webmention handler)
+        webmention,
     )
     from .sessions import SQLiteSessionInterface
 
@@ -151,7 +154,8 @@ def create_app(test_config=None):
     cli.init_app(app)
     tokens.init_app(app)
     app.cli.add_command(auth.login_link_command)
-    for module in (notes, feeds, media, auth, admin, health, indieauth, micropub, meta):
+    app.cli.add_command(mentions.mentions_command)
+    for module in (notes, feeds, media, auth, admin, health, indieauth, micropub, meta, webmention):
         app.register_blueprint(module.bp)
     app.after_request(_add_security_headers)
     # Outermost: readers' copies of cached pages and feeds are answered before Flask (and ProxyFix) run.

@@ -41,10 +41,12 @@ def links_to(response, target):
     if "html" not in (response.headers.get_content_type() or ""):
         return target in response.text()
     soup = BeautifulSoup(response.text(), "html5lib")
+    base = soup.find("base", href=True)
+    base_url = urljoin(response.url, base["href"].strip()) if base is not None else response.url
     for tag in soup.find_all(lambda tag: any(tag.has_attr(name) for name in LINK_ATTRIBUTES)):
         for name in LINK_ATTRIBUTES:
             value = tag.get(name)
-            if isinstance(value, str) and urljoin(response.url, value.strip()) == target:
+            if isinstance(value, str) and urljoin(base_url, value.strip()) == target:
                 return True
     return False
 

@@ -7,7 +7,6 @@ import pytest
 
 from starpunk import outbound
 from starpunk.outbound import FetchError, Policy, Refused, address_refusal, fetch
-from testkit.otherweb import OtherWeb
 
 LOOPBACK_ALLOWED = (ipaddress.ip_network("127.0.0.0/8"),)
 UA = "StarPunk/test (+http://localhost/)"
@@ -15,13 +14,6 @@ UA = "StarPunk/test (+http://localhost/)"
 
 def allowed(**limits):
     return Policy(user_agent=UA, allow_networks=LOOPBACK_ALLOWED, **limits)
-
-
-@pytest.fixture
-def web():
-    """Return a local stand-in for another site, on 127.0.0.1."""
-    with OtherWeb() as server:
-        yield server
 
 
 @pytest.mark.parametrize(

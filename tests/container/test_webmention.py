@@ -1,0 +1,149 @@
+"""Receiving Webmentions in the image: another site (served by the test on 127.0.0.1) mentions a note.
+
+The site runs in the host's network namespace (Gunicorn on 127.0.0.1:port)
+with OUTBOUND_ALLOW_NETWORKS=127.0.0.0/8, so the container can fetch the
+stand-in site testkit.otherweb serves; production refuses such addresses.
+Everything is checked as a reader or the other site sees it: the endpoint's
+answers, the fetches that reach the other site, and the note's page parsed
+with mf2py, asked several times so that every worker answers.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import mf2py
+import pytest
+import requests
+
+from testkit.env import SITE_URL
+from testkit.otherweb import OtherWeb
+from testkit.site import Lab, Site
+from testkit.waiting import wait_for
+
+# Fresh connections per check: enough for the kernel to hand them to every one of the 4 workers.
+REPEATS = 12
+CHECK_SECONDS = 30.0
+
+
+@dataclass
+class Conversation:
+    """A running site, the note other sites answer, and the rest of the web."""
+
+    site: Site
+    web: OtherWeb
+    slug: str
+
+    @property
+    def target(self) -> str:
+        return f"{SITE_URL}/note/{self.slug}"
+
+    def send(self, source: str, target: str | None = None) -> requests.Response:
+        """POST a Webmention to the site's endpoint exactly as another site would."""
+        return self.site.http.post(
+            f"{self.site.base_url}/webmention", data={"source": source, "target": target or self.target}, timeout=10
+        )
+
+    def entry(self) -> dict[str, Any]:
+        """Return the note's h-entry as mf2py reads it, the same from every worker."""
+        pages = {self.site.get(f"/note/{self.slug}").text for _ in range(REPEATS)}
+        assert len(pages) == 1, "the workers answered the note's page differently"
+        items = mf2py.parse(doc=pages.pop(), url=self.target)["items"]
+        (entry,) = [item for item in items if item["type"] == ["h-entry"]]
+        return entry
+
+    def mentions(self) -> list[list[Any]]:
+        """Return (status, type, source, content) of every stored mention."""
+        return self.site.sqlite("SELECT status, type, source, content FROM webmentions ORDER BY id")
+
+
+def h_entry(body: str, author: str = "Bob", url: str = "https://bob.example.test/") -> str:
+    return (
+        f'<!doctype html><html><body><article class="h-entry">'
+        f'<a class="p-author h-card" href="{url}">{author}</a>{body}</article></body></html>'
+    )
+
+
+@pytest.fixture(scope="module")
+def conversation(module_lab: Lab) -> Iterator[Conversation]:
+    """Start one site on the host's network that may fetch from 127.0.0.1, with one note and the rest of the web."""
+    site = module_lab.site(env={"OUTBOUND_ALLOW_NETWORKS": "127.0.0.0/8"}, host_network=True)
+    slug = site.sign_in().publish("A note the rest of the web answers.")
+    with OtherWeb() as web:
+        yield Conversation(site, web, slug)
+
+
+def test_the_endpoint_is_discoverable(conversation: Conversation) -> None:
+    """The permalink advertises the endpoint in a Link header and a <link>, absolute from SITE_URL."""
+    page = conversation.site.get(f"/note/{conversation.slug}")
+    assert f'<{SITE_URL}/webmention>; rel="webmention"' in page.headers["Link"]
+    assert mf2py.parse(doc=page.text, url=conversation.target)["rels"]["webmention"] == [f"{SITE_URL}/webmention"]
+
+
+def test_bad_requests_are_refused_at_once(conversation: Conversation) -> None:
+    """A target that is not a note of this site, or a source equal to it, is a 400 with its reason."""
+    refused = conversation.send("https://else.example.test/a", f"{SITE_URL}/note/no-such-note")
+    assert (refused.status_code, refused.text) == (400, "target is not a page of this site that accepts Webmentions.\n")
+    assert conversation.send(conversation.target).status_code == 400
+
+
+def test_replies_likes_reposts_and_bookmarks_reach_the_page_after_approval(conversation: Conversation) -> None:
+    """Each kind is fetched by exactly one consumer, kept pending, then shown to every reader once approved."""
+    web, target = conversation.web, conversation.target
+    pages = {
+        "/reply": h_entry(f'<a class="u-in-reply-to" href="{target}">re</a><p class="e-content">Well <b>said</b>.</p>'),
+        "/like": h_entry(f'<a class="u-like-of" href="{target}">liked</a>', "Ann", "https://ann.example.test/"),
+        "/repost": h_entry(f'<a class="u-repost-of" href="{target}">shared</a>', "Cy", "https://cy.example.test/"),
+        "/bookmark": h_entry(f'<a class="u-bookmark-of" href="{target}">kept</a>', "Di", "https://di.example.test/"),
+        "/mention": h_entry(f'<p class="e-content">I read <a href="{target}">this</a>.</p>', "Ed"),
+    }
+    for path, body in pages.items():
+        assert conversation.send(web.page(path, body)).status_code == 202
+    for path in pages:
+        (fetch,) = web.wait_for_request(path, timeout=CHECK_SECONDS)
+        assert fetch.headers["User-Agent"].startswith("StarPunk/") and SITE_URL in fetch.headers["User-Agent"]
+    stored = wait_for(conversation.mentions, "five mentions stored", timeout=CHECK_SECONDS, until=lambda r: len(r) == 5)
+    assert sorted(row[1] for row in stored) == ["bookmark", "like", "mention", "reply", "repost"]
+    assert {row[0] for row in stored} == {"pending"}
+    assert "comment" not in conversation.entry()["properties"], "a pending reply was shown to readers"
+
+    conversation.site.run("flask", "--app", "starpunk", "mentions", "approve", "--all")
+    props = conversation.entry()["properties"]
+    (comment,) = props["comment"]
+    assert comment["properties"]["content"][0]["html"] == "Well <b>said</b>."
+    assert comment["properties"]["author"][0]["properties"]["name"] == ["Bob"]
+    for kind, who in (("like", "Ann"), ("repost", "Cy"), ("bookmark", "Di")):
+        (item,) = props[kind]
+        assert item["properties"]["author"][0]["properties"]["name"] == [who]
+
+
+def test_updates_and_deletes_follow_the_source(conversation: Conversation) -> None:
+    """A changed source updates the reply; a 410 and a page that stops linking remove their mentions."""
+    web, target = conversation.web, conversation.target
+    reply = web.page("/reply2", h_entry(f'<a class="u-in-reply-to" href="{target}">re</a><p class="e-content">v1</p>'))
+    gone = web.page("/like2", h_entry(f'<a class="u-like-of" href="{target}">liked</a>', "Flo"))
+    unlinked = web.page("/repost2", h_entry(f'<a class="u-repost-of" href="{target}">shared</a>', "Gil"))
+    for source in (reply, gone, unlinked):
+        assert conversation.send(source).status_code == 202
+    wait_for(conversation.mentions, "three more mentions", timeout=CHECK_SECONDS, until=lambda rows: len(rows) >= 8)
+    conversation.site.run("flask", "--app", "starpunk", "mentions", "approve", "--all")
+    assert len(conversation.entry()["properties"]["like"]) == 2
+
+    web.page("/reply2", h_entry(f'<a class="u-in-reply-to" href="{target}">re</a><p class="e-content">v2</p>'))
+    web.page("/like2", "gone", status=410)
+    web.page("/repost2", h_entry("<p>I no longer link there.</p>", "Gil"))
+    for source in (reply, gone, unlinked):
+        assert conversation.send(source).status_code == 202
+
+    def settled() -> bool:
+        props = conversation.entry()["properties"]
+        texts = [c["properties"]["content"][0]["value"] for c in props.get("comment", [])]
+        return "v2" in texts and len(props["like"]) == 1 and len(props["repost"]) == 1
+
+    wait_for(settled, "the update and both deletes on every worker's page", timeout=CHECK_SECONDS)
+
+
+def test_one_consumer_for_the_container(conversation: Conversation) -> None:
+    """Of the 4 workers exactly one consumes the queue."""
+    logs = conversation.site.logs()
+    assert logs.count("queue consumer started") == 1, logs

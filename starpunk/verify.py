@@ -34,13 +34,16 @@ MAX_URL_CHARS = 2048
 MAX_DATE_CHARS = 40
 TYPE_PROPERTIES = (("in-reply-to", "reply"), ("like-of", "like"), ("repost-of", "repost"), ("bookmark-of", "bookmark"))
 LINK_ATTRIBUTES = ("href", "src")
+# Python's own HTML parser, for the link check and mf2py alike: the image leaves out html5lib
+# (mf2py's default), which only mf2py's requirements bring (see the Containerfile).
+HTML_PARSER = "html.parser"
 
 
 def links_to(response, target):
     """Return True when the fetched page links to target exactly (HTML: an href or src; other types: the text)."""
     if "html" not in (response.headers.get_content_type() or ""):
         return target in response.text()
-    soup = BeautifulSoup(response.text(), "html5lib")
+    soup = BeautifulSoup(response.text(), HTML_PARSER)
     base = soup.find("base", href=True)
     base_url = urljoin(response.url, base["href"].strip()) if base is not None else response.url
     for tag in soup.find_all(lambda tag: any(tag.has_attr(name) for name in LINK_ATTRIBUTES)):
@@ -125,7 +128,7 @@ def classify(response, target):
     fields = dict(type="mention", author_name="", author_url="", content="", url=response.url, published="")
     if "html" not in (response.headers.get_content_type() or ""):
         return fields
-    parsed = mf2py.parse(doc=response.text(), url=response.url)
+    parsed = mf2py.parse(doc=response.text(), url=response.url, html_parser=HTML_PARSER)
     entries = list(_entries(parsed.get("items", [])))
     entry = next((e for e in entries if _kind_for(e, target)), entries[0] if entries else None)
     if entry is None:

@@ -97,24 +97,28 @@ def test_replies_likes_reposts_and_bookmarks_reach_the_page_after_approval(conve
         "/bookmark": h_entry(f'<a class="u-bookmark-of" href="{target}">kept</a>', "Di", "https://di.example.test/"),
         "/mention": h_entry(f'<p class="e-content">I read <a href="{target}">this</a>.</p>', "Ed"),
     }
-    for path, body in pages.items():
-        assert conversation.send(web.page(path, body)).status_code == 202
+    sources = {web.page(path, body) for path, body in pages.items()}
+    for source in sources:
+        assert conversation.send(source).status_code == 202
     for path in pages:
         (fetch,) = web.wait_for_request(path, timeout=CHECK_SECONDS)
         assert fetch.headers["User-Agent"].startswith("StarPunk/") and SITE_URL in fetch.headers["User-Agent"]
-    stored = wait_for(conversation.mentions, "five mentions stored", timeout=CHECK_SECONDS, until=lambda r: len(r) == 5)
-    assert sorted(row[1] for row in stored) == ["bookmark", "like", "mention", "reply", "repost"]
-    assert {row[0] for row in stored} == {"pending"}
-    assert "comment" not in conversation.entry()["properties"], "a pending reply was shown to readers"
+
+    def stored() -> list[list[Any]]:
+        return [row for row in conversation.mentions() if row[2] in sources]
+
+    rows = wait_for(stored, "five mentions stored", timeout=CHECK_SECONDS, until=lambda found: len(found) == 5)
+    assert sorted(row[1] for row in rows) == ["bookmark", "like", "mention", "reply", "repost"]
+    assert {row[0] for row in rows} == {"pending"}
+    assert "Bob" not in authors(conversation.entry(), "comment"), "a pending reply was shown to readers"
 
     conversation.site.run("flask", "--app", "starpunk", "mentions", "approve", "--all")
-    props = conversation.entry()["properties"]
-    (comment,) = props["comment"]
+    entry = conversation.entry()
+    (comment,) = [c for c in entry["properties"]["comment"] if c["properties"]["url"] == [web.url("/reply")]]
     assert comment["properties"]["content"][0]["html"] == "Well <b>said</b>."
     assert comment["properties"]["author"][0]["properties"]["name"] == ["Bob"]
     for kind, who in (("like", "Ann"), ("repost", "Cy"), ("bookmark", "Di")):
-        (item,) = props[kind]
-        assert item["properties"]["author"][0]["properties"]["name"] == [who]
+        assert who in authors(entry, kind)
 
 
 def test_updates_and_deletes_follow_the_source(conversation: Conversation) -> None:
@@ -123,24 +127,36 @@ def test_updates_and_deletes_follow_the_source(conversation: Conversation) -> No
     reply = web.page("/reply2", h_entry(f'<a class="u-in-reply-to" href="{target}">re</a><p class="e-content">v1</p>'))
     gone = web.page("/like2", h_entry(f'<a class="u-like-of" href="{target}">liked</a>', "Flo"))
     unlinked = web.page("/repost2", h_entry(f'<a class="u-repost-of" href="{target}">shared</a>', "Gil"))
-    for source in (reply, gone, unlinked):
+    sources = (reply, gone, unlinked)
+    for source in sources:
         assert conversation.send(source).status_code == 202
-    wait_for(conversation.mentions, "three more mentions", timeout=CHECK_SECONDS, until=lambda rows: len(rows) >= 8)
+
+    def stored() -> set[str]:
+        return {row[2] for row in conversation.mentions()} & set(sources)
+
+    wait_for(stored, "the three mentions stored", timeout=CHECK_SECONDS, until=lambda found: len(found) == 3)
     conversation.site.run("flask", "--app", "starpunk", "mentions", "approve", "--all")
-    assert len(conversation.entry()["properties"]["like"]) == 2
+    assert authors(conversation.entry(), "like") >= {"Flo"} and authors(conversation.entry(), "repost") >= {"Gil"}
 
     web.page("/reply2", h_entry(f'<a class="u-in-reply-to" href="{target}">re</a><p class="e-content">v2</p>'))
     web.page("/like2", "gone", status=410)
     web.page("/repost2", h_entry("<p>I no longer link there.</p>", "Gil"))
-    for source in (reply, gone, unlinked):
+    for source in sources:
         assert conversation.send(source).status_code == 202
 
     def settled() -> bool:
-        props = conversation.entry()["properties"]
-        texts = [c["properties"]["content"][0]["value"] for c in props.get("comment", [])]
-        return "v2" in texts and len(props["like"]) == 1 and len(props["repost"]) == 1
+        entry = conversation.entry()
+        texts = {c["properties"]["content"][0]["value"] for c in entry["properties"].get("comment", [])}
+        return "v2" in texts and "v1" not in texts and "Flo" not in authors(entry, "like") | authors(entry, "repost")
 
-    wait_for(settled, "the update and both deletes on every worker's page", timeout=CHECK_SECONDS)
+    # While the checks land, workers may answer a moment apart: a differing answer is one more look.
+    wait_for(settled, "the update and both deletes on every worker's page", CHECK_SECONDS, ignore=(AssertionError,))
+    assert "Gil" not in authors(conversation.entry(), "repost")
+
+
+def authors(entry: dict[str, Any], kind: str) -> set[str]:
+    """Return the names of the authors of an h-entry's responses of one kind (like, repost, comment...)."""
+    return {item["properties"]["author"][0]["properties"]["name"][0] for item in entry["properties"].get(kind, [])}
 
 
 def test_one_consumer_for_the_container(conversation: Conversation) -> None:

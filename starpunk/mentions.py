@@ -11,7 +11,7 @@ same transaction, so every worker's pages and the fast path follow at once.
 - ``remove(source, target)``: the source is gone or no longer links (the Recommendation's delete).
 - ``approve(ids)``, ``reject(ids)``, ``delete(ids)``, ``block(host)``: moderation (admin and CLI).
 - ``for_note(note_id)``: approved mentions of a note, by type, for its page.
-- ``listing(status=None)``, ``is_blocked(host)``.
+- ``listing(status=None)``, ``count_pending(host=None)``, ``is_blocked(host)``.
 """
 
 import click
@@ -39,6 +39,14 @@ def is_blocked(host):
 def is_trusted(host):
     """Return True when mentions from this host are approved at once (WEBMENTION_TRUSTED_HOSTS)."""
     return host in current_app.config["WEBMENTION_TRUSTED_HOSTS"]
+
+
+def count_pending(host=None):
+    """Return how many mentions wait for the owner's decision (from this host, if given)."""
+    if host is None:
+        return get_db().execute("SELECT count(*) FROM webmentions WHERE status = 'pending'").fetchone()[0]
+    sql = "SELECT count(*) FROM webmentions WHERE source_host = ? AND status = 'pending'"
+    return get_db().execute(sql, (host,)).fetchone()[0]
 
 
 def find(source, target):

@@ -24,6 +24,8 @@ unless the caller already holds a transaction on it):
   payload is JSON-able; key groups jobs for ``pending`` (a source host);
   unique returns the id of an identical queued job instead of adding one.
 - ``pending(conn, kind, key=None) -> int``: queued and running jobs of kind.
+- ``failed(conn, kind=None) -> rows``: failed jobs with their last error, newest
+  first; only the newest MAX_FAILED_KEPT are kept.
 - ``@handler(kind)``: registers ``func(payload)``, called in an app context.
   Returning finishes the job; ``raise Retry(reason, delay=None)`` retries it
   later; ``raise Drop(reason)`` fails it for good; any other exception is
@@ -45,6 +47,7 @@ from pathlib import Path
 from .db import connect, isoformat, transaction, utcnow
 
 MAX_ATTEMPTS = 5
+MAX_FAILED_KEPT = 1000  # failed jobs kept for the owner to read; older ones are deleted as new ones fail
 LEASE_SECONDS = 120  # a claim outlives any handler's work (a fetch is at most 10 s)
 FIRST_RETRY_SECONDS = 30
 MAX_RETRY_SECONDS = 6 * 3600
@@ -142,12 +145,14 @@ def claim(conn, lease=LEASE_SECONDS):
     """
     now = utcnow()
     with _write(conn):
-        conn.execute(
+        abandoned = conn.execute(
             "UPDATE jobs SET state = 'failed', claim = NULL, updated_at = ?,"
             " last_error = 'gave up: its consumer stopped during every attempt'"
             " WHERE state = 'running' AND next_at <= ? AND attempts >= ?",
             (now, now, MAX_ATTEMPTS),
-        )
+        ).rowcount
+        if abandoned:
+            _forget_old_failures(conn)
         row = conn.execute(
             "UPDATE jobs SET state = 'running', attempts = attempts + 1, claim = ?, next_at = ?, updated_at = ?"
             " WHERE id = (SELECT id FROM jobs WHERE state IN ('queued', 'running') AND next_at <= ?"
@@ -183,12 +188,31 @@ def retry(conn, job, error, delay=None):
 
 
 def fail(conn, job, error):
-    """Keep a job as failed for good, with its reason."""
+    """Keep a job as failed for good, with its reason (and forget the oldest beyond MAX_FAILED_KEPT)."""
     with _write(conn):
         conn.execute(
             "UPDATE jobs SET state = 'failed', claim = NULL, last_error = ?, updated_at = ? WHERE id = ? AND claim = ?",
             (error[:500], utcnow(), job.id, job.claim),
         )
+        _forget_old_failures(conn)
+
+
+def _forget_old_failures(conn):
+    conn.execute(
+        "DELETE FROM jobs WHERE state = 'failed' AND id NOT IN"
+        " (SELECT id FROM jobs WHERE state = 'failed' ORDER BY id DESC LIMIT ?)",
+        (MAX_FAILED_KEPT,),
+    )
+
+
+def failed(conn, kind=None):
+    """Return the failed jobs (of kind, if given), newest first: id, kind, key, payload, attempts, last_error."""
+    sql = "SELECT id, kind, key, payload, attempts, last_error, updated_at FROM jobs WHERE state = 'failed'"
+    params = ()
+    if kind is not None:
+        sql += " AND kind = ?"
+        params = (kind,)
+    return conn.execute(sql + " ORDER BY id DESC", params).fetchall()
 
 
 def release_claims(conn):

@@ -23,6 +23,7 @@ from urllib.parse import urljoin, urlsplit
 
 import mf2py
 from bs4 import BeautifulSoup
+from flask import current_app
 
 from . import mentions, outbound, queue
 from .config import host_name
@@ -156,13 +157,22 @@ def verify(payload):
     except outbound.FetchError as exc:
         raise queue.Retry(str(exc)) from None
     if response.status in (404, 410):
-        mentions.remove(source, target)
+        _removed(source, target, f"the source answered {response.status}")
         return
     if response.status == 429 or response.status >= 500:
         raise queue.Retry(f"the source answered {response.status}")
     if not 200 <= response.status < 300:
         raise queue.Drop(f"the source answered {response.status}")
     if not links_to(response, target):
-        mentions.remove(source, target)
+        _removed(source, target, "the source does not link to the target")
         return
-    mentions.save(source, target, note_id, classify(response, target))
+    fields = classify(response, target)
+    status = mentions.save(source, target, note_id, fields)
+    current_app.logger.info("webmention from %s to %s stored: %s, %s", source, target, fields["type"], status)
+
+
+def _removed(source, target, why):
+    if mentions.remove(source, target):
+        current_app.logger.info("webmention from %s to %s removed: %s", source, target, why)
+    else:
+        current_app.logger.info("webmention from %s to %s not stored: %s", source, target, why)

@@ -4,8 +4,9 @@ Answered at once, before anything is fetched: ``400`` with a one-line reason
 for a missing or non-http(s) URL, a URL over MAX_URL_CHARS, ``source`` equal
 to ``target``, or a ``target`` that is neither the home page nor the
 permalink of a published note; ``429`` with ``Retry-After`` while
-MAX_PENDING_PER_HOST checks from the source's host, or MAX_PENDING in all,
-wait in the queue; otherwise ``202 Accepted``, and the check is already a
+MAX_PENDING_PER_HOST mentions from the source's host, or MAX_PENDING in all,
+wait (to be checked, in the queue, or for the owner's decision, pending);
+otherwise ``202 Accepted``, and the check is already a
 job in the durable queue (starpunk/queue.py; done by starpunk/verify.py).
 A source from a blocked host gets the same ``202`` and is dropped unread.
 The endpoint is advertised on every page (``<link rel="webmention">``) and
@@ -26,9 +27,9 @@ csrf.exempt(bp)
 
 PATH = "/webmention"
 MAX_URL_CHARS = 2048
-# Checks that may wait in the queue: from one source host, and in all. Beyond
-# them a sender is asked to come back later, so a flood fills neither the disk
-# nor the consumer's day.
+# Mentions that may wait, to be checked or for the owner's decision: from one
+# source host, and in all. Beyond them a sender is asked to come back later, so
+# a flood fills neither the disk, nor the consumer's day, nor the owner's list.
 MAX_PENDING_PER_HOST = 50
 MAX_PENDING = 1000
 RETRY_AFTER_SECONDS = 60
@@ -81,12 +82,14 @@ def receive():
         current_app.logger.info("webmention from blocked host %s dropped", host)
         return _accepted()
     db = get_db()
-    if queue.pending(db, mentions.JOB_KIND, host) >= MAX_PENDING_PER_HOST or (
-        queue.pending(db, mentions.JOB_KIND) >= MAX_PENDING
+    from_host = queue.pending(db, mentions.JOB_KIND, host) + mentions.count_pending(host)
+    if (
+        from_host >= MAX_PENDING_PER_HOST
+        or queue.pending(db, mentions.JOB_KIND) + mentions.count_pending() >= MAX_PENDING
     ):
         current_app.logger.warning("webmention from %s refused: too many checks waiting", host)
         return _refuse(
-            "Too many Webmentions are waiting to be checked; send it again later.",
+            "Too many Webmentions are waiting to be checked or approved; send it again later.",
             429,
             {"Retry-After": str(RETRY_AFTER_SECONDS)},
         )

@@ -45,6 +45,7 @@ CREATE TABLE webmentions (
 
 CREATE INDEX webmentions_note ON webmentions (note_id, status);
 CREATE INDEX webmentions_status ON webmentions (status, received_at);
+CREATE INDEX webmentions_host ON webmentions (source_host, status);
 
 -- Hosts the owner blocked: their Webmentions are dropped unread.
 CREATE TABLE blocked_hosts (

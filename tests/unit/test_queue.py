@@ -257,3 +257,21 @@ def test_only_one_consumer_consumes_and_a_crash_restarts_it(app, monkeypatch, ca
     second.stop()
     assert not second.thread.is_alive()
     assert "queue consumer crashed" in caplog.text
+
+
+def test_at_most_max_failed_kept(app, conn, monkeypatch):
+    """Exactly MAX_FAILED_KEPT failed jobs are kept; the next failure forgets the oldest."""
+    monkeypatch.setattr(queue, "MAX_FAILED_KEPT", 3)
+
+    def hopeless(payload):
+        raise queue.Drop(f"no {payload['n']}")
+
+    monkeypatch.setitem(queue.HANDLERS, KIND, hopeless)
+    for n in range(3):
+        queue.enqueue(conn, KIND, {"n": n})
+        queue.run_one(app)
+    assert [row["last_error"] for row in queue.failed(conn)] == ["no 2", "no 1", "no 0"]
+    queue.enqueue(conn, KIND, {"n": 3})
+    queue.run_one(app)
+    assert [row["last_error"] for row in queue.failed(conn, KIND)] == ["no 3", "no 2", "no 1"]
+    assert queue.failed(conn, "other") == []

@@ -126,12 +126,14 @@ def test_a_second_check_updates_and_keeps_the_status(mention_app, web, target):
 
 
 @pytest.mark.parametrize("status", [404, 410])
-def test_a_source_gone_removes_the_mention(mention_app, web, target, status):
-    """A source now answering 404 or 410 removes its mention."""
-    deliver(mention_app, web, "/reply", reply_page(target), target)
+def test_a_source_gone_removes_the_mention(mention_app, web, target, status, caplog):
+    """A source now answering 404 or 410 removes its mention, in one log line each way."""
+    source = deliver(mention_app, web, "/reply", reply_page(target), target)
     assert len(rows(mention_app)) == 1
+    assert f"webmention from {source} to {target} stored: reply, pending" in caplog.text
     deliver(mention_app, web, "/reply", "gone", target, status=status)
     assert rows(mention_app) == []
+    assert f"webmention from {source} to {target} removed: the source answered {status}" in caplog.text
 
 
 def test_a_source_that_stops_linking_removes_the_mention(mention_app, web, target):

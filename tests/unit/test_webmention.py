@@ -136,6 +136,21 @@ def test_waiting_checks_in_all_are_bounded(app, client, note_url, monkeypatch):
     assert send(client, source="https://host9.example/", target=note_url).status_code == 429
 
 
+def test_pending_mentions_count_against_the_limit(app, client, note_url, monkeypatch):
+    """Mentions awaiting the owner's decision count like waiting checks: approving makes room again."""
+    from starpunk import mentions
+
+    monkeypatch.setattr(webmention, "MAX_PENDING_PER_HOST", 2)
+    fields = dict(type="mention", author_name="", author_url="", content="", url="", published="")
+    with app.app_context():
+        mentions.save("https://busy.example/1", note_url, 1, fields)
+        mentions.save("https://busy.example/2", note_url, 1, fields)
+    assert send(client, source="https://busy.example/3", target=note_url).status_code == 429
+    with app.app_context():
+        mentions.approve([1])
+    assert send(client, source="https://busy.example/3", target=note_url).status_code == 202
+
+
 def test_the_limits_are_the_documented_ones():
     """50 waiting checks per source host, 1000 in all, come back after 60 s."""
     assert (webmention.MAX_PENDING_PER_HOST, webmention.MAX_PENDING, webmention.RETRY_AFTER_SECONDS) == (50, 1000, 60)

@@ -228,3 +228,10 @@ def test_policy_comes_from_the_settings(make_app):
     assert policy.allow_networks == (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
     with make_app().app_context():
         assert outbound.policy().allow_networks == ()
+
+
+def test_tls_is_verified(web):
+    """https:// to a server that speaks no TLS (or has no trusted certificate) is a FetchError, not a page."""
+    web.page("/post", "plain")
+    with pytest.raises(FetchError, match="TLS with 127.0.0.1 failed"):
+        fetch(web.url("/post").replace("http://", "https://"), allowed())

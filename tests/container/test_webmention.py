@@ -8,6 +8,7 @@ answers, the fetches that reach the other site, and the note's page parsed
 with mf2py, asked several times so that every worker answers.
 """
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ from testkit.waiting import wait_for
 # Fresh connections per check: enough for the kernel to hand them to every one of the 4 workers.
 REPEATS = 12
 CHECK_SECONDS = 30.0
+CONSUMER = re.compile(r"queue consumer started in process (\d+)")
 
 
 @dataclass
@@ -110,7 +112,8 @@ def test_replies_likes_reposts_and_bookmarks_reach_the_page_after_approval(conve
     rows = wait_for(stored, "five mentions stored", timeout=CHECK_SECONDS, until=lambda found: len(found) == 5)
     assert sorted(row[1] for row in rows) == ["bookmark", "like", "mention", "reply", "repost"]
     assert {row[0] for row in rows} == {"pending"}
-    assert "Bob" not in authors(conversation.entry(), "comment"), "a pending reply was shown to readers"
+    shown = {url for c in conversation.entry()["properties"].get("comment", []) for url in c["properties"]["url"]}
+    assert web.url("/reply") not in shown, "a pending reply was shown to readers"
 
     conversation.site.run("flask", "--app", "starpunk", "mentions", "approve", "--all")
     entry = conversation.entry()
@@ -159,7 +162,25 @@ def authors(entry: dict[str, Any], kind: str) -> set[str]:
     return {item["properties"]["author"][0]["properties"]["name"][0] for item in entry["properties"].get(kind, [])}
 
 
-def test_one_consumer_for_the_container(conversation: Conversation) -> None:
-    """Of the 4 workers exactly one consumes the queue."""
-    logs = conversation.site.logs()
-    assert logs.count("queue consumer started") == 1, logs
+def test_one_consumer_for_the_container_and_another_when_it_dies(conversation: Conversation) -> None:
+    """Of the 4 workers exactly one consumes the queue; when that worker is killed, another takes over."""
+    site, web = conversation.site, conversation.web
+    wait_for(lambda: CONSUMER.findall(site.logs()), "a queue consumer to start", timeout=CHECK_SECONDS)
+    started = CONSUMER.findall(site.logs())
+    assert len(started) == 1, site.logs()
+    site.run("python3", "-c", f"import os, signal; os.kill({started[0]}, signal.SIGKILL)")
+    again = wait_for(
+        lambda: CONSUMER.findall(site.logs()),
+        "another worker's consumer",
+        timeout=CHECK_SECONDS,
+        until=lambda f: len(f) == 2,
+    )
+    assert again[1] != started[0]
+    source = web.page("/after-kill", h_entry(f'<a class="u-like-of" href="{conversation.target}">liked</a>', "Hal"))
+    assert conversation.send(source).status_code == 202
+    wait_for(
+        conversation.mentions,
+        "the new consumer's check",
+        CHECK_SECONDS,
+        until=lambda rows: source in {r[2] for r in rows},
+    )

@@ -33,6 +33,10 @@ unless the caller already holds a transaction on it):
 - ``run_one(app) -> bool``: claim one due job, run its handler, record the
   outcome; False when no job is due. Tests drive the queue with it.
 - ``Consumer(app).start()`` / ``.stop()``: the background consumer.
+
+Commands: ``flask --app starpunk queue status`` (jobs by kind and state, and
+the failed ones' errors) and ``queue run`` (do every due job now, then exit:
+for the development server, which runs no consumer, and for operators).
 """
 
 import fcntl
@@ -43,6 +47,10 @@ import threading
 from contextlib import nullcontext
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
 
 from .db import connect, isoformat, transaction, utcnow
 
@@ -313,3 +321,34 @@ class Consumer:
         while not self.stopping.is_set():
             if not run_one(self.app):
                 self.stopping.wait(self.poll)
+
+
+@click.group("queue")
+def queue_command():
+    """Look at and work the durable job queue."""
+
+
+@queue_command.command("status")
+@with_appcontext
+def status_command():
+    """Print how many jobs of each kind are queued, running and failed, and the failed ones' last errors."""
+    conn = connect(current_app.config["DATA_PATH"])
+    try:
+        counts = conn.execute("SELECT kind, state, count(*) FROM jobs GROUP BY kind, state ORDER BY kind, state")
+        for kind, state, count in counts.fetchall():
+            click.echo(f"{kind}\t{state}\t{count}")
+        for row in failed(conn):
+            click.echo(f"failed job {row['id']} ({row['kind']}, {row['key']}): {row['last_error']}")
+    finally:
+        conn.close()
+
+
+@queue_command.command("run")
+@with_appcontext
+def run_command():
+    """Do every job that is due now, then exit."""
+    app = current_app._get_current_object()
+    done = 0
+    while run_one(app):
+        done += 1
+    click.echo(f"Ran {done} job(s)")

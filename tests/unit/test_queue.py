@@ -275,3 +275,21 @@ def test_at_most_max_failed_kept(app, conn, monkeypatch):
     queue.run_one(app)
     assert [row["last_error"] for row in queue.failed(conn, KIND)] == ["no 3", "no 2", "no 1"]
     assert queue.failed(conn, "other") == []
+
+
+def test_the_queue_commands(app, conn, monkeypatch):
+    """`queue run` does every due job now; `queue status` counts jobs by kind and state and shows failures."""
+    seen = []
+    monkeypatch.setitem(queue.HANDLERS, KIND, seen.append)
+    for n in range(3):
+        queue.enqueue(conn, KIND, {"n": n})
+    queue.enqueue(conn, KIND, {"n": 9}, delay=600)
+    queue.enqueue(conn, "no.such.kind", {}, key="h.example")
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["queue", "status"]).output == "no.such.kind\tqueued\t1\ntest.echo\tqueued\t4\n"
+    assert runner.invoke(args=["queue", "run"]).output == "Ran 4 job(s)\n"
+    assert seen == [{"n": 0}, {"n": 1}, {"n": 2}]
+    assert runner.invoke(args=["queue", "status"]).output == (
+        "no.such.kind\tfailed\t1\ntest.echo\tqueued\t1\n"
+        "failed job 5 (no.such.kind, h.example): no handler for jobs of kind 'no.such.kind'\n"
+    )

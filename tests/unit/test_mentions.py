@@ -152,3 +152,14 @@ def test_admin_mentions_need_the_owner(client, noted):
     mention = save("https://a.example/1")
     assert client.get("/admin/mentions").status_code in (302, 303)
     assert client.post(f"/admin/mentions/{mention}/approve").status_code in (302, 303, 400)
+
+
+def test_likes_carry_their_source_without_a_hidden_link(app, client, noted):
+    """A like's h-cite has its source as u-url in a <data> element: nothing invisible takes keyboard focus."""
+    note, save = noted
+    save("https://ann.example/like", kind="like", name="Ann", url="https://ann.example/")
+    cli(app, "approve", "--all")
+    page = client.get(f"/note/{note['slug']}").text
+    (like,) = mf2py.parse(doc=page, url=f"{SITE}/note/{note['slug']}")["items"][0]["properties"]["like"]
+    assert like["properties"]["url"] == ["https://ann.example/like"]
+    assert '<data class="u-url" value="https://ann.example/like"></data>' in page

@@ -226,3 +226,31 @@ def test_the_xss_corpus_stays_inert_in_replies(make_app, web, corpus, safe_html)
     # A few payloads swallow the rest of their page (an open comment or textarea): those pages no longer link.
     comments = mf2py.parse(doc=page, url=target)["items"][0]["properties"]["comment"]
     assert len(comments) == len(rows(app)) >= len(corpus) - 3
+
+
+def test_plain_text_author_and_content(mention_app, web, target):
+    """An author given as text (a name or a URL) and a p-content are read as such."""
+    body = (
+        f'<div class="h-entry"><span class="p-author">https://cat.example/</span>'
+        f'<a class="u-like-of h-cite" href="{target}"><span class="p-name">the note</span></a>'
+        f'<p class="p-content">Plain &lt;words&gt;</p></div>'
+    )
+    deliver(mention_app, web, "/plain-author", body, target)
+    (row,) = rows(mention_app)
+    assert (row["author_name"], row["author_url"], row["content"]) == (
+        "https://cat.example/",
+        "https://cat.example/",
+        "Plain &lt;words&gt;",
+    )
+
+
+def test_an_unreachable_source_is_tried_again(mention_app, target):
+    """A source nothing answers at leaves the check queued for a retry."""
+    from testkit.ports import free_port
+
+    source = f"http://127.0.0.1:{free_port()}/gone-away"
+    assert mention_app.test_client().post("/webmention", data={"source": source, "target": target}).status_code == 202
+    assert queue.run_one(mention_app)
+    (job,) = rows(mention_app, "SELECT state, attempts, last_error FROM jobs")
+    assert (job["state"], job["attempts"]) == ("queued", 1)
+    assert job["last_error"].startswith("cannot connect to 127.0.0.1")

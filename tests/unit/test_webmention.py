@@ -175,3 +175,11 @@ def test_the_endpoint_is_advertised(client, note_url):
 def test_get_is_not_allowed(client):
     """The endpoint takes POST only."""
     assert client.get("/webmention").status_code == 405
+
+
+def test_a_flood_from_one_host_stores_at_most_its_share(app, client, note_url):
+    """Well-formed requests from one host beyond MAX_PENDING_PER_HOST are refused: the queue holds 50 of them."""
+    answers = [send(client, source=f"https://flood.example/{n}", target=note_url).status_code for n in range(120)]
+    assert answers.count(202) == webmention.MAX_PENDING_PER_HOST
+    assert set(answers[webmention.MAX_PENDING_PER_HOST :]) == {429}
+    assert len(jobs(app)) == webmention.MAX_PENDING_PER_HOST

@@ -106,6 +106,7 @@ def create_app(test_config=None):
         admin,
         auth,
         cli,
+        consumer,
         db,
         errors,
         fastpath,
@@ -117,7 +118,6 @@ def create_app(test_config=None):
         meta,
         micropub,
         notes,
-        queue,
         templatecache,
         tokens,
         verify,  # noqa: F401 (registers the queue's webmention handler)
@@ -156,7 +156,7 @@ def create_app(test_config=None):
     tokens.init_app(app)
     app.cli.add_command(auth.login_link_command)
     app.cli.add_command(mentions.mentions_command)
-    app.cli.add_command(queue.queue_command)
+    app.cli.add_command(consumer.queue_command)
     for module in (notes, feeds, media, auth, admin, health, indieauth, micropub, meta, webmention):
         app.register_blueprint(module.bp)
     app.after_request(_add_security_headers)

@@ -1,13 +1,9 @@
 """The durable job queue: work that waits on another server, kept in SQLite and done outside requests.
 
 A request stores a job (``enqueue``) in its own write transaction and answers
-at once; the job survives a SIGKILL right after. One consumer per container
-does the jobs: every Gunicorn worker starts a ``Consumer`` thread
-(gunicorn.conf.py: post_worker_init), and only the one holding an exclusive
-``flock`` on ``DATA_PATH/queue.lock`` consumes; the others wait for the lock.
-When that worker dies (a crash, MAX_REQUESTS, SIGKILL) the kernel releases
-the lock and another worker's thread takes over within POLL_SECONDS. An
-error in the consumer itself is logged and the loop starts again.
+at once; the job survives a SIGKILL right after. Jobs are done by the
+container's one consumer (starpunk/consumer.py), or by ``run_one`` directly
+(tests, ``flask --app starpunk queue run``).
 
 A claim is atomic (one ``UPDATE ... RETURNING`` under SQLite's write lock),
 so even two consumers never run one job twice. A claimed job is ``running``
@@ -32,25 +28,14 @@ unless the caller already holds a transaction on it):
   logged and retried like ``Retry``.
 - ``run_one(app) -> bool``: claim one due job, run its handler, record the
   outcome; False when no job is due. Tests drive the queue with it.
-- ``Consumer(app).start()`` / ``.stop()``: the background consumer.
-
-Commands: ``flask --app starpunk queue status`` (jobs by kind and state, and
-the failed ones' errors) and ``queue run`` (do every due job now, then exit:
-for the development server, which runs no consumer, and for operators).
+- ``release_claims(conn)``: queue again every running job, for a consumer
+  that knows it is the only one (it holds the lock).
 """
 
-import fcntl
 import json
-import os
 import secrets
-import threading
 from contextlib import nullcontext
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
-
-import click
-from flask import current_app
-from flask.cli import with_appcontext
 
 from .db import connect, isoformat, transaction, utcnow
 
@@ -59,9 +44,6 @@ MAX_FAILED_KEPT = 1000  # failed jobs kept for the owner to read; older ones are
 LEASE_SECONDS = 120  # a claim outlives any handler's work (a fetch is at most 10 s)
 FIRST_RETRY_SECONDS = 30
 MAX_RETRY_SECONDS = 6 * 3600
-POLL_SECONDS = 1.0  # how often an idle consumer looks for due jobs (and for the lock)
-RESTART_SECONDS = 5.0  # pause before a crashed consumer loop starts again
-LOCK_FILE = "queue.lock"
 
 HANDLERS = {}
 
@@ -260,95 +242,3 @@ def run_one(app):
         return True
     finally:
         conn.close()
-
-
-class Consumer:
-    """Does the queue's jobs in a daemon thread while this process holds the container's queue lock."""
-
-    def __init__(self, app, poll=POLL_SECONDS):
-        self.app = app
-        self.poll = poll
-        self.lock_path = Path(app.config["DATA_PATH"]) / LOCK_FILE
-        self.stopping = threading.Event()
-        self.consuming = threading.Event()  # set while this consumer holds the lock
-        self.thread = threading.Thread(target=self._run, name="starpunk-queue", daemon=True)
-
-    def start(self):
-        """Start the thread; it returns at once."""
-        self.thread.start()
-        return self
-
-    def stop(self, timeout=10.0):
-        """Ask the thread to stop after its current job and wait for it."""
-        self.stopping.set()
-        self.thread.join(timeout)
-
-    def _run(self):
-        while not self.stopping.is_set():
-            try:
-                self._consume()
-            except Exception:
-                self.app.logger.exception("queue consumer crashed; it starts again in %.0f s", RESTART_SECONDS)
-                self.stopping.wait(RESTART_SECONDS)
-
-    def _consume(self):
-        with open(self.lock_path, "a+b") as lock:
-            while not self._try_lock(lock):
-                if self.stopping.wait(self.poll):
-                    return
-            self.consuming.set()
-            try:
-                self._work()
-            finally:
-                self.consuming.clear()
-
-    def _try_lock(self, lock):
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        return True
-
-    def _work(self):
-        conn = connect(self.app.config["DATA_PATH"])
-        try:
-            released = release_claims(conn)
-        finally:
-            conn.close()
-        self.app.logger.info(
-            "queue consumer started in process %d (%d interrupted job(s) queued again)", os.getpid(), released
-        )
-        while not self.stopping.is_set():
-            if not run_one(self.app):
-                self.stopping.wait(self.poll)
-
-
-@click.group("queue")
-def queue_command():
-    """Look at and work the durable job queue."""
-
-
-@queue_command.command("status")
-@with_appcontext
-def status_command():
-    """Print how many jobs of each kind are queued, running and failed, and the failed ones' last errors."""
-    conn = connect(current_app.config["DATA_PATH"])
-    try:
-        counts = conn.execute("SELECT kind, state, count(*) FROM jobs GROUP BY kind, state ORDER BY kind, state")
-        for kind, state, count in counts.fetchall():
-            click.echo(f"{kind}\t{state}\t{count}")
-        for row in failed(conn):
-            click.echo(f"failed job {row['id']} ({row['kind']}, {row['key']}): {row['last_error']}")
-    finally:
-        conn.close()
-
-
-@queue_command.command("run")
-@with_appcontext
-def run_command():
-    """Do every job that is due now, then exit."""
-    app = current_app._get_current_object()
-    done = 0
-    while run_one(app):
-        done += 1
-    click.echo(f"Ran {done} job(s)")

@@ -51,10 +51,19 @@ def when_ready(server):
 
 
 def post_worker_init(worker):
-    """Hold the database open in every worker for its requests, so a full disk stops writes but not reads."""
+    """Hold the database open in every worker for its requests; start the worker's queue consumer thread.
+
+    Holding the database: a full disk stops writes but not reads. The
+    consumer (starpunk/consumer.py) waits for the container's queue lock, so
+    exactly one worker at a time does the queued jobs (Webmention checks);
+    when that worker goes, another takes over.
+    """
     import sqlite3
 
+    from starpunk.consumer import Consumer
     from starpunk.db import hold_open
+
+    Consumer(worker.wsgi).start()
 
     try:
         hold_open(worker.wsgi.config["DATA_PATH"])

@@ -109,6 +109,7 @@ def create_app(test_config=None):
         archive,
         auth,
         cli,
+        consumer,
         db,
         errors,
         fastpath,
@@ -116,6 +117,7 @@ def create_app(test_config=None):
         health,
         indieauth,
         media,
+        mentions,
         meta,
         micropub,
         notes,
@@ -123,6 +125,8 @@ def create_app(test_config=None):
         templatecache,
         throttle,
         tokens,
+        verify,  # noqa: F401 (registers the queue's webmention handler)
+        webmention,
     )
     from .sessions import SQLiteSessionInterface
 
@@ -163,7 +167,9 @@ def create_app(test_config=None):
     cli.init_app(app)
     tokens.init_app(app)
     app.cli.add_command(auth.login_link_command)
-    for module in (notes, archive, search, feeds, media, auth, admin, health, indieauth, micropub, meta):
+    app.cli.add_command(mentions.mentions_command)
+    app.cli.add_command(consumer.queue_command)
+    for module in (notes, archive, search, feeds, media, auth, admin, health, indieauth, micropub, meta, webmention):
         app.register_blueprint(module.bp)
     app.after_request(_add_security_headers)
     # Outermost: readers' copies of cached pages and feeds are answered before Flask (and ProxyFix) run.

@@ -1,11 +1,12 @@
-"""The owner's pages: write, edit and delete notes (with tags and up to MAX_PHOTOS photos); revoke tokens."""
+"""The owner's pages: write, edit and delete notes (tags, up to MAX_PHOTOS photos); revoke tokens; moderate mentions."""
 
 import re
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 
-from . import media, search, store, tokens
+from . import media, mentions, search, store, tokens
 from .auth import is_owner, login_required
+from .config import host_name
 from .media import MediaError
 from .photos import Photo
 from .store import NoteError
@@ -239,3 +240,50 @@ def revoke_token(token_id):
     current_app.logger.info("token %s revoked in /admin", token_id)
     flash(f"Revoked token {token_id}.")
     return redirect(url_for("admin.index"), code=303)
+
+
+# Mentions shown on /admin/mentions: the newest of each list (pending first).
+MENTIONS_PAGE_SIZE = 200
+MENTION_ACTIONS = {"approve": mentions.approve, "reject": mentions.reject, "delete": mentions.delete}
+
+
+@bp.get("/mentions")
+@login_required
+def mentions_list():
+    """List received Webmentions, pending first (one status with ?status=), with the hosts blocked."""
+    status = request.args.get("status") or None
+    if status is not None and status not in mentions.STATUSES:
+        abort(404, "No such list of mentions.")
+    return render_template(
+        "admin/mentions.html",
+        mentions=mentions.listing(status, MENTIONS_PAGE_SIZE),
+        status=status,
+        statuses=mentions.STATUSES,
+        blocked=mentions.blocked_hosts(),
+    )
+
+
+@bp.post("/mentions/<int:mention_id>/<action>")
+@login_required
+def moderate(mention_id, action):
+    """Approve, reject or delete one mention."""
+    if action not in MENTION_ACTIONS:
+        abort(404, "No such action.")
+    if not MENTION_ACTIONS[action]([mention_id]):
+        abort(404, "There is no such mention, or it already is so.")
+    current_app.logger.info("mention %s: %s", mention_id, action)
+    flash(f"Mention {mention_id}: {action.rstrip('e')}ed.")
+    return redirect(url_for("admin.mentions_list"), code=303)
+
+
+@bp.post("/mentions/block")
+@login_required
+def block_host():
+    """Block a source host: its mentions go and what it sends later is dropped unread."""
+    try:
+        removed = mentions.block(request.form.get("host", ""))
+    except ValueError:
+        abort(400, "Name a host to block.")
+    current_app.logger.info("webmention host %s blocked", host_name(request.form["host"]))
+    flash(f"Blocked {host_name(request.form['host'])}; removed {removed} mention(s).")
+    return redirect(url_for("admin.mentions_list"), code=303)

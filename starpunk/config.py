@@ -1,7 +1,9 @@
 """Read StarPunk's settings from the environment, in this one place."""
 
+import ipaddress
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 DEFAULTS = {
     "SITE_URL": "http://localhost:8000",
@@ -23,6 +25,12 @@ DEFAULTS = {
     "TOKEN_LIFETIME_DAYS": 90,
     "MEDIA_MAX_BYTES": 10 * 1024 * 1024,
     "AUTHOR_PHOTO": "",
+    # Networks outbound fetches may reach besides the public Internet (comma-separated
+    # CIDRs): loopback, private and other special addresses are refused otherwise.
+    "OUTBOUND_ALLOW_NETWORKS": "",
+    # Host names whose Webmentions are approved at once, and whose are dropped unread.
+    "WEBMENTION_TRUSTED_HOSTS": "",
+    "WEBMENTION_BLOCKED_HOSTS": "",
 }
 
 INT_SETTINGS = {
@@ -70,6 +78,30 @@ def _parse_int(name, raw, minimum):
     return value
 
 
+def _parse_networks(name, raw):
+    if not isinstance(raw, str):  # already parsed (a test_config of networks)
+        return tuple(raw)
+    networks = []
+    for item in raw.split(","):
+        if item.strip():
+            try:
+                networks.append(ipaddress.ip_network(item.strip(), strict=False))
+            except ValueError:
+                raise ConfigError(f"{name} must list networks such as 127.0.0.0/8, not {item!r}") from None
+    return tuple(networks)
+
+
+def host_name(text):
+    """Return the host name of "host", "host:port" or a URL's netloc: lower case, no port, no trailing dot."""
+    return (urlsplit("//" + text.strip()).hostname or "").rstrip(".")
+
+
+def parse_hosts(raw):
+    """Return the host names of a comma-separated list (or of a list), as host_name gives them."""
+    items = raw.split(",") if isinstance(raw, str) else raw
+    return frozenset(filter(None, (host_name(item) for item in items)))
+
+
 def load_config(environ=None, test_config=None):
     """Return the settings: defaults, then the environment, then test_config."""
     environ = os.environ if environ is None else environ
@@ -101,6 +133,11 @@ def load_config(environ=None, test_config=None):
         raise ConfigError(
             f"AUTHOR_PHOTO must be an http(s):// URL or a path on this site, not {settings['AUTHOR_PHOTO']!r}"
         )
+
+    networks = settings["OUTBOUND_ALLOW_NETWORKS"]
+    settings["OUTBOUND_ALLOW_NETWORKS"] = _parse_networks("OUTBOUND_ALLOW_NETWORKS", networks)
+    for name in ("WEBMENTION_TRUSTED_HOSTS", "WEBMENTION_BLOCKED_HOSTS"):
+        settings[name] = parse_hosts(settings[name])
 
     if settings["ENVIRONMENT"] == "production":
         _check_production(settings)

@@ -2,6 +2,7 @@
 
 import os
 import sqlite3
+import threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -61,13 +62,15 @@ class Held:
 
     def __init__(self, pid, conn, identity):
         self.pid = pid
+        self.thread = threading.get_ident()
         self.conn = conn
         self.identity = identity
 
 
 # DATA_PATH -> Held: the connection each worker process opens after the fork
 # (gunicorn.conf.py: post_worker_init) and its requests share. A connection is
-# never used by a process other than the one that opened it.
+# never used by a process other than the one that opened it, nor by another
+# thread (the job queue's consumer, starpunk/queue.py, opens its own).
 _held = {}
 
 
@@ -159,9 +162,15 @@ def proven_held_connection(data_path):
 
 
 def _own_entry(data_path):
-    """Return the Held entry of this process for data_path, or None (a forked child holds none of its parent's)."""
+    """Return the Held entry of this process and thread for data_path, or None.
+
+    A forked child holds none of its parent's, and another thread of the
+    process (the queue's consumer) none of the requests' thread.
+    """
     entry = _held.get(str(data_path))
-    return entry if entry is not None and entry.pid == os.getpid() else None
+    if entry is None or entry.pid != os.getpid() or entry.thread != threading.get_ident():
+        return None
+    return entry
 
 
 def get_db():

@@ -29,6 +29,7 @@ from .tokens import SUPPORTED_SCOPES, TokenRequestError, bearer_token, create_to
 bp = Blueprint("indieauth", __name__)
 
 MICROPUB_PATH = "/micropub"
+WEBMENTION_PATH = "/webmention"  # starpunk/webmention.py
 METADATA_PATH = "/.well-known/oauth-authorization-server"
 # Unanswered consent pages remembered per session; an older one must be opened again.
 MAX_PENDING = 5
@@ -61,6 +62,7 @@ def discovery_links():
         ("authorization_endpoint", _absolute("indieauth.authorize")),
         ("token_endpoint", _absolute("indieauth.token")),
         ("micropub", site + MICROPUB_PATH),
+        ("webmention", site + WEBMENTION_PATH),
     ]
 
 

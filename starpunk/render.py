@@ -83,6 +83,28 @@ def sanitise_html(markup):
     )
 
 
+# Received content (Webmention replies) keeps the same rules, minus images (a
+# remote image would leak readers' addresses to its host) and headings and
+# tables (a reply is a few lines inside the note's page).
+RECEIVED_TAGS = ALLOWED_TAGS - {"img", "h2", "h3", "h4", "h5", "h6", "table", "tbody", "td", "th", "thead", "tr"}
+
+
+def sanitise_received_html(markup):
+    """Keep only what a received reply may show: the note allowlist without images, headings and tables."""
+    return nh3.clean(
+        markup,
+        tags=RECEIVED_TAGS,
+        attributes={tag: names for tag, names in ALLOWED_ATTRIBUTES.items() if tag in RECEIVED_TAGS},
+        url_schemes=ALLOWED_URL_SCHEMES,
+        link_rel="noopener noreferrer nofollow ugc",
+    )
+
+
+def visible_text(markup):
+    """Return the text of an HTML fragment, without any markup."""
+    return html.unescape(nh3.clean(markup, tags=set()))
+
+
 @lru_cache(maxsize=2048)
 def render_markdown(text):
     """Render Markdown, then keep only allowlisted tags, attributes and URL schemes."""

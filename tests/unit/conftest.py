@@ -149,6 +149,21 @@ def add_notes(app):
 
 
 @pytest.fixture
+def web():
+    """Return the rest of the web: another site served on 127.0.0.1 that records its requests."""
+    from testkit.otherweb import OtherWeb
+
+    with OtherWeb() as server:
+        yield server
+
+
+@pytest.fixture
+def mention_app(make_app):
+    """Return an app that may fetch from 127.0.0.1 (where the test's other sites are), as the tests' containers do."""
+    return make_app(OUTBOUND_ALLOW_NETWORKS="127.0.0.0/8")
+
+
+@pytest.fixture
 def corpus():
     """Return the shared XSS payloads (tests/corpus/xss.md)."""
     return xss_payloads()

@@ -205,3 +205,30 @@ def test_bad_photo_settings_are_refused(environ, named):
     """A malformed limit or an author photo that is not a URL or site path stops startup, naming the setting."""
     with pytest.raises(ConfigError, match=named):
         load_config(environ=environ)
+
+
+def test_outbound_and_webmention_settings():
+    """Outbound networks are parsed CIDRs (none by default); host lists are lower-case names without ports."""
+    import ipaddress
+
+    settings = load_config(environ={})
+    assert settings["OUTBOUND_ALLOW_NETWORKS"] == ()
+    assert settings["WEBMENTION_TRUSTED_HOSTS"] == settings["WEBMENTION_BLOCKED_HOSTS"] == frozenset()
+    settings = load_config(
+        environ={
+            "OUTBOUND_ALLOW_NETWORKS": "127.0.0.0/8, 10.1.2.3, fd00::/8",
+            "WEBMENTION_TRUSTED_HOSTS": "Brid.gy, friend.example:8443,",
+            "WEBMENTION_BLOCKED_HOSTS": " spam.example. ",
+        }
+    )
+    assert settings["OUTBOUND_ALLOW_NETWORKS"] == tuple(
+        ipaddress.ip_network(net) for net in ("127.0.0.0/8", "10.1.2.3/32", "fd00::/8")
+    )
+    assert settings["WEBMENTION_TRUSTED_HOSTS"] == {"brid.gy", "friend.example"}
+    assert settings["WEBMENTION_BLOCKED_HOSTS"] == {"spam.example"}
+
+
+def test_a_bad_network_is_refused():
+    """A value that is not a network stops startup, naming the setting."""
+    with pytest.raises(ConfigError, match="OUTBOUND_ALLOW_NETWORKS.*'localhost'"):
+        load_config(environ={"OUTBOUND_ALLOW_NETWORKS": "127.0.0.0/8,localhost"})

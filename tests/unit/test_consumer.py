@@ -1,0 +1,93 @@
+"""The queue's consumer: one per container (a lock), handed on when its process dies, restarted when it crashes."""
+
+import signal
+import time
+
+import pytest
+
+from starpunk import consumer, queue
+from starpunk.db import connect
+from testkit.waiting import wait_for
+from tests.unit.test_queue import KIND, _child, jobs
+
+
+@pytest.fixture
+def conn(app):
+    """Return a connection of its own to the app's database."""
+    connection = connect(app.config["DATA_PATH"])
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def done(monkeypatch):
+    """Register a handler for KIND that records its payloads; return the record."""
+    seen = []
+    monkeypatch.setitem(queue.HANDLERS, KIND, seen.append)
+    return seen
+
+
+def test_a_consumer_killed_mid_job_hands_it_to_the_next(app, conn, done):
+    """SIGKILL of the consumer's process during a job: the next consumer takes the lock and runs the job again."""
+    queue.enqueue(conn, KIND, {"n": 1})
+    child = _child(app.config["DATA_PATH"], "consumer.Consumer(app, poll=0.05).start()\ntime.sleep(600)\n")
+    try:
+        assert child.stdout.readline().strip() == "running"
+        other = consumer.Consumer(app, poll=0.05).start()
+        time.sleep(0.3)
+        assert not other.consuming.is_set(), "a second consumer ran while the first held the lock"
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+        wait_for(lambda: done == [{"n": 1}], "the killed consumer's job to run in the next one", timeout=10)
+        wait_for(lambda: jobs(conn) == [], "the job to be finished", timeout=10)
+        assert other.consuming.is_set()
+        other.stop()
+    finally:
+        child.kill()
+        child.wait(timeout=30)
+        child.stdout.close()
+
+
+def test_only_one_consumer_consumes_and_a_crash_restarts_it(app, monkeypatch, caplog):
+    """One of two consumers holds the lock, the other takes over when it stops; a crashed loop starts again."""
+    monkeypatch.setattr(consumer, "RESTART_SECONDS", 0.05)
+    first = consumer.Consumer(app, poll=0.05).start()
+    wait_for(first.consuming.is_set, "the first consumer to take the lock", timeout=10)
+    second = consumer.Consumer(app, poll=0.05).start()
+    time.sleep(0.3)
+    assert not second.consuming.is_set()
+    first.stop()
+    wait_for(second.consuming.is_set, "the second consumer to take over", timeout=10)
+
+    real = queue.run_one
+    calls = []
+
+    def crash_once(app):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("consumer bug")
+        return real(app)
+
+    monkeypatch.setattr(queue, "run_one", crash_once)
+    wait_for(lambda: len(calls) > 2, "the consumer to start again after crashing", timeout=10)
+    second.stop()
+    assert not second.thread.is_alive()
+    assert "queue consumer crashed" in caplog.text
+
+
+def test_the_queue_commands(app, conn, monkeypatch):
+    """`queue run` does every due job now; `queue status` counts jobs by kind and state and shows failures."""
+    seen = []
+    monkeypatch.setitem(queue.HANDLERS, KIND, seen.append)
+    for n in range(3):
+        queue.enqueue(conn, KIND, {"n": n})
+    queue.enqueue(conn, KIND, {"n": 9}, delay=600)
+    queue.enqueue(conn, "no.such.kind", {}, key="h.example")
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["queue", "status"]).output == "no.such.kind\tqueued\t1\ntest.echo\tqueued\t4\n"
+    assert runner.invoke(args=["queue", "run"]).output == "Ran 4 job(s)\n"
+    assert seen == [{"n": 0}, {"n": 1}, {"n": 2}]
+    assert runner.invoke(args=["queue", "status"]).output == (
+        "no.such.kind\tfailed\t1\ntest.echo\tqueued\t1\n"
+        "failed job 5 (no.such.kind, h.example): no handler for jobs of kind 'no.such.kind'\n"
+    )

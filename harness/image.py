@@ -25,6 +25,9 @@ SBOM_WHEELHOUSE = WHEELHOUSE / "sbom"
 # What the image's root file system (the layer runtime_root.py assembles) is made from:
 # its files carry the time of the last commit that changed one of these.
 ROOTFS_INPUTS = ["Containerfile", "requirements.txt", "runtime_root.py", "harness/base.py", "harness/image.py"]
+# What the SBOM lists is made from those, its tools and the app's version: its time is that of the last
+# commit that changed one of these (a commit of app code only leaves the SBOM as it was).
+SBOM_INPUTS = [*ROOTFS_INPUTS, "image_sbom.py", "pyproject.toml", "starpunk/__init__.py"]
 VERSION_LINE = re.compile(r'^__version__ = "([^"]+)"$', re.MULTILINE)
 
 
@@ -228,8 +231,9 @@ def build_command(base_image: str, tag: str | None = None, no_cache: bool = Fals
     """Return the `docker build` command line for the image, tagged with its version and latest (or only tag).
 
     The build is reproducible: the root file system's files carry the time of
-    the last commit that changed what it is made of, the SBOM's and the app's
-    the commit's time (SOURCE_DATE_EPOCH), which is also the image's `created` label.
+    the last commit that changed what it is made of, the SBOM's that of the
+    last commit that changed what it lists, and the app's the commit's time
+    (SOURCE_DATE_EPOCH), which is also the image's `created` label.
     """
     version = app_version()
     revision = _git("rev-parse", "HEAD") or "unknown"
@@ -244,6 +248,7 @@ def build_command(base_image: str, tag: str | None = None, no_cache: bool = Fals
         "SOURCE": source,
         "SOURCE_DATE_EPOCH": str(epoch),
         "ROOTFS_DATE_EPOCH": str(commit_time(*ROOTFS_INPUTS)),
+        "SBOM_DATE_EPOCH": str(commit_time(*SBOM_INPUTS)),
         "CREATED": datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     command = ["docker", "build", "--file", str(ROOT / "Containerfile")]

@@ -14,6 +14,7 @@ import docker
 import pytest
 from docker.errors import ImageNotFound
 
+from harness.image import SBOM_INPUTS
 from runtime_root import GENERATED, OWN_FILES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -234,17 +235,25 @@ def test_sbom_describes_the_image_and_the_app(sbom, image) -> None:
     assert image.labels["org.starpunk.sbom"] == SBOM_PATH
 
 
-def test_labels_and_sbom_carry_the_commit_time(image, sbom) -> None:
-    """created and the SBOM's timestamp are the revision's commit time (not the build's); the other labels are set."""
+def committed_at(revision: str, *paths: str) -> datetime:
+    """Return the time of revision's commit, or of its last ancestor that changed one of paths."""
+    committed = subprocess.run(
+        ["git", "log", "-1", "--format=%ct", revision, "--", *paths],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if committed.returncode != 0 or not committed.stdout.strip():
+        pytest.fail(f"the revision label {revision} is not a commit of this checkout: {committed.stderr.strip()}")
+    return datetime.fromtimestamp(int(committed.stdout), timezone.utc)
+
+
+def test_labels_and_sbom_carry_commit_times(image, sbom) -> None:
+    """created is the revision's commit time (not the build's), the SBOM's that of the last change to what it lists."""
     labels = image.labels
     revision = labels["org.opencontainers.image.revision"].removesuffix("-dirty")
-    committed = subprocess.run(
-        ["git", "show", "-s", "--format=%ct", revision], cwd=ROOT, capture_output=True, text=True, check=False
-    )
-    if committed.returncode != 0:
-        pytest.fail(f"the revision label {revision} is not a commit of this checkout: {committed.stderr.strip()}")
-    when = datetime.fromtimestamp(int(committed.stdout), timezone.utc)
-    assert labels["org.opencontainers.image.created"] == when.strftime("%Y-%m-%dT%H:%M:%SZ")
-    assert datetime.fromisoformat(sbom["metadata"]["timestamp"]) == when
+    assert labels["org.opencontainers.image.created"] == committed_at(revision).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert datetime.fromisoformat(sbom["metadata"]["timestamp"]) == committed_at(revision, *SBOM_INPUTS)
     for name in ("version", "source", "licenses", "title", "description"):
         assert labels[f"org.opencontainers.image.{name}"], name

@@ -19,9 +19,10 @@ from . import ROOT, HarnessError
 
 REPOSITORY = "starpunk"
 WHEELHOUSE = ROOT / "build" / "wheelhouse"
-# The SBOM tools' wheels (pyproject.toml's `sbom` group), installed in the builder stage only.
+# The SBOM tools' wheels (pyproject.toml's `sbom` group), installed in the builder stage only; a folder of
+# their own, copied after the root file system is assembled, so a new pin of theirs rebuilds only the SBOM.
 SBOM_TOOLS_GROUP = "sbom"
-SBOM_WHEELHOUSE = WHEELHOUSE / "sbom"
+SBOM_WHEELHOUSE = ROOT / "build" / "sbom-wheelhouse"
 # What the image's root file system (the layer runtime_root.py assembles) is made from:
 # its files carry the time of the last commit that changed one of these.
 ROOTFS_INPUTS = ["Containerfile", "requirements.txt", "runtime_root.py", "harness/base.py", "harness/image.py"]
@@ -147,6 +148,7 @@ def fill_wheelhouse(
     requirements: Path = ROOT / "requirements.txt",
     wheelhouse: Path = WHEELHOUSE,
     sbom_tools: Sequence[str] | None = None,
+    sbom_wheelhouse: Path = SBOM_WHEELHOUSE,
 ) -> None:
     """Fill build/wheelhouse/ with wheels for the image's Python (not the host's) of every requirement, plus pip.
 
@@ -154,20 +156,14 @@ def fill_wheelhouse(
     sdist is built on the host and kept only if the wheel is pure Python. A
     requirement with neither stops here, naming the package and the target,
     before any container build starts. The SBOM tools (`sbom_tools`, by default
-    pyproject.toml's `sbom` group) go to its sbom/ folder with their
+    pyproject.toml's `sbom` group) go to build/sbom-wheelhouse/ with their
     requirements.txt, exactly as pinned (no dependency of theirs is resolved).
     """
-    # Emptied, but for the SBOM tools' folder, which _fill_tool_wheels checks itself.
-    for stale in wheelhouse.glob("*") if wheelhouse.is_dir() else []:
-        if stale.is_dir() and stale.name != SBOM_WHEELHOUSE.name:
-            shutil.rmtree(stale)
-        elif not stale.is_dir():
-            stale.unlink()
-    wheelhouse.mkdir(parents=True, exist_ok=True)
+    reset_wheelhouse(wheelhouse)
     _download_wheels(python, target, say, requirements, wheelhouse, resolve=True)
     tools = sbom_tool_pins() if sbom_tools is None else list(sbom_tools)
     if tools:
-        _fill_tool_wheels(python, target, say, tools, wheelhouse / SBOM_WHEELHOUSE.name)
+        _fill_tool_wheels(python, target, say, tools, sbom_wheelhouse)
 
 
 def _wheel_prefix(pin: str) -> str:

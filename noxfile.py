@@ -3,6 +3,7 @@
 import functools
 import os
 import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from harness.deploy import ensure_tools
 from harness.engine import ensure_engine
 from harness.image import build_command, fill_wheelhouse, image_size, image_tag, probe_target
 from harness.npm import npm_install
+from harness.reproducible import differing_files, layers_of, write_reproducibility_report
 from harness.upgrade import ensure_release_image, older_releases, previous_release
 
 # .ci/run installs exactly this version (it reads this line).
@@ -244,28 +246,63 @@ def audit(session: nox.Session) -> None:
         session.run("pip-audit", *PIP_AUDIT_ARGS, *service, "-r", "requirements.txt", *session.posargs)
 
 
-@nox.session(python=PYTHON, tags=["container"])
-def image(session: nox.Session) -> None:
-    """Build the production image offline (engine, base and wheelhouse as needed) and print its size."""
+def _prepare_build(session: nox.Session) -> str:
+    """Start the engine, find or build the base, fill the wheelhouse for its Python; return the base."""
     _prepare_engine(session)
     try:
         base = ensure_base(say=session.log)
+        fill_wheelhouse(str(Path(session.bin) / "python"), probe_target(base), say=session.log)
     except HarnessError as exc:
         session.error(str(exc))
-    try:
-        target = probe_target(base)
-        fill_wheelhouse(str(Path(session.bin) / "python"), target, say=session.log)
-    except HarnessError as exc:
-        session.error(str(exc))
+    return base
+
+
+def _install_once(session: nox.Session, requirements: tuple[str, ...]) -> None:
+    """Install requirements into the session's kept venv unless this exact list is installed there already."""
+    stamp = Path(session.virtualenv.location) / "starpunk-installed.txt"
+    wanted = "\n".join(requirements) + "\n"
+    if stamp.is_file() and stamp.read_text() == wanted:
+        return
+    session.install(*requirements)
+    stamp.write_text(wanted)
+
+
+# The venv is kept between runs (reuse_venv): it holds only the SBOM validator, and
+# reinstalling it every time would add seconds to every build.
+@nox.session(python=PYTHON, tags=["container"], reuse_venv=True)
+def image(session: nox.Session) -> None:
+    """Build the production image offline (engine, base and wheelhouse as needed); validate its SBOM; print its size."""
+    base = _prepare_build(session)
     started = time.monotonic()
     # No posargs here: nox hands the posargs of `nox -s load -- -u 100` to the
     # sessions it requires too, and docker build would choke on them.
     session.run(*build_command(base), external=True)
     tag = image_tag()
+    built = time.monotonic() - started
+    _install_once(session, tools("sbom-check"))
+    session.run("python", "-m", "harness.sbom", tag)
     also = "" if os.environ.get("STARPUNK_IMAGE_TAG") else " (also starpunk:latest)"
-    session.log(
-        f"image: {tag}{also}, {image_size(tag) / 1e6:.1f} MB, built in {time.monotonic() - started:.0f} s on {base}"
-    )
+    session.log(f"image: {tag}{also}, {image_size(tag) / 1e6:.1f} MB, built in {built:.0f} s on {base}")
+
+
+@nox.session(python=PYTHON, tags=["reproducible"])
+def reproducible(session: nox.Session) -> None:
+    """Build the image twice with no cache and prove both have the same layers (root file system, SBOM, app)."""
+    base = _prepare_build(session)
+    tags = [f"{image_tag()}-rebuild-{number}" for number in (1, 2)]
+    for tag in tags:
+        session.run(*build_command(base, tag=tag, no_cache=True), external=True)
+    try:
+        builds = [layers_of(tag) for tag in tags]
+        different = differing_files(*tags) if builds[0].layers != builds[1].layers else []
+        report = write_reproducibility_report(builds, different)
+    except HarnessError as exc:
+        session.error(str(exc))
+    session.log(f"wrote {report}")
+    if different:
+        session.error(f"the two builds differ ({len(different)} entries; the first: {different[0]}); both images kept")
+    subprocess.run(["docker", "image", "rm", *tags], capture_output=True, check=False)
+    session.log(f"the same layers twice: content digest {builds[0].content_digest}")
 
 
 @nox.session(python=PYTHON, tags=["container"], requires=["image-{python}"])

@@ -13,10 +13,19 @@ IDLE, tkinter, ensurepip and other development tools, as bytecode only; the
 venv; the CA bundle; /etc/passwd and /etc/group naming UID 1000;
 /tmp and /data. No shell, no package manager, no other program. The app
 itself is copied on top by the Containerfile, as a layer of its own.
+
+So that scanners can read it, the root also gets the base's os-release and a
+record of every Debian package it takes a file from, in the layout distroless
+images use (/var/lib/dpkg/status.d/PACKAGE: Package, Version, Architecture,
+Source), found in the base's dpkg database; a file that belongs to no package
+and is not one the build writes itself stops the build. Every file's time is
+set to SOURCE_DATE_EPOCH and bytecode is checked-hash, so the same inputs give
+the same layer.
 """
 
 import compileall
 import os
+import py_compile
 import re
 import shutil
 import ssl
@@ -57,6 +66,16 @@ DYNLOAD_UNUSED = re.compile(
 )
 LDD_PATH = re.compile(r"(/\S+)")
 NSSWITCH = "passwd: files\ngroup: files\nhosts: files dns\n"
+DPKG = Path("/var/lib/dpkg")
+RECORDS = Path("var/lib/dpkg/status.d")
+RECORD_FIELDS = ("Package", "Version", "Architecture", "Source")
+# The Debian release the files come from (base-files' own; /etc/os-release is a symlink to the other).
+OS_RELEASE = ["/etc/os-release", "/usr/lib/os-release"]
+# Files the build writes itself, which belong to no package: the accounts,
+# and the loader's cache (ldconfig's list of the base's libraries).
+OWN_FILES = {"/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/ld.so.cache"}
+# Files a package's maintainer script generates from that package's files.
+GENERATED = {"/etc/ssl/certs/ca-certificates.crt": "ca-certificates"}
 
 
 def copy_path(source: str, root: Path) -> None:
@@ -110,7 +129,9 @@ def copy_stdlib(stdlib: Path, dynload: Path, root: Path) -> list[Path]:
         shutil.copytree(dynload, root / dynload.relative_to("/"), symlinks=True, ignore=ignore)
     # Bytecode beside each module, then no source: tracebacks through the
     # standard library keep file and line, and the image loses ~60% of its size.
-    if not compileall.compile_dir(target, ddir=str(stdlib), legacy=True, quiet=1, workers=0):
+    # Checked-hash bytecode holds a hash of its source, not the source's time.
+    checked = py_compile.PycInvalidationMode.CHECKED_HASH
+    if not compileall.compile_dir(target, ddir=str(stdlib), legacy=True, quiet=1, workers=0, invalidation_mode=checked):
         raise SystemExit("runtime_root: the standard library did not compile")
     for source in target.rglob("*.py"):
         source.unlink()
@@ -126,6 +147,78 @@ def write_accounts(root: Path) -> None:
     )
     (etc / "group").write_text(f"root:x:0:\nstarpunk:x:{APP_UID}:\n")
     (etc / "nsswitch.conf").write_text(NSSWITCH)
+
+
+def folders_resolved(path: str) -> str:
+    """Return path with the symlinks among its folders resolved (/lib/x -> /usr/lib/x), not a link at its end."""
+    head, tail = os.path.split(path)
+    return os.path.join(os.path.realpath(head), tail)
+
+
+def package_owners() -> dict[str, str]:
+    """Return the base's dpkg file lists as {path: package}, each path with its folders resolved."""
+    owners: dict[str, str] = {}
+    for listing in sorted((DPKG / "info").glob("*.list")):
+        package = listing.stem.split(":")[0]  # libc6:amd64.list -> libc6
+        for line in listing.read_text(encoding="utf-8").splitlines():
+            owners.setdefault(folders_resolved(line), package)
+    return owners
+
+
+def installed_packages() -> dict[str, dict[str, str]]:
+    """Return the record fields of every package the base's dpkg status lists as installed."""
+    packages = {}
+    for stanza in (DPKG / "status").read_text(encoding="utf-8").split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in stanza.splitlines() if ": " in line and not line.startswith(" "))
+        if fields.get("Status", "").endswith(" installed"):
+            fields.setdefault("Source", fields["Package"])
+            packages[fields["Package"]] = {name: fields[name] for name in RECORD_FIELDS}
+    return packages
+
+
+def owner_of(path: str, owners: dict[str, str]) -> str | None:
+    """Return the package a file of the image comes from, or None."""
+    resolved = folders_resolved(path)
+    if resolved in owners:
+        return owners[resolved]
+    if resolved.endswith(".pyc"):
+        # The standard library is kept as bytecode only, compiled from its package's sources.
+        return owners.get(resolved[:-1])
+    return GENERATED.get(path)
+
+
+def write_package_records(root: Path) -> list[str]:
+    """Record every Debian package root has a file of in root/var/lib/dpkg/status.d; return their names.
+
+    Stop when a file outside the venv belongs to no package and is not one of the
+    build's own; CPython's files are allowed outside Debian's packages only when
+    the base built it itself (the official image's /usr/local).
+    """
+    owners, installed = package_owners(), installed_packages()
+    used, strays = set(), []
+    for path in sorted(root.rglob("*")):
+        inside = "/" + path.relative_to(root).as_posix()
+        if path.is_symlink() or not path.is_file() or inside.startswith(f"{VENV}/") or inside in OWN_FILES:
+            continue
+        owner = owner_of(inside, owners)
+        if owner is not None:
+            used.add(owner)
+        elif sys.base_prefix == "/usr" or not inside.startswith(f"{sys.base_prefix}/"):
+            strays.append(inside)
+    if strays:
+        raise SystemExit(f"runtime_root: files of no Debian package: {', '.join(strays[:20])}")
+    records = root / RECORDS
+    records.mkdir(parents=True, exist_ok=True)
+    for package in sorted(used):
+        fields = installed[package]
+        (records / package).write_text("".join(f"{name}: {fields[name]}\n" for name in RECORD_FIELDS))
+    return sorted(used)
+
+
+def set_times(root: Path, epoch: int) -> None:
+    """Give every file, folder and link in root (and root itself) the same time, so the layer is reproducible."""
+    for path in [*root.rglob("*"), root]:
+        os.utime(path, (epoch, epoch), follow_symlinks=False)
 
 
 def main(root: Path) -> None:
@@ -152,12 +245,17 @@ def main(root: Path) -> None:
     verify = ssl.get_default_verify_paths()
     if verify.cafile:
         copy_path(verify.cafile, root)
+    for path in OS_RELEASE:
+        copy_path(path, root)
     write_accounts(root)
     (root / "tmp").mkdir(mode=0o1777, exist_ok=True)
     (root / "tmp").chmod(0o1777)
     data = root / "data"
     data.mkdir(exist_ok=True)
     os.chown(data, APP_UID, APP_UID)
+    packages = write_package_records(root)
+    print(f"runtime_root: {len(packages)} Debian packages recorded: {' '.join(packages)}")
+    set_times(root, int(os.environ.get("SOURCE_DATE_EPOCH") or 0))
 
 
 if __name__ == "__main__":

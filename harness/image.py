@@ -9,14 +9,26 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable
+import tomllib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from . import ROOT, HarnessError
 
 REPOSITORY = "starpunk"
 WHEELHOUSE = ROOT / "build" / "wheelhouse"
+# The SBOM tools' wheels (pyproject.toml's `sbom` group), installed in the builder stage only; a folder of
+# their own, copied after the root file system is assembled, so a new pin of theirs rebuilds only the SBOM.
+SBOM_TOOLS_GROUP = "sbom"
+SBOM_WHEELHOUSE = ROOT / "build" / "sbom-wheelhouse"
+# What the image's root file system (the layer runtime_root.py assembles) is made from:
+# its files carry the time of the last commit that changed one of these.
+ROOTFS_INPUTS = ["Containerfile", "requirements.txt", "runtime_root.py", "harness/base.py", "harness/image.py"]
+# What the SBOM lists is made from those, its tools and the app's version: its time is that of the last
+# commit that changed one of these (a commit of app code only leaves the SBOM as it was).
+SBOM_INPUTS = [*ROOTFS_INPUTS, "image_sbom.py", "pyproject.toml", "starpunk/__init__.py"]
 VERSION_LINE = re.compile(r'^__version__ = "([^"]+)"$', re.MULTILINE)
 
 
@@ -120,28 +132,73 @@ def _build_pure_wheel(python: str, requirement: str, target: Target, wheelhouse:
         return Path(shutil.move(str(wheel), wheelhouse / wheel.name))
 
 
+def sbom_tool_pins(pyproject: Path = ROOT / "pyproject.toml") -> list[str]:
+    """Return the pins of the SBOM tools the builder stage runs (pyproject.toml's `sbom` group)."""
+    groups = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("dependency-groups", {})
+    pins = groups.get(SBOM_TOOLS_GROUP)
+    if not pins or not all(isinstance(pin, str) for pin in pins):
+        raise HarnessError(f"pyproject.toml has no [dependency-groups] {SBOM_TOOLS_GROUP} of plain pins.")
+    return list(pins)
+
+
 def fill_wheelhouse(
     python: str,
     target: Target,
     say: Callable[[str], None] = print,
     requirements: Path = ROOT / "requirements.txt",
     wheelhouse: Path = WHEELHOUSE,
+    sbom_tools: Sequence[str] | None = None,
+    sbom_wheelhouse: Path = SBOM_WHEELHOUSE,
 ) -> None:
     """Fill build/wheelhouse/ with wheels for the image's Python (not the host's) of every requirement, plus pip.
 
     Binary wheels only, chosen for `target`; a requirement published only as an
     sdist is built on the host and kept only if the wheel is pure Python. A
     requirement with neither stops here, naming the package and the target,
-    before any container build starts.
+    before any container build starts. The SBOM tools (`sbom_tools`, by default
+    pyproject.toml's `sbom` group) go to build/sbom-wheelhouse/ with their
+    requirements.txt, exactly as pinned (no dependency of theirs is resolved).
     """
     reset_wheelhouse(wheelhouse)
+    _download_wheels(python, target, say, requirements, wheelhouse, resolve=True)
+    tools = sbom_tool_pins() if sbom_tools is None else list(sbom_tools)
+    if tools:
+        _fill_tool_wheels(python, target, say, tools, sbom_wheelhouse)
+
+
+def _wheel_prefix(pin: str) -> str:
+    """Return how a wheel's file name starts for an exact pin (PEP 427 escaping): boolean.py==5.0 -> boolean_py-5.0-."""
+    name, version = pin.split("==")
+    return f"{re.sub(r'[-_.]+', '_', name.split('[')[0]).lower()}-{version}-"
+
+
+def _fill_tool_wheels(python: str, target: Target, say: Callable[[str], None], pins: list[str], folder: Path) -> None:
+    """Download exactly the pinned wheels into folder with their requirements.txt; keep them when already there."""
+    requirements = f"# for {target}\n" + "".join(f"{pin}\n" for pin in pins)
+    listing = folder / "requirements.txt"
+    wheels = [path.name.lower() for path in folder.glob("*.whl")] if folder.is_dir() else []
+    kept = listing.is_file() and listing.read_text(encoding="utf-8") == requirements
+    if kept and all(sum(wheel.startswith(_wheel_prefix(pin)) for wheel in wheels) == 1 for pin in pins):
+        say(f"wheelhouse: the {len(pins)} wheels in {folder.name}/ are those pinned, for {target}")
+        return
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    listing.write_text(requirements, encoding="utf-8")
+    _download_wheels(python, target, say, listing, folder, resolve=False)
+
+
+def _download_wheels(
+    python: str, target: Target, say: Callable[[str], None], requirements: Path, wheelhouse: Path, resolve: bool
+) -> None:
+    """Download the wheels of requirements into wheelhouse: with what they pull in and pip, or only them."""
     download = [python, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", *target.pip_options()]
     download += ["--find-links", str(wheelhouse), "--dest", str(wheelhouse)]
+    download += (
+        ["--requirement", str(requirements), "pip"] if resolve else ["--no-deps", "--requirement", str(requirements)]
+    )
     built: set[str] = set()
     while True:
-        result = subprocess.run(
-            [*download, "--requirement", str(requirements), "pip"], capture_output=True, text=True, check=False
-        )
+        result = subprocess.run(download, capture_output=True, text=True, check=False)
         if result.returncode == 0:
             break
         missing = _MISSING.search(result.stderr)
@@ -151,7 +208,7 @@ def fill_wheelhouse(
         built.add(requirement)
         wheel = _build_pure_wheel(python, requirement, target, wheelhouse)
         say(f"wheelhouse: {requirement} has no published wheel; built {wheel.name} (pure Python) on the host")
-    say(f"wheelhouse: {len(list(wheelhouse.glob('*.whl')))} wheels for {target}")
+    say(f"wheelhouse: {len(list(wheelhouse.glob('*.whl')))} wheels for {target} in {wheelhouse.name}/")
 
 
 def reset_wheelhouse(wheelhouse: Path = WHEELHOUSE) -> None:
@@ -160,20 +217,47 @@ def reset_wheelhouse(wheelhouse: Path = WHEELHOUSE) -> None:
     wheelhouse.mkdir(parents=True)
 
 
-def build_command(base_image: str) -> list[str]:
-    """Return the `docker build` command line for the image, tagged with its version and latest."""
+def commit_time(*paths: str) -> int:
+    """Return the Unix time of the last commit (that changed one of paths, when given); 0 outside git."""
+    found = _git("log", "-1", "--format=%ct", "HEAD", "--", *paths) if paths else _git("log", "-1", "--format=%ct")
+    return int(found) if found.isdigit() else 0
+
+
+def build_command(base_image: str, tag: str | None = None, no_cache: bool = False) -> list[str]:
+    """Return the `docker build` command line for the image, tagged with its version and latest (or only tag).
+
+    The build is reproducible: the root file system's files carry the time of
+    the last commit that changed what it is made of, the SBOM's that of the
+    last commit that changed what it lists, and the app's the commit's time
+    (SOURCE_DATE_EPOCH), which is also the image's `created` label.
+    """
     version = app_version()
     revision = _git("rev-parse", "HEAD") or "unknown"
     if _git("status", "--porcelain", "--untracked-files=no"):
         revision += "-dirty"
     source = _git("remote", "get-url", "origin") or "unknown"
-    args = {"BASE_IMAGE": base_image, "VERSION": version, "REVISION": revision, "SOURCE": source}
+    epoch = commit_time()
+    args = {
+        "BASE_IMAGE": base_image,
+        "VERSION": version,
+        "REVISION": revision,
+        "SOURCE": source,
+        "SOURCE_DATE_EPOCH": str(epoch),
+        "ROOTFS_DATE_EPOCH": str(commit_time(*ROOTFS_INPUTS)),
+        "SBOM_DATE_EPOCH": str(commit_time(*SBOM_INPUTS)),
+        "CREATED": datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
     command = ["docker", "build", "--file", str(ROOT / "Containerfile")]
+    if no_cache:
+        command.append("--no-cache")
     for name, value in args.items():
         command += ["--build-arg", f"{name}={value}"]
-    command += ["--tag", image_tag()]
-    if not os.environ.get("STARPUNK_IMAGE_TAG"):
-        command += ["--tag", f"{REPOSITORY}:latest"]
+    if tag is not None:
+        command += ["--tag", tag]
+    else:
+        command += ["--tag", image_tag()]
+        if not os.environ.get("STARPUNK_IMAGE_TAG"):
+            command += ["--tag", f"{REPOSITORY}:latest"]
     command.append(str(ROOT))
     return command
 

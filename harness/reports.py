@@ -33,6 +33,8 @@ LIGHTHOUSE = REPORTS / "lighthouse"
 BLUE_GREEN = REPORTS / "upgrade" / "blue-green.json"
 PROXY = REPORTS / "proxy"
 MUTANTS = REPORTS / "mutants"
+SBOM = REPORTS / "sbom"
+REPRODUCIBLE = REPORTS / "reproducible"
 
 STARTED = datetime.now(timezone.utc)
 RUN_ID = os.environ.get("STARPUNK_RUN_ID") or STARTED.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -182,7 +184,9 @@ def _table_section(title: str, folder: Path, data: str, session: str) -> list[st
 
 
 def _artifacts() -> list[str]:
-    parts = ["<h2>Load report</h2>"]
+    parts = _table_section("SBOM of the image (CycloneDX 1.6)", SBOM, "starpunk.cdx.json", "image")
+    parts += _table_section("Reproducible build (two builds, no cache)", REPRODUCIBLE, "result.json", "reproducible")
+    parts.append("<h2>Load report</h2>")
     if (LOAD / "report.md").is_file():
         table = (LOAD / "report.md").read_text(encoding="utf-8")
         links = [

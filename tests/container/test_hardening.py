@@ -173,6 +173,7 @@ def context_with_secrets(tmp_path: Path) -> Iterator[tuple[Path, str]]:
             (context / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, context / name)
     shutil.copytree(wheelhouse, context / "build" / "wheelhouse")
+    shutil.copytree(ROOT / "build" / "sbom-wheelhouse", context / "build" / "sbom-wheelhouse")
     secret = f"scan-{secrets.token_hex(24)}"
     key = f"-----BEGIN OPENSSH PRIVATE KEY-----\n{secrets.token_urlsafe(48)}\n-----END OPENSSH PRIVATE KEY-----\n"
     planted = {

@@ -19,7 +19,7 @@ CONTEXT = ROOT / "build" / "litestream"
 
 
 def sidecar_tag() -> str:
-    """Return the sidecar's tag: the app image's tag under the sidecar's name (starpunk:0.7.0 -> starpunk-litestream:0.7.0)."""
+    """Return the sidecar's tag: the app image's tag under the sidecar's name (starpunk-litestream:0.7.0)."""
     return f"{REPOSITORY}:{image_tag().split(':', 1)[1]}"
 
 

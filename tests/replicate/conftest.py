@@ -39,7 +39,7 @@ def reports() -> Path:
 
 @pytest.fixture
 def replicated(lab: Lab, sidecar_image: str, objectstore: ObjectStore) -> Iterator[Callable[..., ReplicatedSite]]:
-    """Return a factory of replicated sites (not started) on new volumes; their containers go before the lab's volumes."""
+    """Return a factory of replicated sites (not started) on new volumes; their containers go before the volumes."""
     made: list[ReplicatedSite] = []
 
     def make(path: str, **options: Any) -> ReplicatedSite:

@@ -13,9 +13,8 @@ import json
 import random
 import secrets
 import time
-from pathlib import Path
-
 from collections.abc import Callable
+from pathlib import Path
 
 from testkit.micropub_client import MicropubClient
 from testkit.replica import SYNC_INTERVAL_SECONDS, ReplicatedSite

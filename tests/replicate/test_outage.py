@@ -24,7 +24,7 @@ CATCH_UP_TIMEOUT = 150.0
 def test_an_outage_of_the_store_costs_nothing_and_replication_catches_up(
     replicated: Callable[..., ReplicatedSite], objectstore: ObjectStore
 ) -> None:
-    """Through a minute without the store: pages 200, notes accepted, replication behind; then ok, and all restorable."""
+    """A minute without the store: pages 200, notes accepted, replication behind; then ok, and all restorable."""
     path = f"outage-{secrets.token_hex(4)}"
     pair = replicated(path, env={"REPLICATION_MAX_LAG_SECONDS": str(MAX_LAG_SECONDS)}).start()
     assert pair.site is not None

@@ -33,7 +33,8 @@ def png(seed, size):
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
     header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
-    return b"\\x89PNG\\r\\n\\x1a\\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 1)) + chunk(b"IEND", b"")
+    body = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 1)) + chunk(b"IEND", b"")
+    return b"\\x89PNG\\r\\n\\x1a\\n" + body
 
 notes, photos, size = (int(arg) for arg in sys.argv[1:4])
 every = notes // photos
@@ -90,7 +91,9 @@ def test_restore_time_of_a_large_site_beside_its_plain_start(
     }
     (reports / "restore-time.json").write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
     median = statistics.median
-    plain, restores, starts = (figures[key] for key in ("plain_start_seconds", "restore_step_seconds", "restored_start_seconds"))
+    plain, restores, starts = (
+        figures[key] for key in ("plain_start_seconds", "restore_step_seconds", "restored_start_seconds")
+    )
     table = (
         "# Restore time\n\n"
         f"A site of {NOTES} notes and {PHOTOS} photos ({PHOTO_BYTES // 1000} kB each; database {size / 1e6:.1f} MB "

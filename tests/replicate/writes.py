@@ -124,4 +124,3 @@ def check_back(site: Site, writes: list[Write], pages: bool) -> dict[str, bool]:
                 ok = page.status_code == 200 and write.marker in page.text and found[2][0] in page.text
         back[write.marker] = ok
     return back
-

@@ -434,7 +434,7 @@ def replicate(session: nox.Session) -> None:
 
     Also the restore time of a large site, written to build/reports/replicate/.
     """
-    _prepare_deploy(session)
+    _prepare_deploy(session, "docker-compose")
     session.install(*tools("replicate"))
     try:
         base = ensure_base(say=session.log)

@@ -1,10 +1,11 @@
-"""deploy/kubernetes-replication/: deploy/kubernetes/ plus the restore init container and the Litestream sidecar.
+"""The replicated deployments: deploy/kubernetes-replication/ (restore init container, sidecar) and compose's profile.
 
 Rendered with `kubectl kustomize` and validated offline against the oldest and
 newest Kubernetes schemas the kube session uses; the pod is not played here
 (`nox -s kube` plays the base, and Podman has no init-container ordering to prove).
 """
 
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,11 @@ import kubernetes_validate
 import pytest
 import yaml
 
-OVERLAY = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes-replication"
+from harness import ROOT
+from testkit import cli
+from testkit.env import loopback_env, site_env
+
+OVERLAY = ROOT / "deploy" / "kubernetes-replication"
 VERSIONS = ["1.28.0", kubernetes_validate.latest_version()]
 
 
@@ -48,3 +53,21 @@ def test_the_restore_runs_first_and_the_sidecar_shares_the_claim_hardened() -> N
         assert container["envFrom"] == [{"secretRef": {"name": "starpunk-litestream"}}]
         assert container["resources"]["limits"]
     assert containers["starpunk"]["envFrom"], "the base's settings stay"
+
+
+def test_compose_adds_the_sidecar_only_with_the_replicate_profile(tmp_path: Path) -> None:
+    """`docker-compose config` is valid; only the sidecar has a profile (replicate), on StarPunk's volume."""
+    shutil.copy(ROOT / "compose.yaml", tmp_path / "compose.yaml")
+    (tmp_path / ".env").write_text("".join(f"{key}={value}\n" for key, value in site_env().items()))
+    env = loopback_env(COMPOSE_PROJECT_NAME="starpunkconfigcheck")
+
+    rendered = cli.run("docker-compose", "--profile", "replicate", "config", cwd=tmp_path, env=env, timeout=60).stdout
+    services: dict[str, Any] = yaml.safe_load(rendered)["services"]
+    assert set(services) == {"starpunk", "litestream"}
+    # A service without profiles always starts; one with a profile only when it is asked for.
+    assert "profiles" not in services["starpunk"]
+    assert services["litestream"]["profiles"] == ["replicate"]
+    sidecar = services["litestream"]
+    assert sidecar["image"].startswith("starpunk-litestream:")
+    assert any(str(volume).startswith("starpunk-data:/data") or "/data" in str(volume) for volume in sidecar["volumes"])
+    assert sidecar["restart"] == "unless-stopped"

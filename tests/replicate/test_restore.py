@@ -42,3 +42,22 @@ def test_a_point_in_time_restore_brings_back_the_site_as_it_was_then(replicated:
     assert "Written after the moment" not in notes
     latest = replicated(path).start(replicate=False)
     assert latest.site is not None and "Written after the moment" in stored_notes(latest.site)
+
+
+def test_backup_and_checkpoints_work_with_litestream_attached(replicated: Callable[..., ReplicatedSite]) -> None:
+    """The online backup command and a checkpoint run beside the sidecar; the backup restores like any other."""
+    pair = replicated(f"beside-{secrets.token_hex(4)}").start()
+    assert pair.site is not None
+    site, owner = pair.site, pair.site.sign_in()
+    for number in range(5):
+        assert owner.post_note(f"Note {number} beside Litestream").status_code == 303
+    pair.wait_replicated()
+    said = site.run("flask", "--app", "starpunk", "backup", "/data/backups/beside.db")
+    assert "Backed up 5 note(s)" in said
+    busy, _, _ = site.sqlite("PRAGMA wal_checkpoint(PASSIVE)")[0]
+    assert busy == 0, "a passive checkpoint beside Litestream should not be blocked"
+    assert site.integrity() == "ok"
+    assert owner.post_note("Written after the backup").status_code == 303
+    time.sleep(SETTLE_SECONDS)
+    assert pair.wait_replicated()["status"] == "ok"
+    assert "level=ERROR" not in pair.sidecar_logs()

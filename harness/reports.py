@@ -35,6 +35,7 @@ PROXY = REPORTS / "proxy"
 MUTANTS = REPORTS / "mutants"
 SBOM = REPORTS / "sbom"
 REPRODUCIBLE = REPORTS / "reproducible"
+REPLICATE = REPORTS / "replicate"
 
 STARTED = datetime.now(timezone.utc)
 RUN_ID = os.environ.get("STARPUNK_RUN_ID") or STARTED.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -168,12 +169,12 @@ def _written(path: Path) -> str:
     return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _table_section(title: str, folder: Path, data: str, session: str) -> list[str]:
-    """Return a section showing folder/summary.md, with links to it and to its JSON."""
+def _table_section(title: str, folder: Path, data: str, session: str, table: str = "summary.md") -> list[str]:
+    """Return a section showing folder/table (summary.md), with links to it and to its JSON."""
     parts = [f"<h2>{html.escape(title)}</h2>"]
-    summary = folder / "summary.md"
+    summary = folder / table
     if summary.is_file():
-        links = [_link(folder / name, name) for name in ("summary.md", data) if (folder / name).is_file()]
+        links = [_link(folder / name, name) for name in (table, data) if (folder / name).is_file()]
         parts.append(
             f"<p>Written {_written(summary)} UTC: {' · '.join(links)}</p>"
             f"<pre>{html.escape(summary.read_text(encoding='utf-8'))}</pre>"
@@ -236,6 +237,8 @@ def _artifacts() -> list[str]:
         )
     else:
         parts.append("<p>none: <code>nox -s mutants</code> writes them to build/reports/mutants/.</p>")
+    parts += _table_section("Replication: disaster rounds", REPLICATE, "disaster.json", "replicate", "disaster.md")
+    parts += _table_section("Replication: restore time", REPLICATE, "restore-time.json", "replicate", "restore-time.md")
     parts.append("<h2>Blue/green upgrade under load</h2>")
     if BLUE_GREEN.is_file():
         figures = BLUE_GREEN.read_text(encoding="utf-8")

@@ -121,6 +121,7 @@ def create_app(test_config=None):
         meta,
         micropub,
         notes,
+        replication,
         search,
         templatecache,
         throttle,
@@ -149,6 +150,12 @@ def create_app(test_config=None):
         restored = cli.restore_backed_up_media(settings["DATA_PATH"])
     except (OSError, sqlite3.Error, media.MediaError) as exc:
         raise SystemExit(f"starpunk: cannot write back the photos of the restored backup: {exc}") from None
+    try:
+        reconciled = replication.reconcile(settings["DATA_PATH"])
+    except (OSError, sqlite3.Error, media.MediaError) as exc:
+        # The site can still serve; the photos a restored copy carries stay in the database until the next start.
+        app.logger.warning("could not reconcile the photo files with their copies in the database: %s", exc)
+        reconciled = None
     try:
         abandoned = media.remove_abandoned_uploads(settings["DATA_PATH"])
     except OSError as exc:  # a read-only /data: the partial files do no harm, /health says what is wrong
@@ -212,6 +219,12 @@ def create_app(test_config=None):
         app.logger.info(
             "restored %d photo file(s) from the backup into %s", restored, media.media_folder(settings["DATA_PATH"])
         )
+    if reconciled is not None and reconciled.restored:
+        app.logger.info("%s", reconciled.restored_line())
+    elif reconciled is not None and reconciled.photos_written_back:
+        app.logger.info("wrote back %d photo file(s) kept in the database", reconciled.photos_written_back)
+    if reconciled is not None and reconciled.photos_kept:
+        app.logger.info("kept %d photo file(s) in the database (media_copies)", reconciled.photos_kept)
     if abandoned:
         app.logger.info("removed %d partial upload file(s) left by a killed process", abandoned)
     if settings["DEV_MODE"]:

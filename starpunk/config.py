@@ -31,6 +31,11 @@ DEFAULTS = {
     # Host names whose Webmentions are approved at once, and whose are dropped unread.
     "WEBMENTION_TRUSTED_HOSTS": "",
     "WEBMENTION_BLOCKED_HOSTS": "",
+    # Litestream's control socket (the sidecar's `socket: path:`), on the shared
+    # volume; empty: replication is not watched and /health says nothing of it.
+    "REPLICATION_SOCKET": "",
+    # /health says replication is behind when the replica's last sync is older.
+    "REPLICATION_MAX_LAG_SECONDS": 10,
 }
 
 INT_SETTINGS = {
@@ -39,6 +44,7 @@ INT_SETTINGS = {
     "TRUSTED_PROXIES": 0,
     "TOKEN_LIFETIME_DAYS": 1,
     "MEDIA_MAX_BYTES": 1024,
+    "REPLICATION_MAX_LAG_SECONDS": 1,
 }
 BOOL_SETTINGS = {"DEV_MODE"}
 MIN_SECRET_LENGTH = 32
@@ -129,6 +135,7 @@ def load_config(environ=None, test_config=None):
     settings["INDIELOGIN_URL"] = str(settings["INDIELOGIN_URL"]).rstrip("/")
     settings["DATA_PATH"] = str(Path(settings["DATA_PATH"]).absolute())
     settings["AUTHOR_PHOTO"] = str(settings["AUTHOR_PHOTO"]).strip()
+    settings["REPLICATION_SOCKET"] = str(settings["REPLICATION_SOCKET"]).strip()
     if settings["AUTHOR_PHOTO"] and not settings["AUTHOR_PHOTO"].startswith(("https://", "http://", "/")):
         raise ConfigError(
             f"AUTHOR_PHOTO must be an http(s):// URL or a path on this site, not {settings['AUTHOR_PHOTO']!r}"

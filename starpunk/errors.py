@@ -29,7 +29,7 @@ OAUTH_ERRORS = {401: "unauthorized", 403: "forbidden", 500: "server_error", 503:
 
 
 def _wants_json():
-    return request.path == "/health" or request.path.endswith(".json")
+    return request.path == "/health" or request.path.startswith("/health/") or request.path.endswith(".json")
 
 
 def _wants_oauth_json():

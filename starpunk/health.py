@@ -5,9 +5,10 @@ import sqlite3
 import tempfile
 from time import monotonic
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, abort, current_app, jsonify
 
 from .db import count_migrations, get_db
+from .replication import replication_status
 
 bp = Blueprint("health", __name__)
 
@@ -65,16 +66,43 @@ def check_data_path():
     return "ok"
 
 
+def check_replication():
+    """Return the replica's status from Litestream's socket, or None when replication is not watched."""
+    socket_path = current_app.config["REPLICATION_SOCKET"]
+    if not socket_path:
+        return None
+    return replication_status(socket_path, current_app.config["REPLICATION_MAX_LAG_SECONDS"])
+
+
 @bp.get("/health")
 def health():
-    """Report healthy (200) or which check failed (503), as JSON."""
+    """Report healthy (200) or which check failed (503), as JSON; with replication watched, the replica's status.
+
+    A replica behind or unreachable does not make the site unhealthy: it keeps
+    serving and taking notes (an orchestrator restarting it would not help);
+    /health/replication answers 503 then, for a monitor.
+    """
     checks = {"database": check_database(), "data_path": check_data_path()}
+    replication = check_replication()
+    extra = {} if replication is None else {"replication": replication}
     if all(result == "ok" for result in checks.values()):
         return jsonify(
             status="healthy",
             version=current_app.config["VERSION"],
             environment=current_app.config["ENVIRONMENT"],
+            **extra,
         )
-    response = jsonify(status="unhealthy", checks=checks, version=current_app.config["VERSION"])
+    response = jsonify(status="unhealthy", checks=checks, version=current_app.config["VERSION"], **extra)
     response.status_code = 503
+    return response
+
+
+@bp.get("/health/replication")
+def replication_health():
+    """Report the replica's status: 200 when it synced within REPLICATION_MAX_LAG_SECONDS, else 503 (404: unwatched)."""
+    replication = check_replication()
+    if replication is None:
+        abort(404, "Replication is not watched here (REPLICATION_SOCKET is empty).")
+    response = jsonify(replication)
+    response.status_code = 200 if replication["status"] == "ok" else 503
     return response

@@ -9,13 +9,14 @@ The API the admin form and Micropub share (inside an app context):
   re-encoding (starpunk/scrub.py). Raises ``MediaTooLarge`` (status 413) past
   MEDIA_MAX_BYTES, ``UnsupportedMedia`` (415) for anything else and
   ``MediaStorageError`` (503) when the disk refuses the file. When it returns,
-  the file is fsynced under ``DATA_PATH/media/<name>`` and served at ``url``.
+  the file is fsynced under ``DATA_PATH/media/<name>`` and served at ``url``,
+  and its bytes are in the database's ``media_copies`` (starpunk/mediacopies.py).
 - ``StoredMedia(name, url, width, height, content_type, size_bytes)``.
 - ``stored_media(name)``: the StoredMedia of a file already stored, or None.
 - ``name_from_url(url)``: the stored name when ``url`` is this site's
   ``/media/<name>``, else None (a link to elsewhere, never fetched).
-- ``discard(names)``: remove files a request stored for a note that was then
-  not saved, so no orphan stays behind. Call it only for files that request stored.
+- ``discard(names)``: remove files (and their copies in the database) a request
+  stored for a note that was then not saved, so no orphan stays behind. Call it only for files that request stored.
 - ``remove_abandoned_uploads(data_path)``: at start, remove the partial files
   of uploads whose process was killed mid-write (SIGKILL, power loss).
 - ``@accepts_uploads(when=predicate)`` on a view: requests to it for which
@@ -34,6 +35,7 @@ import io
 import os
 import re
 import secrets
+import sqlite3
 import struct
 import time
 import warnings
@@ -43,6 +45,8 @@ from pathlib import Path
 from flask import Blueprint, abort, current_app, request, send_from_directory, url_for
 from PIL import Image, UnidentifiedImageError
 
+from . import mediacopies
+from .db import get_db
 from .scrub import remove_location
 
 bp = Blueprint("media", __name__)
@@ -214,6 +218,12 @@ def save_upload(source, declared_name=""):
     extension, content_type = TYPES[image_format]
     name = f"{secrets.token_hex(16)}.{extension}"
     write_atomically(media_folder(), name, data)
+    try:
+        # Its bytes in the database too, before the note that shows it: a replica holds both (mediacopies.py).
+        mediacopies.keep(get_db(), name, data)
+    except sqlite3.Error as exc:
+        (media_folder() / name).unlink(missing_ok=True)
+        raise MediaStorageError("The photo could not be saved (the database refused it); nothing was kept.") from exc
     current_app.logger.info("media %s stored (%s, %dx%d, %d bytes)", name, content_type, width, height, len(data))
     return StoredMedia(name, media_url(name), width, height, content_type, len(data))
 
@@ -231,10 +241,16 @@ def stored_media(name):
 
 
 def discard(names):
-    """Remove files stored for a note that was then not saved."""
+    """Remove files stored for a note that was then not saved, and their copies in the database."""
+    names = [name for name in names if NAME.match(name)]
     for name in names:
-        if NAME.match(name):
-            (media_folder() / name).unlink(missing_ok=True)
+        (media_folder() / name).unlink(missing_ok=True)
+    if not names:
+        return
+    try:
+        mediacopies.forget(get_db(), names)
+    except sqlite3.Error as exc:  # a full disk: the copies stay, unseen (no note names them); the note's error stands
+        current_app.logger.warning("could not remove the database copies of %d discarded photo(s): %s", len(names), exc)
 
 
 def accepts_uploads(when):

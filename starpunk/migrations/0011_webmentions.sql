@@ -1,5 +1,4 @@
--- Receiving Webmentions (0.8.0). 0008 is another change's number (search):
--- migrations are applied by version, whatever is missing, so the gap is harmless.
+-- Receiving Webmentions (0.8.0).
 
 -- The durable job queue (starpunk/queue.py): work that waits on another
 -- server. A job is queued until next_at, running while a consumer holds its

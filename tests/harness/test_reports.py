@@ -9,6 +9,7 @@ from harness import reports
 def folder(tmp_path, monkeypatch):
     """Point every report path at an empty build/reports/ in a checkout of this test's own."""
     paths = "REPORTS RESULTS JUNIT COVERAGE LOAD SCALE SCREENSHOTS AXE LIGHTHOUSE PROXY BLUE_GREEN SBOM REPRODUCIBLE"
+    paths += " MUTANTS REPLICATE"
     paths = paths.split()
     for name in paths:
         monkeypatch.setattr(reports, name, tmp_path / getattr(reports, name).relative_to(reports.ROOT))

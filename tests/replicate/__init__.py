@@ -1,0 +1,1 @@
+"""Replication to a real S3 server (SeaweedFS) and restores from it: `nox -s replicate`."""

@@ -1,0 +1,82 @@
+"""loadtests.flood: the Webmention flood readers are measured under, against a real HTTP server on 127.0.0.1."""
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from loadtests import flood
+from loadtests.wrk import WrkRun
+
+TARGET = "http://127.0.0.1/note/a-note"
+
+
+class Endpoint:
+    """A Webmention endpoint that accepts BOUND mentions, then answers 429, and keeps every form it was sent."""
+
+    BOUND = 5
+
+    def __init__(self) -> None:
+        self.forms: list[dict[str, list[str]]] = []
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers["Content-Length"])
+                endpoint.forms.append(parse_qs(self.rfile.read(length).decode()))
+                self.send_response(202 if len(endpoint.forms) <= Endpoint.BOUND else 429)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def endpoint():
+    made = Endpoint()
+    yield made
+    made.close()
+
+
+def wrk_run(url: str, p95_ms: float, requests: int = 100) -> WrkRun:
+    return WrkRun(url, 16, requests, 1.0, 0, p95_ms / 2, p95_ms, p95_ms * 2, 0, 0.1)
+
+
+def test_a_flood_sends_well_formed_mentions_from_one_host_and_tallies_the_answers(endpoint) -> None:
+    """Every mention names the target and a source on one host; 202s and 429s are counted apart."""
+    with flood.Flood(endpoint.url + "/webmention", TARGET, rate=400) as sent:
+        while len(endpoint.forms) < Endpoint.BOUND + 3:
+            threading.Event().wait(0.01)
+    sources = [form["source"][0] for form in endpoint.forms]
+    assert {form["target"][0] for form in endpoint.forms} == {TARGET}
+    assert {urlsplit(source).netloc for source in sources} == {"127.0.0.1:9"}
+    assert len(set(sources)) == len(sources), "each mention has a source of its own"
+    assert sent.statuses["202"] == Endpoint.BOUND and sent.statuses["429"] == len(endpoint.forms) - Endpoint.BOUND
+
+
+def test_readers_are_measured_quiet_then_under_the_flood(endpoint) -> None:
+    """Each round runs every route quiet with no mention sent, then under the flood; medians by state."""
+    seen: list[tuple[str, int]] = []
+
+    def run(url: str, seconds: int, connections: int) -> WrkRun:
+        seen.append((url, len(endpoint.forms)))
+        flooded = url.endswith("?flood") or len(seen) % 2 == 0
+        threading.Event().wait(0.05)
+        return wrk_run(url, 9.0 if flooded else 3.0)
+
+    figures = flood.measure(endpoint.url, TARGET, {"/": "/"}, rounds=2, seconds=1, run=run)
+    # Round one: quiet before any mention; then the flood is running while "/" is measured again.
+    assert seen[0][1] == 0
+    assert figures["routes"]["/"]["quiet"]["p95_ms"] == 3.0 and figures["routes"]["/"]["flood"]["p95_ms"] == 9.0
+    assert figures["flood"]["sent"] == len(endpoint.forms) > 0
+    assert sum(figures["flood"]["statuses"].values()) == figures["flood"]["sent"]

@@ -35,13 +35,15 @@ def when_ready(server):
 
     Workers (and the ones MAX_REQUESTS recycles) inherit compiled templates
     and rendered notes, and gc.freeze keeps the collector from touching, and
-    so copying, the pages they share with the master.
+    so copying, the pages they share with the master. The hooks ask the app
+    itself (StarPunk's warm_up, hold_database_open), so another app served
+    with this file, the load test's framework floor, loads none of StarPunk.
     """
     import gc
 
-    from starpunk import warm_up
-
-    warm_up(server.app.wsgi())
+    warm_up = getattr(server.app.wsgi(), "warm_up", None)
+    if warm_up is not None:
+        warm_up()
     gc.freeze()
 
 
@@ -49,10 +51,11 @@ def post_worker_init(worker):
     """Hold the database open in every worker for its requests, so a full disk stops writes but not reads."""
     import sqlite3
 
-    from starpunk.db import hold_open
-
+    hold_database_open = getattr(worker.wsgi, "hold_database_open", None)
+    if hold_database_open is None:
+        return
     try:
-        hold_open(worker.wsgi.config["DATA_PATH"])
+        hold_database_open()
     except sqlite3.Error as exc:
         # A worker that cannot hold the database still serves (and /health
         # says why); refusing to boot would stop Gunicorn and loop the container.

@@ -325,3 +325,8 @@ def test_partial_uploads_left_by_a_killed_process_are_removed_at_start(make_app,
     make_app()
     assert sorted(path.name for path in folder.iterdir()) == sorted([stored.name, in_progress.name])
     assert "removed 1 partial upload file(s) left by a killed process" in capsys.readouterr().err
+
+
+def test_the_gps_directory_tag_is_pillows():
+    """scrub names the GPS directory's tag without importing Pillow at start: it is the one Pillow knows."""
+    assert scrub.GPS_IFD == ExifTags.IFD.GPSInfo

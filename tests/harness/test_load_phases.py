@@ -75,3 +75,23 @@ def test_the_writer_posts_on_schedule_and_counts_what_was_acknowledged() -> None
         time.sleep(0.3)
     assert writer.written == 0
     assert writer.failed >= 2
+
+
+def _row(count: int, capacity_per_mb: float, slow: bool = True, fast: bool = True, small: bool = True) -> dict:
+    return {
+        "workers": count,
+        "capacity_per_mb": capacity_per_mb,
+        "slow_clients": {"met": slow},
+        "throughput_met": fast,
+        "p95_met": True,
+        "memory_met": small,
+    }
+
+
+def test_the_default_workers_serve_most_per_mb_among_those_meeting_every_goal() -> None:
+    """One worker is cheapest but a stalled upload stalls every reader; four are over 80 MB: two or three win."""
+    from loadtests import workers
+
+    rows = [_row(1, 20.0, slow=False), _row(2, 15.0), _row(3, 12.0), _row(4, 16.0, small=False)]
+    assert workers.choose(rows) == 2
+    assert workers.choose([_row(1, 20.0, slow=False)]) is None

@@ -420,11 +420,11 @@ def measure(args, locust_args):
             points = throughput.measure(targets, rounds, args.wrk_seconds)
             baseline = {} if args.write_baseline else read_baseline(args.baseline)
             floor_cpu_share = throughput.summarize(points[FLOOR]).server_cpu
-            below = regressions(judged_throughput(points), baseline)
+            below = regressions(judged_throughput(points), gated(baseline))
             if below and floor_cpu_share >= args.min_server_cpu:
                 # A slow spell of a shared machine can push one ratio down: what is
                 # still below after as many rounds again, with the floor, fails.
-                wanted = {FLOOR, *below} | ({LIMIT} if LIMIT_RATIO in below else set())
+                wanted = {FLOOR, *below}
                 again = [target for target in targets if target.name in wanted]
                 print(f"bench: below baseline: {'; '.join(below.values())}; measuring them again", flush=True)
                 throughput.measure_rounds(again, args.wrk_rounds, args.wrk_seconds, points)
@@ -504,7 +504,7 @@ def measure(args, locust_args):
         "baseline_judged": floor_cpu_share >= args.min_server_cpu,
         "floor_server_cpu": floor_cpu_share,
         "baseline_min_server_cpu": args.min_server_cpu,
-        "regressions": list(regressions(judged, baseline).values()),
+        "regressions": list(regressions(judged, gated(baseline)).values()),
         "route_goals": ROUTES,
         "not_modified": NOT_MODIFIED,
         "saturation_p95_ms": SATURATION_P95_MS,
@@ -525,6 +525,16 @@ def measure(args, locust_args):
 
 def _difference(a, b):
     return None if a is None or b is None else a - b
+
+
+def gated(baseline):
+    """Return the baseline ratios the gate judges: all but the floor's over nginx's, which is reported only.
+
+    StarPunk's code cannot move that one, and contention does: with a CPU hog on the server's core (issue 23)
+    nginx, a small host process, kept more of its speed per CPU-second than the floor's Python did, and the
+    ratio fell 24% with every StarPunk route within its bounds.
+    """
+    return {name: value for name, value in baseline.items() if name != LIMIT_RATIO}
 
 
 def judged_throughput(points):

@@ -3,7 +3,10 @@
 import os
 
 bind = "0.0.0.0:8000"
-workers = int(os.environ.get("WORKERS", "4"))
+# 2 for one CPU, chosen by measurement (python -m loadtests.bench --workers-sweep; the table is in the
+# deployment guide's "Tuning workers"): the most requests per MB while keeping the throughput, p95 and
+# slow-client goals; 1 lets a single stalled upload stall every reader, 4 went past 80 MB under load.
+workers = int(os.environ.get("WORKERS", "2"))
 timeout = int(os.environ.get("WORKER_TIMEOUT", "30"))
 # A recycled worker is a fresh fork of the master, which rendered the site as it
 # was at startup: it renders again every note written since. At 1000 a busy

@@ -61,10 +61,10 @@ HERE = Path(__file__).resolve().parent
 SEED_NOTES = 200
 # Posted through Micropub after the others, so the index shows them: tags and a photo each, for the readers.
 SEED_PHOTO_NOTES = 10
-# The image run the way compose.yaml runs it: 1 CPU, 512 MB, 4 workers, a data volume.
+# The image run the way compose.yaml runs it: 1 CPU, 512 MB, the default 2 workers (gunicorn.conf.py), a data volume.
 CPUS = 1
 MEMORY_LIMIT_MB = 512
-WORKERS = 4
+WORKERS = 2
 # Pass/fail limits and the goals reported beside them live in testkit/limits.py, shared with the tests.
 FLOOR_APP = startup.FLOOR_APP
 FLOOR = "floor"

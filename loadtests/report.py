@@ -123,7 +123,7 @@ def startup_table(report):
     """Return the start-up section: the engine's own start, the floor's and StarPunk's, median and max, and the goal."""
     figures, goals = report["startup"], report["goals"]
     labels = {
-        "engine": "the engine: the image with a trivial command (`python3 -I -S -c ''`), `docker start` to exit",
+        "engine": "the engine: the image with a trivial command, `docker start` until its process runs",
         "floor": "the framework floor, `docker start` to its first 200",
         "starpunk": "StarPunk, `docker start` to a healthy `/health`",
     }

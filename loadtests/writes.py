@@ -127,6 +127,7 @@ def summarize(runs: dict[int, dict[str, list[WrkRun]]], writes: dict[int, dict[s
                     "rps": statistics.median(run.rps for run in route_runs),
                     "p95_ms": statistics.median(run.p95_ms for run in route_runs),
                     "errors": sum(run.errors for run in route_runs),
+                    "error_kinds": [kind for run in route_runs for kind in run.error_kinds],
                     "ratio_to_quiet": statistics.median(
                         run.rps / base.rps for run, base in zip(route_runs, quiet[name], strict=True) if base.rps
                     ),

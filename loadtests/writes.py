@@ -6,8 +6,13 @@ each round runs wrk on each reader route with no writes (quiet), then while
 a writer posts notes through Micropub at 1 per second, then at 10 per second
 (RATES), so a slow moment of a shared machine lands on every state alike. A
 route's figure is the median of its rounds; its ratio to quiet is the median
-of the per-round ratios. The writer runs on the client core beside wrk and
-posts on a fixed schedule (a late post is sent at once, never skipped).
+of the per-round ratios, in requests/s and in requests per CPU-second of the
+server (the writes' own CPU included: what readers lose to them). The goal
+judges the latter: on a shared machine another job's share of the server's
+core moved a route's requests/s by half between two runs of the same state,
+while requests per CPU-second moved by about a tenth. The writer runs on the
+client core beside wrk and posts on a fixed schedule (a late post is sent at
+once, never skipped).
 """
 
 import statistics
@@ -90,9 +95,13 @@ def measure(
     rounds: int = ROUNDS,
     seconds: int = SECONDS,
     run: Callable[..., WrkRun] = run_wrk,
+    server_cpu_s: Callable[[], float] = lambda: 0.0,
 ) -> dict[str, Any]:
-    """Measure each route (name -> path) at each write rate, round after round; return the figures by rate."""
-    runs: dict[int, dict[str, list[WrkRun]]] = {rate: {name: [] for name in routes} for rate in rates}
+    """Measure each route (name -> path) at each write rate, round after round; return the figures by rate.
+
+    server_cpu_s reads the server's CPU seconds so far (throughput.container_cpu_s).
+    """
+    runs: dict[int, dict[str, list[tuple[WrkRun, float]]]] = {rate: {name: [] for name in routes} for rate in rates}
     writes: dict[int, dict[str, Any]] = {
         rate: {"written": 0, "failed": 0, "seconds": 0.0, "latencies_ms": []} for rate in rates
     }
@@ -101,7 +110,9 @@ def measure(
             started = time.monotonic()
             with Writer(base_url + "/micropub", token, rate) as writer:
                 for name, path in routes.items():
-                    runs[rate][name].append(run(base_url + path, seconds, CONNECTIONS))
+                    before = server_cpu_s()
+                    measured = run(base_url + path, seconds, CONNECTIONS)
+                    runs[rate][name].append((measured, server_cpu_s() - before))
             tally = writes[rate]
             tally["written"] += writer.written
             tally["failed"] += writer.failed
@@ -110,8 +121,31 @@ def measure(
     return summarize(runs, writes)
 
 
-def summarize(runs: dict[int, dict[str, list[WrkRun]]], writes: dict[int, dict[str, Any]]) -> dict[str, Any]:
-    """Return, by rate, each route's median req/s and p95, its ratio to quiet (paired by round), and the writes."""
+def _per_cpu_second(run: WrkRun, cpu_s: float) -> float:
+    return run.requests / cpu_s if cpu_s > 0 else 0.0
+
+
+def _paired(runs: list[tuple[WrkRun, float]], quiet: list[tuple[WrkRun, float]], per_cpu: bool) -> float:
+    """Return the median over rounds of a run's figure over the quiet run's of the same round."""
+    ratios = []
+    for (run, cpu_s), (base, base_cpu_s) in zip(runs, quiet, strict=True):
+        value, reference = (
+            (_per_cpu_second(run, cpu_s), _per_cpu_second(base, base_cpu_s))
+            if per_cpu
+            else (
+                run.rps,
+                base.rps,
+            )
+        )
+        if reference:
+            ratios.append(value / reference)
+    return statistics.median(ratios) if ratios else 0.0
+
+
+def summarize(
+    runs: dict[int, dict[str, list[tuple[WrkRun, float]]]], writes: dict[int, dict[str, Any]]
+) -> dict[str, Any]:
+    """Return, by rate, each route's median req/s and p95, its ratios to quiet (paired by round), and the writes."""
     quiet = runs[0]
     figures: dict[str, Any] = {}
     for rate, routes in runs.items():
@@ -124,13 +158,13 @@ def summarize(runs: dict[int, dict[str, list[WrkRun]]], writes: dict[int, dict[s
             "write_p95_ms": latencies[int(0.95 * (len(latencies) - 1))] if latencies else None,
             "routes": {
                 name: {
-                    "rps": statistics.median(run.rps for run in route_runs),
-                    "p95_ms": statistics.median(run.p95_ms for run in route_runs),
-                    "errors": sum(run.errors for run in route_runs),
-                    "error_kinds": [kind for run in route_runs for kind in run.error_kinds],
-                    "ratio_to_quiet": statistics.median(
-                        run.rps / base.rps for run, base in zip(route_runs, quiet[name], strict=True) if base.rps
-                    ),
+                    "rps": statistics.median(run.rps for run, _ in route_runs),
+                    "p95_ms": statistics.median(run.p95_ms for run, _ in route_runs),
+                    "errors": sum(run.errors for run, _ in route_runs),
+                    "error_kinds": [kind for run, _ in route_runs for kind in run.error_kinds],
+                    "ratio_to_quiet": _paired(route_runs, quiet[name], per_cpu=False),
+                    # What the goal judges: requests per CPU-second of the server over quiet's.
+                    "cost_ratio_to_quiet": _paired(route_runs, quiet[name], per_cpu=True),
                 }
                 for name, route_runs in routes.items()
             },

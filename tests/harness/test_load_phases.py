@@ -61,12 +61,21 @@ def _run(rps: float, p95_ms: float = 10.0) -> WrkRun:
 
 def test_readers_under_writes_are_paired_with_the_quiet_run_of_their_round() -> None:
     """A slow round slows quiet and writing runs alike: the ratio is the median of per-round ratios."""
-    runs = {0: {"/": [_run(1000), _run(500)]}, 1: {"/": [_run(900), _run(450)]}}
+    runs = {0: {"/": [(_run(1000), 2.0), (_run(500), 1.0)]}, 1: {"/": [(_run(900), 2.0), (_run(450), 1.0)]}}
     tally = {"written": 4, "failed": 0, "seconds": 4.0, "latencies_ms": [20.0, 30.0, 25.0, 40.0]}
     figures = writes.summarize(runs, {0: {**tally, "written": 0, "latencies_ms": []}, 1: tally})
     assert figures["1"]["routes"]["/"]["ratio_to_quiet"] == pytest.approx(0.9)
     assert figures["1"]["writes_per_s"] == 1.0
     assert figures["0"]["write_p95_ms"] is None
+
+
+def test_readers_under_writes_are_judged_per_cpu_second_of_the_server() -> None:
+    """Another job took half the server's core in the writing run: req/s halves, what a request costs does not."""
+    runs = {0: {"/": [(_run(1000), 2.0)]}, 1: {"/": [(_run(500), 1.0)]}}
+    tally = {"written": 2, "failed": 0, "seconds": 2.0, "latencies_ms": [20.0]}
+    route = writes.summarize(runs, {0: {**tally, "written": 0, "latencies_ms": []}, 1: tally})["1"]["routes"]["/"]
+    assert route["ratio_to_quiet"] == pytest.approx(0.5)
+    assert route["cost_ratio_to_quiet"] == pytest.approx(1.0)
 
 
 def test_the_writer_posts_on_schedule_and_counts_what_was_acknowledged() -> None:

@@ -3,7 +3,10 @@
 import os
 
 bind = "0.0.0.0:8000"
-workers = int(os.environ.get("WORKERS", "4"))
+# 2 for one CPU, chosen by measurement (python -m loadtests.bench --workers-sweep; the table is in the
+# deployment guide's "Tuning workers"): the most requests per MB while keeping the throughput, p95 and
+# slow-client goals; 1 lets a single stalled upload stall every reader, 4 went past 80 MB under load.
+workers = int(os.environ.get("WORKERS", "2"))
 timeout = int(os.environ.get("WORKER_TIMEOUT", "30"))
 # A recycled worker is a fresh fork of the master, which rendered the site as it
 # was at startup: it renders again every note written since. At 1000 a busy
@@ -40,19 +43,23 @@ def when_ready(server):
 
     Workers (and the ones MAX_REQUESTS recycles) inherit compiled templates
     and rendered notes, and gc.freeze keeps the collector from touching, and
-    so copying, the pages they share with the master.
+    so copying, the pages they share with the master. The hooks ask the app
+    itself (StarPunk's warm_up, hold_database_open), so another app served
+    with this file, the load test's framework floor, loads none of StarPunk.
     """
     import gc
 
-    from starpunk import warm_up
-
-    warm_up(server.app.wsgi())
+    warm_up = getattr(server.app.wsgi(), "warm_up", None)
+    if warm_up is not None:
+        warm_up()
     gc.freeze()
 
 
 def post_worker_init(worker):
     """Hold the database open in every worker for its requests; start the worker's queue consumer thread.
 
+    Both are the app's (StarPunk.start_queue_consumer, hold_database_open), so the
+    load test's framework floor, served with this file, loads none of StarPunk.
     Holding the database: a full disk stops writes but not reads. The
     consumer (starpunk/consumer.py) waits for the container's queue lock, so
     exactly one worker at a time does the queued jobs (Webmention checks);
@@ -60,13 +67,14 @@ def post_worker_init(worker):
     """
     import sqlite3
 
-    from starpunk.consumer import Consumer
-    from starpunk.db import hold_open
-
-    Consumer(worker.wsgi).start()
-
+    start_queue_consumer = getattr(worker.wsgi, "start_queue_consumer", None)
+    if start_queue_consumer is not None:
+        start_queue_consumer()
+    hold_database_open = getattr(worker.wsgi, "hold_database_open", None)
+    if hold_database_open is None:
+        return
     try:
-        hold_open(worker.wsgi.config["DATA_PATH"])
+        hold_database_open()
     except sqlite3.Error as exc:
         # A worker that cannot hold the database still serves (and /health
         # says why); refusing to boot would stop Gunicorn and loop the container.

@@ -1,18 +1,39 @@
-"""The committed throughput ratios (loadtests/baseline.json) and the check of a run against them.
+"""The committed ratios (loadtests/baseline.json) and the check of a run against them: a gate that does not cry wolf.
 
 Absolute requests/s depend on the machine and on what else it runs; ratios
-measured side by side in one run much less. Each run's ratios (every route
-over the framework floor, and the floor over nginx's static-file limit, in
-requests per CPU-second of the server: see loadtests/throughput.py) are
-compared with the committed ones, and one more than BASELINE_TOLERANCE below
-its baseline fails the run. After a change that moves them on purpose
-(a faster app, a new image), refresh the file and commit it:
+measured side by side in one run much less. Each run's ratios are compared
+with the committed ones, and one more than BASELINE_TOLERANCE below its
+baseline fails the run. Every ratio is "higher is better":
+
+- throughput: every route over the framework floor, in requests per
+  CPU-second of the server (see loadtests/throughput.py), each judged by its
+  best round (judged_ratio); the floor over nginx's static-file limit is kept
+  and reported but not judged (loadtests/bench.py's gated: contention moves
+  it, StarPunk's code cannot);
+- start-up: the floor's median over StarPunk's;
+- memory: the floor's peak working set over StarPunk's;
+- readers while notes are written at 1 per second, over the same readers quiet.
+
+Why the best round: another job on the server's core (a shared machine, a CI
+runner) slows a round down, it never speeds one up. A round the contention
+happened to spare measures the code; a change that makes every request
+dearer (say, the reader fast path switched off) lowers every round. So the
+gate fails a route only when even its best round is more than the tolerance
+below its baseline (and still is after as many rounds again), which a CPU
+hog sharing the core does not do (tests/harness/test_load_figures.py has the
+synthetic cases; the report says what a run measured). The baseline itself
+holds medians from a quiet machine, so the best round also carries the
+rounds' spread: a small regression can pass, a large one cannot.
+
+After a change that moves them on purpose (a faster app, a new image), refresh
+the file on a quiet machine and commit it:
 
     nox -s load -- --write-baseline
 """
 
 import json
 from pathlib import Path
+from typing import Any
 
 from testkit.limits import BASELINE_TOLERANCE
 
@@ -58,3 +79,21 @@ def regressions(
                 f"({value / expected - 1:+.0%}, more than {tolerance:.0%} below; {REFRESH} if intended)"
             )
     return lines
+
+
+def judged_ratio(rounds: list[float]) -> float:
+    """Return the figure the gate judges of a ratio's per-round values: its best round (see the module's docstring)."""
+    return max(rounds)
+
+
+def describe(ratio: str, measured: dict[str, float], baseline: dict[str, float], tolerance: float) -> dict[str, Any]:
+    """Return what the report shows of one ratio: the value judged, the baseline, the bound and whether it held."""
+    expected = baseline.get(ratio)
+    value = measured.get(ratio)
+    bound = None if expected is None else expected * (1 - tolerance)
+    return {
+        "measured": value,
+        "baseline": expected,
+        "bound": bound,
+        "held": None if bound is None else value is not None and value >= bound,
+    }

@@ -5,12 +5,18 @@ script does not know (e.g. --processes 2) are passed on to locust:
 
     python -m loadtests.bench --image starpunk:latest -u 50 -r 10 -t 60s
     python -m loadtests.bench --image starpunk:latest --write-baseline
+    python -m loadtests.bench --image starpunk:latest --workers-sweep   # loadtests/workers.py, slow
 
-The app runs on core 1 and every load generator on core 0. After startup,
-seeding and the locust mix, wrk measures StarPunk's routes beside the
-framework floor (loadtests/floor/floorapp.py in the same image, with the same
-gunicorn.conf.py) and nginx serving the same feed bytes from disk
-(loadtests/throughput.py); their ratios to the floor are checked against
+The app runs on core 1 and every load generator on core 0. Phases, in order:
+seeding; start-up of StarPunk beside the framework floor
+(loadtests/floor/floorapp.py in the same image, with the same
+gunicorn.conf.py) and the engine's own start (loadtests/startup.py); the
+locust mix, with StarPunk's working set
+sampled and each process's memory read after it (loadtests/memory.py); the
+floor under the same readers, for its memory; wrk on StarPunk's routes beside
+the floor and nginx serving the same feed bytes from disk
+(loadtests/throughput.py); readers while notes are written at 1 and 10 per
+second (loadtests/writes.py). The ratios are checked against
 loadtests/baseline.json (loadtests/baseline.py).
 """
 
@@ -20,11 +26,9 @@ import csv
 import os
 import re
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -41,30 +45,28 @@ from testkit.limits import (
     MB,
     NOT_MODIFIED_FLOOR_RATIO_GOAL,
     SATURATION_P95_MS,
+    WRITES_JUDGED_PER_S,
 )
 from testkit.owner import Owner
-from testkit.site import ApiSite, Lab
+from testkit.site import Lab
 from testkit.web import plain_session
 
-from . import throughput
-from .baseline import BASELINE, read_baseline, regressions, write_baseline
+from . import memory, startup, throughput, writes
+from .baseline import BASELINE, judged_ratio, read_baseline, regressions, write_baseline
 from .micropub import make_token, seed_tagged_photos
 from .report import write_reports
 from .wrk import CLIENT_CORE, SERVER_CORE
 
 HERE = Path(__file__).resolve().parent
-STARTS = 5
-POLL_SECONDS = 0.025
-MEMORY_INTERVAL = 0.5
 SEED_NOTES = 200
 # Posted through Micropub after the others, so the index shows them: tags and a photo each, for the readers.
 SEED_PHOTO_NOTES = 10
-# The image run the way compose.yaml runs it: 1 CPU, 512 MB, 4 workers, a data volume.
+# The image run the way compose.yaml runs it: 1 CPU, 512 MB, the default 2 workers (gunicorn.conf.py), a data volume.
 CPUS = 1
 MEMORY_LIMIT_MB = 512
-WORKERS = 4
+WORKERS = 2
 # Pass/fail limits and the goals reported beside them live in testkit/limits.py, shared with the tests.
-FLOOR_APP = HERE / "floor" / "floorapp.py"
+FLOOR_APP = startup.FLOOR_APP
 FLOOR = "floor"
 LIMIT = "nginx"
 NOT_MODIFIED = "/feed.xml 304"
@@ -80,6 +82,13 @@ ROUTES = {
     "/health": None,
 }
 BASELINE_ROUNDS_FACTOR = 3
+# The floor's memory is measured under the same readers (locust, the same users and spawn rate) for this long:
+# it serves the same bytes whatever it is asked, so its working set is flat once every user runs.
+FLOOR_MIX_TIME = "15s"
+# The names of the ratios the gate judges besides the throughput ratios (loadtests/baseline.py).
+STARTUP_RATIO = "startup: floor ÷ StarPunk (median)"
+MEMORY_RATIO = "memory: floor ÷ StarPunk (peak working set)"
+WRITES_RATIO = f"readers at {WRITES_JUDGED_PER_S} write/s ÷ quiet (lowest route, per CPU-second)"
 NOTE_LINK = re.compile(r'href="[^"]*?(/note/[a-z0-9-]+)"')
 
 
@@ -89,9 +98,17 @@ def parse_args(argv):
     parser.add_argument("--image", default="starpunk:latest")
     parser.add_argument("-u", "--users", type=int, default=50)
     parser.add_argument("-r", "--spawn-rate", type=float, default=10)
-    parser.add_argument("-t", "--run-time", default="60s")
+    # 40 s (60 s until issue 23): about 800 requests after the ramp-up, plenty for each endpoint's p95, and the
+    # session's time went to the floor's memory, the start-ups beside the floor and the readers under writes.
+    parser.add_argument("-t", "--run-time", default="40s")
     parser.add_argument("--wrk-rounds", type=int, default=throughput.ROUNDS, help="wrk runs per target (median)")
     parser.add_argument("--wrk-seconds", type=int, default=throughput.SECONDS, help="length of each wrk run")
+    parser.add_argument("--starts", type=int, default=startup.ROUNDS, help="start-ups of each kind (median, max)")
+    parser.add_argument("--workers", type=int, default=WORKERS, help="Gunicorn workers of StarPunk and the floor")
+    parser.add_argument("--floor-mix-time", default=FLOOR_MIX_TIME, help="how long the floor serves the readers")
+    parser.add_argument(
+        "--write-rounds", type=int, default=writes.ROUNDS, help="rounds of readers quiet and under writes"
+    )
     parser.add_argument("--baseline", type=Path, default=BASELINE, help="the committed ratios to compare with")
     parser.add_argument(
         "--write-baseline", action="store_true", help="write this run's ratios to --baseline instead of comparing"
@@ -103,17 +120,12 @@ def parse_args(argv):
         help="judge the baseline only when the floor's server had this share of its core (0: always)",
     )
     parser.add_argument("--out", type=Path, default=Path("build/reports/load"))
+    parser.add_argument(
+        "--workers-sweep",
+        action="store_true",
+        help="instead: measure 1-4 workers for the default WORKERS (loadtests/workers.py; about 10 minutes)",
+    )
     return parser.parse_known_args(argv)
-
-
-def timed_start(site: ApiSite) -> float:
-    """Stop the site (SIGTERM, exit 0) and `start` the same container again.
-
-    Return the seconds to its first 200 from /health.
-    """
-    site.stop()
-    site.start_again(wait=False)
-    return site.wait_healthy(interval=POLL_SECONDS)
 
 
 def seed(owner: Owner, count: int) -> None:
@@ -127,34 +139,6 @@ def seed(owner: Owner, count: int) -> None:
         reply = owner.post_note(content, csrf_token=token)
         if reply.status_code != 303:
             raise RuntimeError(f"seeding note {n} failed with HTTP {reply.status_code}")
-
-
-class MemorySampler(threading.Thread):
-    """Sample the container's working set (usage minus inactive file cache) every interval."""
-
-    def __init__(self, container, interval=MEMORY_INTERVAL):
-        super().__init__(daemon=True)
-        self.container = container
-        self.interval = interval
-        self.samples = []
-        self.started = time.monotonic()
-        self._stop_event = threading.Event()
-
-    def run(self):
-        while not self._stop_event.is_set():
-            tick = time.monotonic()
-            stats = self.container.stats(stream=False, one_shot=True)
-            memory = stats.get("memory_stats", {})
-            inner = memory.get("stats", {})
-            inactive = inner.get("total_inactive_file", inner.get("inactive_file", 0))
-            if "usage" in memory:
-                self.samples.append((tick - self.started, (memory["usage"] - inactive) / MB))
-            self._stop_event.wait(max(0.0, self.interval - (time.monotonic() - tick)))
-
-    def stop(self):
-        """Stop sampling and wait for the thread."""
-        self._stop_event.set()
-        self.join(timeout=10)
 
 
 def run_locust(locustfile, base_url, users, spawn_rate, run_time, csv_prefix, extra, env=None):
@@ -295,16 +279,9 @@ def newest_note(site):
     return found.group(1)
 
 
-def start_floor(lab, volume, feed_file, container_limits):
-    """Start the framework floor: the same image and gunicorn.conf.py, on the same volume, serving feed_file."""
-    return lab.site(
-        data=volume,
-        env={"WORKERS": str(WORKERS)},
-        mounts={str(FLOOR_APP): "/floor/floorapp.py", str(feed_file): "/floor/feed.xml"},
-        command=["gunicorn", "--config", "/app/gunicorn.conf.py", "--pythonpath", "/floor", "floorapp:app"],
-        host_network=True,
-        **container_limits,
-    )
+def start_floor(lab, volume, feed_file, container_limits, workers, **options):
+    """Start the framework floor (same image, gunicorn.conf.py and workers) on the same volume, serving feed_file."""
+    return startup.floor_site(lab, feed_file, workers, data=volume, **options, **container_limits)
 
 
 def build_targets(site, floor, limit, note, etag):
@@ -337,6 +314,41 @@ def check_targets(targets, feed):
             raise RuntimeError(f"{target.name} does not serve the exact bytes of StarPunk's /feed.xml")
 
 
+def mix_cpu_figures(server_cpu, started, server_before, locust_before):
+    """Return the seconds since started and the CPU shares of locust and the server over them."""
+    seconds = time.monotonic() - started
+    return {
+        "seconds": seconds,
+        "locust": (children_cpu_s() - locust_before) / seconds,
+        "server": (server_cpu() - server_before) / seconds,
+    }
+
+
+def run_mix(site, args, locust_args, out, run_time, env):
+    """Run the locust mix against site with its working set sampled; return the sampler, CPU figures and exit code."""
+    server_cpu = throughput.container_cpu_s(site.wrapped)
+    sampler = memory.MemorySampler(site.wrapped)
+    sampler.start()
+    started, server_before, locust_before = time.monotonic(), server_cpu(), children_cpu_s()
+    # --reset-stats: the latency figures describe the steady state, once
+    # every user has spawned, not the ramp-up (the chart shows both).
+    code = run_locust(
+        "locustfile.py",
+        site.base_url,
+        args.users,
+        args.spawn_rate,
+        run_time,
+        out,
+        ["--reset-stats", *locust_args],
+        env=env,
+    )
+    cpu = mix_cpu_figures(server_cpu, started, server_before, locust_before)
+    sampler.stop()
+    if code not in (0, 1):
+        raise RuntimeError(f"locust exited with {code}\n{site.logs()[-4000:]}")
+    return sampler, cpu, code
+
+
 def measure(args, locust_args):
     """Run every measurement and return the report dictionary."""
     try:
@@ -355,71 +367,78 @@ def measure(args, locust_args):
     lab = Lab(client, args.image, figures["version"], runs.labels("load"))
     phases = {}
     site = limit = None
+    workers = {"WORKERS": str(args.workers)}
     workdir = tempfile.TemporaryDirectory(prefix="starpunk-load-")
     try:
-        with phase(phases, "startups"):
-            volume = lab.volume()
-            site = lab.site(data=volume, env={"WORKERS": str(WORKERS)}, **container_limits)
-            startups = [timed_start(site) for _ in range(STARTS)]
         with phase(phases, "seeding"):
+            volume = lab.volume()
+            site = lab.site(data=volume, env=workers, **container_limits)
             seed(site.sign_in(), SEED_NOTES)
             token = make_token(site)
             seed_tagged_photos(site, token, SEED_PHOTO_NOTES)
+        with phase(phases, "startups"):
+            # On the seeded site, as a site restarts: the warm-up renders its notes and feeds.
+            # The floor serves the bytes of StarPunk's feed; for its start-up and memory any bytes would do.
+            floor_feed = Path(workdir.name) / "floor-feed.xml"
+            floor_feed.write_bytes(feed_snapshot(site)[0])
+            floor = start_floor(lab, volume, floor_feed, container_limits, args.workers)
+            engine = startup.engine_site(lab, data=volume, **container_limits)
+            starts = startup.measure(site, floor, engine, args.starts)
+            site.start_again()
         with phase(phases, "locust mix"):
             env = dict(os.environ, STARPUNK_LOGIN_URL=site.login_link(), STARPUNK_MICROPUB_TOKEN=token)
-            server_cpu = throughput.container_cpu_s(site.wrapped)
-            sampler = MemorySampler(site.wrapped)
-            sampler.start()
-            started, server_before, locust_before = time.monotonic(), server_cpu(), children_cpu_s()
-            # --reset-stats: the latency figures describe the steady state, once
-            # every user has spawned, not the ramp-up (the chart shows both).
-            mix_code = run_locust(
-                "locustfile.py",
-                site.base_url,
-                args.users,
-                args.spawn_rate,
-                args.run_time,
-                args.out / "mix",
-                ["--reset-stats", *locust_args],
-                env=env,
+            sampler, mix_cpu, _ = run_mix(site, args, locust_args, args.out / "mix", args.run_time, env)
+            processes = memory.per_process(site.wrapped)
+            # The server core is the floor's next.
+            site.stop()
+        with phase(phases, "floor mix"):
+            # The same readers against the floor (no author: it has no admin or Micropub), for its memory.
+            floor.start_again()
+            floor_env = dict(os.environ, STARPUNK_LOCUST_FLOOR="1")
+            floor_sampler, floor_cpu, _ = run_mix(
+                floor, args, locust_args, args.out / "floor-mix", args.floor_mix_time, floor_env
             )
-            seconds = time.monotonic() - started
-            mix_cpu = {
-                "seconds": seconds,
-                "locust": (children_cpu_s() - locust_before) / seconds,
-                "server": (server_cpu() - server_before) / seconds,
-            }
-            sampler.stop()
-            if mix_code not in (0, 1):
-                raise RuntimeError(f"locust exited with {mix_code}\n{site.logs()[-4000:]}")
+            floor_processes = memory.per_process(floor.wrapped)
+            floor.stop()
         with phase(phases, "throughput"):
             # wrk measures StarPunk and the floor in the host's network namespace, bound
             # to loopback: Docker's userland proxy, which every request to a published
             # port passes, ran on either core as the scheduler chose and cut some runs
             # to a third. StarPunk is a new container on the same volume, so its
             # master warmed up with everything the mix wrote, as a site's is after any
-            # restart. The mix's container stops first: the server core is theirs.
-            site.stop()
-            site = lab.site(data=volume, env={"WORKERS": str(WORKERS)}, host_network=True, **container_limits)
+            # restart.
+            site = lab.site(data=volume, env=workers, host_network=True, **container_limits)
             feed, etag = feed_snapshot(site)
             limit = throughput.StaticLimit(Path(workdir.name), "feed.xml", feed)
             limit.start()
-            floor = start_floor(lab, volume, limit.file, container_limits)
-            targets = build_targets(site, floor, limit, newest_note(site), etag)
+            wrk_floor = start_floor(lab, volume, limit.file, container_limits, args.workers, host_network=True)
+            note = newest_note(site)
+            targets = build_targets(site, wrk_floor, limit, note, etag)
             check_targets(targets, feed)
             # A new baseline is taken over more rounds: its median is steadier than one run's.
             rounds = args.wrk_rounds * (BASELINE_ROUNDS_FACTOR if args.write_baseline else 1)
             points = throughput.measure(targets, rounds, args.wrk_seconds)
             baseline = {} if args.write_baseline else read_baseline(args.baseline)
-            floor_cpu = throughput.summarize(points[FLOOR]).server_cpu
-            below = regressions(throughput.ratios_to_floor(points, FLOOR, LIMIT, throughput.per_cpu_second), baseline)
-            if below and floor_cpu >= args.min_server_cpu:
+            floor_cpu_share = throughput.summarize(points[FLOOR]).server_cpu
+            below = regressions(judged_throughput(points), gated(baseline))
+            if below and floor_cpu_share >= args.min_server_cpu:
                 # A slow spell of a shared machine can push one ratio down: what is
                 # still below after as many rounds again, with the floor, fails.
-                wanted = {FLOOR, *below} | ({LIMIT} if LIMIT_RATIO in below else set())
+                wanted = {FLOOR, *below}
                 again = [target for target in targets if target.name in wanted]
                 print(f"bench: below baseline: {'; '.join(below.values())}; measuring them again", flush=True)
                 throughput.measure_rounds(again, args.wrk_rounds, args.wrk_seconds, points)
+            wrk_floor.stop()
+            limit.stop()
+        with phase(phases, "readers under writes"):
+            routes = {"/": "/", "/note/<slug>": note, "/feed.xml": "/feed.xml"}
+            under_writes = writes.measure(
+                site.base_url,
+                token,
+                routes,
+                rounds=args.write_rounds,
+                server_cpu_s=throughput.container_cpu_s(site.wrapped),
+            )
     except Exception:
         if site is not None:
             print(site.logs()[-4000:], file=sys.stderr)
@@ -432,9 +451,17 @@ def measure(args, locust_args):
         lab.cleanup()
         workdir.cleanup()
 
-    endpoints = read_stats(args.out / "mix")
-    memory = [mb for _, mb in sampler.samples]
     cost_ratios = throughput.ratios_to_floor(points, FLOOR, LIMIT, throughput.per_cpu_second)
+    startup_figures = starts.as_dict()
+    memory_figures = {
+        "starpunk": {**sampler.figures(), **processes},
+        "floor": {**floor_sampler.figures(), **floor_processes, "mix_cpu": floor_cpu},
+    }
+    memory_figures["over_floor_mb"] = _difference(memory_figures["starpunk"]["peak"], memory_figures["floor"]["peak"])
+    judged = {
+        **judged_throughput(points),
+        **other_ratios(startup_figures, memory_figures, under_writes),
+    }
     return {
         "revision": git_revision(),
         "image": args.image,
@@ -443,11 +470,12 @@ def measure(args, locust_args):
             "users": args.users,
             "spawn_rate": args.spawn_rate,
             "run_time": args.run_time,
+            "floor_mix_time": args.floor_mix_time,
             "locust_args": locust_args,
             "seed_notes": SEED_NOTES,
             "cpus": CPUS,
             "memory_limit_mb": MEMORY_LIMIT_MB,
-            "workers": WORKERS,
+            "workers": args.workers,
             "seed_photo_notes": SEED_PHOTO_NOTES,
             "pinned": pinned,
             "server_core": SERVER_CORE,
@@ -457,29 +485,32 @@ def measure(args, locust_args):
             "wrk_connections": throughput.CONNECTIONS,
             "saturation_connections": throughput.SATURATION_CONNECTIONS,
             "feed_bytes": len(feed),
+            "starts": args.starts,
+            "write_rounds": args.write_rounds,
+            "write_seconds": writes.SECONDS,
         },
         "phases_s": phases,
-        "startup_s": {"runs": startups, "median": statistics.median(startups), "max": max(startups)},
-        "memory_mb": {
-            "peak": max(memory) if memory else None,
-            "mean": statistics.fmean(memory) if memory else None,
-            "samples": len(memory),
-            "series": sampler.samples,
-        },
+        "startup": startup_figures,
+        "startup_s": startup_figures[startup.STARPUNK],
+        "memory_mb": memory_figures["starpunk"],
+        "memory": memory_figures,
         "mix_cpu": mix_cpu,
-        "endpoints": endpoints,
+        "endpoints": read_stats(args.out / "mix"),
+        "floor_endpoints": read_stats(args.out / "floor-mix"),
         "history": read_history(args.out / "mix"),
         "throughput": {name: throughput.summarize(runs).as_dict() for name, runs in points.items()},
+        "under_writes": under_writes,
         "floor": FLOOR,
         "limit": LIMIT,
         "limit_ratio": LIMIT_RATIO,
         "ratios": throughput.ratios_to_floor(points, FLOOR, LIMIT),
         "cost_ratios": cost_ratios,
-        "measured_again": sorted(below) if floor_cpu >= args.min_server_cpu else [],
-        "baseline_judged": floor_cpu >= args.min_server_cpu,
-        "floor_server_cpu": floor_cpu,
+        "judged_ratios": judged,
+        "measured_again": sorted(below) if floor_cpu_share >= args.min_server_cpu else [],
+        "baseline_judged": floor_cpu_share >= args.min_server_cpu,
+        "floor_server_cpu": floor_cpu_share,
         "baseline_min_server_cpu": args.min_server_cpu,
-        "regressions": list(regressions(cost_ratios, baseline).values()),
+        "regressions": list(regressions(judged, gated(baseline)).values()),
         "route_goals": ROUTES,
         "not_modified": NOT_MODIFIED,
         "saturation_p95_ms": SATURATION_P95_MS,
@@ -498,14 +529,51 @@ def measure(args, locust_args):
     }
 
 
+def _difference(a, b):
+    return None if a is None or b is None else a - b
+
+
+def gated(baseline):
+    """Return the baseline ratios the gate judges: all but the floor's over nginx's, which is reported only.
+
+    StarPunk's code cannot move that one, and contention does: with a CPU hog on the server's core (issue 23)
+    nginx, a small host process, kept more of its speed per CPU-second than the floor's Python did, and the
+    ratio fell 24% with every StarPunk route within its bounds.
+    """
+    return {name: value for name, value in baseline.items() if name != LIMIT_RATIO}
+
+
+def judged_throughput(points):
+    """Return the throughput ratios the gate judges: per CPU-second of the server, each route's best round."""
+    return throughput.ratios_to_floor(points, FLOOR, LIMIT, throughput.per_cpu_second, pick=judged_ratio)
+
+
+def other_ratios(startup_figures, memory_figures, under_writes):
+    """Return the gate's ratios of start-up, memory and readers under writes, each "higher is better"."""
+    ratios = {STARTUP_RATIO: startup_figures["floor_ratio"]}
+    starpunk_peak, floor_peak = memory_figures["starpunk"]["peak"], memory_figures["floor"]["peak"]
+    if starpunk_peak and floor_peak:
+        ratios[MEMORY_RATIO] = floor_peak / starpunk_peak
+    judged = under_writes.get(str(WRITES_JUDGED_PER_S))
+    if judged:
+        ratios[WRITES_RATIO] = min(route["cost_ratio_to_quiet"] for route in judged["routes"].values())
+    return ratios
+
+
+def write_errors(report):
+    """Return the wrk errors and failed writes of the readers-under-writes phase."""
+    rates = report["under_writes"].values()
+    return sum(rate["failed"] + sum(route["errors"] for route in rate["routes"].values()) for rate in rates)
+
+
 def verdicts(report):
     """Return (failed limits, missed goals) as lists of readable lines."""
     endpoints = {name: e for name, e in report["endpoints"].items() if name != "Aggregated"}
     mix_failures = report["endpoints"].get("Aggregated", {}).get("failures", 0)
-    wrk_errors = sum(figure["errors"] for figure in report["throughput"].values())
+    wrk_errors = sum(figure["errors"] for figure in report["throughput"].values()) + write_errors(report)
     failed = []
     if mix_failures + wrk_errors > LIMITS["failures"]:
-        failed.append(f"{mix_failures} failed request(s) in the mix, {wrk_errors} wrk error(s)")
+        failed.append(f"{mix_failures} failed request(s) in the mix, {wrk_errors} wrk error(s) or failed write(s)")
     if report["image_mb"] >= LIMITS["image_mb"]:
         failed.append(f"image {report['image_mb']:.1f} MB ≥ {LIMITS['image_mb']} MB")
     if report["startup_s"]["median"] >= LIMITS["startup_median_s"]:
@@ -518,13 +586,23 @@ def verdicts(report):
             failed.append(f"p95 of {name} {entry['p95_ms']:.0f} ms ≥ {LIMITS['p95_ms']} ms")
     if report.get("baseline_judged", True):
         failed += [f"below baseline: {line}" for line in report.get("regressions", [])]
+    return failed, missed_goals(report)
+
+
+def missed_goals(report):
+    """Return the goals this run missed, one readable line each."""
     missed = []
     if report["image_mb"] > GOALS["image_mb"]:
         missed.append(f"image {report['image_mb']:.1f} MB > goal {GOALS['image_mb']} MB")
-    if report["startup_s"]["median"] > GOALS["startup_median_s"]:
-        missed.append(f"median startup {report['startup_s']['median']:.2f} s > goal {GOALS['startup_median_s']} s")
+    over = report["startup"]["over_floor_ms"]
+    if over > GOALS["startup_over_floor_ms"]:
+        missed.append(f"median startup {over:.0f} ms over the floor's > goal {GOALS['startup_over_floor_ms']} ms")
+    peak = report["memory_mb"]["peak"]
     if peak is not None and peak > GOALS["memory_peak_mb"]:
         missed.append(f"peak memory {peak:.1f} MB > goal {GOALS['memory_peak_mb']} MB")
+    over = report["memory"]["over_floor_mb"]
+    if over is None or over > GOALS["memory_over_floor_mb"]:
+        missed.append(f"peak memory over the floor's: {over} MB > goal {GOALS['memory_over_floor_mb']} MB")
     for name, goal in report["route_goals"].items():
         ratio = report["ratios"].get(name)
         if goal is None:
@@ -533,17 +611,33 @@ def verdicts(report):
             missed.append(f"{name}: no ratio to the floor measured (goal {goal})")
         elif ratio < goal:
             missed.append(f"{name} at {ratio:.2f} × the floor < goal {goal}")
-    return failed, missed
+    judged = report["under_writes"].get(str(GOALS["writes_judged_per_s"]), {"routes": {}})
+    for name, route in judged["routes"].items():
+        if route["cost_ratio_to_quiet"] < GOALS["readers_under_writes_ratio"]:
+            missed.append(
+                f"{name} at {route['cost_ratio_to_quiet']:.2f} × quiet (per CPU-second) while writing "
+                f"{GOALS['writes_judged_per_s']:g}/s < goal {GOALS['readers_under_writes_ratio']}"
+            )
+        if route["p95_ms"] >= GOALS["readers_under_writes_p95_ms"]:
+            missed.append(
+                f"{name} p95 {route['p95_ms']:.0f} ms while writing {GOALS['writes_judged_per_s']:g}/s "
+                f"≥ goal {GOALS['readers_under_writes_p95_ms']} ms"
+            )
+    return missed
 
 
 def main(argv=None):
     """Measure, write the reports, print the table, exit non-zero when a limit or a baseline ratio is missed."""
     args, locust_args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.workers_sweep:
+        from . import workers  # it builds on this module
+
+        return workers.main(["--image", args.image, *locust_args])
     report = measure(args, locust_args)
     if args.write_baseline:
-        write_baseline(
-            report["cost_ratios"], report["revision"], report["image"], report["floor_server_cpu"], args.baseline
-        )
+        # Throughput as the medians of its rounds (the best round is judged against them), the rest as measured.
+        ratios = {**report["judged_ratios"], **report["cost_ratios"]}
+        write_baseline(ratios, report["revision"], report["image"], report["floor_server_cpu"], args.baseline)
         if not report["baseline_judged"]:
             print(
                 f"bench: WARNING: the floor's server had {report['floor_server_cpu']:.0%} of its core: "

@@ -174,11 +174,16 @@ def _steady(points: list[Point]) -> list[Point]:
     return [point for point in points if point.connections == CONNECTIONS]
 
 
-def _paired(target: list[Point], base: list[Point], measure: Callable[[Point], float]) -> float | None:
-    """Return the median over rounds of target's figure over base's in the same round (None if base measured 0)."""
+def _paired(
+    target: list[Point],
+    base: list[Point],
+    measure: Callable[[Point], float],
+    pick: Callable[[list[float]], float] = statistics.median,
+) -> float | None:
+    """Return pick (the median) of target's figure over base's in the same round (None if base measured 0)."""
     pairs = [(measure(a), measure(b)) for a, b in zip(_steady(target), _steady(base), strict=False)]
     values = [a / b for a, b in pairs if b]
-    return statistics.median(values) if values else None
+    return pick(values) if values else None
 
 
 def per_cpu_second(point: Point) -> float:
@@ -195,11 +200,15 @@ def requests_per_second(point: Point) -> float:
 
 
 def ratios_to_floor(
-    points: dict[str, list[Point]], floor: str, limit: str, measure: Callable[[Point], float] = requests_per_second
+    points: dict[str, list[Point]],
+    floor: str,
+    limit: str,
+    measure: Callable[[Point], float] = requests_per_second,
+    pick: Callable[[list[float]], float] = statistics.median,
 ) -> dict[str, float]:
     """Return each target's figure over the floor's and the floor's over the limit's.
 
-    Each the median of per-round ratios.
+    Each the median (or what pick takes, e.g. max: the best round) of per-round ratios.
 
     Pairing the runs of one round keeps a slow spell of a shared machine from
     landing on one side of a ratio only.
@@ -208,10 +217,10 @@ def ratios_to_floor(
     for name, runs in points.items():
         if name in (floor, limit):
             continue
-        ratio = _paired(runs, points[floor], measure)
+        ratio = _paired(runs, points[floor], measure, pick)
         if ratio is not None:
             ratios[name] = ratio
-    ratio = _paired(points[floor], points[limit], measure)
+    ratio = _paired(points[floor], points[limit], measure, pick)
     if ratio is not None:
         ratios[f"{floor} ÷ {limit}"] = ratio
     return ratios

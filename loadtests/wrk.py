@@ -35,6 +35,8 @@ class WrkRun:
     p99_ms: float
     errors: int
     cpu_s: float
+    # Which errors, when there were any: connect, read, write, status (a non-2xx/3xx answer), timeout.
+    error_kinds: tuple[tuple[str, int], ...] = ()
 
     @property
     def rps(self) -> float:
@@ -69,7 +71,8 @@ def run_wrk(
     if result.returncode != 0 or not lines:
         raise RuntimeError(f"`{' '.join(command)} {url}` exited {result.returncode}: {result.stderr or result.stdout}")
     summary = json.loads(lines[-1])
-    errors = sum(summary[key] for key in summary if key.endswith("errors") or key == "timeouts")
+    kinds = {key: summary[key] for key in summary if key.endswith("errors") or key == "timeouts"}
+    errors = sum(kinds.values())
     return WrkRun(
         url=url,
         connections=connections,
@@ -81,4 +84,5 @@ def run_wrk(
         p99_ms=summary["p99_us"] / 1000,
         errors=errors,
         cpu_s=cpu_s,
+        error_kinds=tuple((key, count) for key, count in kinds.items() if count),
     )

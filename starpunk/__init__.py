@@ -6,16 +6,12 @@ import sqlite3
 import sys
 import time
 
-from flask import Flask, current_app, request
-from flask_wtf.csrf import CSRFProtect
+from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import ConfigError, load_config
-from .render import description, note_html, opens_with_heading, readable_date, summary
 
 __version__ = "0.7.0"
-
-csrf = CSRFProtect()
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -43,19 +39,32 @@ def _add_security_headers(response):
     return response
 
 
-def _check_csrf():
-    # Flask-WTF's own hook would look up the view's exemption on every request, reads included;
-    # only the methods it protects need it (the same check, the same exemptions).
-    if request.method in current_app.config["WTF_CSRF_METHODS"] and current_app.config["WTF_CSRF_ENABLED"]:
-        csrf.protect(apply_exemptions=True)
-
-
 class StarPunk(Flask):
-    """Flask, minus the per-call check for coroutine functions: StarPunk's views and hooks are all plain functions."""
+    """Flask, minus the per-call check for coroutine functions: StarPunk's views and hooks are all plain functions.
+
+    gunicorn.conf.py's hooks call warm_up, start_queue_consumer and hold_database_open;
+    an app without them (the load test's framework floor) is served without any.
+    """
 
     def ensure_sync(self, func):
         """Return func itself (Flask checks each view and hook, on every request, for an async def)."""
         return func
+
+    def warm_up(self):
+        """Serve the busiest pages once (see the module's warm_up)."""
+        warm_up(self)
+
+    def hold_database_open(self):
+        """Hold this process's database connection open for its requests (see db.hold_open)."""
+        from .db import hold_open
+
+        hold_open(self.config["DATA_PATH"])
+
+    def start_queue_consumer(self):
+        """Start this worker's queue consumer thread (see starpunk/consumer.py): one worker at a time does the jobs."""
+        from .consumer import Consumer
+
+        Consumer(self).start()
 
 
 WARM_UP_PATHS = ("/", "/feed.xml", "/feed.atom", "/feed.json")
@@ -95,7 +104,7 @@ def create_app(test_config=None):
         VERSION=settings["VERSION"] or __version__,
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
         WTF_CSRF_SSL_STRICT=False,  # Referer checks break behind some proxies; the token suffices
-        WTF_CSRF_CHECK_DEFAULT=False,  # checked by _check_csrf, which lets reads through untouched
+        WTF_CSRF_CHECK_DEFAULT=False,  # checked by csrf.check_csrf, which lets reads through untouched
         TEMPLATES_AUTO_RELOAD=False,
     )
     _configure_logging(app)
@@ -129,6 +138,8 @@ def create_app(test_config=None):
         verify,  # noqa: F401 (registers the queue's webmention handler)
         webmention,
     )
+    from .csrf import check_csrf, csrf
+    from .render import description, note_html, opens_with_heading, readable_date, summary
     from .sessions import SQLiteSessionInterface
 
     if not search.fts5_available():
@@ -167,7 +178,7 @@ def create_app(test_config=None):
     # Before CSRFProtect's hook, which reads the form: upload views get their larger limit first.
     app.before_request(media.raise_upload_limit)
     csrf.init_app(app)
-    app.before_request(_check_csrf)
+    app.before_request(check_csrf)
     if settings["TRUSTED_PROXIES"]:
         app.before_request(throttle.warn_of_unproxied_requests)
     errors.init_app(app)

@@ -21,6 +21,7 @@ own database connections (the worker's held one belongs to its requests).
 
 import fcntl
 import os
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -58,9 +59,21 @@ class Consumer:
         self.thread.join(timeout)
 
     def _run(self):
+        unreadable = None  # why the database could not be used, said once until it changes
         while not self.stopping.is_set():
             try:
                 self._consume()
+            except (sqlite3.DatabaseError, OSError) as exc:
+                # A damaged, deleted or unreadable database is the site's failure, said in one line (as /health
+                # and every page say it), not a crash of the consumer: it tries again when the file may be back.
+                if str(exc) != unreadable:
+                    unreadable = str(exc)
+                    self.app.logger.error(
+                        "queue consumer paused: the database cannot be used (%s); it tries again every %.0f s",
+                        exc,
+                        RESTART_SECONDS,
+                    )
+                self.stopping.wait(RESTART_SECONDS)
             except Exception:
                 self.app.logger.exception("queue consumer crashed; it starts again in %.0f s", RESTART_SECONDS)
                 self.stopping.wait(RESTART_SECONDS)

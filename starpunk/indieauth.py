@@ -20,10 +20,11 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, session, url_for
 
-from . import SECURITY_HEADERS, csrf, throttle, tokens
+from . import SECURITY_HEADERS, throttle, tokens
 from .auth import is_owner, login_required
 from .authcodes import PKCE_VALUE, CodeError, issue_code, record_token, redeem_code
 from .clients import origin, origin_text, valid_client_id, with_query
+from .csrf import csrf
 from .tokens import SUPPORTED_SCOPES, TokenRequestError, bearer_token, create_token, site_me, verify_token
 
 bp = Blueprint("indieauth", __name__)

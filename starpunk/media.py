@@ -43,7 +43,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flask import Blueprint, abort, current_app, request, send_from_directory, url_for
-from PIL import Image, UnidentifiedImageError
 
 from . import mediacopies
 from .db import get_db
@@ -66,7 +65,6 @@ ABANDONED_AFTER_SECONDS = 300
 # Decompression bombs: a small file that decodes to a huge bitmap is refused.
 # 90 megapixels is above any phone camera (a 48 MP photo is 8000 x 6000).
 MAX_PIXELS = 90_000_000
-Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 CACHE_SECONDS = 365 * 24 * 3600
 # EXIF orientations that turn the picture a quarter: its displayed width is its stored height.
 QUARTER_TURNS = {5, 6, 7, 8}
@@ -140,8 +138,22 @@ def _read_limited(source, limit):
     return data
 
 
+def pillow():
+    """Return Pillow's Image module, imported on the first upload and set to refuse decompression bombs.
+
+    Only uploads need Pillow: importing it when the app starts cost every
+    start-up about 15 ms (python -X importtime in the image) for a site that
+    may never receive a photo.
+    """
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    return Image
+
+
 def inspect_image(data):
     """Return (Pillow format, displayed width, height) of an accepted image, or raise UnsupportedMedia."""
+    Image = pillow()  # noqa: N806 (Pillow's module name)
     refused = UnsupportedMedia("Only JPEG, PNG, GIF and WebP photos are accepted; this file is none of them.")
     try:
         with warnings.catch_warnings():
@@ -153,7 +165,7 @@ def inspect_image(data):
                 orientation = image.getexif().get(ORIENTATION_TAG)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise UnsupportedMedia(f"This image has more than {MAX_PIXELS:,} pixels; make it smaller.") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error):
+    except (Image.UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error):
         raise refused from None
     if image_format not in TYPES:
         raise refused

@@ -20,7 +20,8 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, g, jsonify, request
 
-from . import csrf, media, store, throttle
+from . import media, store, throttle
+from .csrf import csrf
 from .indieauth import MICROPUB_PATH, NO_STORE, oauth_error
 from .media import MediaError
 from .mf2 import PropertyError, apply_update, form_entry, json_entry, note_fields, source_properties

@@ -8,14 +8,14 @@ PNG's text chunks (and the "Raw profile type" chunks in which ImageMagick
 keeps EXIF and XMP as hex), GIF's XMP application extension, WebP's chunks.
 A JPEG ends at its first end-of-image marker: a second picture after it (the
 multi-picture layout phones write, with its own EXIF) is dropped.
+Pillow is imported on the first upload (starpunk.media.pillow), not when the app starts.
 """
 
 import struct
 import zlib
 
-from PIL import ExifTags, Image
-
-GPS_IFD = ExifTags.IFD.GPSInfo
+# Pillow's ExifTags.IFD.GPSInfo, the EXIF tag of the GPS directory (tests/unit/test_media.py checks they agree).
+GPS_IFD = 0x8825
 EXIF_PREFIX = b"Exif\x00\x00"
 XMP_PREFIXES = (b"http://ns.adobe.com/xap/1.0/\x00", b"http://ns.adobe.com/xmp/extension/\x00")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -35,6 +35,8 @@ WEBP_FLAG_XMP = 0x04
 
 def has_location(tiff):
     """Return True when an EXIF block (with or without its "Exif" prefix) holds a GPS directory."""
+    from PIL import Image
+
     exif = Image.Exif()
     exif.load(tiff)
     return GPS_IFD in exif
@@ -42,6 +44,8 @@ def has_location(tiff):
 
 def _exif_without_location(tiff):
     """Return the EXIF block (TIFF bytes, no prefix) without GPS, or b"" when it cannot be kept safely."""
+    from PIL import Image
+
     exif = Image.Exif()
     try:
         exif.load(tiff)

@@ -17,8 +17,9 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, request
 
-from . import csrf, mentions, queue, store
+from . import mentions, queue, store
 from .config import host_name
+from .csrf import csrf
 from .db import get_db
 from .store import NOTE_COLUMNS
 

@@ -11,10 +11,20 @@ IMAGE_LIMIT_MB = 250
 IMAGE_GOAL_MB = 60
 # From `start` to the first 200 from /health: the median of several starts in the benchmark, one start in the tests.
 STARTUP_LIMIT_S = 10
-STARTUP_GOAL_S = 0.4
+# Issue 23: against the framework floor (the same image, gunicorn.conf.py and workers, a minimal Flask app) started
+# the same way in the same run, StarPunk's median start-up is at most this much longer. It replaced issue 12's
+# absolute 0.4 s, of which the engine's `docker start` and the framework's imports alone took most.
+STARTUP_OVER_FLOOR_GOAL_MS = 50
 # Working set (usage minus inactive page cache, as `docker stats` shows it), at the peak of the load.
 MEMORY_LIMIT_MB = 256
 MEMORY_GOAL_MB = 80
+# Issue 23: StarPunk's peak working set over the floor's, the same workers and the same mix of readers.
+MEMORY_OVER_FLOOR_GOAL_MB = 15
+# Issue 23: readers of /, a permalink and /feed.xml while notes are written at this rate (per second) keep at least
+# this share of their quiet throughput (wrk, the same run), with p95 under this.
+WRITES_JUDGED_PER_S = 1
+READERS_UNDER_WRITES_RATIO_GOAL = 0.8
+READERS_UNDER_WRITES_P95_GOAL_MS = 50
 # 95th percentile latency of every endpoint under the benchmark's mixed load.
 P95_LIMIT_MS = 500
 FAILED_REQUESTS_LIMIT = 0
@@ -31,10 +41,11 @@ SATURATION_P95_MS = 100
 # between runs of the same commit (the floor alone from 2,050 to 2,510 req/s), so 10% failed runs of
 # unchanged code. A regression such as losing the page cache costs a route far more than 20%.
 BASELINE_TOLERANCE = 0.20
-# The baseline is judged unless the floor's server had less than this share of its core at saturation: then something
-# else was using the server's core (a shared machine), the ratios swing by more than the
-# tolerance from run to run, and the report says they were not judged.
-BASELINE_MIN_SERVER_CPU = 0.5
+# The baseline is judged unless the floor's server had less than this share of its core: then its runs were mostly
+# waiting for the core, and the report says they were not judged. Issue 23: the gate judges each throughput ratio by
+# its best round (loadtests/baseline.py), which contention cannot push down, so it holds at half a core (a CPU hog
+# sharing the server's core); 0.5 here had made such runs "not judged", and at 0.67 it had failed unchanged code.
+BASELINE_MIN_SERVER_CPU = 0.25
 # Lighthouse's score (0-100) in each of its four categories, every audited page, mobile and desktop.
 LIGHTHOUSE_MIN_SCORE = 95
 # The proxy tier (nginx.conf.example's micro-cache), through HTTPS on 127.0.0.1 in `nox -s proxy`:
@@ -55,8 +66,12 @@ LIMITS: dict[str, float] = {
 }
 GOALS: dict[str, float] = {
     "image_mb": IMAGE_GOAL_MB,
-    "startup_median_s": STARTUP_GOAL_S,
+    "startup_over_floor_ms": STARTUP_OVER_FLOOR_GOAL_MS,
     "memory_peak_mb": MEMORY_GOAL_MB,
+    "memory_over_floor_mb": MEMORY_OVER_FLOOR_GOAL_MB,
+    "writes_judged_per_s": WRITES_JUDGED_PER_S,
+    "readers_under_writes_ratio": READERS_UNDER_WRITES_RATIO_GOAL,
+    "readers_under_writes_p95_ms": READERS_UNDER_WRITES_P95_GOAL_MS,
     "floor_ratio": FLOOR_RATIO_GOAL,
     "not_modified_floor_ratio": NOT_MODIFIED_FLOOR_RATIO_GOAL,
 }

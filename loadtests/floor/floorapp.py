@@ -10,16 +10,15 @@ What this costs per request is what Flask and Gunicorn cost in that image;
 StarPunk's routes are measured against it.
 """
 
-import os
 from pathlib import Path
 
 from flask import Flask, Response
 
 BODY = (Path(__file__).parent / "feed.xml").read_bytes()
 
+# A plain Flask app: gunicorn.conf.py's hooks find no warm_up or hold_database_open on it, so the
+# floor loads nothing of StarPunk but its worker class (starpunk.worker, which imports only Gunicorn).
 app = Flask(__name__)
-# gunicorn.conf.py's hooks hold StarPunk's database open in each worker: they find it here.
-app.config["DATA_PATH"] = os.environ.get("DATA_PATH", "/data")
 
 
 @app.get("/", defaults={"path": ""})

@@ -69,7 +69,8 @@ def h_entry(body: str, author: str = "Bob", url: str = "https://bob.example.test
 @pytest.fixture(scope="module")
 def conversation(module_lab: Lab) -> Iterator[Conversation]:
     """Start one site on the host's network that may fetch from 127.0.0.1, with one note and the rest of the web."""
-    site = module_lab.site(env={"OUTBOUND_ALLOW_NETWORKS": "127.0.0.0/8"}, host_network=True)
+    # Four workers (the default is 2): one consumer among many is what is proven.
+    site = module_lab.site(env={"OUTBOUND_ALLOW_NETWORKS": "127.0.0.0/8", "WORKERS": "4"}, host_network=True)
     slug = site.sign_in().publish("A note the rest of the web answers.")
     with OtherWeb() as web:
         yield Conversation(site, web, slug)

@@ -191,3 +191,37 @@ def test_warm_up_costs_what_its_first_pages_cost_not_the_archive(make_app, add_n
         warm_up(make_app(hold=False))
         counts.append(steps[0])
     assert counts[0] == counts[1] > 0
+
+
+def _modules_after(code, data_path):
+    """Return the modules a fresh interpreter has loaded after running code (a clean start, not this test's)."""
+    import subprocess
+    import sys
+
+    env = {
+        "DATA_PATH": str(data_path),
+        "SESSION_SECRET": "s" * 64,
+        "SITE_URL": SITE,
+        "PATH": "/usr/bin:/bin",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code + "; import sys; print(' '.join(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
+    return set(result.stdout.split())
+
+
+def test_a_start_does_not_import_pillow_until_a_photo_arrives(data_path):
+    """Building the app (what every start-up pays) leaves Pillow unloaded; only uploads need it."""
+    loaded = _modules_after("import starpunk; starpunk.create_app()", data_path)
+    assert "starpunk.media" in loaded
+    assert "PIL" not in loaded
+
+
+def test_the_worker_class_loads_nothing_of_the_app(data_path):
+    """Gunicorn imports starpunk.worker for any app it serves: the framework floor must not load StarPunk's app."""
+    loaded = _modules_after("import starpunk.worker", data_path)
+    assert not {"flask_wtf", "wtforms", "markdown", "nh3", "PIL", "starpunk.render", "starpunk.db"} & loaded

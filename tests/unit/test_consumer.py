@@ -1,6 +1,7 @@
 """The queue's consumer: one per container (a lock), handed on when its process dies, restarted when it crashes."""
 
 import signal
+import sqlite3
 import time
 
 import pytest
@@ -91,3 +92,21 @@ def test_the_queue_commands(app, conn, monkeypatch):
         "no.such.kind\tfailed\t1\ntest.echo\tqueued\t1\n"
         "failed job 5 (no.such.kind, h.example): no handler for jobs of kind 'no.such.kind'\n"
     )
+
+
+def test_a_database_that_cannot_be_used_is_one_line_said_once_not_a_crash(app, monkeypatch, caplog):
+    """A damaged database pauses the consumer with one error line (no traceback), said again only if it changes."""
+    monkeypatch.setattr(consumer, "RESTART_SECONDS", 0.02)
+    calls = []
+
+    def damaged(app):
+        calls.append(1)
+        raise sqlite3.DatabaseError("file is not a database")
+
+    monkeypatch.setattr(queue, "run_one", damaged)
+    running = consumer.Consumer(app, poll=0.01).start()
+    wait_for(lambda: len(calls) > 3, "the consumer to try the database several times", timeout=10)
+    running.stop()
+    paused = [record for record in caplog.records if "queue consumer paused" in record.getMessage()]
+    assert len(paused) == 1 and "file is not a database" in paused[0].getMessage()
+    assert paused[0].exc_info is None and "Traceback" not in caplog.text

@@ -343,3 +343,8 @@ def test_each_exif_orientation_gives_the_displayed_size(app, orientation):
     data = image_bytes("JPEG", size=(64, 48), exif=gps_exif(orientation=orientation))
     stored = save(app, data)
     assert (stored.width, stored.height) == ((48, 64) if orientation >= 5 else (64, 48))
+
+
+def test_the_gps_directory_tag_is_pillows():
+    """scrub names the GPS directory's tag without importing Pillow at start: it is the one Pillow knows."""
+    assert scrub.GPS_IFD == ExifTags.IFD.GPSInfo

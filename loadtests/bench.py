@@ -36,6 +36,7 @@ import docker
 
 from testkit import runs
 from testkit.engine import EngineMissing, connect, local_image, sweep
+from testkit.env import SITE_URL
 from testkit.limits import (
     BASELINE_MIN_SERVER_CPU,
     BASELINE_TOLERANCE,
@@ -51,7 +52,7 @@ from testkit.owner import Owner
 from testkit.site import Lab
 from testkit.web import plain_session
 
-from . import memory, startup, throughput, writes
+from . import flood, memory, startup, throughput, writes
 from .baseline import BASELINE, judged_ratio, read_baseline, regressions, write_baseline
 from .micropub import make_token, seed_tagged_photos
 from .report import write_reports
@@ -439,6 +440,13 @@ def measure(args, locust_args):
                 rounds=args.write_rounds,
                 server_cpu_s=throughput.container_cpu_s(site.wrapped),
             )
+        with phase(phases, "readers under a Webmention flood"):
+            under_flood = flood.measure(site.base_url, SITE_URL + note, routes, rounds=args.write_rounds)
+            # What the flood left behind is bounded by the endpoint's limits, not by what was sent.
+            under_flood["left"] = {
+                "jobs": site.sqlite("SELECT count(*) FROM jobs")[0][0],
+                "mentions": site.sqlite("SELECT count(*) FROM webmentions")[0][0],
+            }
     except Exception:
         if site is not None:
             print(site.logs()[-4000:], file=sys.stderr)
@@ -500,6 +508,7 @@ def measure(args, locust_args):
         "history": read_history(args.out / "mix"),
         "throughput": {name: throughput.summarize(runs).as_dict() for name, runs in points.items()},
         "under_writes": under_writes,
+        "under_flood": under_flood,
         "floor": FLOOR,
         "limit": LIMIT,
         "limit_ratio": LIMIT_RATIO,

@@ -444,7 +444,7 @@ def measure(args, locust_args):
             under_flood = flood.measure(site.base_url, SITE_URL + note, routes, rounds=args.write_rounds)
             # What the flood left behind is bounded by the endpoint's limits, not by what was sent.
             under_flood["left"] = {
-                "jobs": site.sqlite("SELECT count(*) FROM jobs")[0][0],
+                "jobs": dict(site.sqlite("SELECT state, count(*) FROM jobs GROUP BY state ORDER BY state")),
                 "mentions": site.sqlite("SELECT count(*) FROM webmentions")[0][0],
             }
     except Exception:

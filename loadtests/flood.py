@@ -142,3 +142,36 @@ def summarize(
             for name in runs["quiet"]
         },
     }
+
+
+def flood_table(report):
+    """Return the Webmention-flood section: each reader route's p95 and req/s quiet and while one host floods."""
+    under = report.get("under_flood")
+    if not under:
+        return []
+    sent, left = under["flood"], under.get("left", {})
+    jobs = ", ".join(f"{state}: {count}" for state, count in left.get("jobs", {}).items()) or "none"
+    statuses = ", ".join(f"{status}: {count}" for status, count in sent["statuses"].items()) or "none"
+    lines = [
+        f"## Readers during a Webmention flood ({report['parameters']['write_rounds']} rounds, quiet then flooded)",
+        "",
+        f"One source host sent {sent['sent']} Webmentions at {sent['per_s']:.0f}/s (issue 24's flood is 10,000 a "
+        f"minute, {10_000 / 60:.0f}/s); answers by status: {statuses}. Jobs left by state: {jobs}; "
+        f"stored mentions: {left.get('mentions', '—')}.",
+        "",
+        "| route | quiet p95 ms | flood p95 ms | quiet req/s | flood req/s |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, route in under["routes"].items():
+        quiet, flooded = route["quiet"], route["flood"]
+        lines.append(
+            f"| `{name}` | {quiet['p95_ms']:.1f} | {flooded['p95_ms']:.1f} "
+            f"| {quiet['rps']:,.0f} | {flooded['rps']:,.0f} |"
+        )
+    lines += [
+        "",
+        "The flood's sources are refused by the check's address rules, so nothing leaves 127.0.0.1; what it "
+        "costs is the endpoint, the bound on waiting checks (429 beyond it) and the queue. Reported, not judged.",
+        "",
+    ]
+    return lines

@@ -8,6 +8,8 @@ import matplotlib
 matplotlib.use("Agg")  # no display here: draw straight to a file
 import matplotlib.pyplot as plt  # noqa: E402
 
+from .flood import flood_table  # noqa: E402
+
 # wrk's share of its core from which the generator may be what limits a row.
 GENERATOR_BOUND = 0.8
 
@@ -272,38 +274,6 @@ def gate_table(report):
         f"again. The gate is not judged when the floor's server had under {report['baseline_min_server_cpu']:.0%} "
         f"of its core; here it had {report['floor_server_cpu']:.0%}"
         + ("." if report["baseline_judged"] else ": **not judged**."),
-        "",
-    ]
-    return lines
-
-
-def flood_table(report):
-    """Return the Webmention-flood section: each reader route's p95 and req/s quiet and while one host floods."""
-    under = report.get("under_flood")
-    if not under:
-        return []
-    sent, left = under["flood"], under.get("left", {})
-    statuses = ", ".join(f"{status}: {count}" for status, count in sent["statuses"].items()) or "none"
-    lines = [
-        f"## Readers during a Webmention flood ({report['parameters']['write_rounds']} rounds, quiet then flooded)",
-        "",
-        f"One source host sent {sent['sent']} Webmentions at {sent['per_s']:.0f}/s (issue 24's flood is 10,000 a "
-        f"minute, {10_000 / 60:.0f}/s); answers by status: {statuses}. Left behind: {left.get('jobs', '—')} queued "
-        f"job(s), {left.get('mentions', '—')} stored mention(s).",
-        "",
-        "| route | quiet p95 ms | flood p95 ms | quiet req/s | flood req/s |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for name, route in under["routes"].items():
-        quiet, flooded = route["quiet"], route["flood"]
-        lines.append(
-            f"| `{name}` | {quiet['p95_ms']:.1f} | {flooded['p95_ms']:.1f} "
-            f"| {quiet['rps']:,.0f} | {flooded['rps']:,.0f} |"
-        )
-    lines += [
-        "",
-        "The flood's sources are refused by the check's address rules, so nothing leaves 127.0.0.1; what it "
-        "costs is the endpoint, the bound on waiting checks (429 beyond it) and the queue. Reported, not judged.",
         "",
     ]
     return lines

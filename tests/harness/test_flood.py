@@ -84,13 +84,11 @@ def test_readers_are_measured_quiet_then_under_the_flood(endpoint) -> None:
 
 def test_the_load_report_shows_readers_quiet_and_under_the_flood() -> None:
     """The report's flood section has each route's p95 both ways, the answers by status and what was left."""
-    from loadtests.report import flood_table
-
     runs = {"quiet": {"/": [wrk_run("/", 3.0)]}, "flood": {"/": [wrk_run("/", 4.5)]}}
     under = flood.summarize(runs, flood.Counter({"202": 50, "429": 950}), 6.0, [1.0, 2.0])
-    under["left"] = {"jobs": 0, "mentions": 0}
-    lines = "\n".join(flood_table({"under_flood": under, "parameters": {"write_rounds": 1}}))
+    under["left"] = {"jobs": {"done": 50}, "mentions": 0}
+    lines = "\n".join(flood.flood_table({"under_flood": under, "parameters": {"write_rounds": 1}}))
     assert "| `/` | 3.0 | 4.5 |" in lines
     assert "sent 1000 Webmentions at 167/s" in lines and "202: 50, 429: 950" in lines
-    assert "0 queued job(s), 0 stored mention(s)" in lines
-    assert flood_table({"parameters": {}}) == []
+    assert "Jobs left by state: done: 50; stored mentions: 0." in lines
+    assert flood.flood_table({"parameters": {}}) == []

@@ -21,8 +21,6 @@ Recommendation says:
 import html
 from urllib.parse import urljoin, urlsplit
 
-import mf2py
-from bs4 import BeautifulSoup
 from flask import current_app
 
 from . import mentions, outbound, queue
@@ -44,6 +42,10 @@ def links_to(response, target):
     """Return True when the fetched page links to target exactly (HTML: an href or src; other types: the text)."""
     if "html" not in (response.headers.get_content_type() or ""):
         return target in response.text()
+    # Imported here, on the first check, not when the app starts: Beautiful Soup and mf2py (which imports
+    # requests) cost every start-up and every worker's memory for what only the queue's consumer does.
+    from bs4 import BeautifulSoup
+
     soup = BeautifulSoup(response.text(), HTML_PARSER)
     base = soup.find("base", href=True)
     base_url = urljoin(response.url, base["href"].strip()) if base is not None else response.url
@@ -129,6 +131,8 @@ def classify(response, target):
     fields = dict(type="mention", author_name="", author_url="", content="", url=response.url, published="")
     if "html" not in (response.headers.get_content_type() or ""):
         return fields
+    import mf2py  # on the first check, not at start (see links_to)
+
     parsed = mf2py.parse(doc=response.text(), url=response.url, html_parser=HTML_PARSER)
     entries = list(_entries(parsed.get("items", [])))
     entry = next((e for e in entries if _kind_for(e, target)), entries[0] if entries else None)

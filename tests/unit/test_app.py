@@ -215,10 +215,10 @@ def _modules_after(code, data_path):
 
 
 def test_a_start_does_not_import_pillow_until_a_photo_arrives(data_path):
-    """Building the app (what every start-up pays) leaves Pillow unloaded; only uploads need it."""
+    """Building the app (what every start-up pays) leaves Pillow, mf2py and Beautiful Soup unloaded."""
     loaded = _modules_after("import starpunk; starpunk.create_app()", data_path)
-    assert "starpunk.media" in loaded
-    assert "PIL" not in loaded
+    assert "starpunk.media" in loaded and "starpunk.verify" in loaded
+    assert not {"PIL", "mf2py", "bs4", "requests"} & loaded
 
 
 def test_the_worker_class_loads_nothing_of_the_app(data_path):

@@ -315,3 +315,25 @@ def upload(owner, token):
         return client.post(path, data=form, content_type="multipart/form-data")
 
     return post
+
+
+# The job kind the queue's and the consumer's tests register a recording handler for.
+QUEUE_KIND = "test.echo"
+
+
+@pytest.fixture
+def conn(app):
+    """Return a connection of its own to the app's database (as the queue's consumer has)."""
+    connection = db.connect(app.config["DATA_PATH"])
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def done(monkeypatch):
+    """Register a handler for QUEUE_KIND that records its payloads; return the record."""
+    from starpunk import queue
+
+    seen = []
+    monkeypatch.setitem(queue.HANDLERS, QUEUE_KIND, seen.append)
+    return seen

@@ -4,28 +4,9 @@ import signal
 import sqlite3
 import time
 
-import pytest
-
 from starpunk import consumer, queue
-from starpunk.db import connect
 from testkit.waiting import wait_for
 from tests.unit.test_queue import KIND, _child, jobs
-
-
-@pytest.fixture
-def conn(app):
-    """Return a connection of its own to the app's database."""
-    connection = connect(app.config["DATA_PATH"])
-    yield connection
-    connection.close()
-
-
-@pytest.fixture
-def done(monkeypatch):
-    """Register a handler for KIND that records its payloads; return the record."""
-    seen = []
-    monkeypatch.setitem(queue.HANDLERS, KIND, seen.append)
-    return seen
 
 
 def test_a_consumer_killed_mid_job_hands_it_to_the_next(app, conn, done):

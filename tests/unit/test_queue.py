@@ -8,28 +8,9 @@ import textwrap
 import time
 from datetime import datetime, timezone
 
-import pytest
-
 from starpunk import queue
 from starpunk.db import connect
-
-KIND = "test.echo"
-
-
-@pytest.fixture
-def conn(app):
-    """Return a connection of its own to the app's database (as the consumer has)."""
-    connection = connect(app.config["DATA_PATH"])
-    yield connection
-    connection.close()
-
-
-@pytest.fixture
-def done(monkeypatch):
-    """Register a handler for KIND that records its payloads; return the record."""
-    seen = []
-    monkeypatch.setitem(queue.HANDLERS, KIND, seen.append)
-    return seen
+from tests.unit.conftest import QUEUE_KIND as KIND
 
 
 def jobs(conn):

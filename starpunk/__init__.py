@@ -122,6 +122,7 @@ def create_app(test_config=None):
         micropub,
         notes,
         replication,
+        responses,
         search,
         templatecache,
         throttle,
@@ -193,6 +194,9 @@ def create_app(test_config=None):
         static_url=meta.static_url,
         absolute_url=meta.absolute_url,
         search_max_chars=search.MAX_QUERY_CHARS,
+        response_of=responses.response_of,
+        syndication_of=responses.syndication_of,
+        host_of=responses.host_of,
     )
     # The image's templates were compiled when it was built (templatecache.py): startup skips that.
     templatecache.use_prebuilt(app)

@@ -20,12 +20,13 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, g, jsonify, request
 
-from . import csrf, media, store, throttle
+from . import csrf, media, responses, store, throttle
 from .indieauth import MICROPUB_PATH, NO_STORE, oauth_error
 from .media import MediaError
 from .mf2 import PropertyError, apply_update, form_entry, json_entry, note_fields, source_properties
 from .notes import permalink
 from .photos import Photo
+from .responses import response_of
 from .slugs import is_valid_slug
 from .store import NoteError
 from .tokens import TokenRequestError, bearer_token, verify_token
@@ -34,7 +35,7 @@ bp = Blueprint("micropub", __name__, url_prefix=MICROPUB_PATH)
 # Clients post from their own servers and scripts, with a token, never with the owner's cookie.
 csrf.exempt(bp)
 
-POST_TYPES = [{"type": "note", "name": "Note"}, {"type": "photo", "name": "Photo"}]
+POST_TYPES = [{"type": kind, "name": kind.capitalize()} for kind in responses.POST_TYPES]
 QUERIES = ["config", "source", "syndicate-to"]
 # Each action and the scopes that allow it (any one of them).
 ACTION_SCOPES = {"create": ("create",), "update": ("update",), "delete": ("delete",), "undelete": ("delete",)}
@@ -226,9 +227,14 @@ def _linked_photos(pairs, alts):
     return found
 
 
-def _check(content, tags, photo_count):
-    """Return the validated content and tags; refuse too many photos before any file is written."""
-    content = store.validate_content(content, current_app.config["MAX_NOTE_CHARS"])
+def _check(content, tags, photo_count, kept):
+    """Return the validated content and tags; refuse too many photos before any file is written.
+
+    A like, repost or bookmark may have no text; a reply and a plain note need some.
+    """
+    answered = response_of(kept)
+    required = answered is None or answered.needs_text
+    content = store.validate_content(content, current_app.config["MAX_NOTE_CHARS"], required=required)
     tags = store.validate_tags(tags)
     store.check_photo_count(photo_count)
     return content, tags
@@ -238,7 +244,7 @@ def create(properties, commands, files=()):
     """Make a note from an h-entry's properties (and uploaded photo files); return the 201 response."""
     fields = note_fields(properties)
     _check_kept(fields.kept)
-    content, tags = _check(fields.content, fields.tags, len(files) + len(fields.photos))
+    content, tags = _check(fields.content, fields.tags, len(files) + len(fields.photos), fields.kept)
     alts = _alt_texts(commands)
     # Uploaded files come first, then photo URLs: mp-photo-alt values follow that order.
     linked = _linked_photos(fields.photos, alts[len(files) :])
@@ -249,6 +255,8 @@ def create(properties, commands, files=()):
             alt = upload_alts[index] if index < len(upload_alts) else ""
             stored.append(Photo.stored(media.save_upload(file, file.filename), alt))
         slug = next((value for value in commands.get("mp-slug", []) if isinstance(value, str)), None)
+        if slug is None and not content.strip():  # a like without text: "like", "like-2", ...
+            slug = response_of(fields.kept).kind
         note = store.create_note(
             content,
             not fields.draft,
@@ -273,7 +281,7 @@ def update(body):
     properties, touched = apply_update(source_properties(note, permalink(note["slug"])), body)
     fields = note_fields(properties)
     _check_kept(fields.kept)
-    content, tags = _check(fields.content, fields.tags, len(fields.photos))
+    content, tags = _check(fields.content, fields.tags, len(fields.photos), fields.kept)
     photos = _linked_photos(fields.photos, []) if "photo" in touched else None
     store.update_note(
         note["id"],

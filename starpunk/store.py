@@ -47,10 +47,10 @@ class NoteError(ValueError):
     """A note's content was refused; the message is shown to the author."""
 
 
-def validate_content(content, max_chars):
-    """Return the content with line endings normalised, or raise NoteError."""
+def validate_content(content, max_chars, required=True):
+    """Return the content with line endings normalised, or raise NoteError (empty only when not required)."""
     content = (content or "").replace("\r\n", "\n").replace("\r", "\n")
-    if not content.strip():
+    if required and not content.strip():
         raise NoteError("A note needs some text.")
     if len(content) > max_chars:
         raise NoteError(f"A note can have at most {max_chars:,} characters; this one has {len(content):,}.")

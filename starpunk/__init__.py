@@ -124,6 +124,7 @@ def create_app(test_config=None):
         replication,
         responses,
         search,
+        sending,
         templatecache,
         throttle,
         tokens,
@@ -175,6 +176,7 @@ def create_app(test_config=None):
     cli.init_app(app)
     tokens.init_app(app)
     app.cli.add_command(auth.login_link_command)
+    mentions.mentions_command.add_command(sending.sent_command)
     app.cli.add_command(mentions.mentions_command)
     app.cli.add_command(consumer.queue_command)
     for module in (notes, archive, search, feeds, media, auth, admin, health, indieauth, micropub, meta, webmention):

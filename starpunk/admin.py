@@ -4,7 +4,7 @@ import re
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 
-from . import media, mentions, search, store, tokens
+from . import media, mentions, search, sending, store, tokens
 from .auth import is_owner, login_required
 from .config import host_name
 from .media import MediaError
@@ -127,6 +127,7 @@ def _form_again(note, exc):
         existing=existing,
         alts={slot: request.form.get(f"alt_{slot}", "") for slot in range(1, current_app.config["MAX_PHOTOS"] + 1)},
         error=str(exc),
+        sends=sending.sends_of(note["id"]) if note else [],
     ), getattr(exc, "status", 400)
 
 
@@ -145,6 +146,7 @@ def _form(note):
         ],
         alts={},
         error=None,
+        sends=sending.sends_of(note["id"]) if note else [],
     )
 
 

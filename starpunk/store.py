@@ -35,6 +35,7 @@ import sqlite3
 from flask import current_app
 
 from . import photos as photo_table
+from . import sending
 from . import tags as tag_table
 from .db import get_db, isoformat, transaction, utcnow
 from .slugs import slugify, unique_slug
@@ -130,7 +131,15 @@ def create_note(content, published, tags=(), photos=(), slug=None, published_at=
         tag_table.replace_tags(db, cur.lastrowid, tags)
         photo_table.replace_photos(db, cur.lastrowid, photos)
         _bump_generation(db, now)
+        sending.queue_sends(db, cur.lastrowid, slug, sending.public_targets(_sending_row(db, cur.lastrowid)))
     return get_note(cur.lastrowid)
+
+
+def _sending_row(db, note_id):
+    """Return what sending.py reads of a note: slug, content, published, deleted_at, properties."""
+    return db.execute(
+        "SELECT slug, content, published, deleted_at, properties FROM notes WHERE id = ?", (note_id,)
+    ).fetchone()
 
 
 def _slug_taken(db, slug):
@@ -144,6 +153,7 @@ def update_note(note_id, content, published, tags=None, photos=None, published_a
     db = get_db()
     now = utcnow()
     with transaction(db):
+        before = _sending_row(db, note_id)
         cur = db.execute(
             "UPDATE notes SET content = ?, published = ?, updated_at = ?,"
             " published_at = CASE WHEN ? AND published_at IS NULL THEN ? ELSE published_at END"
@@ -161,6 +171,9 @@ def update_note(note_id, content, published, tags=None, photos=None, published_a
         if properties is not None:
             db.execute("UPDATE notes SET properties = ? WHERE id = ?", (_properties_json(properties), note_id))
         _bump_generation(db, now)
+        # The targets linked before and now: a removed link is told too.
+        targets = sending.public_targets(before) + sending.public_targets(_sending_row(db, note_id))
+        sending.queue_sends(db, note_id, before["slug"], targets)
     return get_note(note_id)
 
 
@@ -169,6 +182,7 @@ def delete_note(note_id):
     db = get_db()
     now = utcnow()
     with transaction(db):
+        before = _sending_row(db, note_id)
         cur = db.execute(
             "UPDATE notes SET deleted_at = ?, updated_at = ? WHERE id = ? AND deleted_at IS NULL",
             (now, now, note_id),
@@ -176,6 +190,9 @@ def delete_note(note_id):
         if cur.rowcount != 1:
             raise LookupError(note_id)
         _bump_generation(db, now)
+        # Every target ever told, and the ones it links now: its permalink answers 410 from here.
+        targets = sending.sent_targets(db, note_id) + sending.public_targets(before)
+        sending.queue_sends(db, note_id, before["slug"], targets)
 
 
 def undelete_note(note_id):
@@ -190,6 +207,8 @@ def undelete_note(note_id):
         if cur.rowcount != 1:
             raise LookupError(note_id)
         _bump_generation(db, now)
+        after = _sending_row(db, note_id)
+        sending.queue_sends(db, note_id, after["slug"], sending.public_targets(after))
 
 
 # Notes whose tags and photos are read in one query each (SQLite's limit on

@@ -1,0 +1,14 @@
+-- Webmentions StarPunk sends (starpunk/sending.py): one row per note and
+-- target, the latest outcome of telling that target about the note.
+CREATE TABLE webmention_sends (
+    id INTEGER PRIMARY KEY,
+    note_id INTEGER NOT NULL REFERENCES notes (id),
+    target TEXT NOT NULL,
+    endpoint TEXT,
+    status TEXT NOT NULL DEFAULT 'queued',  -- queued, sent, no endpoint, failed
+    code INTEGER,                           -- the endpoint's answer
+    error TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (note_id, target)
+);

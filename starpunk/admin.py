@@ -82,6 +82,8 @@ def _save_from_form(note):
     """Create (note is None) or update a note from the submitted form; return it, or raise NoteError/MediaError."""
     properties = _response_properties(note)
     answered = response_of(properties)
+    offered = {target["uid"] for target in current_app.config["SYNDICATE_TO"]}
+    picks = [uid for uid in request.form.getlist("syndicate_to") if uid in offered]
     content = store.validate_content(
         request.form.get("content", ""),
         current_app.config["MAX_NOTE_CHARS"],
@@ -101,8 +103,12 @@ def _save_from_form(note):
         published = _is_checked("published")
         if note is None:
             slug = answered.kind if answered and not content.strip() else None
-            return store.create_note(content, published, tags, photos, slug=slug, properties=properties)
-        return store.update_note(note["id"], content, published, tags, photos, properties=properties)
+            return store.create_note(
+                content, published, tags, photos, slug=slug, properties=properties, syndicate_to=picks
+            )
+        return store.update_note(
+            note["id"], content, published, tags, photos, properties=properties, syndicate_to=picks
+        )
     except BaseException:
         # The note was not saved: the files stored for it go too.
         media.discard(photo.file_name for photo in stored)
@@ -128,6 +134,7 @@ def _form_again(note, exc):
         alts={slot: request.form.get(f"alt_{slot}", "") for slot in range(1, current_app.config["MAX_PHOTOS"] + 1)},
         error=str(exc),
         sends=sending.sends_of(note["id"]) if note else [],
+        picked=set(request.form.getlist("syndicate_to")),
     ), getattr(exc, "status", 400)
 
 
@@ -147,6 +154,7 @@ def _form(note):
         alts={},
         error=None,
         sends=sending.sends_of(note["id"]) if note else [],
+        picked=set(sending.publishers_of(note["id"])) if note else set(),
     )
 
 

@@ -240,12 +240,23 @@ def _check(content, tags, photo_count, kept):
     return content, tags
 
 
+def _picked_targets(commands):
+    """Return the mp-syndicate-to targets, each one of SYNDICATE_TO's uids; refuse any other."""
+    offered = {target["uid"] for target in current_app.config["SYNDICATE_TO"]}
+    picks = commands.get("mp-syndicate-to", [])
+    for uid in picks:
+        if uid not in offered:
+            raise Refusal(f"mp-syndicate-to {uid!r} is not a target of this site (see q=syndicate-to).")
+    return list(dict.fromkeys(picks))
+
+
 def create(properties, commands, files=()):
     """Make a note from an h-entry's properties (and uploaded photo files); return the 201 response."""
     fields = note_fields(properties)
     _check_kept(fields.kept)
     content, tags = _check(fields.content, fields.tags, len(files) + len(fields.photos), fields.kept)
     alts = _alt_texts(commands)
+    picks = _picked_targets(commands)
     # Uploaded files come first, then photo URLs: mp-photo-alt values follow that order.
     linked = _linked_photos(fields.photos, alts[len(files) :])
     upload_alts = [store.validate_alt(alt) for alt in alts[: len(files)]]
@@ -265,6 +276,7 @@ def create(properties, commands, files=()):
             slug=slug,
             published_at=fields.published_at,
             properties=fields.kept,
+            syndicate_to=picks,
         )
     except BaseException:
         media.discard(photo.file_name for photo in stored)
@@ -343,10 +355,14 @@ def endpoint():
     return _run(action, info, lambda: create(*json_entry(body)))
 
 
+def _syndicate_to():
+    return [{"uid": target["uid"], "name": target["name"]} for target in current_app.config["SYNDICATE_TO"]]
+
+
 def _config():
     return {
         "media-endpoint": current_app.config["SITE_URL"] + MICROPUB_PATH + "/media",
-        "syndicate-to": [],
+        "syndicate-to": _syndicate_to(),
         "post-types": POST_TYPES,
         "q": QUERIES,
     }
@@ -372,7 +388,7 @@ def query():
     if asked == "config":
         body = _config()
     elif asked == "syndicate-to":
-        body = {"syndicate-to": []}
+        body = {"syndicate-to": _syndicate_to()}
     elif asked == "source":
         body = _source(info)
     else:

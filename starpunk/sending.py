@@ -8,6 +8,14 @@ an update the targets linked before are told too (a removed link learns it
 is gone); on a delete every target ever sent to (the permalink answers 410).
 A draft sends nothing.
 
+Cross-posting (``SYNDICATE_TO``, e.g. Bridgy Publish): the targets picked for
+a note (``pick``) are rows with ``publish = 1``; the note's page links to
+them, as the publisher requires, and once the note is public each gets one
+Webmention (to the target's ``endpoint`` when the setting names one, else the
+discovered one). The syndication URL of the answer (``Location`` of a ``201``,
+or the ``url`` of a JSON body) is added to the note's ``syndication``. A
+publisher's ``4xx`` is shown to the owner and not retried.
+
 The job (``send``, through the durable queue, so a SIGKILL loses no send)
 fetches the target with the outbound fetcher, discovers its endpoint
 (``discover``: the HTTP ``Link`` header first, then the first ``<link>`` or
@@ -75,13 +83,52 @@ def public_targets(row):
 
 def sent_targets(db, note_id):
     """Return every target this note was ever queued to tell."""
-    return [row[0] for row in db.execute("SELECT target FROM webmention_sends WHERE note_id = ?", (note_id,))]
+    sql = "SELECT target FROM webmention_sends WHERE note_id = ? AND status != 'picked' ORDER BY id"
+    return [row[0] for row in db.execute(sql, (note_id,))]
+
+
+def publishers_of(note_id, db=None):
+    """Return the cross-posting targets picked for a note (its page links to them)."""
+    sql = "SELECT target FROM webmention_sends WHERE note_id = ? AND publish = 1 ORDER BY id"
+    return [row[0] for row in (db or get_db()).execute(sql, (note_id,))]
+
+
+def pick(db, note_id, uids):
+    """Pick cross-posting targets for a note (in the caller's transaction); each is published once."""
+    now = utcnow()
+    for uid in uids:
+        db.execute(
+            "INSERT INTO webmention_sends (note_id, target, status, publish, created_at, updated_at)"
+            " VALUES (?, ?, 'picked', 1, ?, ?) ON CONFLICT (note_id, target) DO NOTHING",
+            (note_id, uid, now, now),
+        )
+
+
+def note_written(db, note_id, before, after, picks=()):
+    """Queue the sends a note's write calls for, in its transaction (before/after: rows, None when absent/deleted)."""
+    pick(db, note_id, picks)
+    targets = public_targets(before) + public_targets(after)
+    if after is None:  # deleted: every target ever told hears of it
+        targets = sent_targets(db, note_id) + targets
+    elif after["published"] and not after["deleted_at"]:
+        sql = "SELECT target FROM webmention_sends WHERE note_id = ? AND publish = 1 AND status = 'picked'"
+        targets += [row[0] for row in db.execute(sql, (note_id,))]
+    if targets:
+        queue_sends(db, note_id, (after or before)["slug"], targets)
+
+
+def _endpoint_of(uid):
+    for target in current_app.config["SYNDICATE_TO"]:
+        if target["uid"] == uid:
+            return target.get("endpoint")
+    return None
 
 
 def queue_sends(db, note_id, slug, targets):
     """Queue one send per target in the caller's transaction, and mark each target's row queued."""
     now = utcnow()
     source = source_url(slug)
+    publishers = set(publishers_of(note_id, db))
     for target in dict.fromkeys(targets):
         db.execute(
             "INSERT INTO webmention_sends (note_id, target, status, created_at, updated_at)"
@@ -90,6 +137,8 @@ def queue_sends(db, note_id, slug, targets):
             (note_id, target, now, now),
         )
         payload = {"note_id": note_id, "source": source, "target": target}
+        if target in publishers:
+            payload["publish"] = True
         queue.enqueue(db, JOB_KIND, payload, key=urlsplit(target).hostname or "", unique=True)
 
 
@@ -139,15 +188,9 @@ def send(payload):
     """Discover the target's endpoint and send it the Webmention; retry what may pass, record the outcome."""
     note_id, source, target = payload["note_id"], payload["source"], payload["target"]
     policy = outbound.policy()
-    try:
-        page = outbound.fetch(target, policy)
-    except outbound.Refused as exc:
-        _fail(note_id, target, str(exc))
-    except outbound.FetchError as exc:
-        _retry(note_id, target, str(exc))
-    if page.status == 429 or page.status >= 500:
-        _retry(note_id, target, f"the target answered {page.status}")
-    endpoint = discover(page)
+    endpoint = _endpoint_of(target) if payload.get("publish") else None
+    if endpoint is None:
+        endpoint = _discover(note_id, target, policy)
     if endpoint is None:
         _record(note_id, target, "no endpoint")
         current_app.logger.info("webmention to %s: no endpoint", target)
@@ -164,6 +207,46 @@ def send(payload):
         _fail(note_id, target, f"the endpoint answered {answer.status}: {answer.text()[:200]}", endpoint, answer.status)
     _record(note_id, target, "sent", endpoint, answer.status)
     current_app.logger.info("webmention from %s to %s sent: %s", source, target, answer.status)
+    if payload.get("publish"):
+        _syndicated(note_id, target, endpoint, answer)
+
+
+def _discover(note_id, target, policy):
+    """Return the target's endpoint, or None; Retry or Drop (recorded) when the target cannot be read."""
+    try:
+        page = outbound.fetch(target, policy)
+    except outbound.Refused as exc:
+        _fail(note_id, target, str(exc))
+    except outbound.FetchError as exc:
+        _retry(note_id, target, str(exc))
+    if page.status == 429 or page.status >= 500:
+        _retry(note_id, target, f"the target answered {page.status}")
+    return discover(page)
+
+
+def syndication_url(answer):
+    """Return the URL a publisher's answer names (Location of a 201, else a JSON body's url), or None."""
+    if answer.status == 201 and answer.headers.get("Location"):
+        return urljoin(answer.url, answer.headers["Location"].strip())
+    try:
+        body = json.loads(answer.text())
+    except ValueError:
+        return None
+    url = body.get("url") if isinstance(body, dict) else None
+    return url if isinstance(url, str) else None
+
+
+def _syndicated(note_id, target, endpoint, answer):
+    from . import store  # store queues sends: imported here, not at the top
+
+    url = syndication_url(answer)
+    if url is None:
+        _record(note_id, target, "sent", endpoint, answer.status, "the publisher named no syndication URL")
+        return
+    try:
+        store.add_syndication(note_id, url)
+    except ValueError as exc:
+        _record(note_id, target, "sent", endpoint, answer.status, f"the publisher's URL was refused: {exc}")
 
 
 def sends_of(note_id):

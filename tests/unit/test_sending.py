@@ -285,3 +285,123 @@ def test_the_sent_command_prints_each_send(mention_app, web, owner_of):
         output = runner.invoke(args=args).output
         assert f"hi\t{target}\tsent\t202\t{web.url('/endpoint')}" in output
     assert runner.invoke(args=["mentions", "sent", "other"]).output == ""
+
+
+# Cross-posting through a Webmention-based publisher (Bridgy Publish)
+
+
+@pytest.fixture
+def publisher(web, make_app):
+    """Return (app, web, uid): a site whose SYNDICATE_TO names a publisher on the local web (endpoint discovered)."""
+    web.page("/publish/webmention", '{"url": "https://mastodon.example/@me/1"}', content_type="application/json")
+    uid = web.page("/publish/mastodon", '<link rel="webmention" href="/publish/webmention">')
+    targets = json.dumps([{"uid": uid, "name": "Mastodon"}, {"uid": "https://unused.example/", "name": "Other"}])
+    return make_app(OUTBOUND_ALLOW_NETWORKS="127.0.0.0/8", SYNDICATE_TO=targets), web, uid
+
+
+def micropub(app, body=None, **form):
+    """POST a Micropub create with a fresh create token; return the response."""
+    with app.app_context():
+        secret = tokens.create_token("create")[1]
+    headers = {"Authorization": f"Bearer {secret}"}
+    client = app.test_client()
+    return (
+        client.post("/micropub", json=body, headers=headers)
+        if body
+        else client.post("/micropub", data=form, headers=headers)
+    )
+
+
+def test_q_config_and_syndicate_to_list_the_targets(publisher):
+    """Both queries list SYNDICATE_TO's uid and name."""
+    app, _, uid = publisher
+    with app.app_context():
+        secret = tokens.create_token("create")[1]
+    headers = {"Authorization": f"Bearer {secret}"}
+    client = app.test_client()
+    expected = [{"uid": uid, "name": "Mastodon"}, {"uid": "https://unused.example/", "name": "Other"}]
+    assert client.get("/micropub?q=config", headers=headers).get_json()["syndicate-to"] == expected
+    assert client.get("/micropub?q=syndicate-to", headers=headers).get_json() == {"syndicate-to": expected}
+
+
+def test_micropub_cross_posts_and_records_the_syndication_url(publisher):
+    """mp-syndicate-to: the page links to the target, the publisher gets the Webmention, its url shows "Also on"."""
+    app, web, uid = publisher
+    made = micropub(app, h="entry", content="Hello fediverse", **{"mp-syndicate-to": uid})
+    assert made.status_code == 201, made.text
+    page = app.test_client().get("/note/hello-fediverse").text
+    assert f'href="{uid}" hidden' in page and "unused.example" not in page
+    run_all(app)
+    (sent,) = web.requests_to("/publish/webmention")
+    assert parse_qs(sent.body.decode()) == {"source": ["http://localhost/note/hello-fediverse"], "target": [uid]}
+    page = app.test_client().get("/note/hello-fediverse").text
+    assert "Also on" in page and 'class="u-syndication" rel="syndication" href="https://mastodon.example/@me/1"' in page
+    run_all(app)  # nothing more: a publish is sent once
+    assert len(web.requests_to("/publish/webmention")) == 1
+
+
+def test_an_unknown_target_is_refused(publisher):
+    """mp-syndicate-to must name a target of SYNDICATE_TO."""
+    app, _, _ = publisher
+    refused = micropub(app, h="entry", content="x", **{"mp-syndicate-to": "https://elsewhere.example/"})
+    assert refused.status_code == 400 and "not a target" in refused.get_json()["error_description"]
+
+
+def test_a_201_location_and_a_configured_endpoint(web, make_app):
+    """A target's configured endpoint is used as is; a 201's Location is the syndication URL."""
+    endpoint = web.page("/wm", status=201, headers={"Location": "/post/99"})
+    targets = json.dumps([{"uid": "https://brid.gy/publish/bluesky", "name": "Bluesky", "endpoint": endpoint}])
+    app = make_app(OUTBOUND_ALLOW_NETWORKS="127.0.0.0/8", SYNDICATE_TO=targets)
+    properties = {"content": ["Sky"], "mp-syndicate-to": ["https://brid.gy/publish/bluesky"]}
+    body = {"type": ["h-entry"], "properties": properties}
+    assert micropub(app, body).status_code == 201
+    run_all(app)
+    with app.app_context():
+        assert store.get_note(1)["properties"]["syndication"] == [web.url("/post/99")]
+
+
+def test_the_admin_form_picks_targets_and_a_draft_waits(publisher):
+    """Checkboxes pick targets; a draft sends nothing; publishing sends once; a delete tells the publisher too."""
+    app, web, uid = publisher
+    owner = sign_in(app, app.test_client())
+    form = {"csrf_token": csrf_token(owner), "content": "Draft first", "syndicate_to": uid}
+    assert owner.post("/admin/new", data=form).status_code == 303
+    assert 'name="syndicate_to" value="' + uid + '" checked' in owner.get("/admin/edit/1").text
+    assert jobs(app) == []
+    owner.post("/admin/edit/1", data={**form, "published": "y"})
+    assert jobs(app) == [uid]
+    run_all(app)
+    owner.post("/admin/edit/1", data={**form, "content": "Draft first, edited", "published": "y"})
+    assert jobs(app) == []
+    owner.post("/admin/delete/1", data={"csrf_token": csrf_token(owner)})
+    assert jobs(app) == [uid]
+
+
+@pytest.mark.parametrize(
+    ("answer", "content_type", "error"),
+    [
+        ("no json here", "text/plain", "named no syndication URL"),
+        ('{"url": "javascript:alert(1)"}', "application/json", "URL was refused"),
+        ('["a list"]', "application/json", "named no syndication URL"),
+    ],
+)
+def test_a_publisher_answer_without_a_usable_url(publisher, answer, content_type, error):
+    """An answer naming no (or no http(s)) URL is sent, with the reason shown; nothing is added to the page."""
+    app, web, uid = publisher
+    web.page("/publish/webmention", answer, content_type=content_type)
+    micropub(app, h="entry", content="Posted", **{"mp-syndicate-to": uid})
+    run_all(app)
+    row = sends(app)[uid]
+    assert row["status"] == "sent" and error in row["error"]
+    assert "Also on" not in app.test_client().get("/note/posted").text
+
+
+def test_a_failed_publish_shows_the_publishers_error_and_is_not_retried(publisher):
+    """A publisher's 400 is final, its error shown on the edit page."""
+    app, web, uid = publisher
+    web.page("/publish/webmention", '{"error": "Mastodon said: too long"}', status=400, content_type="application/json")
+    micropub(app, h="entry", content="Too long", **{"mp-syndicate-to": uid})
+    run_all(app)
+    owner = sign_in(app, app.test_client())
+    assert "Mastodon said: too long" in owner.get("/admin/edit/1").text
+    assert sends(app)[uid]["status"] == "failed"

@@ -131,7 +131,9 @@ def create_app(test_config=None):
         micropub,
         notes,
         replication,
+        responses,
         search,
+        sending,
         templatecache,
         throttle,
         tokens,
@@ -185,6 +187,7 @@ def create_app(test_config=None):
     cli.init_app(app)
     tokens.init_app(app)
     app.cli.add_command(auth.login_link_command)
+    mentions.mentions_command.add_command(sending.sent_command)
     app.cli.add_command(mentions.mentions_command)
     app.cli.add_command(consumer.queue_command)
     for module in (notes, archive, search, feeds, media, auth, admin, health, indieauth, micropub, meta, webmention):
@@ -204,6 +207,9 @@ def create_app(test_config=None):
         static_url=meta.static_url,
         absolute_url=meta.absolute_url,
         search_max_chars=search.MAX_QUERY_CHARS,
+        response_of=responses.response_of,
+        syndication_of=responses.syndication_of,
+        host_of=responses.host_of,
     )
     # The image's templates were compiled when it was built (templatecache.py): startup skips that.
     templatecache.use_prebuilt(app)

@@ -4,11 +4,12 @@ import re
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 
-from . import media, mentions, search, store, tokens
+from . import media, mentions, search, sending, store, tokens
 from .auth import is_owner, login_required
 from .config import host_name
 from .media import MediaError
 from .photos import Photo
+from .responses import KINDS, clean_properties, response_of
 from .store import NoteError
 from .tags import parse_tags
 
@@ -61,9 +62,33 @@ def _new_uploads():
     return uploads
 
 
+def _response_properties(note):
+    """Return the note's properties with the response the form names (kind and URL), or raise NoteError."""
+    properties = {name: values for name, values in (note["properties"] if note else {}).items() if name not in KINDS}
+    kind, url = request.form.get("response", ""), request.form.get("response_url", "").strip()
+    if kind and kind not in KINDS:
+        raise NoteError("Choose a reply, like, repost or bookmark, or a plain note.")
+    if bool(kind) != bool(url):
+        raise NoteError("A reply, like, repost or bookmark needs both its kind and the URL it answers.")
+    if kind:
+        properties[kind] = [url]
+    try:
+        return clean_properties(properties)
+    except ValueError as exc:
+        raise NoteError(str(exc)) from None
+
+
 def _save_from_form(note):
     """Create (note is None) or update a note from the submitted form; return it, or raise NoteError/MediaError."""
-    content = store.validate_content(request.form.get("content", ""), current_app.config["MAX_NOTE_CHARS"])
+    properties = _response_properties(note)
+    answered = response_of(properties)
+    offered = {target["uid"] for target in current_app.config["SYNDICATE_TO"]}
+    picks = [uid for uid in request.form.getlist("syndicate_to") if uid in offered]
+    content = store.validate_content(
+        request.form.get("content", ""),
+        current_app.config["MAX_NOTE_CHARS"],
+        required=answered is None or answered.needs_text,
+    )
     tags = store.validate_tags(parse_tags(request.form.get("tags", "")))
     kept = _kept_photos(note)
     uploads = _new_uploads()
@@ -77,8 +102,13 @@ def _save_from_form(note):
         photos = kept + stored
         published = _is_checked("published")
         if note is None:
-            return store.create_note(content, published, tags, photos)
-        return store.update_note(note["id"], content, published, tags, photos)
+            slug = answered.kind if answered and not content.strip() else None
+            return store.create_note(
+                content, published, tags, photos, slug=slug, properties=properties, syndicate_to=picks
+            )
+        return store.update_note(
+            note["id"], content, published, tags, photos, properties=properties, syndicate_to=picks
+        )
     except BaseException:
         # The note was not saved: the files stored for it go too.
         media.discard(photo.file_name for photo in stored)
@@ -98,24 +128,33 @@ def _form_again(note, exc):
         content=request.form.get("content", ""),
         published=_is_checked("published"),
         tags=request.form.get("tags", ""),
+        response=request.form.get("response", ""),
+        response_url=request.form.get("response_url", ""),
         existing=existing,
         alts={slot: request.form.get(f"alt_{slot}", "") for slot in range(1, current_app.config["MAX_PHOTOS"] + 1)},
         error=str(exc),
+        sends=sending.sends_of(note["id"]) if note else [],
+        picked=set(request.form.getlist("syndicate_to")),
     ), getattr(exc, "status", 400)
 
 
 def _form(note):
+    answered = response_of(note["properties"]) if note else None
     return render_template(
         "admin/edit.html",
         note=note,
         content=note["content"] if note else "",
         published=bool(note["published"]) if note else True,
         tags=", ".join(note["tags"]) if note else "",
+        response=answered.prop if answered else "",
+        response_url=answered.url if answered else "",
         existing=[
             (position, photo, True, photo.alt) for position, photo in enumerate(note["photos"] if note else [], start=1)
         ],
         alts={},
         error=None,
+        sends=sending.sends_of(note["id"]) if note else [],
+        picked=set(sending.publishers_of(note["id"])) if note else set(),
     )
 
 

@@ -1,6 +1,7 @@
 """Read StarPunk's settings from the environment, in this one place."""
 
 import ipaddress
+import json
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -31,6 +32,9 @@ DEFAULTS = {
     # Host names whose Webmentions are approved at once, and whose are dropped unread.
     "WEBMENTION_TRUSTED_HOSTS": "",
     "WEBMENTION_BLOCKED_HOSTS": "",
+    # Cross-posting targets (JSON list of {"uid": URL, "name": text}), e.g. Bridgy Publish's
+    # https://brid.gy/publish/mastodon: Micropub's syndicate-to and the admin form's checkboxes.
+    "SYNDICATE_TO": "",
     # Litestream's control socket (the sidecar's `socket: path:`), on the shared
     # volume; empty: replication is not watched and /health says nothing of it.
     "REPLICATION_SOCKET": "",
@@ -108,6 +112,29 @@ def parse_hosts(raw):
     return frozenset(filter(None, (host_name(item) for item in items)))
 
 
+def parse_syndicate_to(raw):
+    """Return the cross-posting targets of SYNDICATE_TO (a JSON list, or a list) as [{"uid", "name"}]."""
+    if not raw:
+        return []
+    try:
+        targets = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        raise ConfigError('SYNDICATE_TO must be a JSON list of {"uid": URL, "name": text}; it is not JSON') from None
+    if not isinstance(targets, list):
+        raise ConfigError('SYNDICATE_TO must be a JSON list of {"uid": URL, "name": text}')
+    cleaned = []
+    for target in targets:
+        uid = target.get("uid") if isinstance(target, dict) else None
+        name = target.get("name") if isinstance(target, dict) else None
+        endpoint = target.get("endpoint", "") if isinstance(target, dict) else ""
+        if not isinstance(uid, str) or not uid.startswith(("https://", "http://")) or not isinstance(name, str):
+            raise ConfigError(f'each SYNDICATE_TO target needs an http(s) "uid" and a "name", not {target!r}')
+        if not isinstance(endpoint, str) or (endpoint and not endpoint.startswith(("https://", "http://"))):
+            raise ConfigError(f'a SYNDICATE_TO "endpoint" must be an http(s) URL, not {endpoint!r}')
+        cleaned.append({"uid": uid, "name": name, **({"endpoint": endpoint} if endpoint else {})})
+    return cleaned
+
+
 def load_config(environ=None, test_config=None):
     """Return the settings: defaults, then the environment, then test_config."""
     environ = os.environ if environ is None else environ
@@ -145,6 +172,7 @@ def load_config(environ=None, test_config=None):
     settings["OUTBOUND_ALLOW_NETWORKS"] = _parse_networks("OUTBOUND_ALLOW_NETWORKS", networks)
     for name in ("WEBMENTION_TRUSTED_HOSTS", "WEBMENTION_BLOCKED_HOSTS"):
         settings[name] = parse_hosts(settings[name])
+    settings["SYNDICATE_TO"] = parse_syndicate_to(settings["SYNDICATE_TO"])
 
     if settings["ENVIRONMENT"] == "production":
         _check_production(settings)

@@ -17,6 +17,7 @@ from . import fastpath, listing, store
 from .notes import permalink, published_tag
 from .pagecache import conditional_response, content_etag, is_reader
 from .render import render_markdown, summary
+from .responses import response_of
 
 bp = Blueprint("feeds", __name__)
 
@@ -80,12 +81,24 @@ def photos_html(photos):
     return "".join(parts)
 
 
+def response_html(answered):
+    """Return the line a feed reader shows before a response's text ("Liked <a>URL</a>"), or nothing."""
+    if answered is None:
+        return ""
+    url = escape(answered.url)
+    return f'<p>{answered.line} <a href="{url}">{url}</a></p>'
+
+
 def _feed_items(notes):
     for note in notes:
+        answered = response_of(note["properties"])
+        title = summary(note["content"]) if note["content"].strip() or answered is None else ""
         yield {
             "url": permalink(note["slug"]),
-            "title": summary(note["content"]),
-            "html": render_markdown(note["content"]) + photos_html(note["photos"]),
+            "title": title or f"{answered.line} {answered.url}",
+            "html": response_html(answered) + render_markdown(note["content"]) + photos_html(note["photos"]),
+            # JSON Feed's external_url: the page a bookmark or a like is about.
+            "external_url": answered.url if answered and answered.kind in ("bookmark", "like") else None,
             "published": datetime.fromisoformat(note["published_at"]),
             "updated": datetime.fromisoformat(note["updated_at"]),
             "tags": note["tags"],
@@ -175,6 +188,8 @@ def _json_item(item):
         "date_published": item["published"].isoformat(timespec="seconds"),
         "date_modified": item["updated"].isoformat(timespec="seconds"),
     }
+    if item["external_url"]:
+        document["external_url"] = item["external_url"]
     if item["tags"]:
         document["tags"] = item["tags"]
     if item["photos"]:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from .render import html_note, html_of_note, sanitise_html
+from .responses import clean_properties
 
 # Properties StarPunk turns into a note's own fields; any other is kept as sent.
 RENDERED = ("content", "category", "photo", "published", "post-status")
@@ -148,6 +149,10 @@ def note_fields(properties):
     for name, values in properties.items():
         if name not in RENDERED and name not in NOT_KEPT and values:
             fields.kept[name] = values
+    try:
+        fields.kept = clean_properties(fields.kept)
+    except ValueError as exc:
+        raise PropertyError(str(exc)) from None
     return fields
 
 
@@ -197,6 +202,8 @@ def source_properties(note, url):
     kept = dict(note["properties"])
     written_as = html_of_note(note["content"])
     properties = {"content": [{"html": written_as} if written_as is not None else note["content"]]}
+    if not note["content"]:  # a like or bookmark without text
+        del properties["content"]
     categories = list(note["tags"]) + kept.pop("category", [])
     if categories:
         properties["category"] = categories

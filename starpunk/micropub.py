@@ -20,13 +20,14 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, g, jsonify, request
 
-from . import media, store, throttle
+from . import media, responses, store, throttle
 from .csrf import csrf
 from .indieauth import MICROPUB_PATH, NO_STORE, oauth_error
 from .media import MediaError
 from .mf2 import PropertyError, apply_update, form_entry, json_entry, note_fields, source_properties
 from .notes import permalink
 from .photos import Photo
+from .responses import response_of
 from .slugs import is_valid_slug
 from .store import NoteError
 from .tokens import TokenRequestError, bearer_token, verify_token
@@ -35,7 +36,7 @@ bp = Blueprint("micropub", __name__, url_prefix=MICROPUB_PATH)
 # Clients post from their own servers and scripts, with a token, never with the owner's cookie.
 csrf.exempt(bp)
 
-POST_TYPES = [{"type": "note", "name": "Note"}, {"type": "photo", "name": "Photo"}]
+POST_TYPES = [{"type": kind, "name": kind.capitalize()} for kind in responses.POST_TYPES]
 QUERIES = ["config", "source", "syndicate-to"]
 # Each action and the scopes that allow it (any one of them).
 ACTION_SCOPES = {"create": ("create",), "update": ("update",), "delete": ("delete",), "undelete": ("delete",)}
@@ -227,20 +228,36 @@ def _linked_photos(pairs, alts):
     return found
 
 
-def _check(content, tags, photo_count):
-    """Return the validated content and tags; refuse too many photos before any file is written."""
-    content = store.validate_content(content, current_app.config["MAX_NOTE_CHARS"])
+def _check(content, tags, photo_count, kept):
+    """Return the validated content and tags; refuse too many photos before any file is written.
+
+    A like, repost or bookmark may have no text; a reply and a plain note need some.
+    """
+    answered = response_of(kept)
+    required = answered is None or answered.needs_text
+    content = store.validate_content(content, current_app.config["MAX_NOTE_CHARS"], required=required)
     tags = store.validate_tags(tags)
     store.check_photo_count(photo_count)
     return content, tags
+
+
+def _picked_targets(commands):
+    """Return the mp-syndicate-to targets, each one of SYNDICATE_TO's uids; refuse any other."""
+    offered = {target["uid"] for target in current_app.config["SYNDICATE_TO"]}
+    picks = commands.get("mp-syndicate-to", [])
+    for uid in picks:
+        if uid not in offered:
+            raise Refusal(f"mp-syndicate-to {uid!r} is not a target of this site (see q=syndicate-to).")
+    return list(dict.fromkeys(picks))
 
 
 def create(properties, commands, files=()):
     """Make a note from an h-entry's properties (and uploaded photo files); return the 201 response."""
     fields = note_fields(properties)
     _check_kept(fields.kept)
-    content, tags = _check(fields.content, fields.tags, len(files) + len(fields.photos))
+    content, tags = _check(fields.content, fields.tags, len(files) + len(fields.photos), fields.kept)
     alts = _alt_texts(commands)
+    picks = _picked_targets(commands)
     # Uploaded files come first, then photo URLs: mp-photo-alt values follow that order.
     linked = _linked_photos(fields.photos, alts[len(files) :])
     upload_alts = [store.validate_alt(alt) for alt in alts[: len(files)]]
@@ -250,6 +267,8 @@ def create(properties, commands, files=()):
             alt = upload_alts[index] if index < len(upload_alts) else ""
             stored.append(Photo.stored(media.save_upload(file, file.filename), alt))
         slug = next((value for value in commands.get("mp-slug", []) if isinstance(value, str)), None)
+        if slug is None and not content.strip():  # a like without text: "like", "like-2", ...
+            slug = response_of(fields.kept).kind
         note = store.create_note(
             content,
             not fields.draft,
@@ -258,6 +277,7 @@ def create(properties, commands, files=()):
             slug=slug,
             published_at=fields.published_at,
             properties=fields.kept,
+            syndicate_to=picks,
         )
     except BaseException:
         media.discard(photo.file_name for photo in stored)
@@ -274,7 +294,7 @@ def update(body):
     properties, touched = apply_update(source_properties(note, permalink(note["slug"])), body)
     fields = note_fields(properties)
     _check_kept(fields.kept)
-    content, tags = _check(fields.content, fields.tags, len(fields.photos))
+    content, tags = _check(fields.content, fields.tags, len(fields.photos), fields.kept)
     photos = _linked_photos(fields.photos, []) if "photo" in touched else None
     store.update_note(
         note["id"],
@@ -336,10 +356,14 @@ def endpoint():
     return _run(action, info, lambda: create(*json_entry(body)))
 
 
+def _syndicate_to():
+    return [{"uid": target["uid"], "name": target["name"]} for target in current_app.config["SYNDICATE_TO"]]
+
+
 def _config():
     return {
         "media-endpoint": current_app.config["SITE_URL"] + MICROPUB_PATH + "/media",
-        "syndicate-to": [],
+        "syndicate-to": _syndicate_to(),
         "post-types": POST_TYPES,
         "q": QUERIES,
     }
@@ -365,7 +389,7 @@ def query():
     if asked == "config":
         body = _config()
     elif asked == "syndicate-to":
-        body = {"syndicate-to": []}
+        body = {"syndicate-to": _syndicate_to()}
     elif asked == "source":
         body = _source(info)
     else:

@@ -6,7 +6,7 @@ Readers' copies are cached (see pagecache).
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 
-from . import listing, mentions, paging, store
+from . import listing, mentions, paging, sending, store
 from .pagecache import cached_for_readers
 from .tags import normalise_tag
 
@@ -74,4 +74,9 @@ def note(slug):
         if store.was_published_then_deleted(slug):
             abort(410, "This note was deleted by its author.")
         abort(404, "There is no note at this address.")
-    return render_template("note.html", note=found, responses=mentions.for_note(found["id"]))
+    return render_template(
+        "note.html",
+        note=found,
+        responses=mentions.for_note(found["id"]),
+        publish_to=sending.publishers_of(found["id"]),
+    )

@@ -22,7 +22,8 @@ unless the caller already holds a transaction on it):
 - ``pending(conn, kind, key=None) -> int``: queued and running jobs of kind.
 - ``failed(conn, kind=None) -> rows``: failed jobs with their last error, newest
   first; only the newest MAX_FAILED_KEPT are kept.
-- ``@handler(kind)``: registers ``func(payload)``, called in an app context.
+- ``@handler(kind, attempts=MAX_ATTEMPTS)``: registers ``func(payload)``, called
+  in an app context; a job of kind is failed after that many attempts.
   Returning finishes the job; ``raise Retry(reason, delay=None)`` retries it
   later; ``raise Drop(reason)`` fails it for good; any other exception is
   logged and retried like ``Retry``.
@@ -46,6 +47,7 @@ FIRST_RETRY_SECONDS = 30
 MAX_RETRY_SECONDS = 6 * 3600
 
 HANDLERS = {}
+ATTEMPTS = {}  # attempts a kind's jobs get, when not MAX_ATTEMPTS
 
 
 class Retry(Exception):
@@ -60,11 +62,12 @@ class Drop(Exception):
     """The job can never succeed: it is kept as failed with this reason."""
 
 
-def handler(kind):
-    """Register the decorated function as the handler of jobs of kind."""
+def handler(kind, attempts=MAX_ATTEMPTS):
+    """Register the decorated function as the handler of jobs of kind, failed after that many attempts."""
 
     def register(func):
         HANDLERS[kind] = func
+        ATTEMPTS[kind] = attempts
         return func
 
     return register
@@ -165,8 +168,8 @@ def finish(conn, job):
 
 
 def retry(conn, job, error, delay=None):
-    """Queue a job again after delay (by default its backoff), or fail it once it has had MAX_ATTEMPTS."""
-    if job.attempts >= MAX_ATTEMPTS:
+    """Queue a job again after delay (by default its backoff), or fail it once it has had its kind's attempts."""
+    if job.attempts >= ATTEMPTS.get(job.kind, MAX_ATTEMPTS):
         return fail(conn, job, f"gave up after {job.attempts} attempts: {error}")
     with _write(conn):
         conn.execute(

@@ -12,6 +12,11 @@ The write API, shared by the admin form and Micropub (inside an app context):
   for no such note (or a deleted one).
 - ``delete_note(note_id)`` and ``undelete_note(note_id)``: LookupError when
   there is no such note, or it is already deleted (undeleted).
+- ``add_syndication(note_id, url)``: a copy elsewhere, from a cross-posting answer.
+
+Every write queues, in its own transaction, the Webmentions it calls for
+(starpunk/sending.py); ``syndicate_to`` (create and update) picks
+cross-posting targets of SYNDICATE_TO for the note.
 
 ``properties`` is a dict of the microformats properties a Micropub client sent
 that StarPunk keeps without rendering them (starpunk/micropub.py), stored as JSON.
@@ -35,8 +40,10 @@ import sqlite3
 from flask import current_app
 
 from . import photos as photo_table
+from . import sending
 from . import tags as tag_table
 from .db import get_db, isoformat, transaction, utcnow
+from .responses import clean_url
 from .slugs import slugify, unique_slug
 
 PUBLIC = "published = 1 AND deleted_at IS NULL"
@@ -47,10 +54,10 @@ class NoteError(ValueError):
     """A note's content was refused; the message is shown to the author."""
 
 
-def validate_content(content, max_chars):
-    """Return the content with line endings normalised, or raise NoteError."""
+def validate_content(content, max_chars, required=True):
+    """Return the content with line endings normalised, or raise NoteError (empty only when not required)."""
     content = (content or "").replace("\r\n", "\n").replace("\r", "\n")
-    if not content.strip():
+    if required and not content.strip():
         raise NoteError("A note needs some text.")
     if len(content) > max_chars:
         raise NoteError(f"A note can have at most {max_chars:,} characters; this one has {len(content):,}.")
@@ -112,7 +119,7 @@ def _properties_json(properties):
     return json.dumps(properties or {}, ensure_ascii=False, separators=(",", ":"))
 
 
-def create_note(content, published, tags=(), photos=(), slug=None, published_at=None, properties=None):
+def create_note(content, published, tags=(), photos=(), slug=None, published_at=None, properties=None, syndicate_to=()):
     """Store a new note with a unique slug, its tags and photos, and return it."""
     tags, photos = validate_tags(tags), validate_photos(photos)
     db = get_db()
@@ -130,20 +137,31 @@ def create_note(content, published, tags=(), photos=(), slug=None, published_at=
         tag_table.replace_tags(db, cur.lastrowid, tags)
         photo_table.replace_photos(db, cur.lastrowid, photos)
         _bump_generation(db, now)
+        sending.note_written(db, cur.lastrowid, None, _sending_row(db, cur.lastrowid), syndicate_to)
     return get_note(cur.lastrowid)
+
+
+def _sending_row(db, note_id):
+    """Return what sending.py reads of a note: slug, content, published, deleted_at, properties."""
+    return db.execute(
+        "SELECT slug, content, published, deleted_at, properties FROM notes WHERE id = ?", (note_id,)
+    ).fetchone()
 
 
 def _slug_taken(db, slug):
     return db.execute("SELECT 1 FROM notes WHERE slug = ?", (slug,)).fetchone() is not None
 
 
-def update_note(note_id, content, published, tags=None, photos=None, published_at=None, properties=None):
+def update_note(
+    note_id, content, published, tags=None, photos=None, published_at=None, properties=None, syndicate_to=()
+):
     """Change a note's content, published flag and (unless None) tags, photos, date and properties; the slug stays."""
     tags = None if tags is None else validate_tags(tags)
     photos = None if photos is None else validate_photos(photos)
     db = get_db()
     now = utcnow()
     with transaction(db):
+        before = _sending_row(db, note_id)
         cur = db.execute(
             "UPDATE notes SET content = ?, published = ?, updated_at = ?,"
             " published_at = CASE WHEN ? AND published_at IS NULL THEN ? ELSE published_at END"
@@ -161,7 +179,24 @@ def update_note(note_id, content, published, tags=None, photos=None, published_a
         if properties is not None:
             db.execute("UPDATE notes SET properties = ? WHERE id = ?", (_properties_json(properties), note_id))
         _bump_generation(db, now)
+        # The targets linked before and now: a removed link is told too.
+        sending.note_written(db, note_id, before, _sending_row(db, note_id), syndicate_to)
     return get_note(note_id)
+
+
+def add_syndication(note_id, url):
+    """Add a URL (a copy of the note elsewhere) to its syndication property; ValueError when it is not http(s)."""
+    url = clean_url(url, "syndication")
+    db = get_db()
+    with transaction(db):
+        row = db.execute("SELECT properties FROM notes WHERE id = ?", (note_id,)).fetchone()
+        properties = json.loads(row[0])
+        if url in properties.get("syndication", []):
+            return
+        properties["syndication"] = [*properties.get("syndication", []), url]
+        # Not an edit of the owner's: updated_at stays; pages and feeds follow the generation.
+        db.execute("UPDATE notes SET properties = ? WHERE id = ?", (_properties_json(properties), note_id))
+        _bump_generation(db, utcnow())
 
 
 def delete_note(note_id):
@@ -169,6 +204,7 @@ def delete_note(note_id):
     db = get_db()
     now = utcnow()
     with transaction(db):
+        before = _sending_row(db, note_id)
         cur = db.execute(
             "UPDATE notes SET deleted_at = ?, updated_at = ? WHERE id = ? AND deleted_at IS NULL",
             (now, now, note_id),
@@ -176,6 +212,8 @@ def delete_note(note_id):
         if cur.rowcount != 1:
             raise LookupError(note_id)
         _bump_generation(db, now)
+        # Every target ever told, and the ones it links now: its permalink answers 410 from here.
+        sending.note_written(db, note_id, before, None)
 
 
 def undelete_note(note_id):
@@ -190,6 +228,7 @@ def undelete_note(note_id):
         if cur.rowcount != 1:
             raise LookupError(note_id)
         _bump_generation(db, now)
+        sending.note_written(db, note_id, None, _sending_row(db, note_id))
 
 
 # Notes whose tags and photos are read in one query each (SQLite's limit on

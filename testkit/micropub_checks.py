@@ -119,6 +119,23 @@ def check_queries(client: MicropubClient) -> None:
     assert client.query("nonsense").status_code == 400
 
 
+def check_responses(client: MicropubClient) -> None:
+    """Six post types in q=config; a like needs no text and renders as u-like-of; a reply without text is 400."""
+    kinds = {kind["type"] for kind in client.config()["post-types"]}
+    assert kinds == {"note", "photo", "reply", "like", "repost", "bookmark"}, kinds
+    liked = f"https://elsewhere.example/{_marker()}"
+    reply = client.create_json({"like-of": [liked]})
+    assert reply.status_code == 201, f"a like without text answered {reply.status_code}: {reply.text[:200]}"
+    url = reply.headers["Location"]
+    page = client.get(url).text
+    assert 'class="u-like-of h-cite"' in page and "Liked" in page and liked in page, "the like is not on its page"
+    assert client.source(url)["properties"]["like-of"] == [liked], "q=source does not give the like-of back"
+    bare = client.create_form(in_reply_to=liked)
+    assert bare.status_code == 400, f"a reply without text answered {bare.status_code}"
+    answered = client.create_form(content="Quite so", in_reply_to=liked)
+    assert answered.status_code == 201 and "In reply to" in client.get(answered.headers["Location"]).text
+
+
 def check_media_and_photos(client: MicropubClient) -> None:
     """The media endpoint stores a file; a note can use it, and a multipart create can carry one."""
     photo_url = client.upload(png_bytes(), "../../etc/passwd.png")
@@ -163,6 +180,7 @@ CHECKS: list[tuple[str, Callable[[MicropubClient], None]]] = [
     ("update: replace, add, delete", check_update),
     ("delete and undelete", check_delete_undelete),
     ("query: config, syndicate-to", check_queries),
+    ("responses: reply, like (no text)", check_responses),
     ("media endpoint and photos", check_media_and_photos),
     ("authentication", check_authentication),
 ]

@@ -112,7 +112,7 @@ def test_pkce_and_png_helpers() -> None:
 def test_every_conformance_check_passes(gunicorn: Gunicorn, owner: Owner) -> None:
     """Sign-in with PKCE, create, update, delete, query, media and authentication all pass against Gunicorn."""
     results = run_checks(owner)
-    assert len(results) == 11
+    assert len(results) == 12
     assert failures(results) == [], gunicorn.log.read_text(errors="replace")[-3000:]
 
 
@@ -136,4 +136,4 @@ def test_the_command_line_runs_the_checks(gunicorn: Gunicorn, capsys: pytest.Cap
     """`python -m testkit.micropub_checks BASE_URL LOGIN_LINK` prints one line per check and exits 0."""
     assert main([gunicorn.base_url, gunicorn.login_link()]) == 0
     printed = capsys.readouterr().out
-    assert "11 of 11 checks passed" in printed and "FAIL" not in printed
+    assert "12 of 12 checks passed" in printed and "FAIL" not in printed

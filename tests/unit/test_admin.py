@@ -254,7 +254,7 @@ def test_a_note_deleted_while_being_edited_is_404(owner, token, write_note, data
     slug = write_note("Racing note")
     note_id = note_by_slug(database, slug)["id"]
 
-    def vanished(*args):
+    def vanished(*args, **kwargs):
         raise LookupError(note_id)
 
     monkeypatch.setattr(store, "update_note", vanished)
@@ -477,3 +477,46 @@ def test_editing_to_more_than_four_photos_is_refused(upload, owner, app, token, 
     with app.app_context():
         assert len(store.get_note(note["id"])["photos"]) == 4
     assert len(media_files(app)) == 4
+
+
+def test_the_owner_posts_a_like_and_a_reply_from_the_form(owner, token, client):
+    """The form's kind and URL make a like without text, and a reply that needs text; the edit form shows them."""
+    form = {
+        "csrf_token": token(owner),
+        "response": "like-of",
+        "response_url": "https://other.example/p",
+        "published": "y",
+    }
+    assert owner.post("/admin/new", data=form).status_code == 303
+    assert "Liked " in client.get("/note/like").text
+    refused = owner.post("/admin/new", data={**form, "response": "in-reply-to"})
+    assert refused.status_code == 400 and "A note needs some text" in refused.text
+    assert owner.post("/admin/new", data={**form, "response": "in-reply-to", "content": "Yes!"}).status_code == 303
+    assert "In reply to" in client.get("/note/yes").text
+    edit = owner.get("/admin/edit/2").text
+    assert 'value="https://other.example/p"' in edit and '<option value="in-reply-to" selected>' in edit
+
+
+@pytest.mark.parametrize(
+    ("response", "url", "reason"),
+    [
+        ("like-of", "", "needs both"),
+        ("", "https://other.example/", "needs both"),
+        ("x-of", "https://other.example/", "Choose a reply"),
+        ("like-of", "javascript:alert(1)", "http or https"),
+    ],
+)
+def test_a_bad_response_is_refused_with_a_reason(owner, token, response, url, reason):
+    """A kind without a URL, a URL without a kind, an unknown kind or a non-http URL is shown back with why."""
+    form = {"csrf_token": token(owner), "content": "x", "response": response, "response_url": url}
+    refused = owner.post("/admin/new", data=form)
+    assert refused.status_code == 400 and reason in refused.text
+
+
+def test_editing_a_response_back_into_a_note(owner, token, client):
+    """Choosing "A note" removes the response; the note's other properties stay."""
+    form = {"csrf_token": token(owner), "content": "Hm", "response": "repost-of", "response_url": "https://o.example/"}
+    owner.post("/admin/new", data={**form, "published": "y"})
+    assert "Reposted" in client.get("/note/hm").text
+    owner.post("/admin/edit/1", data={**form, "response": "", "response_url": "", "published": "y"})
+    assert "Reposted" not in client.get("/note/hm").text

@@ -232,3 +232,34 @@ def test_a_bad_network_is_refused():
     """A value that is not a network stops startup, naming the setting."""
     with pytest.raises(ConfigError, match="OUTBOUND_ALLOW_NETWORKS.*'localhost'"):
         load_config(environ={"OUTBOUND_ALLOW_NETWORKS": "127.0.0.0/8,localhost"})
+
+
+def test_syndicate_to_is_a_json_list_of_targets():
+    """SYNDICATE_TO parses to uid/name (and an optional endpoint); empty means none."""
+    assert load_config(environ={})["SYNDICATE_TO"] == []
+    raw = '[{"uid": "https://brid.gy/publish/mastodon", "name": "Mastodon", "endpoint": "https://brid.gy/publish/webmention"}]'
+    assert load_config(environ={"SYNDICATE_TO": raw})["SYNDICATE_TO"] == [
+        {
+            "uid": "https://brid.gy/publish/mastodon",
+            "name": "Mastodon",
+            "endpoint": "https://brid.gy/publish/webmention",
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "not json",
+        '{"uid": "https://a.example/", "name": "A"}',
+        '[{"uid": "ftp://a.example/", "name": "A"}]',
+        '[{"uid": "https://a.example/"}]',
+        '["https://a.example/"]',
+        '[{"uid": "https://a.example/", "name": "A", "endpoint": "javascript:x"}]',
+    ],
+)
+def test_a_bad_syndicate_to_is_one_line(raw):
+    """A SYNDICATE_TO that is not a list of http(s) targets with names stops startup with one line naming it."""
+    with pytest.raises(ConfigError, match="SYNDICATE_TO") as error:
+        load_config(environ={"SYNDICATE_TO": raw})
+    assert "\n" not in str(error.value)

@@ -86,7 +86,7 @@ def test_a_failed_write_is_logged(capsys, make_app, monkeypatch, token, login_li
     client.get(urlsplit(login_link(app)).path)
     form = {"csrf_token": token(client), "content": "x", "published": "y"}
 
-    def refuse(*args):
+    def refuse(*args, **kwargs):
         raise store.sqlite3.OperationalError("database or disk is full")
 
     monkeypatch.setattr(store, "create_note", refuse)

@@ -359,3 +359,16 @@ def test_a_conditional_get_renders_nothing(client, add_notes, monkeypatch, path)
     for _ in range(3):
         assert client.get(path, headers={"If-None-Match": etag}).status_code == 304
     assert built == []
+
+
+def test_responses_carry_their_line_and_json_feed_external_url(app, client):
+    """Feeds show "Liked <URL>" and similar; JSON Feed gives external_url for likes and bookmarks, not replies."""
+    with app.app_context():
+        store.create_note("", True, slug="like", properties={"like-of": ["https://o.example/liked"]})
+        store.create_note("Agreed", True, properties={"in-reply-to": ["https://o.example/said"]})
+    items = {item["url"]: item for item in client.get("/feed.json").get_json()["items"]}
+    liked, replied = items["http://localhost/note/like"], items["http://localhost/note/agreed"]
+    assert liked["external_url"] == "https://o.example/liked" and liked["title"] == "Liked https://o.example/liked"
+    assert "external_url" not in replied
+    assert "In reply to" in replied["content_html"]
+    assert "Liked" in client.get("/feed.xml").text

@@ -577,7 +577,7 @@ def test_q_config_and_syndicate_to(client, bearer):
     body = config.get_json()
     assert body["media-endpoint"] == f"{SITE}/micropub/media"
     assert body["syndicate-to"] == []
-    assert {kind["type"] for kind in body["post-types"]} == {"note", "photo"}
+    assert {kind["type"] for kind in body["post-types"]} == {"note", "photo", "reply", "like", "repost", "bookmark"}
     assert client.get("/micropub?q=syndicate-to", headers=bearer).get_json() == {"syndicate-to": []}
 
 
@@ -864,3 +864,75 @@ def test_only_a_create_token_lifts_the_body_limit_at_micropub(app, client, issue
     form = {"h": "entry", "content": "x", "photo": (junk, "a.png")}
     response = client.post("/micropub", headers=_auth(token), **multipart(form))
     assert response.status_code == status, response.text
+
+
+# Responses: replies, likes, reposts and bookmarks
+
+
+@pytest.mark.parametrize(
+    ("prop", "line"), [("like-of", "Liked"), ("repost-of", "Reposted"), ("bookmark-of", "Bookmarked")]
+)
+def test_a_like_repost_or_bookmark_needs_no_text(create, client, source, prop, line):
+    """A like, repost or bookmark without content is a note; its page says so and marks it up as an h-cite."""
+    path = create(**{prop: ["https://other.example/post"]})
+    page = client.get(path)
+    assert f"{line} " in page.text and "https://other.example/post" in page.text
+    cite = entry_of(client, path)["properties"][prop][0]
+    assert cite["type"] == ["h-cite"]
+    assert cite["properties"]["url"] == ["https://other.example/post"]
+    properties = source(path)["properties"]
+    assert properties[prop] == ["https://other.example/post"]
+    assert "content" not in properties
+
+
+def test_a_reply_needs_text_and_renders_as_a_reply(client, bearer, create):
+    """A form-encoded reply without content is refused; with it, the page shows "In reply to" and u-in-reply-to."""
+    refused = client.post("/micropub", data={"h": "entry", "in-reply-to": "https://other.example/a"}, headers=bearer)
+    assert_error(refused, 400, "invalid_request")
+    form = {"h": "entry", "content": "I agree", "in-reply-to": "https://other.example/a"}
+    made = client.post("/micropub", data=form, headers=bearer)
+    assert made.status_code == 201, made.text
+    path = made.headers["Location"][len(SITE) :]
+    assert "In reply to" in client.get(path).text
+    entry = entry_of(client, path)
+    assert entry["properties"]["in-reply-to"][0]["properties"]["url"] == ["https://other.example/a"]
+
+
+def test_a_multipart_bookmark(client, bearer):
+    """Multipart creates carry responses too."""
+    body = multipart({"h": "entry", "bookmark-of": "https://other.example/read-later"})
+    made = client.post("/micropub", **body, headers=bearer)
+    assert made.status_code == 201, made.text
+    assert made.headers["Location"] == f"{SITE}/note/bookmark"
+
+
+@pytest.mark.parametrize(
+    "properties",
+    [
+        {"like-of": ["javascript:alert(1)"]},
+        {"like-of": ["https://a.example/", "https://b.example/"]},
+        {"like-of": ["https://a.example/"], "repost-of": ["https://b.example/"]},
+        {"in-reply-to": ["https://example.com/" + "a" * 2049]},
+        {"content": ["x"], "syndication": ["ftp://copy.example/"]},
+    ],
+)
+def test_bad_responses_are_refused(post_json, properties):
+    """Responses are one http(s) URL of bounded length, one kind a note."""
+    assert_error(post_json({"type": ["h-entry"], "properties": properties}), 400, "invalid_request")
+
+
+def test_syndication_renders_as_also_on(create, client):
+    """Syndication URLs render as u-syndication links under "Also on"."""
+    path = create(content=["Crossposted"], syndication=["https://mastodon.example/@me/1"])
+    assert "Also on" in client.get(path).text
+    assert entry_of(client, path)["properties"]["syndication"] == ["https://mastodon.example/@me/1"]
+
+
+def test_an_update_can_turn_a_note_into_a_reply(create, post_json, client):
+    """A Micropub update adds a response like any property; its checks apply."""
+    path = create(content=["Later a reply"])
+    body = {"action": "update", "url": SITE + path, "add": {"in-reply-to": ["https://other.example/b"]}}
+    assert post_json(body).status_code == 204
+    assert "In reply to" in client.get(path).text
+    body["add"] = {"like-of": ["https://other.example/c"]}
+    assert_error(post_json(body), 400, "invalid_request")

@@ -80,6 +80,22 @@ def test_retry_backs_off_then_fails_for_good(app, conn, monkeypatch):
     assert queue.run_one(app) is False
 
 
+def test_a_kind_may_have_its_own_attempts(app, conn, monkeypatch):
+    """handler(kind, attempts=N): the job is retried up to N attempts (N = 7 here), then failed."""
+
+    @queue.handler("test.patient", attempts=7)
+    def patient(payload):
+        raise queue.Retry("not yet")
+
+    monkeypatch.setitem(queue.ATTEMPTS, "test.patient", 7)
+    queue.enqueue(conn, "test.patient", {})
+    for attempt in range(1, 8):
+        conn.execute("UPDATE jobs SET next_at = ?", ("2000-01-01T00:00:00.000000+00:00",))
+        assert queue.run_one(app)
+        assert jobs(conn)[0]["state"] == ("queued" if attempt < 7 else "failed")
+    queue.HANDLERS.pop("test.patient")
+
+
 def test_backoff_grows_and_is_capped():
     """Retries wait 30 s, 2 min, 8 min, ... never more than 6 hours."""
     assert [queue.backoff(n) for n in (1, 2, 3)] == [30, 120, 480]

@@ -1,4 +1,4 @@
-"""Operator commands: backup and export (init-db and login-link live with their modules).
+"""Operator commands: backup, export and render-notes (init-db and login-link live with their modules).
 
 A backup is one SQLite file: the database as it was, plus every photo file in
 a ``backup_media`` table. Restoring it is putting it in place of the database;
@@ -18,7 +18,7 @@ from flask.cli import with_appcontext
 
 from .db import connect
 from .media import NAME, media_folder, write_atomically
-from .store import count_all_notes, iter_all_notes
+from .store import count_all_notes, iter_all_notes, store_renderings
 
 BACKUP_MEDIA_TABLE = "backup_media"
 
@@ -142,7 +142,20 @@ def export_command(directory, include_deleted):
     click.echo(f"Exported {written} note(s) and {copied} photo(s) to {directory}")
 
 
+@click.command("render-notes")
+@with_appcontext
+def render_notes_command():
+    """Store the HTML of notes written before 0.8.0 or by an older renderer, so reading them renders no Markdown."""
+    conn = connect(current_app.config["DATA_PATH"])
+    try:
+        stored = store_renderings(conn)
+    finally:
+        conn.close()
+    click.echo(f"Stored the HTML of {stored} note(s)")
+
+
 def init_app(app):
     """Register the operator commands."""
     app.cli.add_command(backup_command)
     app.cli.add_command(export_command)
+    app.cli.add_command(render_notes_command)

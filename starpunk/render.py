@@ -1,9 +1,12 @@
 """Turn a note's Markdown into HTML that is safe to show to anyone."""
 
+import hashlib
 import html
 import re
+from collections import OrderedDict
 from datetime import datetime
 from functools import lru_cache
+from pathlib import Path
 
 import markdown
 import nh3
@@ -105,10 +108,45 @@ def visible_text(markup):
     return html.unescape(nh3.clean(markup, tags=set()))
 
 
-@lru_cache(maxsize=2048)
+# Notes' HTML, by their text, as rendered in this process or stored with the note (remember): a page, its feed
+# items and its summary read one rendering. Bounded, least recently used first out.
+RENDERED_KEPT = 2048
+_rendered = OrderedDict()
+
+# What a note's stored HTML was rendered by (store.py keeps it beside the text): the rules of this module and the
+# versions of the Markdown and sanitising libraries. HTML stored by anything else (an upgrade changed a rule or a
+# library) is not used; that note is rendered again when read, as every note was before its HTML was stored.
+RENDERED_BY = hashlib.sha256(
+    b"\0".join((Path(__file__).read_bytes(), markdown.__version__.encode(), nh3.__version__.encode()))
+).hexdigest()[:16]
+
+
+def _keep(text, markup):
+    _rendered[text] = markup
+    if len(_rendered) > RENDERED_KEPT:
+        _rendered.popitem(last=False)
+
+
 def render_markdown(text):
     """Render Markdown, then keep only allowlisted tags, attributes and URL schemes."""
+    markup = _rendered.get(text)
+    if markup is not None:
+        _rendered.move_to_end(text)
+        return markup
+    markup = render_afresh(text)
+    _keep(text, markup)
+    return markup
+
+
+def render_afresh(text):
+    """Render Markdown as render_markdown does, neither reading nor filling its kept renderings."""
     return sanitise_html(markdown.markdown(text, extensions=EXTENSIONS, output_format="html"))
+
+
+def remember(text, markup, rendered_by):
+    """Take a note's stored HTML as its rendering, when this revision's rules and libraries rendered it."""
+    if markup is not None and rendered_by == RENDERED_BY and text not in _rendered:
+        _keep(text, markup)
 
 
 # A note written as HTML (Micropub's {"html": ...} content) is stored as its

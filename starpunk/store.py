@@ -40,14 +40,18 @@ import sqlite3
 from flask import current_app
 
 from . import photos as photo_table
-from . import sending
+from . import render, sending
 from . import tags as tag_table
 from .db import get_db, isoformat, transaction, utcnow
 from .responses import clean_url
 from .slugs import slugify, unique_slug
 
 PUBLIC = "published = 1 AND deleted_at IS NULL"
-NOTE_COLUMNS = "id, slug, content, published, created_at, updated_at, published_at, deleted_at, properties"
+NOTE_COLUMNS = (
+    "id, slug, content, published, created_at, updated_at, published_at, deleted_at, properties, rendered, rendered_by"
+)
+# Read with a note, kept by render.py, not part of the note a caller gets (see _rendering).
+RENDERING = ("rendered", "rendered_by")
 
 
 class NoteError(ValueError):
@@ -115,6 +119,42 @@ def content_state():
     return int(rows["content_generation"]), rows["content_changed_at"]
 
 
+def _rendering(content):
+    """Return a note's HTML and what rendered it, stored with its text: reading a page then renders no Markdown."""
+    return render.render_markdown(content), render.RENDERED_BY
+
+
+RENDER_BATCH = 500  # notes whose HTML store_renderings writes in one transaction
+
+
+def store_renderings(conn, batch=RENDER_BATCH):
+    """Store the HTML of every note that lacks this revision's (see render.RENDERED_BY); return how many.
+
+    Notes written before 0.8.0 have none, and an upgrade that changes
+    render.py's rules or its libraries makes all of it stale; until this runs
+    (``flask --app starpunk render-notes``), such notes render when read, as
+    they always did. A batch a transaction, by id, so the site keeps writing;
+    a note edited meanwhile keeps the HTML its edit stored.
+    """
+    stored = after = 0
+    while rows := conn.execute(
+        "SELECT id, content FROM notes WHERE id > ? AND rendered_by IS NOT ? ORDER BY id LIMIT ?",
+        (after, render.RENDERED_BY, batch),
+    ).fetchall():
+        # Rendered before the write lock is taken, so writers wait only for the updates.
+        renderings = [
+            (render.render_afresh(content), render.RENDERED_BY, note_id, content) for note_id, content in rows
+        ]
+        with transaction(conn):
+            for rendering in renderings:
+                # The HTML any page already shows for this text: no generation bump.
+                stored += conn.execute(
+                    "UPDATE notes SET rendered = ?, rendered_by = ? WHERE id = ? AND content = ?", rendering
+                ).rowcount
+        after = rows[-1][0]
+    return stored
+
+
 def _properties_json(properties):
     return json.dumps(properties or {}, ensure_ascii=False, separators=(",", ":"))
 
@@ -130,9 +170,9 @@ def create_note(content, published, tags=(), photos=(), slug=None, published_at=
         # The write lock is held from here: no other worker can take the slug.
         slug = unique_slug(slugify(slug or content), lambda s: _slug_taken(db, s))
         cur = db.execute(
-            "INSERT INTO notes (slug, content, published, created_at, updated_at, published_at, properties)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (slug, content, int(bool(published)), now, now, dated, _properties_json(properties)),
+            "INSERT INTO notes (slug, content, published, created_at, updated_at, published_at, properties,"
+            " rendered, rendered_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (slug, content, int(bool(published)), now, now, dated, _properties_json(properties), *_rendering(content)),
         )
         tag_table.replace_tags(db, cur.lastrowid, tags)
         photo_table.replace_photos(db, cur.lastrowid, photos)
@@ -163,10 +203,10 @@ def update_note(
     with transaction(db):
         before = _sending_row(db, note_id)
         cur = db.execute(
-            "UPDATE notes SET content = ?, published = ?, updated_at = ?,"
+            "UPDATE notes SET content = ?, published = ?, updated_at = ?, rendered = ?, rendered_by = ?,"
             " published_at = CASE WHEN ? AND published_at IS NULL THEN ? ELSE published_at END"
             " WHERE id = ? AND deleted_at IS NULL",
-            (content, int(bool(published)), now, int(bool(published)), now, note_id),
+            (content, int(bool(published)), now, *_rendering(content), int(bool(published)), now, note_id),
         )
         if cur.rowcount != 1:
             raise LookupError(note_id)
@@ -244,9 +284,12 @@ def with_attachments(db, rows):
         batch = rows[start : start + ATTACH_BATCH]
         ids = [row["id"] for row in batch]
         tags, photos = tag_table.tags_of(db, ids), photo_table.photos_of(db, ids)
+        for row in batch:
+            if "rendered" in row.keys():
+                render.remember(row["content"], row["rendered"], row["rendered_by"])
         notes += [
             {
-                **dict(row),
+                **{key: row[key] for key in row.keys() if key not in RENDERING},
                 "tags": tags[row["id"]],
                 "photos": photos[row["id"]],
                 "properties": json.loads(row["properties"]),

@@ -221,6 +221,21 @@ def test_a_start_does_not_import_pillow_until_a_photo_arrives(data_path):
     assert not {"PIL", "mf2py", "bs4", "requests"} & loaded
 
 
+def test_writing_a_note_with_links_leaves_beautiful_soup_unloaded(data_path):
+    """A worker that writes a note (its links queued as Webmentions) keeps Beautiful Soup's 6.6 MB out of its memory."""
+    code = (
+        "import starpunk; app = starpunk.create_app()\n"
+        "with app.app_context():\n"
+        "    from starpunk import store\n"
+        "    store.create_note('See [this](https://example.com/a) and <https://example.org/b>', published=True)\n"
+        "    from starpunk import queue, db\n"
+        "    assert queue.pending(db.get_db(), 'webmention-send') == 2, 'the links were not queued'"
+    )
+    loaded = _modules_after(code, data_path)
+    assert "starpunk.sending" in loaded
+    assert not {"bs4", "mf2py", "requests"} & loaded
+
+
 def test_the_worker_class_loads_nothing_of_the_app(data_path):
     """Gunicorn imports starpunk.worker for any app it serves: the framework floor must not load StarPunk's app."""
     loaded = _modules_after("import starpunk.worker", data_path)

@@ -2,16 +2,14 @@
 
 import hashlib
 import html
+import importlib.util
 import re
 from collections import OrderedDict
 from datetime import datetime
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
-import markdown
 import nh3
-from markdown.extensions import Extension
-from markdown.treeprocessors import Treeprocessor
 from markupsafe import Markup
 
 ALLOWED_TAGS = {
@@ -56,23 +54,32 @@ ALLOWED_ATTRIBUTES = {
 ALLOWED_URL_SCHEMES = {"http", "https", "mailto"}
 
 
-class _DemoteHeadings(Treeprocessor):
-    """Shift headings one level down: the page's own title is its only h1."""
+@cache
+def _markdown():
+    """Return Python-Markdown's function and StarPunk's extensions, imported on the first note rendered.
 
-    def run(self, root):
-        for element in root.iter():
-            if element.tag in {"h1", "h2", "h3", "h4", "h5"}:
-                element.tag = f"h{int(element.tag[1]) + 1}"
+    A start renders none: the pages it warms read each note's stored HTML
+    (store.py), so Markdown's import (about 10 ms) is paid by the first write.
+    """
+    import markdown
+    from markdown.extensions import Extension
+    from markdown.treeprocessors import Treeprocessor
 
+    class DemoteHeadings(Treeprocessor):
+        """Shift headings one level down: the page's own title is its only h1."""
 
-class DemoteHeadingsExtension(Extension):
-    """Markdown extension that registers _DemoteHeadings."""
+        def run(self, root):
+            for element in root.iter():
+                if element.tag in {"h1", "h2", "h3", "h4", "h5"}:
+                    element.tag = f"h{int(element.tag[1]) + 1}"
 
-    def extendMarkdown(self, md):  # noqa: N802 (Markdown's API name)
-        md.treeprocessors.register(_DemoteHeadings(md), "starpunk_demote_headings", 5)
+    class DemoteHeadingsExtension(Extension):
+        """Markdown extension that registers DemoteHeadings."""
 
+        def extendMarkdown(self, md):  # noqa: N802 (Markdown's API name)
+            md.treeprocessors.register(DemoteHeadings(md), "starpunk_demote_headings", 5)
 
-EXTENSIONS = ["fenced_code", "tables", "sane_lists", DemoteHeadingsExtension()]
+    return markdown.markdown, ["fenced_code", "tables", "sane_lists", DemoteHeadingsExtension()]
 
 
 def sanitise_html(markup):
@@ -113,11 +120,18 @@ def visible_text(markup):
 RENDERED_KEPT = 2048
 _rendered = OrderedDict()
 
+
+def _markdown_version():
+    """Return Python-Markdown's version file, found without importing the package (see _markdown)."""
+    spec = importlib.util.find_spec("markdown")
+    return (Path(spec.origin).parent / "__meta__.py").read_bytes()
+
+
 # What a note's stored HTML was rendered by (store.py keeps it beside the text): the rules of this module and the
 # versions of the Markdown and sanitising libraries. HTML stored by anything else (an upgrade changed a rule or a
 # library) is not used; that note is rendered again when read, as every note was before its HTML was stored.
 RENDERED_BY = hashlib.sha256(
-    b"\0".join((Path(__file__).read_bytes(), markdown.__version__.encode(), nh3.__version__.encode()))
+    b"\0".join((Path(__file__).read_bytes(), _markdown_version(), nh3.__version__.encode()))
 ).hexdigest()[:16]
 
 
@@ -140,7 +154,8 @@ def render_markdown(text):
 
 def render_afresh(text):
     """Render Markdown as render_markdown does, neither reading nor filling its kept renderings."""
-    return sanitise_html(markdown.markdown(text, extensions=EXTENSIONS, output_format="html"))
+    convert, extensions = _markdown()
+    return sanitise_html(convert(text, extensions=extensions, output_format="html"))
 
 
 def remember(text, markup, rendered_by):

@@ -221,6 +221,20 @@ def test_a_start_does_not_import_pillow_until_a_photo_arrives(data_path):
     assert not {"PIL", "mf2py", "bs4", "requests"} & loaded
 
 
+def test_a_start_on_notes_with_stored_html_does_not_import_markdown(data_path):
+    """The warm-up reads each note's stored HTML: a start imports no Markdown until a note is rendered afresh."""
+    code = (
+        "import starpunk; app = starpunk.create_app()\n"
+        "with app.app_context():\n"
+        "    from starpunk import store\n"
+        "    store.create_note('A *first* note', published=True)"
+    )
+    _modules_after(code, data_path)  # written by one process (it renders), started by the next
+    loaded = _modules_after("import starpunk; starpunk.create_app().warm_up()", data_path)
+    assert "starpunk.render" in loaded
+    assert "markdown" not in loaded
+
+
 def test_writing_a_note_with_links_leaves_beautiful_soup_unloaded(data_path):
     """A worker that writes a note (its links queued as Webmentions) keeps Beautiful Soup's 6.6 MB out of its memory."""
     code = (

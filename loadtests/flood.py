@@ -72,6 +72,15 @@ class Flood:
         for thread in self._threads:
             thread.join(timeout=SEND_TIMEOUT_S + 5)
 
+    def answered(self) -> int:
+        """Return how many mentions have been answered so far (any status, or an error)."""
+        with self._lock:
+            return sum(self.statuses.values())
+
+    def wait(self, seconds: float) -> None:
+        """Let the flood run alone for seconds."""
+        self._stop.wait(seconds)
+
     def _next(self) -> tuple[int, float]:
         """Return the next mention's number and when it is due (the schedule is shared by the threads)."""
         with self._lock:
@@ -127,17 +136,34 @@ def measure(
         wrk = run(base_url + path, seconds, CONNECTIONS)
         return wrk, server_cpu_s() - before
 
+    alone: list[tuple[float, int]] = []
     for _ in range(rounds):
         for name, path in routes.items():
             runs["quiet"][name].append(measured(path))
         started = time.monotonic()
         with Flood(base_url + "/webmention", target) as flood:
+            # The flood alone first, its start included (the bound filling): the server's CPU per mention answered.
+            before_cpu, before_answered = server_cpu_s(), flood.answered()
+            flood.wait(seconds)
+            alone.append((server_cpu_s() - before_cpu, flood.answered() - before_answered))
             for name, path in routes.items():
                 runs["flood"][name].append(measured(path))
         flood_s += time.monotonic() - started
         sent.update(flood.statuses)
         latencies += flood.latencies_ms
-    return summarize(runs, sent, flood_s, latencies)
+    figures = summarize(runs, sent, flood_s, latencies)
+    figures["cpu_ms"] = cpu_per_request_ms(runs["quiet"], alone)
+    return figures
+
+
+def cpu_per_request_ms(quiet: dict[str, list[Measured]], alone: list[tuple[float, int]]) -> dict[str, float | None]:
+    """Return the server's CPU ms per mention of the flood alone and per quiet reader request (medians of rounds)."""
+    mentions = [cpu_s * 1000 / answered for cpu_s, answered in alone if answered and cpu_s > 0]
+    readers = [cpu_s * 1000 / run.requests for runs in quiet.values() for run, cpu_s in runs if run.requests and cpu_s]
+    return {
+        "mention": statistics.median(mentions) if mentions else None,
+        "reader": statistics.median(readers) if readers else None,
+    }
 
 
 def _per_cpu_second(measured: Measured) -> float:
@@ -211,6 +237,16 @@ def flood_table(report):
             f"| `{name}` | {quiet['p95_ms']:.1f} | {flooded['p95_ms']:.1f} "
             f"| {quiet['rps']:,.0f} | {flooded['rps']:,.0f} | {'—' if cost is None else f'{cost:.2f}'} |"
         )
+    cpu = under.get("cpu_ms", {})
+    if cpu.get("mention") and cpu.get("reader"):
+        share = cpu["mention"] * RATE_PER_S / 1000
+        lines += [
+            "",
+            f"The server's CPU per request: {cpu['mention']:.2f} ms per mention of the flood alone (its first "
+            f"{SECONDS} s each round, the bound filling included, and the "
+            f"site's idle work), {cpu['reader']:.2f} ms per quiet reader's request; at issue 24's rate the flood "
+            f"takes {share:.0%} of one core.",
+        ]
     lines += [
         "",
         "The flood's sources are refused by the check's address rules, so nothing leaves 127.0.0.1; what it "

@@ -122,6 +122,11 @@ def parse_args(argv):
     )
     parser.add_argument("--out", type=Path, default=Path("build/reports/load"))
     parser.add_argument(
+        "--flood-only",
+        action="store_true",
+        help="instead: only readers quiet and under the Webmention flood, on a seeded site (OUT/flood.md)",
+    )
+    parser.add_argument(
         "--workers-sweep",
         action="store_true",
         help="instead: measure 1-4 workers for the default WORKERS (loadtests/workers.py; about 10 minutes)",
@@ -441,12 +446,7 @@ def measure(args, locust_args):
                 server_cpu_s=throughput.container_cpu_s(site.wrapped),
             )
         with phase(phases, "readers under a Webmention flood"):
-            under_flood = flood.measure(site.base_url, SITE_URL + note, routes, rounds=args.write_rounds)
-            # What the flood left behind is bounded by the endpoint's limits, not by what was sent.
-            under_flood["left"] = {
-                "jobs": dict(site.sqlite("SELECT state, count(*) FROM jobs GROUP BY state ORDER BY state")),
-                "mentions": site.sqlite("SELECT count(*) FROM webmentions")[0][0],
-            }
+            under_flood = measure_flood(site, note, routes, args.write_rounds)
     except Exception:
         if site is not None:
             print(site.logs()[-4000:], file=sys.stderr)
@@ -536,6 +536,55 @@ def measure(args, locust_args):
         "limits": LIMITS,
         "goals": GOALS,
     }
+
+
+def measure_flood(site, note, routes, rounds):
+    """Measure readers of routes quiet and under the Webmention flood; add what the flood left behind."""
+    server_cpu_s = throughput.container_cpu_s(site.wrapped)
+    under_flood = flood.measure(site.base_url, SITE_URL + note, routes, rounds=rounds, server_cpu_s=server_cpu_s)
+    # What the flood left behind is bounded by the endpoint's limits, not by what was sent.
+    under_flood["left"] = {
+        "jobs": dict(site.sqlite("SELECT state, count(*) FROM jobs GROUP BY state ORDER BY state")),
+        "mentions": site.sqlite("SELECT count(*) FROM webmentions")[0][0],
+    }
+    return under_flood
+
+
+def measure_flood_only(args):
+    """Seed a site as the full run does and measure only its readers quiet and under the flood; return the lines."""
+    try:
+        client = connect()
+        local_image(client, args.image)
+    except EngineMissing as exc:
+        raise SystemExit(str(exc)) from None
+    sweep(client)
+    args.out.mkdir(parents=True, exist_ok=True)
+    pinned = pin_to_client_core()
+    container_limits = {"nano_cpus": CPUS * 1_000_000_000, "mem_limit": f"{MEMORY_LIMIT_MB}m"}
+    if pinned:
+        container_limits["cpuset_cpus"] = str(SERVER_CORE)
+    lab = Lab(client, args.image, image_figures(client, args.image)["version"], runs.labels("load"))
+    workers = {"WORKERS": str(args.workers)}
+    site = None
+    try:
+        volume = lab.volume()
+        site = lab.site(data=volume, env=workers, **container_limits)
+        seed(site.sign_in(), SEED_NOTES)
+        site.stop()
+        # As in the full run: a new container on the seeded volume, in the host's network namespace.
+        site = lab.site(data=volume, env=workers, host_network=True, **container_limits)
+        note = newest_note(site)
+        routes = {"/": "/", "/note/<slug>": note, "/feed.xml": "/feed.xml"}
+        under_flood = measure_flood(site, note, routes, args.write_rounds)
+    except Exception:
+        if site is not None:
+            print(site.logs()[-4000:], file=sys.stderr)
+        raise
+    finally:
+        lab.cleanup()
+    lines = flood.flood_table({"under_flood": under_flood, "parameters": {"write_rounds": args.write_rounds}})
+    (args.out / "flood.md").write_text("\n".join(lines))
+    return "\n".join(lines)
 
 
 def _difference(a, b):
@@ -642,6 +691,9 @@ def main(argv=None):
         from . import workers  # it builds on this module
 
         return workers.main(["--image", args.image, *locust_args])
+    if args.flood_only:
+        print(measure_flood_only(args))
+        return 0
     report = measure(args, locust_args)
     if args.write_baseline:
         # Throughput as the medians of its rounds (the best round is judged against them), the rest as measured.

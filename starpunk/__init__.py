@@ -123,6 +123,7 @@ def create_app(test_config=None):
         errors,
         fastpath,
         feeds,
+        floodgate,
         health,
         indieauth,
         media,
@@ -193,6 +194,8 @@ def create_app(test_config=None):
     for module in (notes, archive, search, feeds, media, auth, admin, health, indieauth, micropub, meta, webmention):
         app.register_blueprint(module.bp)
     app.after_request(_add_security_headers)
+    # Webmentions from a host the endpoint just refused or dropped are answered the same before Flask.
+    app.wsgi_app = floodgate.WebmentionGate(app.wsgi_app)
     # Outermost: readers' copies of cached pages and feeds are answered before Flask (and ProxyFix) run.
     app.wsgi_app = fastpath.ReaderFastPath(app.wsgi_app, settings["DATA_PATH"])
     app.jinja_env.filters.update(

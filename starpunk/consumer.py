@@ -11,8 +11,9 @@ the dead one had claimed (``queue.release_claims``). An error in the loop is
 logged and the loop starts again after RESTART_SECONDS. The thread opens its
 own database connections (the worker's held one belongs to its requests).
 
-- ``Consumer(app, poll=POLL_SECONDS).start()`` / ``.stop()``; ``.consuming``
-  is set while it holds the lock.
+- ``Consumer(app, poll=POLL_SECONDS, gap=JOB_GAP_SECONDS).start()`` /
+  ``.stop()``; ``.consuming`` is set while it holds the lock; it pauses
+  ``gap`` seconds after each job (at most 10 jobs a second).
 - ``flask --app starpunk queue status``: jobs by kind and state, and the
   failed ones' last errors.
 - ``flask --app starpunk queue run``: do every due job now, then exit (for the
@@ -33,6 +34,10 @@ from . import queue
 from .db import connect
 
 POLL_SECONDS = 1.0  # how often an idle consumer looks for due jobs (and a waiting one for the lock)
+# The pause after each job: the consumer shares its worker's interpreter with readers' requests, so it does at
+# most 10 jobs a second, and a backlog (a flood's) waits in the queue, whose bounds refuse the rest, rather than
+# in front of readers. Fifty checks still take five seconds.
+JOB_GAP_SECONDS = 0.1
 RESTART_SECONDS = 5.0  # pause before a crashed consumer loop starts again
 LOCK_FILE = "queue.lock"
 
@@ -40,9 +45,10 @@ LOCK_FILE = "queue.lock"
 class Consumer:
     """Does the queue's jobs in a daemon thread while this process holds the container's queue lock."""
 
-    def __init__(self, app, poll=POLL_SECONDS):
+    def __init__(self, app, poll=POLL_SECONDS, gap=JOB_GAP_SECONDS):
         self.app = app
         self.poll = poll
+        self.gap = gap
         self.lock_path = Path(app.config["DATA_PATH"]) / LOCK_FILE
         self.stopping = threading.Event()
         self.consuming = threading.Event()  # set while this consumer holds the lock
@@ -106,8 +112,7 @@ class Consumer:
             "queue consumer started in process %d (%d interrupted job(s) queued again)", os.getpid(), released
         )
         while not self.stopping.is_set():
-            if not queue.run_one(self.app):
-                self.stopping.wait(self.poll)
+            self.stopping.wait(self.gap if queue.run_one(self.app) else self.poll)
 
 
 @click.group("queue")

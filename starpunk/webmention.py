@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, request
 
-from . import mentions, queue, store
+from . import floodgate, mentions, queue, store
 from .config import host_name
 from .csrf import csrf
 from .db import get_db
@@ -41,7 +41,8 @@ def _refuse(reason, status=400, headers=None):
     return Response(reason + "\n", status=status, content_type=TEXT, headers=headers)
 
 
-def _url_problem(name, value):
+def url_problem(name, value):
+    """Return why value is not a URL this endpoint accepts as name (one line), or None."""
     if not value:
         return f"{name} is missing."
     if len(value) > MAX_URL_CHARS:
@@ -70,7 +71,7 @@ def receive():
     """Accept a Webmention for a durable check (202), or say in one line why not (400, 429)."""
     source, target = request.form.get("source", ""), request.form.get("target", "")
     for name, value in (("source", source), ("target", target)):
-        problem = _url_problem(name, value)
+        problem = url_problem(name, value)
         if problem:
             return _refuse(problem)
     if source == target:
@@ -81,14 +82,14 @@ def receive():
     host = host_name(urlsplit(source).netloc)
     if mentions.is_blocked(host):
         current_app.logger.info("webmention from blocked host %s dropped", host)
+        floodgate.remember(request.environ, host)  # the next ones for a second are dropped before Flask
         return _accepted()
     db = get_db()
-    from_host = queue.pending(db, mentions.JOB_KIND, host) + mentions.count_pending(host)
-    if (
-        from_host >= MAX_PENDING_PER_HOST
-        or queue.pending(db, mentions.JOB_KIND) + mentions.count_pending() >= MAX_PENDING
-    ):
+    everyone = queue.pending(db, mentions.JOB_KIND) + mentions.count_pending() >= MAX_PENDING
+    if everyone or queue.pending(db, mentions.JOB_KIND, host) + mentions.count_pending(host) >= MAX_PENDING_PER_HOST:
         current_app.logger.warning("webmention from %s refused: too many checks waiting", host)
+        # The next ones (from this host, or from anyone) are refused before Flask for a second (floodgate.py).
+        floodgate.remember(request.environ, floodgate.EVERYONE if everyone else host)
         return _refuse(
             "Too many Webmentions are waiting to be checked or approved; send it again later.",
             429,

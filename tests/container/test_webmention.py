@@ -9,6 +9,7 @@ with mf2py, asked several times so that every worker answers.
 """
 
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -185,3 +186,41 @@ def test_one_consumer_for_the_container_and_another_when_it_dies(conversation: C
         CHECK_SECONDS,
         until=lambda rows: source in {r[2] for r in rows},
     )
+
+
+# The flood gate's hold (starpunk/floodgate.py): each worker asks Flask about a refused host at most this often.
+HOLD_SECONDS = 1.0
+FLOOD_SIZE = 300
+
+
+def test_a_flood_from_one_host_is_refused_mostly_before_flask(module_lab: Lab) -> None:
+    """Past the bound on one host's waiting checks, 429s with Retry-After; Flask decides about once a second a worker.
+
+    Each refusal Flask makes is one log line; the gate's copies of it log nothing.
+    The sources are on a private address, which the check refuses without a connection.
+    """
+    workers = 2
+    site = module_lab.site(env={"WORKERS": str(workers)})
+    target = f"{SITE_URL}/note/{site.sign_in().publish('A note a flood aims at.')}"
+    answers: dict[int, int] = {}
+    started = time.monotonic()
+    for number in range(FLOOD_SIZE):
+        reply = site.http.post(
+            f"{site.base_url}/webmention",
+            data={"source": f"http://10.0.0.1:9/flood/{number}", "target": target},
+            timeout=10,
+        )
+        answers[reply.status_code] = answers.get(reply.status_code, 0) + 1
+        if reply.status_code == 429:
+            assert reply.headers["Retry-After"] == "60"
+    elapsed = time.monotonic() - started
+
+    def refusals() -> int:
+        return site.logs().count("refused: too many checks waiting")
+
+    wait_for(lambda: refusals() > 0, "the endpoint's first refusal in the log", timeout=10)
+    assert set(answers) == {202, 429} and answers[202] >= 50
+    decided = refusals()
+    assert decided <= workers * (elapsed / HOLD_SECONDS + 2), f"Flask refused {decided} times in {elapsed:.1f} s"
+    assert answers[429] > decided
+    site.stop()

@@ -74,21 +74,33 @@ def test_readers_are_measured_quiet_then_under_the_flood(endpoint) -> None:
         threading.Event().wait(0.05)
         return wrk_run(url, 9.0 if flooded else 3.0)
 
-    figures = flood.measure(endpoint.url, TARGET, {"/": "/"}, rounds=2, seconds=1, run=run)
+    cpu = iter(range(100))  # the server's CPU seconds so far: one more at each reading
+
+    figures = flood.measure(
+        endpoint.url, TARGET, {"/": "/"}, rounds=2, seconds=1, run=run, server_cpu_s=lambda: float(next(cpu))
+    )
     # Round one: quiet before any mention; then the flood is running while "/" is measured again.
     assert seen[0][1] == 0
     assert figures["routes"]["/"]["quiet"]["p95_ms"] == 3.0 and figures["routes"]["/"]["flood"]["p95_ms"] == 9.0
     assert figures["flood"]["sent"] == len(endpoint.forms) > 0
     assert sum(figures["flood"]["statuses"].values()) == figures["flood"]["sent"]
+    # One server CPU-second per run both ways, and as many requests: the flood left readers all of it.
+    assert figures["routes"]["/"]["cost_ratio"] == 1.0
+    # The flood alone (one CPU-second per reading too) over the mentions it had answered meanwhile.
+    assert figures["cpu_ms"]["reader"] == 10.0 and figures["cpu_ms"]["mention"] > 0
 
 
 def test_the_load_report_shows_readers_quiet_and_under_the_flood() -> None:
     """The report's flood section has each route's p95 both ways, the answers by status and what was left."""
-    runs = {"quiet": {"/": [wrk_run("/", 3.0)]}, "flood": {"/": [wrk_run("/", 4.5)]}}
+    # The flood's run: 100 requests in 0.5 server CPU-seconds against quiet's 100 in 0.4, so 0.8 of quiet's.
+    runs = {"quiet": {"/": [(wrk_run("/", 3.0), 0.4)]}, "flood": {"/": [(wrk_run("/", 4.5), 0.5)]}}
     under = flood.summarize(runs, flood.Counter({"202": 50, "429": 950}), 6.0, [1.0, 2.0])
     under["left"] = {"jobs": {"done": 50}, "mentions": 0}
+    under["cpu_ms"] = {"mention": 0.6, "reader": 0.5}
     lines = "\n".join(flood.flood_table({"under_flood": under, "parameters": {"write_rounds": 1}}))
-    assert "| `/` | 3.0 | 4.5 |" in lines
+    assert "| `/` | 3.0 | 4.5 | 100 | 100 | 0.80 |" in lines
+    assert "0.60 ms per mention of the flood alone" in lines and "0.50 ms per quiet reader's request" in lines
+    assert "the flood takes 10% of one core" in lines
     assert "sent 1000 Webmentions at 167/s" in lines and "202: 50, 429: 950" in lines
     assert "Jobs left by state: done: 50; stored mentions: 0." in lines
     assert flood.flood_table({"parameters": {}}) == []

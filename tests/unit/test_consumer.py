@@ -2,6 +2,7 @@
 
 import signal
 import sqlite3
+import threading
 import time
 
 from starpunk import consumer, queue
@@ -91,3 +92,28 @@ def test_a_database_that_cannot_be_used_is_one_line_said_once_not_a_crash(app, m
     paused = [record for record in caplog.records if "queue consumer paused" in record.getMessage()]
     assert len(paused) == 1 and "file is not a database" in paused[0].getMessage()
     assert paused[0].exc_info is None and "Traceback" not in caplog.text
+
+
+class RecordingStop(threading.Event):
+    """A stop event that records how long the consumer waited each time, and stops it after `times` waits."""
+
+    def __init__(self, times):
+        super().__init__()
+        self.times, self.waits = times, []
+
+    def wait(self, timeout=None):
+        self.waits.append(timeout)
+        if len(self.waits) == self.times:
+            self.set()
+        return self.is_set()
+
+
+def test_the_consumer_pauses_its_gap_after_each_job_and_polls_when_idle(app, monkeypatch):
+    """After a job the consumer waits JOB_GAP_SECONDS (at most 10 jobs a second), with nothing due its poll."""
+    done = iter([True, True, False])
+    monkeypatch.setattr(queue, "run_one", lambda app: next(done))
+    running = consumer.Consumer(app, poll=0.7, gap=0.2)
+    running.stopping = RecordingStop(times=3)
+    running._work()
+    assert running.stopping.waits == [0.2, 0.2, 0.7]
+    assert consumer.Consumer(app).gap == consumer.JOB_GAP_SECONDS == 0.1

@@ -137,9 +137,14 @@ def test_waiting_checks_in_all_are_bounded(app, client, note_url, monkeypatch):
 
 
 def test_pending_mentions_count_against_the_limit(app, client, note_url, monkeypatch):
-    """Mentions awaiting the owner's decision count like waiting checks: approving makes room again."""
-    from starpunk import mentions
+    """Mentions awaiting the owner's decision count like waiting checks: approving makes room again.
 
+    The room shows once the flood gate's hold on the refused host is over (starpunk/floodgate.py).
+    """
+    from starpunk import floodgate, mentions
+
+    now = [0.0]
+    monkeypatch.setattr(floodgate, "clock", lambda: now[0])
     monkeypatch.setattr(webmention, "MAX_PENDING_PER_HOST", 2)
     fields = dict(type="mention", author_name="", author_url="", content="", url="", published="")
     with app.app_context():
@@ -148,6 +153,7 @@ def test_pending_mentions_count_against_the_limit(app, client, note_url, monkeyp
     assert send(client, source="https://busy.example/3", target=note_url).status_code == 429
     with app.app_context():
         mentions.approve([1])
+    now[0] += floodgate.HOLD_SECONDS
     assert send(client, source="https://busy.example/3", target=note_url).status_code == 202
 
 

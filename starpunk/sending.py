@@ -124,17 +124,32 @@ def pick(db, note_id, uids):
         )
 
 
+def _waiting_picks(db, note_id, row):
+    """Return the picked cross-posting targets not yet sent to, once the note is public (else none)."""
+    if not row["published"] or row["deleted_at"]:
+        return []
+    sql = "SELECT target FROM webmention_sends WHERE note_id = ? AND publish = 1 AND status = 'picked'"
+    return [found[0] for found in db.execute(sql, (note_id,))]
+
+
 def note_written(db, note_id, before, after, picks=()):
     """Queue the sends a note's write calls for, in its transaction (before/after: rows, None when absent/deleted)."""
     pick(db, note_id, picks)
     targets = public_targets(before) + public_targets(after)
     if after is None:  # deleted: every target ever told hears of it
         targets = sent_targets(db, note_id) + targets
-    elif after["published"] and not after["deleted_at"]:
-        sql = "SELECT target FROM webmention_sends WHERE note_id = ? AND publish = 1 AND status = 'picked'"
-        targets += [row[0] for row in db.execute(sql, (note_id,))]
+    else:
+        targets += _waiting_picks(db, note_id, after)
     if targets:
         queue_sends(db, note_id, (after or before)["slug"], targets)
+
+
+def note_syndicated(db, note_id, row, picks):
+    """Pick cross-posting targets for an unchanged note (row) and queue their sends once it is public."""
+    pick(db, note_id, picks)
+    targets = _waiting_picks(db, note_id, row)
+    if targets:
+        queue_sends(db, note_id, row["slug"], targets)
 
 
 def _endpoint_of(uid):

@@ -12,6 +12,7 @@ The write API, shared by the admin form and Micropub (inside an app context):
   for no such note (or a deleted one).
 - ``delete_note(note_id)`` and ``undelete_note(note_id)``: LookupError when
   there is no such note, or it is already deleted (undeleted).
+- ``syndicate_note(note_id, uids)``: pick cross-posting targets for a note without editing it.
 - ``add_syndication(note_id, url)``: a copy elsewhere, from a cross-posting answer.
 
 Every write queues, in its own transaction, the Webmentions it calls for
@@ -222,6 +223,18 @@ def update_note(
         # The targets linked before and now: a removed link is told too.
         sending.note_written(db, note_id, before, _sending_row(db, note_id), syndicate_to)
     return get_note(note_id)
+
+
+def syndicate_note(note_id, uids):
+    """Pick cross-posting targets for a note without editing it (a Micropub update's mp-syndicate-to)."""
+    db = get_db()
+    with transaction(db):
+        row = _sending_row(db, note_id)
+        if row is None or row["deleted_at"]:
+            raise LookupError(note_id)
+        # The page links to the picked targets (the publisher reads them there): readers' copies go.
+        _bump_generation(db, utcnow())
+        sending.note_syndicated(db, note_id, row, uids)
 
 
 def add_syndication(note_id, url):

@@ -20,7 +20,8 @@ The job (``send``, through the durable queue, so a SIGKILL loses no send)
 fetches the target with the outbound fetcher, discovers its endpoint
 (``discover``: the HTTP ``Link`` header first, then the first ``<link>`` or
 ``<a>`` whose ``rel`` holds ``webmention``, resolved against the page's final
-URL) and POSTs ``source`` and ``target`` form-encoded to it. Network errors,
+URL) and POSTs ``source`` and ``target`` form-encoded to it. The title of
+the page the note answers is kept for its h-cite (starpunk/cited.py). Network errors,
 ``429`` and ``5xx`` are retried with the queue's backoff (30 s, 2 min, ...
 at most 6 h) for SEND_ATTEMPTS attempts, about a day; any other answer is
 final. ``webmention_sends`` keeps each note's latest outcome per target, for
@@ -36,7 +37,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from . import outbound, queue
+from . import cited, outbound, queue
 from .db import get_db, utcnow
 from .render import render_markdown
 from .responses import response_of
@@ -258,6 +259,7 @@ def _discover(note_id, target, policy):
         _retry(note_id, target, str(exc))
     if page.status == 429 or page.status >= 500:
         _retry(note_id, target, f"the target answered {page.status}")
+    cited.keep(get_db(), note_id, target, page)
     return discover(page)
 
 

@@ -31,7 +31,8 @@ file and no orphan stays. Bad tags or photos raise NoteError (shown to the autho
 
 Every note read from here is a dict: the notes columns plus ``tags`` (list of
 str) and ``photos`` (list of Photo), with ``properties`` decoded to a dict,
-except in ``list_all`` and ``owner_page`` (the admin list). Readers' lists
+and ``cited_title`` (the title of the page it answers, when fetched, see
+starpunk/cited.py), except in ``list_all`` and ``owner_page`` (the admin list). Readers' lists
 are read by listing.py.
 """
 
@@ -40,8 +41,8 @@ import sqlite3
 
 from flask import current_app
 
+from . import cited, render, sending
 from . import photos as photo_table
-from . import render, sending
 from . import tags as tag_table
 from .db import get_db, isoformat, transaction, utcnow
 from .responses import clean_url
@@ -290,7 +291,7 @@ ATTACH_BATCH = 500
 
 
 def with_attachments(db, rows):
-    """Return the rows as dicts, each with its tags, photos and kept Micropub properties (a dict)."""
+    """Return the rows as dicts, each with its tags, photos, kept Micropub properties (a dict) and cited_title."""
     rows = list(rows)
     notes = []
     for start in range(0, len(rows), ATTACH_BATCH):
@@ -300,7 +301,7 @@ def with_attachments(db, rows):
         for row in batch:
             if "rendered" in row.keys():
                 render.remember(row["content"], row["rendered"], row["rendered_by"])
-        notes += [
+        made = [
             {
                 **{key: row[key] for key in row.keys() if key not in RENDERING},
                 "tags": tags[row["id"]],
@@ -309,6 +310,8 @@ def with_attachments(db, rows):
             }
             for row in batch
         ]
+        titles = cited.titles_of(db, made)  # no query when no note of the batch answers a page
+        notes += [{**note, "cited_title": titles.get(note["id"])} for note in made]
     return notes
 
 

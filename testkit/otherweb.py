@@ -6,7 +6,7 @@ pages it needs itself. ``OtherWeb`` is a threaded ``http.server`` on
 sets what a path answers (any method), ``redirect(path, to)`` a redirect,
 ``forget(path)`` makes it a 404 again, and every request that arrives is
 recorded (``requests``, ``requests_to(path)``, ``wait_for_request``) with its
-method, path, headers and body, so a test can check what StarPunk sent
+method, path, headers, body and arrival time, so a test can check what StarPunk sent
 (receiving Webmentions: its fetches; sending them: its POSTs). A StarPunk
 container reaches it only when it shares the host's network (testkit's sites
 with ``network_mode="host"``) and ``OUTBOUND_ALLOW_NETWORKS`` includes
@@ -15,6 +15,7 @@ with ``network_mode="host"``) and ``OUTBOUND_ALLOW_NETWORKS`` includes
 
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -29,7 +30,7 @@ class Answer:
 
     status: int = 200
     body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: tuple[tuple[str, str], ...] = ()  # (name, value) pairs, in order: a name may repeat (Link)
     delay: float = 0.0  # seconds to wait before answering (slow sites)
 
 
@@ -41,6 +42,7 @@ class Seen:
     path: str
     headers: dict[str, str]
     body: bytes
+    at: float = field(default_factory=time.monotonic)  # when it arrived (time.monotonic)
 
 
 class OtherWeb:
@@ -75,13 +77,14 @@ class OtherWeb:
         path: str,
         body: str | bytes = "",
         status: int = 200,
-        headers: dict[str, str] | None = None,
+        headers: dict[str, str] | Sequence[tuple[str, str]] | None = None,
         content_type: str = "text/html; charset=utf-8",
         delay: float = 0.0,
     ) -> str:
-        """Make path answer with this status, body and headers; return its URL."""
+        """Make path answer with this status, body and headers (a dict, or pairs: a name may repeat); return its URL."""
         data = body.encode() if isinstance(body, str) else body
-        fields = {"Content-Type": content_type, **(headers or {})}
+        pairs = list(headers.items()) if isinstance(headers, dict) else list(headers or ())
+        fields = (("Content-Type", content_type), *pairs)
         with self._lock:
             self._answers[path] = Answer(status, data, fields, delay)
         return self.url(path)
@@ -138,7 +141,7 @@ class OtherWeb:
                 if answer.delay:
                     time.sleep(answer.delay)
                 self.send_response(answer.status)
-                for name, value in answer.headers.items():
+                for name, value in answer.headers:
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(answer.body)))
                 self.end_headers()

@@ -477,3 +477,22 @@ def test_an_update_picking_an_unknown_target_is_refused(publisher, change, reaso
     refused = micropub_update(app, {"action": "update", "url": url, **change})
     assert refused.status_code == 400 and reason in refused.get_json()["error_description"]
     assert jobs(app) == []
+
+
+def test_the_served_discovery_cases_in_process(mention_app, web, owner_of):
+    """testkit.discovery's pages, sent to by the app in process: each endpoint gets its one Webmention (the container
+    suite, tests/container/test_webmention_discovery.py, does the same through the image)."""
+    from testkit import discovery
+
+    cases = discovery.serve(web)
+    owner, token = owner_of(mention_app)
+    content = " ".join(f"[{case.number}]({case.target})" for case in cases)
+    owner.post("/admin/new", data={"csrf_token": token(owner), "content": content, "published": "y"})
+    run_all(mention_app)
+    got = {}
+    for seen in web.requests:
+        if seen.method == "POST":
+            got.setdefault(parse_qs(seen.body.decode())["target"][0], []).append(seen.path)
+    assert {case.number: got.get(case.target, []) for case in cases} == {
+        case.number: [] if case.endpoint is None else [case.endpoint] for case in cases
+    }

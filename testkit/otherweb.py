@@ -4,6 +4,7 @@ There is no other site to reach from a test machine, so a test serves the
 pages it needs itself. ``OtherWeb`` is a threaded ``http.server`` on
 127.0.0.1 with a free port: ``page(path, body, status=200, headers=...)``
 sets what a path answers (any method), ``redirect(path, to)`` a redirect,
+``fail_first(path, times)`` makes its next requests fail with a ``5xx``,
 ``forget(path)`` makes it a 404 again, and every request that arrives is
 recorded (``requests``, ``requests_to(path)``, ``wait_for_request``) with its
 method, path, headers, body and arrival time, so a test can check what StarPunk sent
@@ -50,6 +51,7 @@ class OtherWeb:
 
     def __init__(self) -> None:
         self._answers: dict[str, Answer] = {}
+        self._failures: dict[str, tuple[int, int]] = {}  # path: (requests left to fail, their status)
         self._seen: list[Seen] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer((LOOPBACK, 0), self._handler())
@@ -93,6 +95,11 @@ class OtherWeb:
         """Make path redirect to another URL (absolute, or a path on this server); return its URL."""
         return self.page(path, status=status, headers={"Location": to})
 
+    def fail_first(self, path: str, times: int, status: int = 503) -> None:
+        """Make path answer status (a server error, by default) to its next times requests, then as set by page."""
+        with self._lock:
+            self._failures[path] = (times, status)
+
     def forget(self, path: str) -> None:
         """Make path answer 404 again."""
         with self._lock:
@@ -121,6 +128,10 @@ class OtherWeb:
 
     def _answer(self, path: str) -> Answer:
         with self._lock:
+            times, status = self._failures.get(path, (0, 0))
+            if times > 0:
+                self._failures[path] = (times - 1, status)
+                return Answer(status, b"try again later", (("Content-Type", "text/plain"),))
             return self._answers.get(path) or self._answers.get(path.split("?", 1)[0]) or Answer(404, b"not here")
 
     def _record(self, seen: Seen) -> None:

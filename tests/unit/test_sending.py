@@ -496,3 +496,21 @@ def test_the_served_discovery_cases_in_process(mention_app, web, owner_of):
     assert {case.number: got.get(case.target, []) for case in cases} == {
         case.number: [] if case.endpoint is None else [case.endpoint] for case in cases
     }
+
+
+def test_micropub_updates_and_deletes_send_too(mention_app, web):
+    """A Micropub update tells the pages linked before and now; a Micropub delete tells every page ever told."""
+    old, new = web.page("/old", ""), web.page("/new", "")
+    url = micropub(mention_app, h="entry", content=f"[old]({old})").headers["Location"]
+    run_all(mention_app)
+    change = {"action": "update", "url": url, "replace": {"content": [f"[new]({new})"]}}
+    assert micropub_update(mention_app, change).status_code == 204
+    assert sorted(jobs(mention_app)) == sorted([old, new])
+    run_all(mention_app)
+    with mention_app.app_context():
+        secret = tokens.create_token("delete")[1]
+    gone = mention_app.test_client().post(
+        "/micropub", data={"action": "delete", "url": url}, headers={"Authorization": f"Bearer {secret}"}
+    )
+    assert gone.status_code == 204
+    assert sorted(jobs(mention_app)) == sorted([old, new])

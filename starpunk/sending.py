@@ -259,7 +259,10 @@ def _discover(note_id, target, policy):
         _retry(note_id, target, str(exc))
     if page.status == 429 or page.status >= 500:
         _retry(note_id, target, f"the target answered {page.status}")
-    cited.keep(get_db(), note_id, target, page)
+    try:
+        cited.keep(get_db(), note_id, target, page)
+    except Exception:  # the title is a courtesy: a page it cannot be read from is still told
+        current_app.logger.exception("webmention to %s: its title could not be read", target)
     return discover(page)
 
 

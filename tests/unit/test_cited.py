@@ -110,3 +110,20 @@ def test_only_the_answered_page_gives_a_title(mention_app, web):
     assert cite_of(mention_app.test_client().get("/note/see-this").text)["properties"]["name"] == ["Second"]
     with mention_app.app_context():
         assert store.get_note(1)["cited_title"] == "Second"
+
+
+def test_a_title_that_cannot_be_read_does_not_stop_the_send(mention_app, web, monkeypatch):
+    """When reading the title fails, the Webmention is still sent and the line keeps the URL."""
+    from starpunk import cited
+
+    def broken(response):
+        raise RuntimeError("a parser bug")
+
+    monkeypatch.setattr(cited, "title_of", broken)
+    web.page("/endpoint", status=202)
+    page = web.page("/liked", '<title>Never read</title><link rel="webmention" href="/endpoint">')
+    owner = sign_in(mention_app, mention_app.test_client())
+    respond(mention_app, owner, "like-of", page)
+    run_all(mention_app)
+    assert len(web.requests_to("/endpoint")) == 1
+    assert cite_of(mention_app.test_client().get("/note/like").text)["properties"]["name"] == [page]

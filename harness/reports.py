@@ -36,6 +36,7 @@ MUTANTS = REPORTS / "mutants"
 SBOM = REPORTS / "sbom"
 REPRODUCIBLE = REPORTS / "reproducible"
 REPLICATE = REPORTS / "replicate"
+WEBMENTION = REPORTS / "webmention"
 
 STARTED = datetime.now(timezone.utc)
 RUN_ID = os.environ.get("STARPUNK_RUN_ID") or STARTED.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -226,6 +227,7 @@ def _artifacts() -> list[str]:
     parts += _table_section("Accessibility (axe-core)", AXE, "findings.json", "e2e")
     parts += _table_section("Lighthouse", LIGHTHOUSE, "summary.json", "lighthouse")
     parts += _table_section("Proxy micro-cache (nginx)", PROXY, "microcache.json", "proxy")
+    parts += _table_section("Webmention: publish to arrival", WEBMENTION, "arrival.json", "container", "arrival.md")
     parts.append("<h2>Surviving mutants</h2>")
     survivors = MUTANTS / "survivors.txt"
     if survivors.is_file():

@@ -81,22 +81,23 @@ def photos_html(photos):
     return "".join(parts)
 
 
-def response_html(answered):
-    """Return the line a feed reader shows before a response's text ("Liked <a>URL</a>"), or nothing."""
+def response_html(answered, title=None):
+    """Return the line a feed reader shows before a response's text ("Liked <a>title or URL</a>"), or nothing."""
     if answered is None:
         return ""
     url = escape(answered.url)
-    return f'<p>{answered.line} <a href="{url}">{url}</a></p>'
+    return f'<p>{answered.line} <a href="{url}">{escape(title or answered.url)}</a></p>'
 
 
 def _feed_items(notes):
     for note in notes:
         answered = response_of(note["properties"])
+        cited = note.get("cited_title")  # the answered page's title, when sending fetched it
         title = summary(note["content"]) if note["content"].strip() or answered is None else ""
         yield {
             "url": permalink(note["slug"]),
-            "title": title or f"{answered.line} {answered.url}",
-            "html": response_html(answered) + render_markdown(note["content"]) + photos_html(note["photos"]),
+            "title": title or f"{answered.line} {cited or answered.url}",
+            "html": response_html(answered, cited) + render_markdown(note["content"]) + photos_html(note["photos"]),
             # JSON Feed's external_url: the page a bookmark or a like is about.
             "external_url": answered.url if answered and answered.kind in ("bookmark", "like") else None,
             "published": datetime.fromisoformat(note["published_at"]),

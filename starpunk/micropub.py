@@ -246,9 +246,27 @@ def _picked_targets(commands):
     offered = {target["uid"] for target in current_app.config["SYNDICATE_TO"]}
     picks = commands.get("mp-syndicate-to", [])
     for uid in picks:
-        if uid not in offered:
+        if not isinstance(uid, str) or uid not in offered:
             raise Refusal(f"mp-syndicate-to {uid!r} is not a target of this site (see q=syndicate-to).")
     return list(dict.fromkeys(picks))
+
+
+def _update_picks(body):
+    """Return (the update without mp-syndicate-to, the targets its replace or add picks); refuse unknown ones.
+
+    mp-syndicate-to is a command, not a property: it cross-posts the note and is never stored.
+    """
+    picks, rest = [], dict(body)
+    for operation in ("replace", "add"):
+        changes = body.get(operation)
+        if isinstance(changes, dict) and "mp-syndicate-to" in changes:
+            changes = dict(changes)
+            values = changes.pop("mp-syndicate-to")
+            if not isinstance(values, list):
+                raise Refusal('mp-syndicate-to must be a list of targets, e.g. ["https://brid.gy/publish/mastodon"].')
+            picks += values
+            rest[operation] = changes
+    return rest, _picked_targets({"mp-syndicate-to": picks})
 
 
 def create(properties, commands, files=()):
@@ -291,6 +309,11 @@ def update(body):
     note = note_for_url(body.get("url"))
     if note["deleted_at"]:
         raise Refusal(f"The note at {body['url']} is deleted; undelete it before changing it.")
+    body, picks = _update_picks(body)
+    if picks and not any(body.get(operation) for operation in ("replace", "add", "delete")):
+        store.syndicate_note(note["id"], picks)  # cross-posts only: the note itself is not edited
+        current_app.logger.info("micropub: note %s cross-posted to %s", note["slug"], ", ".join(picks))
+        return _no_content()
     properties, touched = apply_update(source_properties(note, permalink(note["slug"])), body)
     fields = note_fields(properties)
     _check_kept(fields.kept)
@@ -304,6 +327,7 @@ def update(body):
         photos=photos,
         published_at=fields.published_at if "published" in touched else None,
         properties=fields.kept,
+        syndicate_to=picks,
     )
     current_app.logger.info("micropub: note %s updated (%s)", note["slug"], ", ".join(sorted(touched)))
     return _no_content()

@@ -20,7 +20,8 @@ The job (``send``, through the durable queue, so a SIGKILL loses no send)
 fetches the target with the outbound fetcher, discovers its endpoint
 (``discover``: the HTTP ``Link`` header first, then the first ``<link>`` or
 ``<a>`` whose ``rel`` holds ``webmention``, resolved against the page's final
-URL) and POSTs ``source`` and ``target`` form-encoded to it. Network errors,
+URL) and POSTs ``source`` and ``target`` form-encoded to it. The title of
+the page the note answers is kept for its h-cite (starpunk/cited.py). Network errors,
 ``429`` and ``5xx`` are retried with the queue's backoff (30 s, 2 min, ...
 at most 6 h) for SEND_ATTEMPTS attempts, about a day; any other answer is
 final. ``webmention_sends`` keeps each note's latest outcome per target, for
@@ -36,7 +37,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from . import outbound, queue
+from . import cited, outbound, queue
 from .db import get_db, utcnow
 from .render import render_markdown
 from .responses import response_of
@@ -124,17 +125,32 @@ def pick(db, note_id, uids):
         )
 
 
+def _waiting_picks(db, note_id, row):
+    """Return the picked cross-posting targets not yet sent to, once the note is public (else none)."""
+    if not row["published"] or row["deleted_at"]:
+        return []
+    sql = "SELECT target FROM webmention_sends WHERE note_id = ? AND publish = 1 AND status = 'picked'"
+    return [found[0] for found in db.execute(sql, (note_id,))]
+
+
 def note_written(db, note_id, before, after, picks=()):
     """Queue the sends a note's write calls for, in its transaction (before/after: rows, None when absent/deleted)."""
     pick(db, note_id, picks)
     targets = public_targets(before) + public_targets(after)
     if after is None:  # deleted: every target ever told hears of it
         targets = sent_targets(db, note_id) + targets
-    elif after["published"] and not after["deleted_at"]:
-        sql = "SELECT target FROM webmention_sends WHERE note_id = ? AND publish = 1 AND status = 'picked'"
-        targets += [row[0] for row in db.execute(sql, (note_id,))]
+    else:
+        targets += _waiting_picks(db, note_id, after)
     if targets:
         queue_sends(db, note_id, (after or before)["slug"], targets)
+
+
+def note_syndicated(db, note_id, row, picks):
+    """Pick cross-posting targets for an unchanged note (row) and queue their sends once it is public."""
+    pick(db, note_id, picks)
+    targets = _waiting_picks(db, note_id, row)
+    if targets:
+        queue_sends(db, note_id, row["slug"], targets)
 
 
 def _endpoint_of(uid):
@@ -243,6 +259,10 @@ def _discover(note_id, target, policy):
         _retry(note_id, target, str(exc))
     if page.status == 429 or page.status >= 500:
         _retry(note_id, target, f"the target answered {page.status}")
+    try:
+        cited.keep(get_db(), note_id, target, page)
+    except Exception:  # the title is a courtesy: a page it cannot be read from is still told
+        current_app.logger.exception("webmention to %s: its title could not be read", target)
     return discover(page)
 
 

@@ -12,6 +12,7 @@ The write API, shared by the admin form and Micropub (inside an app context):
   for no such note (or a deleted one).
 - ``delete_note(note_id)`` and ``undelete_note(note_id)``: LookupError when
   there is no such note, or it is already deleted (undeleted).
+- ``syndicate_note(note_id, uids)``: pick cross-posting targets for a note without editing it.
 - ``add_syndication(note_id, url)``: a copy elsewhere, from a cross-posting answer.
 
 Every write queues, in its own transaction, the Webmentions it calls for
@@ -30,7 +31,8 @@ file and no orphan stays. Bad tags or photos raise NoteError (shown to the autho
 
 Every note read from here is a dict: the notes columns plus ``tags`` (list of
 str) and ``photos`` (list of Photo), with ``properties`` decoded to a dict,
-except in ``list_all`` and ``owner_page`` (the admin list). Readers' lists
+and ``cited_title`` (the title of the page it answers, when fetched, see
+starpunk/cited.py), except in ``list_all`` and ``owner_page`` (the admin list). Readers' lists
 are read by listing.py.
 """
 
@@ -39,8 +41,8 @@ import sqlite3
 
 from flask import current_app
 
+from . import cited, render, sending
 from . import photos as photo_table
-from . import render, sending
 from . import tags as tag_table
 from .db import get_db, isoformat, transaction, utcnow
 from .responses import clean_url
@@ -224,6 +226,18 @@ def update_note(
     return get_note(note_id)
 
 
+def syndicate_note(note_id, uids):
+    """Pick cross-posting targets for a note without editing it (a Micropub update's mp-syndicate-to)."""
+    db = get_db()
+    with transaction(db):
+        row = _sending_row(db, note_id)
+        if row is None or row["deleted_at"]:
+            raise LookupError(note_id)
+        # The page links to the picked targets (the publisher reads them there): readers' copies go.
+        _bump_generation(db, utcnow())
+        sending.note_syndicated(db, note_id, row, uids)
+
+
 def add_syndication(note_id, url):
     """Add a URL (a copy of the note elsewhere) to its syndication property; ValueError when it is not http(s)."""
     url = clean_url(url, "syndication")
@@ -277,7 +291,7 @@ ATTACH_BATCH = 500
 
 
 def with_attachments(db, rows):
-    """Return the rows as dicts, each with its tags, photos and kept Micropub properties (a dict)."""
+    """Return the rows as dicts, each with its tags, photos, kept Micropub properties (a dict) and cited_title."""
     rows = list(rows)
     notes = []
     for start in range(0, len(rows), ATTACH_BATCH):
@@ -287,7 +301,7 @@ def with_attachments(db, rows):
         for row in batch:
             if "rendered" in row.keys():
                 render.remember(row["content"], row["rendered"], row["rendered_by"])
-        notes += [
+        made = [
             {
                 **{key: row[key] for key in row.keys() if key not in RENDERING},
                 "tags": tags[row["id"]],
@@ -296,6 +310,8 @@ def with_attachments(db, rows):
             }
             for row in batch
         ]
+        titles = cited.titles_of(db, made)  # no query when no note of the batch answers a page
+        notes += [{**note, "cited_title": titles.get(note["id"])} for note in made]
     return notes
 
 

@@ -4,9 +4,10 @@ There is no other site to reach from a test machine, so a test serves the
 pages it needs itself. ``OtherWeb`` is a threaded ``http.server`` on
 127.0.0.1 with a free port: ``page(path, body, status=200, headers=...)``
 sets what a path answers (any method), ``redirect(path, to)`` a redirect,
+``fail_first(path, times)`` makes its next requests fail with a ``5xx``,
 ``forget(path)`` makes it a 404 again, and every request that arrives is
 recorded (``requests``, ``requests_to(path)``, ``wait_for_request``) with its
-method, path, headers and body, so a test can check what StarPunk sent
+method, path, headers, body and arrival time, so a test can check what StarPunk sent
 (receiving Webmentions: its fetches; sending them: its POSTs). A StarPunk
 container reaches it only when it shares the host's network (testkit's sites
 with ``network_mode="host"``) and ``OUTBOUND_ALLOW_NETWORKS`` includes
@@ -15,6 +16,7 @@ with ``network_mode="host"``) and ``OUTBOUND_ALLOW_NETWORKS`` includes
 
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -29,7 +31,7 @@ class Answer:
 
     status: int = 200
     body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: tuple[tuple[str, str], ...] = ()  # (name, value) pairs, in order: a name may repeat (Link)
     delay: float = 0.0  # seconds to wait before answering (slow sites)
 
 
@@ -41,6 +43,7 @@ class Seen:
     path: str
     headers: dict[str, str]
     body: bytes
+    at: float = field(default_factory=time.monotonic)  # when it arrived (time.monotonic)
 
 
 class OtherWeb:
@@ -48,6 +51,7 @@ class OtherWeb:
 
     def __init__(self) -> None:
         self._answers: dict[str, Answer] = {}
+        self._failures: dict[str, tuple[int, int]] = {}  # path: (requests left to fail, their status)
         self._seen: list[Seen] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer((LOOPBACK, 0), self._handler())
@@ -75,13 +79,14 @@ class OtherWeb:
         path: str,
         body: str | bytes = "",
         status: int = 200,
-        headers: dict[str, str] | None = None,
+        headers: dict[str, str] | Sequence[tuple[str, str]] | None = None,
         content_type: str = "text/html; charset=utf-8",
         delay: float = 0.0,
     ) -> str:
-        """Make path answer with this status, body and headers; return its URL."""
+        """Make path answer with this status, body and headers (a dict, or pairs: a name may repeat); return its URL."""
         data = body.encode() if isinstance(body, str) else body
-        fields = {"Content-Type": content_type, **(headers or {})}
+        pairs = list(headers.items()) if isinstance(headers, dict) else list(headers or ())
+        fields = (("Content-Type", content_type), *pairs)
         with self._lock:
             self._answers[path] = Answer(status, data, fields, delay)
         return self.url(path)
@@ -89,6 +94,11 @@ class OtherWeb:
     def redirect(self, path: str, to: str, status: int = 302) -> str:
         """Make path redirect to another URL (absolute, or a path on this server); return its URL."""
         return self.page(path, status=status, headers={"Location": to})
+
+    def fail_first(self, path: str, times: int, status: int = 503) -> None:
+        """Make path answer status (a server error, by default) to its next times requests, then as set by page."""
+        with self._lock:
+            self._failures[path] = (times, status)
 
     def forget(self, path: str) -> None:
         """Make path answer 404 again."""
@@ -118,6 +128,10 @@ class OtherWeb:
 
     def _answer(self, path: str) -> Answer:
         with self._lock:
+            times, status = self._failures.get(path, (0, 0))
+            if times > 0:
+                self._failures[path] = (times - 1, status)
+                return Answer(status, b"try again later", (("Content-Type", "text/plain"),))
             return self._answers.get(path) or self._answers.get(path.split("?", 1)[0]) or Answer(404, b"not here")
 
     def _record(self, seen: Seen) -> None:
@@ -138,7 +152,7 @@ class OtherWeb:
                 if answer.delay:
                     time.sleep(answer.delay)
                 self.send_response(answer.status)
-                for name, value in answer.headers.items():
+                for name, value in answer.headers:
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(answer.body)))
                 self.end_headers()

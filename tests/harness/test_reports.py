@@ -9,7 +9,7 @@ from harness import reports
 def folder(tmp_path, monkeypatch):
     """Point every report path at an empty build/reports/ in a checkout of this test's own."""
     paths = "REPORTS RESULTS JUNIT COVERAGE LOAD SCALE SCREENSHOTS AXE LIGHTHOUSE PROXY BLUE_GREEN SBOM REPRODUCIBLE"
-    paths += " MUTANTS REPLICATE"
+    paths += " MUTANTS REPLICATE WEBMENTION"
     paths = paths.split()
     for name in paths:
         monkeypatch.setattr(reports, name, tmp_path / getattr(reports, name).relative_to(reports.ROOT))
@@ -51,3 +51,15 @@ def test_the_index_says_how_to_get_an_sbom_when_there_is_none(folder) -> None:
     """Without an SBOM, the page names the session that writes it."""
     page = reports.write_index(["image"]).read_text()
     assert "none: <code>nox -s image</code> writes it to build/reports/sbom/." in page
+
+
+def test_the_index_shows_the_publish_to_arrival_figure(folder) -> None:
+    """The container session's publish-to-arrival table is on the page; without it, the page names the session."""
+    assert "<code>nox -s container</code> writes it to build/reports/webmention/" in reports.write_index([]).read_text(
+        encoding="utf-8"
+    )
+    (folder / "webmention").mkdir(parents=True)
+    (folder / "webmention" / "arrival.md").write_text("| publishes | median |\n| 10 | 0.6 s |\n", encoding="utf-8")
+    (folder / "webmention" / "arrival.json").write_text("{}\n", encoding="utf-8")
+    page = reports.write_index([]).read_text(encoding="utf-8")
+    assert "| 10 | 0.6 s |" in page and 'href="webmention/arrival.json"' in page

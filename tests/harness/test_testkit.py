@@ -100,3 +100,29 @@ def test_owner_client_knows_the_admin_page_size() -> None:
 def test_samples_know_the_readers_page_size() -> None:
     """testkit's audit corpus fills more than one page of the index, as the app pages it."""
     assert samples.PAGE_SIZE == paging.PAGE_SIZE
+
+
+def test_otherweb_repeats_headers_fails_first_and_times_arrivals() -> None:
+    """OtherWeb sends a repeated header as given, fails a path's next requests on demand, and stamps each arrival."""
+    import http.client
+    import time
+
+    from testkit.otherweb import OtherWeb
+
+    def get(port: int) -> tuple[int, list[str], bytes]:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        try:
+            conn.request("GET", "/p")
+            answer = conn.getresponse()
+            return answer.status, answer.headers.get_all("Link") or [], answer.read()
+        finally:
+            conn.close()
+
+    with OtherWeb() as web:
+        web.page("/p", "hello", headers=[("Link", "</a>; rel=a"), ("Link", "</b>; rel=b")])
+        web.fail_first("/p", 2)
+        before = time.monotonic()
+        assert [get(web.port)[0] for _ in range(2)] == [503, 503]
+        assert get(web.port) == (200, ["</a>; rel=a", "</b>; rel=b"], b"hello")
+        seen = web.requests_to("/p")
+        assert len(seen) == 3 and before <= seen[0].at <= seen[1].at <= seen[2].at <= time.monotonic()

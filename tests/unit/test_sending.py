@@ -405,3 +405,112 @@ def test_a_failed_publish_shows_the_publishers_error_and_is_not_retried(publishe
     owner = sign_in(app, app.test_client())
     assert "Mastodon said: too long" in owner.get("/admin/edit/1").text
     assert sends(app)[uid]["status"] == "failed"
+
+
+def micropub_update(app, body):
+    """POST a Micropub JSON update with a fresh create+update token; return the response."""
+    with app.app_context():
+        secret = tokens.create_token("create update")[1]
+    return app.test_client().post("/micropub", json=body, headers={"Authorization": f"Bearer {secret}"})
+
+
+def source_of(app, url):
+    """Return q=source's properties of the note at url."""
+    with app.app_context():
+        secret = tokens.create_token("create update")[1]
+    answer = app.test_client().get(f"/micropub?q=source&url={url}", headers={"Authorization": f"Bearer {secret}"})
+    return answer.get_json()["properties"]
+
+
+@pytest.mark.parametrize("operation", ["add", "replace"])
+def test_an_update_with_mp_syndicate_to_cross_posts_without_editing(publisher, operation):
+    """An update that only picks targets: the publisher gets one Webmention, the links are not told again."""
+    app, web, uid = publisher
+    linked = web.page("/linked", '<link rel="webmention" href="/linked-wm">')
+    web.page("/linked-wm", status=202)
+    micropub(app, h="entry", content=f"Hello [you]({linked})")
+    run_all(app)
+    assert len(web.requests_to("/linked-wm")) == 1
+    url = "http://localhost/note/hello-you"
+    answer = micropub_update(app, {"action": "update", "url": url, operation: {"mp-syndicate-to": [uid]}})
+    assert answer.status_code == 204, answer.text
+    assert f'href="{uid}" hidden' in app.test_client().get("/note/hello-you").text
+    run_all(app)
+    (sent,) = web.requests_to("/publish/webmention")
+    assert parse_qs(sent.body.decode()) == {"source": [url], "target": [uid]}
+    assert len(web.requests_to("/linked-wm")) == 1  # not told again: the note did not change
+    properties = source_of(app, url)
+    assert "mp-syndicate-to" not in properties and properties["syndication"] == ["https://mastodon.example/@me/1"]
+    with app.app_context():
+        assert store.get_note(1)["updated_at"] == store.get_note(1)["created_at"]
+    micropub_update(app, {"action": "update", "url": url, "add": {"mp-syndicate-to": [uid]}})
+    run_all(app)  # picked again: a target is published to once
+    assert len(web.requests_to("/publish/webmention")) == 1
+
+
+def test_an_update_with_changes_and_mp_syndicate_to(publisher):
+    """Replacing the content and adding mp-syndicate-to edits the note and cross-posts it; a draft waits."""
+    app, web, uid = publisher
+    made = micropub(app, h="entry", content="First words", **{"post-status": "draft"})
+    url = made.headers["Location"]
+    body = {"action": "update", "url": url, "replace": {"content": ["Second words"]}, "add": {"mp-syndicate-to": [uid]}}
+    assert micropub_update(app, body).status_code == 204
+    assert jobs(app) == []  # a draft: the pick waits
+    assert "mp-syndicate-to" not in source_of(app, url)
+    publish = {"action": "update", "url": url, "replace": {"post-status": ["published"]}}
+    assert micropub_update(app, publish).status_code == 204
+    assert jobs(app) == [uid]
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"add": {"mp-syndicate-to": ["https://elsewhere.example/"]}}, "not a target"),
+        ({"replace": {"mp-syndicate-to": "https://brid.gy/publish/mastodon"}}, "must be a list"),
+        ({"add": {"mp-syndicate-to": [{"uid": "x"}]}}, "not a target"),
+    ],
+)
+def test_an_update_picking_an_unknown_target_is_refused(publisher, change, reason):
+    """mp-syndicate-to in an update must list targets of SYNDICATE_TO; nothing is queued."""
+    app, _, _ = publisher
+    url = micropub(app, h="entry", content="Stay").headers["Location"]
+    refused = micropub_update(app, {"action": "update", "url": url, **change})
+    assert refused.status_code == 400 and reason in refused.get_json()["error_description"]
+    assert jobs(app) == []
+
+
+def test_the_served_discovery_cases_in_process(mention_app, web, owner_of):
+    """testkit.discovery's pages, sent to by the app in process: each endpoint gets its one Webmention (the container
+    suite, tests/container/test_webmention_discovery.py, does the same through the image)."""
+    from testkit import discovery
+
+    cases = discovery.serve(web)
+    owner, token = owner_of(mention_app)
+    content = " ".join(f"[{case.number}]({case.target})" for case in cases)
+    owner.post("/admin/new", data={"csrf_token": token(owner), "content": content, "published": "y"})
+    run_all(mention_app)
+    got = {}
+    for seen in web.requests:
+        if seen.method == "POST":
+            got.setdefault(parse_qs(seen.body.decode())["target"][0], []).append(seen.path)
+    assert {case.number: got.get(case.target, []) for case in cases} == {
+        case.number: [] if case.endpoint is None else [case.endpoint] for case in cases
+    }
+
+
+def test_micropub_updates_and_deletes_send_too(mention_app, web):
+    """A Micropub update tells the pages linked before and now; a Micropub delete tells every page ever told."""
+    old, new = web.page("/old", ""), web.page("/new", "")
+    url = micropub(mention_app, h="entry", content=f"[old]({old})").headers["Location"]
+    run_all(mention_app)
+    change = {"action": "update", "url": url, "replace": {"content": [f"[new]({new})"]}}
+    assert micropub_update(mention_app, change).status_code == 204
+    assert sorted(jobs(mention_app)) == sorted([old, new])
+    run_all(mention_app)
+    with mention_app.app_context():
+        secret = tokens.create_token("delete")[1]
+    gone = mention_app.test_client().post(
+        "/micropub", data={"action": "delete", "url": url}, headers={"Authorization": f"Bearer {secret}"}
+    )
+    assert gone.status_code == 204
+    assert sorted(jobs(mention_app)) == sorted([old, new])

@@ -80,3 +80,40 @@ def test_an_outage_of_the_store_costs_nothing_and_replication_catches_up(
     missing = [content for content in written if content not in notes]
     assert not missing, f"notes written during the outage missing after the restore: {missing}"
     assert again.site.integrity() == "ok"
+
+
+def test_health_is_not_ok_while_a_note_is_not_in_the_bucket(
+    replicated: Callable[..., ReplicatedSite], objectstore: ObjectStore
+) -> None:
+    """Store down, one note taken: not ok however recent Litestream's last upload; ok once it is in, and restorable.
+
+    The allowed lag is a minute here, so the time of Litestream's last successful
+    sync alone (what /health read before issue 26's fix) would say ok all along.
+    """
+    path = f"not-ok-{secrets.token_hex(4)}"
+    pair = replicated(path, env={"REPLICATION_MAX_LAG_SECONDS": "60"}).start()
+    assert pair.site is not None
+    site, owner = pair.site, pair.site.sign_in()
+    pair.wait_replicated()
+    objectstore.stop()
+    try:
+        content = f"Taken while the store is down ({secrets.token_hex(3)})"
+        publish_with_photos(owner, content, [(png(24, 24, (30, 160, 90)), content)])
+        answer = site.get("/health/replication")
+        status = answer.json()
+        assert answer.status_code == 503 and status["status"] == "syncing", status
+        assert status["txid"] > status["replicated_txid"], status
+    finally:
+        objectstore.start()
+    wait_for(
+        lambda: site.get("/health/replication", timeout=5).status_code,
+        f"{site.name}: /health/replication 200 after the store is back",
+        CATCH_UP_TIMEOUT,
+        0.05,
+        lambda code: code == 200,
+    )
+    pair.kill()
+    pair.destroy()
+    again = replicated(path).start()
+    assert again.site is not None
+    assert content in stored_notes(again.site)

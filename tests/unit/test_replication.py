@@ -96,7 +96,7 @@ def test_a_failed_reconcile_is_one_warning_and_the_site_starts(app, make_app, mo
 
 
 class Litestream(BaseHTTPRequestHandler):
-    """Litestream's control server as the app sees it: GET /list, and POST /sync (its positions after reading the WAL)."""
+    """Litestream's control server as the app sees it: GET /list, and POST /sync (its positions, WAL read)."""
 
     listing: dict[str, object] = {}
     positions: dict[str, object] | None = None

@@ -1,6 +1,6 @@
 """The object store goes away for a minute: the site keeps serving and taking notes, /health never says ok while
-a note is not in the bucket and says behind, and the sidecar catches up by itself when the store is back (nothing
-lost: a restore taken the moment /health/replication first answers 200 again has it all).
+a note is not in the bucket (syncing, then behind), and the sidecar catches up by itself when the store is back
+(nothing lost: a restore taken the moment /health/replication first answers 200 again has it all).
 
 What the catch-up waits for (Litestream 0.5.17, read in its source and seen in
 its debug log here): an upload under way when the store goes is retried by
@@ -27,7 +27,10 @@ from testkit.waiting import wait_for
 from tests.replicate.writes import stored_notes
 
 OUTAGE_SECONDS = 60.0
-MAX_LAG_SECONDS = 5
+# Long enough that Litestream's last successful sync, all /health read before issue 26's fix, said ok after the
+# first note of the outage (an idle sidecar refreshes it every second until that note's upload starts); short
+# enough that /health says behind within the outage.
+MAX_LAG_SECONDS = 20
 WRITE_EVERY_SECONDS = 3.0
 # The S3 client's next attempt comes within 20 s of the store's return; Litestream's own backoff after that.
 CATCH_UP_TIMEOUT = 150.0
@@ -36,7 +39,11 @@ CATCH_UP_TIMEOUT = 150.0
 def test_an_outage_of_the_store_costs_nothing_and_replication_catches_up(
     replicated: Callable[..., ReplicatedSite], objectstore: ObjectStore
 ) -> None:
-    """A minute without the store: pages 200, notes taken, never ok while one is missing; then ok, all restorable."""
+    """A minute without the store: pages 200, notes taken, never ok while one is missing; then ok, all restorable.
+
+    The first note of the outage is not ok at once, though Litestream synced a moment before (what /health read
+    before issue 26's fix said ok then, and this test failed on it).
+    """
     path = f"outage-{secrets.token_hex(4)}"
     pair = replicated(path, env={"REPLICATION_MAX_LAG_SECONDS": str(MAX_LAG_SECONDS)}).start()
     assert pair.site is not None
@@ -52,6 +59,11 @@ def test_an_outage_of_the_store_costs_nothing_and_replication_catches_up(
             content = f"Written while the store is down, {len(written) + 1} ({secrets.token_hex(3)})"
             publish_with_photos(owner, content, [(png(32, 32, (len(written) * 20 % 255, 90, 60)), content)])
             written.append(content)
+            if len(written) == 1:
+                answer = site.get("/health/replication")
+                first = answer.json()
+                assert answer.status_code == 503 and first["status"] == "syncing", first
+                assert first["txid"] > first["replicated_txid"], first
             assert site.get("/").status_code == 200
             health = site.get("/health")
             assert health.status_code == 200, f"/health answered {health.status_code} during the outage"
@@ -60,6 +72,7 @@ def test_an_outage_of_the_store_costs_nothing_and_replication_catches_up(
         # Each status was read after a note was acknowledged that cannot be in the bucket.
         assert "ok" not in statuses, f"/health said ok while the store was down and a note not in it: {statuses}"
         assert "behind" in statuses, f"/health never said behind during the outage: {statuses}"
+        assert statuses[0] == "syncing" and statuses[-1] == "behind", statuses
         assert site.get("/health/replication").status_code == 503
     finally:
         objectstore.start()
@@ -81,39 +94,3 @@ def test_an_outage_of_the_store_costs_nothing_and_replication_catches_up(
     assert not missing, f"notes written during the outage missing after the restore: {missing}"
     assert again.site.integrity() == "ok"
 
-
-def test_health_is_not_ok_while_a_note_is_not_in_the_bucket(
-    replicated: Callable[..., ReplicatedSite], objectstore: ObjectStore
-) -> None:
-    """Store down, one note taken: not ok however recent Litestream's last upload; ok once it is in, and restorable.
-
-    The allowed lag is a minute here, so the time of Litestream's last successful
-    sync alone (what /health read before issue 26's fix) would say ok all along.
-    """
-    path = f"not-ok-{secrets.token_hex(4)}"
-    pair = replicated(path, env={"REPLICATION_MAX_LAG_SECONDS": "60"}).start()
-    assert pair.site is not None
-    site, owner = pair.site, pair.site.sign_in()
-    pair.wait_replicated()
-    objectstore.stop()
-    try:
-        content = f"Taken while the store is down ({secrets.token_hex(3)})"
-        publish_with_photos(owner, content, [(png(24, 24, (30, 160, 90)), content)])
-        answer = site.get("/health/replication")
-        status = answer.json()
-        assert answer.status_code == 503 and status["status"] == "syncing", status
-        assert status["txid"] > status["replicated_txid"], status
-    finally:
-        objectstore.start()
-    wait_for(
-        lambda: site.get("/health/replication", timeout=5).status_code,
-        f"{site.name}: /health/replication 200 after the store is back",
-        CATCH_UP_TIMEOUT,
-        0.05,
-        lambda code: code == 200,
-    )
-    pair.kill()
-    pair.destroy()
-    again = replicated(path).start()
-    assert again.site is not None
-    assert content in stored_notes(again.site)

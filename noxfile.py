@@ -56,9 +56,7 @@ nox.options.sessions = [
     "kube",
     "guide",
     "upgrade",
-    # replicate is not in the default run: its outage test failed 1 of 5 fresh-clone runs (notes written while
-    # the object store was down were missing from the restore although /health said replication was ok);
-    # issue 26 says so. `nox -s replicate` runs it.
+    "replicate",
     "report",
 ]
 nox.options.error_on_missing_interpreters = True

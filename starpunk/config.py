@@ -38,7 +38,8 @@ DEFAULTS = {
     # Litestream's control socket (the sidecar's `socket: path:`), on the shared
     # volume; empty: replication is not watched and /health says nothing of it.
     "REPLICATION_SOCKET": "",
-    # /health says replication is behind when the replica's last sync is older.
+    # A write not in the bucket yet: /health says "syncing" until Litestream's last
+    # successful upload is this old, "behind" after.
     "REPLICATION_MAX_LAG_SECONDS": 10,
 }
 

@@ -10,7 +10,17 @@
   taken on another volume); the start says so in one line: what it holds and
   the time of its newest change.
 - ``replication_status`` asks Litestream's control socket (the sidecar's, on
-  the shared volume) when the replica last synced, for /health.
+  the shared volume) whether the replica holds the newest write, for /health.
+  Litestream's own ``last_sync_at`` cannot say so: it is the end of the last
+  upload that succeeded, and Litestream refreshes it every second while it
+  believes it has nothing to send, even before it has read a write the site
+  has just acknowledged. So the status asks Litestream to read the WAL now
+  (``POST /sync`` without waiting for the store: every transaction committed
+  before the request, the local step only) and compares the position that
+  gave (``txid``) with the position the replica has uploaded
+  (``replicated_txid``, which Litestream sets only after an upload or a
+  listing of the bucket succeeded, and clears on an error). "ok" only when
+  the second has reached the first.
 """
 
 import http.client
@@ -29,7 +39,7 @@ from .media import NAME, media_folder, write_atomically
 
 VOLUME_MARKER = ".starpunk-volume"
 VOLUME_KEY = "volume_id"
-SOCKET_TIMEOUT_SECONDS = 1.0
+SOCKET_TIMEOUT_SECONDS = 2.0
 # Go writes nanoseconds; Python's datetime keeps microseconds.
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 
@@ -109,15 +119,17 @@ class _UnixConnection(http.client.HTTPConnection):
         self.sock.connect(self.socket_path)
 
 
-def _listing(socket_path):
-    """Return Litestream's `GET /list` answer: each database it replicates and its last successful sync."""
+def _ask(socket_path, method, path, body=None):
+    """Return the JSON of Litestream's answer to one request on its control socket (ValueError when not 200)."""
     conn = _UnixConnection(socket_path)
     try:
-        conn.request("GET", "/list")
+        payload = None if body is None else json.dumps(body)
+        conn.request(method, path, body=payload, headers={"Content-Type": "application/json"})
         reply = conn.getresponse()
+        answer = reply.read()
         if reply.status != 200:
-            raise ValueError(f"Litestream answered {reply.status}")
-        return json.loads(reply.read())
+            raise ValueError(f"Litestream answered {reply.status} to {method} {path}")
+        return json.loads(answer)
     finally:
         conn.close()
 
@@ -126,16 +138,39 @@ def _parse_time(text):
     return datetime.fromisoformat(_FRACTION.sub(r"\1", text).replace("Z", "+00:00"))
 
 
-def replication_status(socket_path, max_lag_seconds, now=None):
-    """Return {"status": "ok"|"behind"|"unreachable", "seconds_since_sync": N} for the site's database."""
+def _positions(socket_path, db_path):
+    """Return (txid, replicated_txid) after Litestream read the WAL now, or None when it could not say."""
     try:
-        listing = _listing(socket_path)
+        # No "timeout": with one, Litestream cancels its own sync part-way when it runs out. This socket's
+        # timeout bounds the wait instead; Litestream finishes a sync whose caller left.
+        synced = _ask(socket_path, "POST", "/sync", {"path": db_path})
+        return int(synced.get("txid") or 0), int(synced.get("replicated_txid") or 0)
+    except (OSError, ValueError, TypeError, http.client.HTTPException):
+        return None
+
+
+def replication_status(socket_path, max_lag_seconds, now=None):
+    """Return the replica's status: "ok" only when it holds every write committed before this call.
+
+    {"status": "ok" | "syncing" | "behind" | "unreachable", "seconds_since_sync": N, "txid": T,
+    "replicated_txid": R}: "syncing" while a write is not in the bucket yet but Litestream's last
+    successful upload is at most max_lag_seconds old, "behind" after that (or when it never uploaded).
+    """
+    try:
+        listing = _ask(socket_path, "GET", "/list")
     except (OSError, ValueError, http.client.HTTPException):
         return {"status": "unreachable"}
     entries = [item for item in listing.get("databases") or [] if os.path.basename(item.get("path", "")) == DB_FILENAME]
-    last = entries[0].get("last_sync_at") if entries else None
-    if not last:
-        return {"status": "behind", "seconds_since_sync": None}  # not replicated yet, or never reached the store
+    if not entries:
+        return {"status": "behind", "seconds_since_sync": None}  # Litestream has not opened the database yet
+    last = entries[0].get("last_sync_at")
     now = now or datetime.now(timezone.utc)
-    age = max(0.0, (now - _parse_time(last)).total_seconds())
-    return {"status": "ok" if age <= max_lag_seconds else "behind", "seconds_since_sync": round(age, 1)}
+    age = round(max(0.0, (now - _parse_time(last)).total_seconds()), 1) if last else None
+    positions = _positions(socket_path, entries[0]["path"])
+    status = {"seconds_since_sync": age}
+    if positions is not None:
+        status.update(txid=positions[0], replicated_txid=positions[1])
+        if positions[0] > 0 and positions[1] >= positions[0]:
+            return {"status": "ok", **status}
+    recent = age is not None and age <= max_lag_seconds
+    return {"status": "syncing" if recent else "behind", **status}

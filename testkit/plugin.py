@@ -11,6 +11,7 @@ process is gone, and the end of the run removes this run's own leftovers.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     import docker
     from docker.models.images import Image
 
+    from .objectstore import ObjectStore
     from .site import Lab
 
 RUN = runs.run_id()
@@ -112,6 +114,24 @@ def podman_engine() -> Iterator[str]:
     sweep("podman")
     yield "podman"
     sweep("podman", RUN)
+
+
+@pytest.fixture(scope="session")
+def objectstore(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ObjectStore]:
+    """Run SeaweedFS with an S3 gateway on 127.0.0.1 for the whole run, with credentials made for it."""
+    from .objectstore import ObjectStore
+
+    with ObjectStore(tmp_path_factory.mktemp("seaweedfs")) as store:
+        yield store
+
+
+@pytest.fixture(scope="session")
+def sidecar_image() -> str:
+    """Return the Litestream sidecar image the session built (STARPUNK_SIDECAR_IMAGE: nox -s replicate or guide)."""
+    tag = os.environ.get("STARPUNK_SIDECAR_IMAGE")
+    if not tag:
+        pytest.fail("STARPUNK_SIDECAR_IMAGE is not set: run the suite with `nox -s replicate` or `nox -s guide`")
+    return tag
 
 
 @pytest.hookimpl(wrapper=True)

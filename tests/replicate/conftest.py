@@ -1,6 +1,6 @@
-"""What only the replication suite needs: one SeaweedFS for the run, the sidecar image, the report folder."""
+"""What only the replication suite needs: the report folder and replicated sites (SeaweedFS and the sidecar image
+are testkit.plugin's: the guide session uses them too)."""
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,22 +12,6 @@ from testkit.replica import ReplicatedSite
 from testkit.site import Lab
 
 REPORTS = Path(__file__).resolve().parents[2] / "build" / "reports" / "replicate"
-
-
-@pytest.fixture(scope="session")
-def objectstore(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ObjectStore]:
-    """Run SeaweedFS with an S3 gateway on 127.0.0.1 for the whole run, with credentials made for it."""
-    with ObjectStore(tmp_path_factory.mktemp("seaweedfs")) as store:
-        yield store
-
-
-@pytest.fixture(scope="session")
-def sidecar_image() -> str:
-    """Return the Litestream sidecar image `nox -s replicate` built (STARPUNK_SIDECAR_IMAGE)."""
-    tag = os.environ.get("STARPUNK_SIDECAR_IMAGE")
-    if not tag:
-        pytest.fail("STARPUNK_SIDECAR_IMAGE is not set: run the suite with `nox -s replicate`, which builds it")
-    return tag
 
 
 @pytest.fixture(scope="session")

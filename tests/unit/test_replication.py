@@ -96,16 +96,30 @@ def test_a_failed_reconcile_is_one_warning_and_the_site_starts(app, make_app, mo
 
 
 class Litestream(BaseHTTPRequestHandler):
-    """Litestream's control server as the app sees it: GET /list."""
+    """Litestream's control server as the app sees it: GET /list, and POST /sync (its positions, WAL read)."""
 
     listing: dict[str, object] = {}
+    positions: dict[str, object] | None = None
+    synced: list[dict[str, object]] = []
+
+    def _answer(self, status, body):
+        payload = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
 
     def do_GET(self):  # noqa: N802 - the name http.server calls
-        body = json.dumps(self.listing).encode()
-        self.send_response(200 if self.path == "/list" else 404)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(body)
+        self._answer(200 if self.path == "/list" else 404, self.listing)
+
+    def do_POST(self):  # noqa: N802 - the name http.server calls
+        request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        Litestream.synced.append(request)
+        if self.path != "/sync" or self.positions is None:
+            self._answer(500, {"error": "sync database: replica sync: connection refused"})
+            return
+        self._answer(200, {"status": "no_change", "path": request["path"], **self.positions})
 
     def log_message(self, *args):
         pass
@@ -124,17 +138,22 @@ class UnixHTTPServer(HTTPServer):
 
 @pytest.fixture
 def litestream(tmp_path):
-    """Serve a fake Litestream control socket; return a function that sets its listing and gives its path."""
+    """Serve a fake Litestream control socket; return a function that sets its answers and gives its path.
+
+    answer(last_sync_at, txid, replicated_txid): /list's entry, and /sync's positions (txid None: /sync fails).
+    """
     path = str(tmp_path / "litestream.sock")
     server = UnixHTTPServer(path, Litestream)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    Litestream.synced = []
 
-    def answer(last_sync_at, db_path="/data/starpunk.db"):
+    def answer(last_sync_at, txid=7, replicated_txid=7, db_path="/data/starpunk.db"):
         entry = {"path": db_path, "status": "replicating"}
         if last_sync_at:
             entry["last_sync_at"] = last_sync_at
         Litestream.listing = {"databases": [entry]}
+        Litestream.positions = None if txid is None else {"txid": txid, "replicated_txid": replicated_txid}
         return path
 
     yield answer
@@ -147,28 +166,73 @@ def go_time(moment):
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + "123Z"
 
 
-def test_a_fresh_sync_is_ok_and_an_old_one_is_behind(litestream):
-    """The replica is ok within the allowed lag, behind after it."""
-    path = litestream(go_time(NOW - timedelta(seconds=3)))
-    assert replication.replication_status(path, 10, now=NOW) == {"status": "ok", "seconds_since_sync": 3.0}
-    path = litestream(go_time(NOW - timedelta(seconds=11)))
-    assert replication.replication_status(path, 10, now=NOW) == {"status": "behind", "seconds_since_sync": 11.0}
+def test_the_replica_is_ok_when_it_holds_the_position_litestream_just_read(litestream):
+    """ok when the uploaded position has reached the WAL's, asked of the database Litestream names."""
+    path = litestream(go_time(NOW - timedelta(seconds=3)), txid=7, replicated_txid=7)
+    assert replication.replication_status(path, 10, now=NOW) == {
+        "status": "ok",
+        "seconds_since_sync": 3.0,
+        "txid": 7,
+        "replicated_txid": 7,
+    }
+    assert Litestream.synced == [{"path": "/data/starpunk.db"}]  # no timeout: Litestream never cancels its sync
+
+
+def test_a_fresh_sync_is_not_ok_while_the_newest_write_is_not_uploaded(litestream):
+    """Litestream's last sync a moment ago says nothing of a write it has not uploaded: syncing, not ok."""
+    path = litestream(go_time(NOW - timedelta(seconds=0.5)), txid=8, replicated_txid=7)
+    assert replication.replication_status(path, 10, now=NOW) == {
+        "status": "syncing",
+        "seconds_since_sync": 0.5,
+        "txid": 8,
+        "replicated_txid": 7,
+    }
+    path = litestream(go_time(NOW - timedelta(seconds=0.5)), txid=8, replicated_txid=0)  # cleared by an error
+    assert replication.replication_status(path, 10, now=NOW)["status"] == "syncing"
+
+
+def test_not_uploaded_for_longer_than_the_lag_is_behind(litestream):
+    """Past REPLICATION_MAX_LAG_SECONDS without an upload, a write not in the bucket is behind."""
+    path = litestream(go_time(NOW - timedelta(seconds=11)), txid=9, replicated_txid=7)
+    assert replication.replication_status(path, 10, now=NOW)["status"] == "behind"
+    path = litestream(go_time(NOW - timedelta(seconds=10)), txid=9, replicated_txid=7)
+    assert replication.replication_status(path, 10, now=NOW)["status"] == "syncing"
+
+
+def test_a_failed_sync_request_is_never_ok(litestream):
+    """When Litestream cannot read the WAL now, the status is not ok, however fresh its last upload."""
+    path = litestream(go_time(NOW - timedelta(seconds=1)), txid=None)
+    assert replication.replication_status(path, 10, now=NOW) == {"status": "syncing", "seconds_since_sync": 1.0}
+    path = litestream(go_time(NOW - timedelta(seconds=30)), txid=None)
+    assert replication.replication_status(path, 10, now=NOW) == {"status": "behind", "seconds_since_sync": 30.0}
 
 
 def test_never_synced_is_behind_and_no_socket_is_unreachable(litestream, tmp_path):
-    """A database not yet replicated is behind; no sidecar listening is unreachable."""
-    assert replication.replication_status(litestream(None), 10, now=NOW)["status"] == "behind"
+    """A database not yet replicated (or not yet opened by Litestream) is behind; no sidecar is unreachable."""
+    assert replication.replication_status(litestream(None, txid=1, replicated_txid=0), 10, now=NOW)["status"] == (
+        "behind"
+    )
+    assert replication.replication_status(litestream(None, txid=0, replicated_txid=0), 10, now=NOW)["status"] == (
+        "behind"
+    )
+    path = litestream(None)
+    Litestream.listing = {"databases": []}
+    assert replication.replication_status(path, 10) == {"status": "behind", "seconds_since_sync": None}
     assert replication.replication_status(str(tmp_path / "none.sock"), 10) == {"status": "unreachable"}
 
 
-def test_health_shows_the_replica_and_its_own_route_fails_when_behind(make_app, litestream):
-    """/health stays 200 with the replica's status; /health/replication is 200 when ok, 503 when behind."""
+def test_health_shows_the_replica_and_its_own_route_fails_unless_ok(make_app, litestream):
+    """/health stays 200 with the replica's status; /health/replication is 200 only when ok, else 503."""
     fresh = go_time(datetime.now(timezone.utc))
     client = make_app(REPLICATION_SOCKET=litestream(fresh)).test_client()
     body = client.get("/health").get_json()
     assert body["status"] == "healthy" and body["replication"]["status"] == "ok"
     assert client.get("/health/replication").status_code == 200
-    litestream(go_time(datetime.now(timezone.utc) - timedelta(seconds=60)))
+    litestream(fresh, txid=8, replicated_txid=7)
+    response = client.get("/health")
+    assert response.status_code == 200 and response.get_json()["replication"]["status"] == "syncing"
+    assert client.get("/health/replication").status_code == 503
+    litestream(go_time(datetime.now(timezone.utc) - timedelta(seconds=60)), txid=8, replicated_txid=7)
     response = client.get("/health")
     assert response.status_code == 200 and response.get_json()["replication"]["status"] == "behind"
     assert client.get("/health/replication").status_code == 503

@@ -32,7 +32,13 @@ class Endpoint:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            # The flood's 16 senders connect at once: the default backlog of 5 let the kernel refuse some
+            # connections under load, and a refused mention never reached the endpoint's forms.
+            request_queue_size = 128
+            daemon_threads = True
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -82,8 +88,10 @@ def test_readers_are_measured_quiet_then_under_the_flood(endpoint) -> None:
     # Round one: quiet before any mention; then the flood is running while "/" is measured again.
     assert seen[0][1] == 0
     assert figures["routes"]["/"]["quiet"]["p95_ms"] == 3.0 and figures["routes"]["/"]["flood"]["p95_ms"] == 9.0
-    assert figures["flood"]["sent"] == len(endpoint.forms) > 0
-    assert sum(figures["flood"]["statuses"].values()) == figures["flood"]["sent"]
+    statuses = figures["flood"]["statuses"]
+    # Every answered mention (202 or 429) is a form the endpoint kept; a connection error would be counted apart.
+    assert statuses.get("202", 0) + statuses.get("429", 0) == len(endpoint.forms) > 0
+    assert sum(statuses.values()) == figures["flood"]["sent"]
     # One server CPU-second per run both ways, and as many requests: the flood left readers all of it.
     assert figures["routes"]["/"]["cost_ratio"] == 1.0
     # The flood alone (one CPU-second per reading too) over the mentions it had answered meanwhile.

@@ -242,3 +242,35 @@ def test_cli_list_all_marks_expired_tokens(app, runner, monkeypatch):
 def test_cli_list_all_on_an_empty_site(runner):
     """With no token at all, `token list --all` says so."""
     assert runner.invoke(args=["token", "list", "--all"]).output.strip() == "No tokens."
+
+
+def test_last_use_is_recorded_again_exactly_a_minute_later(ctx, monkeypatch):
+    """TOUCH_INTERVAL after the recorded use, the next use is written (the interval is at most a minute, inclusive)."""
+    _id, plaintext = create_token("create")
+    verify_token(plaintext)
+    first = list_tokens()[0].last_used_at
+    later = first + tokens.TOUCH_INTERVAL
+    monkeypatch.setattr(tokens, "now", lambda: later)
+    verify_token(plaintext)
+    assert list_tokens()[0].last_used_at == later
+
+
+def test_a_token_of_at_most_512_characters_is_looked_up(ctx, database):
+    """A secret of 512 characters (one made elsewhere and stored by hash) verifies; 513 are refused unread."""
+    from starpunk.db import isoformat
+    from starpunk.sessions import hash_token
+
+    moment = datetime.now(timezone.utc)
+    for secret in ("k" * 512, "k" * 513):
+        database.execute(
+            "INSERT INTO tokens (token_hash, me, scope, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+            (
+                hash_token(secret),
+                "http://localhost/",
+                "create",
+                isoformat(moment),
+                isoformat(moment + timedelta(days=1)),
+            ),
+        )
+    assert verify_token("k" * 512).scopes == frozenset({"create"})
+    assert verify_token("k" * 513) is None

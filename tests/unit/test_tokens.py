@@ -274,3 +274,60 @@ def test_a_token_of_at_most_512_characters_is_looked_up(ctx, database):
         )
     assert verify_token("k" * 512).scopes == frozenset({"create"})
     assert verify_token("k" * 513) is None
+
+
+def test_the_token_commands_say_exactly_what_they_did(app, runner, monkeypatch, caplog):
+    """create, list, revoke and list --all print one plain line each (dates in UTC), and log without the secret."""
+    caplog.set_level("INFO")
+    made_at = datetime(2026, 3, 4, 5, 6, 7, tzinfo=timezone.utc)
+    monkeypatch.setattr(tokens, "now", lambda: made_at)
+    made = runner.invoke(args=["token", "create", "--scope", "media create", "--client-id", "https://ci.example/"])
+    expires = made_at + timedelta(days=app.config["TOKEN_LIFETIME_DAYS"])
+    expiry = expires.strftime("%Y-%m-%d %H:%M UTC")
+    *said, plaintext = made.output.splitlines()
+    assert said == [
+        f"Token 1 for http://localhost/, scope: create media, expires {expiry}.",
+        "Copy it now: it is shown only this once. Revoke it with: flask --app starpunk token revoke 1",
+    ]
+    row = f"1\thttps://ci.example/\tscope: create media\tcreated 2026-03-04 05:06 UTC\texpires {expiry}"
+    assert runner.invoke(args=["token", "list"]).output == f"{row}\tlast used never\n"
+    monkeypatch.setattr(tokens, "now", lambda: expires)
+    assert runner.invoke(args=["token", "list"]).output == "No active tokens.\n"
+    assert runner.invoke(args=["token", "list", "--all"]).output == f"{row}\tlast used never EXPIRED\n"
+    monkeypatch.setattr(tokens, "now", lambda: made_at + timedelta(hours=1))
+    assert runner.invoke(args=["token", "revoke", "1"]).output == "Revoked token 1.\n"
+    revoked = f"{row}\tlast used never REVOKED 2026-03-04 06:06 UTC\n"
+    assert runner.invoke(args=["token", "list", "--all"]).output == revoked
+    again = runner.invoke(args=["token", "revoke", "1"])
+    assert again.output == "Error: no active token with id 1 (see: flask --app starpunk token list)\n"
+    logged = [record.getMessage() for record in caplog.records if record.name == app.logger.name]
+    assert logged == [
+        "token 1 created from the command line, scope create media",
+        "token 1 revoked from the command line",
+    ]
+    assert plaintext not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("scope", "reason"),
+    [
+        ("", "no scope given"),
+        ("create root admin", "unknown scope(s): root admin"),
+    ],
+)
+def test_a_refused_scope_is_named_with_the_choices(runner, scope, reason):
+    """The usage error names the unknown scopes (or that none was given) and every scope on offer."""
+    result = runner.invoke(args=["token", "create", "--scope", scope])
+    assert f"Invalid value for --scope: {reason}; choose from: create update delete media profile\n" in result.output
+
+
+def test_a_token_in_both_places_is_explained(app):
+    """The 400's description says to send the token in one place."""
+    with app.test_request_context(
+        "/micropub", method="POST", headers={"Authorization": "Bearer abc"}, data={"access_token": "abc"}
+    ):
+        from flask import request
+
+        with pytest.raises(TokenRequestError) as refused:
+            bearer_token(request)
+    assert str(refused.value) == "Send the access token in the Authorization header or the form, not both."

@@ -1,8 +1,11 @@
 """Authorization codes: used once, and bound to exactly their client_id, redirect_uri and PKCE challenge."""
 
+import re
+
 import pytest
 
-from starpunk.authcodes import CodeError, issue_code, pkce_challenge, redeem_code
+from starpunk import tokens
+from starpunk.authcodes import CodeError, issue_code, pkce_challenge, record_token, redeem_code
 
 CLIENT = "https://app.example/"
 REDIRECT = "https://app.example/callback?from=starpunk"
@@ -70,3 +73,51 @@ def test_an_unknown_or_malformed_code_is_refused(ctx):
     for code in ("", "x" * 513, "never-issued"):
         with pytest.raises(CodeError):
             redeem_code(code, **binding())
+
+
+def test_a_code_of_at_most_512_characters_is_looked_up_and_a_longer_one_is_malformed(ctx):
+    """The length limit sits exactly at 512: 512 characters are an unknown code, 513 (or none) a malformed one."""
+    with pytest.raises(CodeError, match="unknown or has expired"):
+        redeem_code("x" * 512, **binding())
+    for code in ("", "x" * 513):
+        with pytest.raises(CodeError, match="missing or malformed"):
+            redeem_code(code, **binding())
+
+
+@pytest.mark.parametrize(
+    ("code", "changes", "description"),
+    [
+        ("", {}, "The authorization code is missing or malformed."),
+        ("never-issued", {}, "The authorization code is unknown or has expired."),
+        (None, {"client_id": CLIENT + "x"}, "The authorization code was issued to another client_id."),
+        (None, {"redirect_uri": REDIRECT + "x"}, "The redirect_uri does not match the one the code was issued for."),
+        (None, {"code_verifier": VERIFIER + "x"}, "The code_verifier does not match the code_challenge."),
+    ],
+)
+def test_each_refusal_is_described_to_the_client_in_one_sentence(ctx, code, changes, description):
+    """The error_description the token endpoint sends is exactly the sentence for what went wrong."""
+    if code is None:
+        code = issue_code(CLIENT, REDIRECT, pkce_challenge(VERIFIER), ["create"], ME)
+    with pytest.raises(CodeError) as refused:
+        redeem_code(code, **binding(**changes))
+    assert str(refused.value) == description
+
+
+def test_a_replay_is_described_and_logged_with_the_revoked_token(ctx, caplog):
+    """A replayed code's token is revoked; the client reads why, the log names the token's id (never the code)."""
+    code = issue_code(CLIENT, REDIRECT, pkce_challenge(VERIFIER), ["create"], ME)
+    grant = redeem_code(code, **binding())
+    token_id, plaintext = tokens.create_token(grant.scopes, client_id=grant.client_id, me=grant.me)
+    record_token(grant, token_id)
+    with pytest.raises(CodeError) as refused:
+        redeem_code(code, **binding())
+    assert str(refused.value) == "The authorization code has already been used."
+    assert [r.getMessage() for r in caplog.records] == [f"authorization code replayed: token {token_id} revoked"]
+    assert tokens.verify_token(plaintext) is None
+
+
+def test_a_code_carries_256_random_bits(ctx):
+    """Each code is 32 random bytes, written as 43 URL-safe characters, and no two are alike."""
+    codes = {issue_code(CLIENT, REDIRECT, pkce_challenge(VERIFIER), ["create"], ME) for _ in range(3)}
+    assert len(codes) == 3
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{43}", code) for code in codes)

@@ -201,3 +201,54 @@ def test_alt_text_of_exactly_max_alt_chars_is_kept_and_one_more_refused(app):
         clean_alt("a" * (MAX_ALT_CHARS + 1))
     with app.test_request_context(), pytest.raises(store.NoteError):
         store.validate_alt("a" * (MAX_ALT_CHARS + 1))
+
+
+def test_a_photo_url_of_exactly_max_url_chars_is_kept_and_one_more_refused(app):
+    """A link of MAX_URL_CHARS characters is kept whole, with its alt text; one character more is refused."""
+    from starpunk.photos import MAX_URL_CHARS
+
+    url = "https://example.com/" + "a" * (MAX_URL_CHARS - len("https://example.com/"))
+    with app.test_request_context():
+        photo = Photo.from_url(url, "Alt")
+        assert (photo.url, photo.alt, photo.file_name, photo.src) == (url, "Alt", None, url)
+        with pytest.raises(ValueError) as refused:
+            Photo.from_url(url + "a")
+    assert str(refused.value) == "A photo's address must be an http(s) URL of at most 2000 characters."
+
+
+@pytest.mark.parametrize(
+    ("url", "kept"),
+    [
+        ("  https://example.com/a.jpg\n", "https://example.com/a.jpg"),
+        ("http://example.com/!~", "http://example.com/!~"),
+        ("https://example.com/a\x7fb.jpg", None),
+        ("https://example.com/a\tb.jpg", None),
+        ("https://example.com/a\x00b.jpg", None),
+    ],
+)
+def test_a_photo_url_is_trimmed_and_refused_only_for_spaces_or_control_characters(app, url, kept):
+    """Whitespace around the address is dropped; printable ASCII is kept; DEL, tabs and NULs inside are refused."""
+    with app.test_request_context():
+        if kept is not None:
+            assert (Photo.from_url(url).url, Photo.from_url(url).alt) == (kept, "")
+            return
+        with pytest.raises(ValueError) as refused:
+            Photo.from_url(url)
+    assert str(refused.value) == "A photo's address cannot contain spaces or control characters."
+
+
+def test_a_missing_photo_url_is_refused(app):
+    """No address at all is refused like any other unusable one."""
+    with app.test_request_context(), pytest.raises(ValueError, match="http\\(s\\) URL"):
+        Photo.from_url(None)
+
+
+def test_this_sites_media_url_keeps_the_alt_text_given_with_it(app):
+    """A photo sent back by its /media/ address keeps the description sent with it; an unknown file is named so."""
+    photo = stored_photo(app, "First words")
+    with app.test_request_context():
+        assert Photo.from_url(f"{SITE}/media/{photo.file_name}", "Second words").alt == "Second words"
+        assert Photo.from_url(f"{SITE}/media/{photo.file_name}").alt == ""
+        with pytest.raises(ValueError) as refused:
+            Photo.from_url(f"{SITE}/media/{'0' * 32}.png", "Alt")
+    assert str(refused.value) == "That photo address is on this site, but no photo is stored there."

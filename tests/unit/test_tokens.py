@@ -31,7 +31,7 @@ def move_clock(monkeypatch, delta):
 def test_a_new_token_verifies_with_its_scopes(ctx):
     """create_token returns an id and a secret; verify_token gives back what it grants."""
     token_id, plaintext = create_token("create  update create", client_id="https://app.example/")
-    assert len(plaintext) >= 43
+    assert len(plaintext) == 43  # 32 random bytes, URL-safe base64
     info = verify_token(plaintext)
     assert info.id == token_id
     assert info.scopes == frozenset({"create", "update"})
@@ -135,7 +135,9 @@ def test_a_token_still_verifies_when_its_use_cannot_be_recorded(app, data_path, 
         locker.execute("ROLLBACK")
         locker.close()
     assert info is not None
-    assert "last use not recorded" in caplog.text
+    assert [record.getMessage() for record in caplog.records] == [
+        f"token {_id}: last use not recorded: database is locked"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -242,3 +244,92 @@ def test_cli_list_all_marks_expired_tokens(app, runner, monkeypatch):
 def test_cli_list_all_on_an_empty_site(runner):
     """With no token at all, `token list --all` says so."""
     assert runner.invoke(args=["token", "list", "--all"]).output.strip() == "No tokens."
+
+
+def test_last_use_is_recorded_again_exactly_a_minute_later(ctx, monkeypatch):
+    """TOUCH_INTERVAL after the recorded use, the next use is written (the interval is at most a minute, inclusive)."""
+    _id, plaintext = create_token("create")
+    verify_token(plaintext)
+    first = list_tokens()[0].last_used_at
+    later = first + tokens.TOUCH_INTERVAL
+    monkeypatch.setattr(tokens, "now", lambda: later)
+    verify_token(plaintext)
+    assert list_tokens()[0].last_used_at == later
+
+
+def test_a_token_of_at_most_512_characters_is_looked_up(ctx, database):
+    """A secret of 512 characters (one made elsewhere and stored by hash) verifies; 513 are refused unread."""
+    from starpunk.db import isoformat
+    from starpunk.sessions import hash_token
+
+    moment = datetime.now(timezone.utc)
+    for secret in ("k" * 512, "k" * 513):
+        database.execute(
+            "INSERT INTO tokens (token_hash, me, scope, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+            (
+                hash_token(secret),
+                "http://localhost/",
+                "create",
+                isoformat(moment),
+                isoformat(moment + timedelta(days=1)),
+            ),
+        )
+    assert verify_token("k" * 512).scopes == frozenset({"create"})
+    assert verify_token("k" * 513) is None
+
+
+def test_the_token_commands_say_exactly_what_they_did(app, runner, monkeypatch, caplog):
+    """create, list, revoke and list --all print one plain line each (dates in UTC), and log without the secret."""
+    caplog.set_level("INFO")
+    made_at = datetime(2026, 3, 4, 5, 6, 7, tzinfo=timezone.utc)
+    monkeypatch.setattr(tokens, "now", lambda: made_at)
+    made = runner.invoke(args=["token", "create", "--scope", "media create", "--client-id", "https://ci.example/"])
+    expires = made_at + timedelta(days=app.config["TOKEN_LIFETIME_DAYS"])
+    expiry = expires.strftime("%Y-%m-%d %H:%M UTC")
+    *said, plaintext = made.output.splitlines()
+    assert said == [
+        f"Token 1 for http://localhost/, scope: create media, expires {expiry}.",
+        "Copy it now: it is shown only this once. Revoke it with: flask --app starpunk token revoke 1",
+    ]
+    row = f"1\thttps://ci.example/\tscope: create media\tcreated 2026-03-04 05:06 UTC\texpires {expiry}"
+    assert runner.invoke(args=["token", "list"]).output == f"{row}\tlast used never\n"
+    monkeypatch.setattr(tokens, "now", lambda: expires)
+    assert runner.invoke(args=["token", "list"]).output == "No active tokens.\n"
+    assert runner.invoke(args=["token", "list", "--all"]).output == f"{row}\tlast used never EXPIRED\n"
+    monkeypatch.setattr(tokens, "now", lambda: made_at + timedelta(hours=1))
+    assert runner.invoke(args=["token", "revoke", "1"]).output == "Revoked token 1.\n"
+    revoked = f"{row}\tlast used never REVOKED 2026-03-04 06:06 UTC\n"
+    assert runner.invoke(args=["token", "list", "--all"]).output == revoked
+    again = runner.invoke(args=["token", "revoke", "1"])
+    assert again.output == "Error: no active token with id 1 (see: flask --app starpunk token list)\n"
+    logged = [record.getMessage() for record in caplog.records if record.name == app.logger.name]
+    assert logged == [
+        "token 1 created from the command line, scope create media",
+        "token 1 revoked from the command line",
+    ]
+    assert plaintext not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("scope", "reason"),
+    [
+        ("", "no scope given"),
+        ("create root admin", "unknown scope(s): root admin"),
+    ],
+)
+def test_a_refused_scope_is_named_with_the_choices(runner, scope, reason):
+    """The usage error names the unknown scopes (or that none was given) and every scope on offer."""
+    result = runner.invoke(args=["token", "create", "--scope", scope])
+    assert f"Invalid value for --scope: {reason}; choose from: create update delete media profile\n" in result.output
+
+
+def test_a_token_in_both_places_is_explained(app):
+    """The 400's description says to send the token in one place."""
+    with app.test_request_context(
+        "/micropub", method="POST", headers={"Authorization": "Bearer abc"}, data={"access_token": "abc"}
+    ):
+        from flask import request
+
+        with pytest.raises(TokenRequestError) as refused:
+            bearer_token(request)
+    assert str(refused.value) == "Send the access token in the Authorization header or the form, not both."

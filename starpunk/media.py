@@ -2,7 +2,7 @@
 
 The API the admin form and Micropub share (inside an app context):
 
-- ``save_upload(source, declared_name="") -> StoredMedia``: ``source`` is bytes
+- ``save_upload(source) -> StoredMedia``: ``source`` is bytes
   or a binary file object (a Werkzeug ``FileStorage`` or its ``.stream``). The
   type comes from the content alone (JPEG, PNG, GIF or WebP; the name and any
   declared type are ignored); GPS and XMP metadata are removed without
@@ -220,8 +220,8 @@ def remove_abandoned_uploads(data_path, older_than=ABANDONED_AFTER_SECONDS, now=
     return removed
 
 
-def save_upload(source, declared_name=""):
-    """Check, clean and store one uploaded photo; return its StoredMedia (declared_name is ignored)."""
+def save_upload(source):
+    """Check, clean and store one uploaded photo; return its StoredMedia."""
     data = _read_limited(source, current_app.config["MEDIA_MAX_BYTES"])
     if not data:
         raise UnsupportedMedia("The photo file is empty.")

@@ -283,7 +283,7 @@ def create(properties, commands, files=()):
     try:
         for index, file in enumerate(files):
             alt = upload_alts[index] if index < len(upload_alts) else ""
-            stored.append(Photo.stored(media.save_upload(file, file.filename), alt))
+            stored.append(Photo.stored(media.save_upload(file), alt))
         slug = next((value for value in commands.get("mp-slug", []) if isinstance(value, str)), None)
         if slug is None and not content.strip():  # a like without text: "like", "like-2", ...
             slug = response_of(fields.kept).kind
@@ -435,7 +435,7 @@ def media_endpoint():
     if file is None:
         raise Refusal("No file: upload the photo in a multipart field named file.")
     try:
-        stored = media.save_upload(file, file.filename)
+        stored = media.save_upload(file)
     except MediaError as exc:
         raise Refusal(
             str(exc), exc.status, "temporarily_unavailable" if exc.status == 503 else "invalid_request"

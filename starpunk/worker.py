@@ -164,7 +164,7 @@ class BodyDeadline:
         return getattr(self._sock, name)
 
 
-class DrainingWorker(SyncWorker):
+class SlowClientWorker(SyncWorker):
     """A sync worker that waits for request headers without blocking, bounds request bodies, and drains on stop.
 
     Gunicorn's sync worker reads one request at a time and blocks on it: a

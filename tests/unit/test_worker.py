@@ -19,7 +19,7 @@ from gunicorn.glogging import Logger
 from gunicorn.workers.base import Worker
 from gunicorn.workers.sync import StopWaiting, SyncWorker
 
-from starpunk.worker import GUNICORN_INTERNALS, DrainingWorker, Parked
+from starpunk.worker import GUNICORN_INTERNALS, Parked, SlowClientWorker
 from testkit.ports import free_port
 from testkit.waiting import wait_for
 
@@ -74,9 +74,9 @@ def _queue_connections(listener, count):
     return clients
 
 
-@pytest.mark.parametrize(("worker_class", "answered"), [(SyncWorker, 0), (DrainingWorker, 3)])
+@pytest.mark.parametrize(("worker_class", "answered"), [(SyncWorker, 0), (SlowClientWorker, 3)])
 def test_stopping_worker_answers_queued_connections(listener, stopped_worker, worker_class, answered):
-    """Told to stop with three requests queued, Gunicorn's sync worker drops them; DrainingWorker answers them."""
+    """Told to stop with three requests queued, Gunicorn's sync worker drops them; SlowClientWorker answers them."""
     clients = _queue_connections(listener, 3)
     worker = stopped_worker(worker_class, listener)
     worker.run()
@@ -88,7 +88,7 @@ def test_stopping_worker_answers_queued_connections(listener, stopped_worker, wo
 def test_drain_is_bounded_in_time(listener, stopped_worker):
     """A stopping worker stops draining at its deadline, however many connections are still queued."""
     clients = _queue_connections(listener, 20)
-    worker = stopped_worker(DrainingWorker, listener)
+    worker = stopped_worker(SlowClientWorker, listener)
     answer = worker.handle
 
     def slow_handle(listener, client, addr):
@@ -102,7 +102,7 @@ def test_drain_is_bounded_in_time(listener, stopped_worker):
         client.close()
 
 
-# --- Slow clients, against a real Gunicorn running DrainingWorker --------------------------------
+# --- Slow clients, against a real Gunicorn running SlowClientWorker --------------------------------
 
 SHORT_HEADER_SECONDS = 1.0
 SHORT_BODY_SECONDS = 1.5
@@ -119,14 +119,14 @@ def app(environ, start_response):
 
 
 def _start_gunicorn(folder, settings):
-    """Start Gunicorn on the echo app with DrainingWorker and these conf.py lines; return (process, port, log)."""
+    """Start Gunicorn on the echo app with SlowClientWorker and these conf.py lines; return (process, port, log)."""
     (folder / "echo.py").write_text(ECHO_APP)
     config = folder / "conf.py"
     config.write_text(
         "import starpunk.worker\n"
         f"starpunk.worker.HEADER_SECONDS = {SHORT_HEADER_SECONDS}\n"
         f"starpunk.worker.BODY_SECONDS = {SHORT_BODY_SECONDS}\n"
-        "worker_class = 'starpunk.worker.DrainingWorker'\ncontrol_socket_disable = True\n" + settings
+        "worker_class = 'starpunk.worker.SlowClientWorker'\ncontrol_socket_disable = True\n" + settings
     )
     port = free_port()
     log = folder / "gunicorn.log"
@@ -151,7 +151,7 @@ def _stop_gunicorn(process, log):
 def gunicorn(request, tmp_path):
     """Run Gunicorn on a body-echoing app; yield (port, log path).
 
-    2 DrainingWorkers and a WORKER_TIMEOUT of 30 s unless the test asks for others (a
+    2 SlowClientWorkers and a WORKER_TIMEOUT of 30 s unless the test asks for others (a
     number of workers, or (workers, timeout)); short deadlines.
     """
     workers, timeout = getattr(request, "param", 2), 30

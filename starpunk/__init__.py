@@ -13,16 +13,6 @@ from .config import ConfigError, load_config
 
 __version__ = "0.7.0"
 
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self' https:; "
-        "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "strict-origin-when-cross-origin",
-}
-
 
 def _configure_logging(app):
     handler = logging.StreamHandler(sys.stderr)
@@ -30,13 +20,6 @@ def _configure_logging(app):
     app.logger.handlers[:] = [handler]
     app.logger.setLevel(logging.INFO)
     app.logger.propagate = False
-
-
-def _add_security_headers(response):
-    # One pass over the few headers a response has: a view's own policy (the consent page's) stays.
-    present = {name.lower() for name, _ in response.headers.items()}
-    response.headers.extend((name, value) for name, value in SECURITY_HEADERS.items() if name.lower() not in present)
-    return response
 
 
 class StarPunk(Flask):
@@ -139,6 +122,7 @@ def create_app(test_config=None):
         throttle,
         tokens,
         verify,  # noqa: F401 (registers the queue's webmention handler)
+        web,
         webmention,
     )
     from .csrf import check_csrf, csrf
@@ -193,7 +177,7 @@ def create_app(test_config=None):
     app.cli.add_command(consumer.queue_command)
     for module in (notes, archive, search, feeds, media, auth, admin, health, indieauth, micropub, meta, webmention):
         app.register_blueprint(module.bp)
-    app.after_request(_add_security_headers)
+    app.after_request(web.add_security_headers)
     # Webmentions from a host the endpoint just refused or dropped are answered the same before Flask.
     app.wsgi_app = floodgate.WebmentionGate(app.wsgi_app)
     # Outermost: readers' copies of cached pages and feeds are answered before Flask (and ProxyFix) run.

@@ -47,6 +47,7 @@ from flask import Blueprint, abort, current_app, request, send_from_directory, u
 from . import mediacopies
 from .db import get_db
 from .scrub import remove_location
+from .web import MULTIPART
 
 bp = Blueprint("media", __name__)
 
@@ -277,7 +278,7 @@ def accepts_uploads(when):
 
 def raise_upload_limit():
     """Let a multipart request to an upload view (from someone allowed to upload) be as large as MAX_PHOTOS photos."""
-    if request.mimetype != "multipart/form-data":
+    if request.mimetype != MULTIPART:
         return  # only a multipart form carries files: a JSON or urlencoded body keeps MAX_CONTENT_LENGTH
     view = current_app.view_functions.get(request.endpoint)
     allowed = getattr(view, "accepts_uploads", None)

@@ -251,17 +251,7 @@ def _set_up_templates(app):
     )
     # The image's templates were compiled when it was built (templatecache.py): startup skips that.
     templatecache.use_prebuilt(app)
-    names = (
-        "SITE_URL",
-        "SITE_NAME",
-        "SITE_DESCRIPTION",
-        "SITE_AUTHOR",
-        "AUTHOR_PHOTO",
-        "ADMIN_ME",
-        "VERSION",
-        "DEV_MODE",
-    )
-    site = {key: app.config[key] for key in names}
+    site = {key: app.config[key] for key in SITE_SETTINGS}
 
     @app.context_processor
     def site_context():

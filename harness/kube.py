@@ -84,6 +84,7 @@ def podman_secret(values: dict[str, str]) -> str:
     return json.dumps({key: base64.b64encode(value.encode()).decode() for key, value in values.items()})
 
 
+# Its __init__ is alike in shape only to tests/upgrade/installation.py's (names for one run's copy).
 class Played:
     """The names and objects of one run's copy of the manifests, as Podman plays them."""
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from . import ROOT
 
+# One folder a kind of report: a list alike in shape only (the duplicates tool pairs its two halves).
 REPORTS = ROOT / "build" / "reports"
 RESULTS = REPORTS / "sessions"
 JUNIT = REPORTS / "junit"

@@ -123,6 +123,8 @@ def measure(
 ) -> dict[str, Any]:
     """Measure each route (name -> path) quiet and under a flood, round after round; return the figures.
 
+    Its signature follows loadtests/writes.py's measure on purpose: the same wrk and CPU hooks, faked alike in tests.
+
     server_cpu_s reads the server's CPU seconds so far (throughput.container_cpu_s).
     """
     runs: dict[str, dict[str, list[Measured]]] = {"quiet": {name: [] for name in routes}, "flood": {}}

@@ -7,7 +7,8 @@ the author's Micropub app (loadtests/micropub_user.py). Nothing here imports
 locust, which monkey-patches the process it is imported in.
 """
 
-from testkit.micropub_client import MicropubClient, discover, noisy_png
+from testkit.micropub_client import MicropubClient, discover
+from testkit.samples import noisy_png
 from testkit.site import Site
 
 # Every seeded and posted note carries this tag, so readers always have a tag page to fetch.

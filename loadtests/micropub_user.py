@@ -10,7 +10,7 @@ import os
 from locust import HttpUser, between, task
 
 from loadtests.micropub import TAG, TAGS
-from testkit.micropub_client import noisy_png
+from testkit.samples import noisy_png
 
 # A photo with every PHOTO_EVERY-th post, about the size of a phone photo resized for the web.
 PHOTO_EVERY = 3
@@ -51,26 +51,11 @@ class MicropubAuthor(HttpUser):
             ("category[]", TAGS[number % len(TAGS)]),
         ]
         headers = {"Authorization": f"Bearer {self.token}"}
-        if number % PHOTO_EVERY:
-            with self.client.post(
-                "/micropub",
-                data=data,
-                headers=headers,
-                name="/micropub [create]",
-                allow_redirects=False,
-                catch_response=True,
-            ) as response:
-                micropub_check(response, 201)
-            return
-        files = {"photo": (f"load-{number}.png", noisy_png(POST_PHOTO_BYTES, f"post-{number}"), "image/png")}
-        data.append(("mp-photo-alt", f"Load-test photo {number}"))
-        with self.client.post(
-            "/micropub",
-            data=data,
-            files=files,
-            headers=headers,
-            name="/micropub [create with photo]",
-            allow_redirects=False,
-            catch_response=True,
-        ) as response:
+        files, name = None, "/micropub [create]"
+        if number % PHOTO_EVERY == 0:
+            files = {"photo": (f"load-{number}.png", noisy_png(POST_PHOTO_BYTES, f"post-{number}"), "image/png")}
+            data.append(("mp-photo-alt", f"Load-test photo {number}"))
+            name = "/micropub [create with photo]"
+        options = {"headers": headers, "allow_redirects": False, "catch_response": True}
+        with self.client.post("/micropub", data=data, files=files, name=name, **options) as response:
             micropub_check(response, 201)

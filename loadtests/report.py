@@ -108,6 +108,7 @@ def throughput_table(report):
         "container's cgroup, nginx's processes) and wrk's own (user + system). ⚠ marks wrk at "
         f"{GENERATOR_BOUND:.0%} or more: the generator, not the server, may set that row's figure.",
         "",
+        # The gate's own section (gate_table) says this again in its words, for a reader who starts there.
         f"Baseline: `loadtests/baseline.json`; a ratio whose best round is more than "
         f"{report['baseline_tolerance']:.0%} below it fails the run, once it stays below after as many rounds "
         "again (with the floor; see the gate's section below)"

@@ -15,19 +15,18 @@ All traffic goes to 127.0.0.1; every run is bounded in time.
 import argparse
 import socket
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from testkit.env import site_env
-from testkit.owner import Owner
-from testkit.ports import free_port
 from testkit.slowclients import SlowClientRun, Target
-from testkit.waiting import wait_for
 from testkit.web import plain_session
 
-from .wrk import run_wrk
+from .wrk import SERVER_CORE, run_wrk
+
+if TYPE_CHECKING:  # the docker SDK is imported only to measure: loadtests.workers imports this module's helpers
+    from testkit.site import ApiSite, Lab
 
 IDLE_CONNECTIONS = 8
 HEADER_CLIENT_COUNTS = (3, 8, 200)
@@ -38,43 +37,15 @@ WRK_SECONDS = 10
 WRK_CONNECTIONS = 16
 
 
-def _docker(*args: str) -> str:
-    return subprocess.run(["docker", *args], check=True, capture_output=True, text=True).stdout.strip()
-
-
-def start(image: str, worker_from: Path | None) -> tuple[str, int]:
-    """Start the image on 127.0.0.1 on core 1; return (container id, port)."""
-    port = free_port()
-    env = site_env(None)
-    command = [
-        "run",
-        "-d",
-        "--label",
-        "org.starpunk.test=slowbench",
-        "--cpuset-cpus",
-        "1",
-        "-p",
-        f"127.0.0.1:{port}:8000",
-    ]
-    for name, value in env.items():
-        command += ["-e", f"{name}={value}"]
+def start(lab: "Lab", worker_from: Path | None) -> "ApiSite":
+    """Start the image on 127.0.0.1 on the server core (with the worker of worker_from, if given); wait for health."""
+    mounts = {}
     if worker_from is not None:
-        command += [
-            "-v",
-            f"{worker_from / 'starpunk' / 'worker.py'}:/app/starpunk/worker.py:ro",
-            "-v",
-            f"{worker_from / 'gunicorn.conf.py'}:/app/gunicorn.conf.py:ro",
-        ]
-    container = _docker(*command, image)
-    http = plain_session()
-    wait_for(
-        lambda: http.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code,
-        what="/health",
-        timeout=60,
-        until=lambda status: status == 200,
-        ignore=(OSError,),
-    )
-    return container, port
+        mounts = {
+            str(worker_from / "starpunk" / "worker.py"): "/app/starpunk/worker.py",
+            str(worker_from / "gunicorn.conf.py"): "/app/gunicorn.conf.py",
+        }
+    return lab.site(mounts=mounts, cpuset_cpus=str(SERVER_CORE))
 
 
 def health_behind_idle(port: int) -> float:
@@ -102,16 +73,7 @@ def slow_client_rows(label: str, port: int, paths: list[str], token: str) -> lis
         outcome = SlowClientRun(Target(port, "127.0.0.1"), paths, header_clients=count, window_s=WINDOW_S).run()
         rows.append(f"| {label} | readers with {count} slow-header clients ({WINDOW_S:.0f} s) | {outcome.summary()} |")
     for uploads in STALLED_UPLOAD_COUNTS:
-        outcome = SlowClientRun(
-            Target(port, "127.0.0.1"),
-            paths,
-            uploads=uploads,
-            upload_bytes=1_000_000,
-            upload_rate=1024,
-            token=token,
-            window_s=UPLOAD_WINDOW_S,
-            finish_uploads=False,
-        ).run()
+        outcome = SlowClientRun.stalled_uploads(Target(port, "127.0.0.1"), paths, uploads, token, UPLOAD_WINDOW_S).run()
         rows.append(
             f"| {label} | readers with {uploads} uploads trickling 1 KB/s, then stalling ({UPLOAD_WINDOW_S:.0f} s) "
             f"| {outcome.summary()} |"
@@ -123,27 +85,24 @@ def measure(
     image: str, worker_from: Path | None, label: str, only_throughput: bool = False, repeat: int = 1
 ) -> list[str]:
     """Run every measurement on one container and return the table rows."""
-    container, port = start(image, worker_from)
+    from testkit.site import standalone_lab
+
     rows = []
-    try:
-        base = f"http://127.0.0.1:{port}"
-        login = _docker("exec", container, "flask", "--app", "starpunk", "login-link").splitlines()[-1]
-        owner = Owner(base, login)
-        slug = owner.publish("A note for the slow-client measurement. " + "words " * 30)
-        token = _docker(
-            "exec", container, "flask", "--app", "starpunk", "token", "create", "--scope", "media"
-        ).splitlines()[-1]
+    with standalone_lab(image, "slowbench") as lab:
+        site = start(lab, worker_from)
+        slug = site.sign_in().publish("A note for the slow-client measurement. " + "words " * 30)
+        token = site.run("flask", "--app", "starpunk", "token", "create", "--scope", "media").splitlines()[-1]
         paths = ["/", f"/note/{slug}", "/feed.xml"]
         if not only_throughput:
-            rows += slow_client_rows(label, port, paths, token)
+            rows += slow_client_rows(label, site.port, paths, token)
         for path in paths:
-            figures = sorted(wrk(base + path) for _ in range(repeat))
+            figures = sorted(wrk(site.base_url + path) for _ in range(repeat))
             shown = ", ".join(f"{figure:.0f}" for figure in figures)
             rows.append(
                 f"| {label} | wrk requests/s {path.split('/')[1] or '/'} (median of {repeat}: {shown}) "
                 f"| {statistics.median(figures):.0f} |"
             )
-        logs = subprocess.run(["docker", "logs", container], capture_output=True, text=True).stderr
+        logs = site.logs()
         for marker in (
             "Perhaps out of memory",
             "WORKER TIMEOUT",
@@ -151,8 +110,6 @@ def measure(
             "its body did not arrive",
         ):
             rows.append(f"| {label} | log lines containing '{marker}' | {logs.count(marker)} |")
-    finally:
-        subprocess.run(["docker", "rm", "-f", container], capture_output=True)
     return rows
 
 

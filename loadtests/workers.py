@@ -71,16 +71,7 @@ def slow_clients(port: int, paths: list[str], token: str) -> dict[str, Any]:
     idle_s = health_behind_idle(port)
     target = Target(port, "127.0.0.1")
     headers = SlowClientRun(target, paths, header_clients=HEADER_CLIENTS, window_s=SLOW_WINDOW_S).run()
-    upload = SlowClientRun(
-        target,
-        paths,
-        uploads=1,
-        upload_bytes=1_000_000,
-        upload_rate=1024,
-        token=token,
-        window_s=UPLOAD_WINDOW_S,
-        finish_uploads=False,
-    ).run()
+    upload = SlowClientRun.stalled_uploads(target, paths, 1, token, UPLOAD_WINDOW_S).run()
     figures: dict[str, Any] = {
         "health_behind_idle_s": idle_s,
         "header_clients": headers.summary(),

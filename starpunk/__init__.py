@@ -13,16 +13,6 @@ from .config import ConfigError, load_config
 
 __version__ = "0.7.0"
 
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self' https:; "
-        "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "strict-origin-when-cross-origin",
-}
-
 
 def _configure_logging(app):
     handler = logging.StreamHandler(sys.stderr)
@@ -30,13 +20,6 @@ def _configure_logging(app):
     app.logger.handlers[:] = [handler]
     app.logger.setLevel(logging.INFO)
     app.logger.propagate = False
-
-
-def _add_security_headers(response):
-    # One pass over the few headers a response has: a view's own policy (the consent page's) stays.
-    present = {name.lower() for name, _ in response.headers.items()}
-    response.headers.extend((name, value) for name, value in SECURITY_HEADERS.items() if name.lower() not in present)
-    return response
 
 
 class StarPunk(Flask):
@@ -68,6 +51,17 @@ class StarPunk(Flask):
 
 
 WARM_UP_PATHS = ("/", "/feed.xml", "/feed.atom", "/feed.json")
+# The settings every template reads as site.NAME.
+SITE_SETTINGS = (
+    "SITE_URL",
+    "SITE_NAME",
+    "SITE_DESCRIPTION",
+    "SITE_AUTHOR",
+    "AUTHOR_PHOTO",
+    "ADMIN_ME",
+    "VERSION",
+    "DEV_MODE",
+)
 
 
 def warm_up(app):
@@ -96,8 +90,21 @@ def create_app(test_config=None):
         settings = load_config(test_config=test_config)
     except ConfigError as exc:
         raise SystemExit(f"starpunk: configuration error: {exc}") from None
-
     app = StarPunk(__name__)
+    _configure(app, settings)
+    open_data_folder(app)
+    _add_commands(app)
+    _handle_requests(app)
+    _build_wsgi_pipeline(app)
+    _set_up_templates(app)
+    if settings["DEV_MODE"]:
+        app.logger.warning(
+            "DEV_MODE is ON: anyone who can reach this site can sign in as the owner. Never use it on a public server."
+        )
+    return app
+
+
+def _configure(app, settings):
     app.config.update(settings)
     app.config.update(
         SECRET_KEY=settings["SESSION_SECRET"],
@@ -109,72 +116,92 @@ def create_app(test_config=None):
     )
     _configure_logging(app)
 
-    if settings["TRUSTED_PROXIES"]:
-        hops = settings["TRUSTED_PROXIES"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
 
-    from . import (
-        admin,
-        archive,
-        auth,
-        cli,
-        consumer,
-        db,
-        errors,
-        fastpath,
-        feeds,
-        floodgate,
-        health,
-        indieauth,
-        media,
-        mentions,
-        meta,
-        micropub,
-        notes,
-        replication,
-        responses,
-        search,
-        sending,
-        templatecache,
-        throttle,
-        tokens,
-        verify,  # noqa: F401 (registers the queue's webmention handler)
-        webmention,
-    )
-    from .csrf import check_csrf, csrf
-    from .render import description, note_html, opens_with_heading, readable_date, summary
-    from .sessions import SQLiteSessionInterface
+def open_data_folder(app):
+    """Make DATA_PATH ready to serve: migrate the database, then bring the photo files in line with it.
 
+    Each step says what it did in one log line; a step that cannot be done
+    stops the start with one line (SystemExit), except those the site can
+    serve without.
+    """
+    from . import db, media, replication, restore, search
+
+    data_path = app.config["DATA_PATH"]
     if not search.fts5_available():
         raise SystemExit(
             f"starpunk: this Python's SQLite {sqlite3.sqlite_version} was built without FTS5, which search needs;"
             " run StarPunk with a Python whose sqlite3 module has it (the image's does)"
         )
     try:
-        applied = db.migrate(settings["DATA_PATH"])
+        applied = db.migrate(data_path)
     except db.MigrationError as exc:
         if exc.applied:
             app.logger.info("applied %d migration(s): %s", len(exc.applied), ", ".join(exc.applied))
         raise SystemExit(f"starpunk: {exc}") from None
     except (OSError, sqlite3.Error) as exc:
-        raise SystemExit(f"starpunk: cannot open the database in DATA_PATH={settings['DATA_PATH']}: {exc}") from None
+        raise SystemExit(f"starpunk: cannot open the database in DATA_PATH={data_path}: {exc}") from None
     if applied:
         app.logger.info("applied %d migration(s): %s", len(applied), ", ".join(applied))
     try:
-        restored = cli.restore_backed_up_media(settings["DATA_PATH"])
+        restored = restore.restore_backed_up_media(data_path)
     except (OSError, sqlite3.Error, media.MediaError) as exc:
         raise SystemExit(f"starpunk: cannot write back the photos of the restored backup: {exc}") from None
+    if restored:
+        app.logger.info("restored %d photo file(s) from the backup into %s", restored, media.media_folder(data_path))
     try:
-        reconciled = replication.reconcile(settings["DATA_PATH"])
+        reconciled = replication.reconcile(data_path)
     except (OSError, sqlite3.Error, media.MediaError) as exc:
         # The site can still serve; the photos a restored copy carries stay in the database until the next start.
         app.logger.warning("could not reconcile the photo files with their copies in the database: %s", exc)
-        reconciled = None
+    else:
+        if reconciled.restored:
+            app.logger.info("%s", reconciled.restored_line())
+        elif reconciled.photos_written_back:
+            app.logger.info("wrote back %d photo file(s) kept in the database", reconciled.photos_written_back)
+        if reconciled.photos_kept:
+            app.logger.info("kept %d photo file(s) in the database (media_copies)", reconciled.photos_kept)
     try:
-        abandoned = media.remove_abandoned_uploads(settings["DATA_PATH"])
+        abandoned = media.remove_abandoned_uploads(data_path)
     except OSError as exc:  # a read-only /data: the partial files do no harm, /health says what is wrong
         app.logger.warning("could not remove partial uploads: %s", exc)
-        abandoned = 0
+    else:
+        if abandoned:
+            app.logger.info("removed %d partial upload file(s) left by a killed process", abandoned)
+
+
+def _add_commands(app):
+    from . import auth, cli, consumer, mentions, sending, tokens
+
+    cli.init_app(app)
+    tokens.init_app(app)
+    app.cli.add_command(auth.login_link_command)
+    mentions.mentions_command.add_command(sending.sent_command)
+    app.cli.add_command(mentions.mentions_command)
+    app.cli.add_command(consumer.queue_command)
+
+
+def _handle_requests(app):
+    from . import (
+        admin,
+        archive,
+        auth,
+        db,
+        errors,
+        feeds,
+        health,
+        indieauth,
+        media,
+        meta,
+        micropub,
+        notes,
+        search,
+        throttle,
+        verify,  # noqa: F401 (registers the queue's webmention handler)
+        web,
+        webmention,
+    )
+    from .csrf import check_csrf, csrf
+    from .sessions import SQLiteSessionInterface
 
     app.session_interface = SQLiteSessionInterface()
     db.init_app(app)
@@ -182,22 +209,30 @@ def create_app(test_config=None):
     app.before_request(media.raise_upload_limit)
     csrf.init_app(app)
     app.before_request(check_csrf)
-    if settings["TRUSTED_PROXIES"]:
+    if app.config["TRUSTED_PROXIES"]:
         app.before_request(throttle.warn_of_unproxied_requests)
     errors.init_app(app)
-    cli.init_app(app)
-    tokens.init_app(app)
-    app.cli.add_command(auth.login_link_command)
-    mentions.mentions_command.add_command(sending.sent_command)
-    app.cli.add_command(mentions.mentions_command)
-    app.cli.add_command(consumer.queue_command)
     for module in (notes, archive, search, feeds, media, auth, admin, health, indieauth, micropub, meta, webmention):
         app.register_blueprint(module.bp)
-    app.after_request(_add_security_headers)
+    app.after_request(web.add_security_headers)
+
+
+def _build_wsgi_pipeline(app):
+    from . import fastpath, floodgate
+
+    hops = app.config["TRUSTED_PROXIES"]
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
     # Webmentions from a host the endpoint just refused or dropped are answered the same before Flask.
     app.wsgi_app = floodgate.WebmentionGate(app.wsgi_app)
     # Outermost: readers' copies of cached pages and feeds are answered before Flask (and ProxyFix) run.
-    app.wsgi_app = fastpath.ReaderFastPath(app.wsgi_app, settings["DATA_PATH"])
+    app.wsgi_app = fastpath.ReaderFastPath(app.wsgi_app, app.config["DATA_PATH"])
+
+
+def _set_up_templates(app):
+    from . import auth, meta, notes, responses, search, templatecache
+    from .render import description, note_html, opens_with_heading, readable_date, summary
+
     app.jinja_env.filters.update(
         markdown=note_html,
         summary=summary,
@@ -216,39 +251,8 @@ def create_app(test_config=None):
     )
     # The image's templates were compiled when it was built (templatecache.py): startup skips that.
     templatecache.use_prebuilt(app)
-
-    site = {
-        key: app.config[key]
-        for key in (
-            "SITE_URL",
-            "SITE_NAME",
-            "SITE_DESCRIPTION",
-            "SITE_AUTHOR",
-            "AUTHOR_PHOTO",
-            "ADMIN_ME",
-            "VERSION",
-            "DEV_MODE",
-        )
-    }
+    site = {key: app.config[key] for key in SITE_SETTINGS}
 
     @app.context_processor
     def site_context():
         return {"site": site, "is_owner": auth.is_owner()}
-
-    if restored:
-        app.logger.info(
-            "restored %d photo file(s) from the backup into %s", restored, media.media_folder(settings["DATA_PATH"])
-        )
-    if reconciled is not None and reconciled.restored:
-        app.logger.info("%s", reconciled.restored_line())
-    elif reconciled is not None and reconciled.photos_written_back:
-        app.logger.info("wrote back %d photo file(s) kept in the database", reconciled.photos_written_back)
-    if reconciled is not None and reconciled.photos_kept:
-        app.logger.info("kept %d photo file(s) in the database (media_copies)", reconciled.photos_kept)
-    if abandoned:
-        app.logger.info("removed %d partial upload file(s) left by a killed process", abandoned)
-    if settings["DEV_MODE"]:
-        app.logger.warning(
-            "DEV_MODE is ON: anyone who can reach this site can sign in as the owner. Never use it on a public server."
-        )
-    return app

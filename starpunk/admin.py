@@ -98,7 +98,7 @@ def _save_from_form(note):
     stored = []
     try:
         for file, alt in uploads:
-            stored.append(Photo.stored(media.save_upload(file, file.filename), alt))
+            stored.append(Photo.stored(media.save_upload(file), alt))
         photos = kept + stored
         published = _is_checked("published")
         if note is None:

@@ -1,8 +1,6 @@
 """Sign-in for the one owner: IndieLogin, one-time login links, and DEV_MODE."""
 
-import base64
 import functools
-import hashlib
 import json
 import secrets
 from datetime import datetime, timedelta, timezone
@@ -17,7 +15,7 @@ from flask.cli import with_appcontext
 
 from . import throttle
 from .db import connect, get_db, isoformat, migrate, transaction, utcnow
-from .sessions import hash_token
+from .web import hash_token, pkce_challenge, site_root
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -71,17 +69,13 @@ def _normalise_me(url):
     return f"{parts.scheme.lower()}://{parts.netloc.lower()}{path}"
 
 
-def _client_id():
-    return current_app.config["SITE_URL"] + "/"
-
-
 def _redirect_uri():
     return current_app.config["SITE_URL"] + url_for("auth.callback")
 
 
 def _sign_in(next_url):
     session.clear()
-    session["me"] = current_app.config["ADMIN_ME"] or current_app.config["SITE_URL"] + "/"
+    session["me"] = current_app.config["ADMIN_ME"] or site_root()
     session.rotate()
     current_app.logger.info("owner signed in")
     return redirect(safe_next(next_url), code=303)
@@ -106,10 +100,10 @@ def login():
         return render_template("auth/login.html", next_url=next_url)
     state = secrets.token_urlsafe(24)
     verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    challenge = pkce_challenge(verifier)
     session["indielogin"] = {"state": state, "verifier": verifier, "next": next_url}
     params = {
-        "client_id": _client_id(),
+        "client_id": site_root(),
         "redirect_uri": _redirect_uri(),
         "state": state,
         "code_challenge": challenge,
@@ -135,7 +129,7 @@ def callback():
         return _refuse("IndieLogin sent no authorization code. Please start again.", 400)
     form = {
         "code": code,
-        "client_id": _client_id(),
+        "client_id": site_root(),
         "redirect_uri": _redirect_uri(),
         "code_verifier": pending["verifier"],
     }

@@ -1,7 +1,5 @@
 """IndieAuth authorization codes: single-use, short-lived, bound to client, redirect URI and PKCE challenge."""
 
-import base64
-import hashlib
 import re
 import secrets
 from dataclasses import dataclass
@@ -11,8 +9,8 @@ from flask import current_app
 
 from . import tokens
 from .db import get_db, isoformat, transaction
-from .sessions import hash_token
 from .tokens import now
+from .web import hash_token, pkce_challenge
 
 CODE_LIFETIME = timedelta(minutes=10)
 # RFC 7636: verifiers (and S256 challenges) are 43 to 128 unreserved characters.
@@ -37,12 +35,6 @@ class Grant:
     def scope(self):
         """Return the granted scopes as one space-separated string."""
         return " ".join(self.scopes)
-
-
-def pkce_challenge(verifier):
-    """Return the S256 code challenge of a PKCE verifier (RFC 7636)."""
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 def issue_code(client_id, redirect_uri, code_challenge, scopes, me):

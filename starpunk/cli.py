@@ -2,8 +2,8 @@
 
 A backup is one SQLite file: the database as it was, plus every photo file in
 a ``backup_media`` table. Restoring it is putting it in place of the database;
-on the next start ``restore_backed_up_media`` writes the photos back to
-DATA_PATH/media and drops the table.
+on the next start ``restore.restore_backed_up_media`` writes the photos back
+to DATA_PATH/media and drops the table.
 """
 
 import json
@@ -17,10 +17,9 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from .db import connect
-from .media import NAME, media_folder, write_atomically
+from .media import NAME, media_folder
+from .restore import BACKUP_MEDIA_TABLE
 from .store import count_all_notes, iter_all_notes, store_renderings
-
-BACKUP_MEDIA_TABLE = "backup_media"
 
 
 def _add_media(target, data_path):
@@ -38,29 +37,6 @@ def _add_media(target, data_path):
             count += 1
     target.commit()
     return count
-
-
-def restore_backed_up_media(data_path):
-    """Write back the photos a restored backup carries, then drop them from the database; return how many."""
-    conn = connect(data_path)
-    try:
-        found = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (BACKUP_MEDIA_TABLE,)
-        ).fetchone()
-        if not found:
-            return 0
-        folder = media_folder(data_path)
-        written = 0
-        for name, data in conn.execute(f"SELECT name, data FROM {BACKUP_MEDIA_TABLE}"):
-            if NAME.match(name) and not (folder / name).exists():
-                write_atomically(folder, name, data)
-                written += 1
-        # Only once every file is back: a crash before this repeats the restore.
-        conn.execute(f"DROP TABLE {BACKUP_MEDIA_TABLE}")
-        conn.execute("VACUUM")
-        return written
-    finally:
-        conn.close()
 
 
 @click.command("backup")

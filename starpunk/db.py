@@ -93,6 +93,16 @@ def hold_open(data_path):
     (and paying for) a connection each: see held_connection.
     """
     identity = file_identity(data_path)
+    conn = _connect_and_read(data_path)
+    previous = _held.get(str(data_path))
+    if previous is not None and previous.pid == os.getpid():
+        previous.conn.close()  # held again (a test, a tool): the one it replaces is closed, not left to the collector
+    _held[str(data_path)] = Held(os.getpid(), conn, identity)
+    return conn
+
+
+def _connect_and_read(data_path):
+    """Return a new connection that has read the database file (its error, if the file is missing or damaged)."""
     conn = connect(data_path)
     try:
         # A connection opens the files on its first statement, not before.
@@ -100,10 +110,6 @@ def hold_open(data_path):
     except BaseException:
         conn.close()
         raise
-    previous = _held.get(str(data_path))
-    if previous is not None and previous.pid == os.getpid():
-        previous.conn.close()  # held again (a test, a tool): the one it replaces is closed, not left to the collector
-    _held[str(data_path)] = Held(os.getpid(), conn, identity)
     return conn
 
 
@@ -132,12 +138,7 @@ def held_connection(data_path):
     if entry is None:
         return None  # not a worker that holds one (the Gunicorn master, a CLI command), or a forked child
     identity = file_identity(data_path)
-    fresh = connect(data_path)
-    try:
-        count_migrations(fresh)
-    except BaseException:
-        fresh.close()
-        raise
+    fresh = _connect_and_read(data_path)
     if identity is None or entry.identity is None or identity[:2] != entry.identity[:2]:
         entry.conn.close()  # SQLite leaves a moved or deleted file's -wal alone on close
         entry.conn = fresh

@@ -7,6 +7,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 from .health import forget_write_check
+from .web import oauth_error
 
 TITLES = {
     400: "Bad request",
@@ -42,10 +43,9 @@ def _wants_oauth_json():
 def render_error(code, message):
     """Return an error response in the form the client expects."""
     if _wants_oauth_json():
-        response = jsonify(error=OAUTH_ERRORS.get(code, "invalid_request"), error_description=message)
-        response.status_code = code
-        response.headers["Cache-Control"] = "no-store"
-        return response
+        error = OAUTH_ERRORS.get(code, "invalid_request")
+        # Cache-Control alone, as these answers always had (the endpoints' own errors add Pragma).
+        return oauth_error(error, message, code, headers={"Cache-Control": "no-store"})
     if _wants_json():
         response = jsonify(status="error", code=code, message=message)
         response.status_code = code

@@ -30,20 +30,17 @@ answer (Flask's error page says why), and every address nobody offered.
 
 import sqlite3
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from werkzeug.http import parse_date, parse_etags, remove_entity_headers
 
 from . import db
-from .meta import files_unchanged
-from .sessions import COOKIE_NAME
+from .readercache import FAST_PATH_COPIES, ReaderCache, files_unchanged, plainly_a_reader
 from .store import generation_of
 
 OFFER_KEY = "starpunk.reader_copy"
-READER_METHODS = frozenset({"GET", "HEAD"})
-# Copies kept per worker: enough for the page cache's and the feed cache's together.
-MAX_COPIES = 320
+# Copies kept per worker: one for each the page cache and the feed cache keep.
+MAX_COPIES = FAST_PATH_COPIES
 
 
 @dataclass(frozen=True)
@@ -89,12 +86,12 @@ class ReaderFastPath:
     def __init__(self, wsgi_app, data_path):
         self.wsgi_app = wsgi_app
         self.data_path = str(data_path)
-        self.copies = OrderedDict()
+        self.copies = ReaderCache()
 
     def __call__(self, environ, start_response):
         # The site lives at the root of SITE_URL: no request names another mount point (see the module's docstring).
         environ["SCRIPT_NAME"] = ""
-        if environ["REQUEST_METHOD"] not in READER_METHODS or COOKIE_NAME in environ.get("HTTP_COOKIE", ""):
+        if not plainly_a_reader(environ):
             return self.wsgi_app(environ, start_response)
         key = (environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""))
         copy = self.copies.get(key)
@@ -141,10 +138,7 @@ class ReaderFastPath:
             if hasattr(body, "close"):
                 body.close()
         headers = tuple(answer["headers"])
-        self.copies[key] = Copy(terms, answer["status"], headers, _not_modified_headers(headers), data)
-        self.copies.move_to_end(key)
-        while len(self.copies) > MAX_COPIES:
-            self.copies.popitem(last=False)
+        self.copies.keep(key, Copy(terms, answer["status"], headers, _not_modified_headers(headers), data), MAX_COPIES)
         return [data]
 
 

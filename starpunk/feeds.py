@@ -4,7 +4,6 @@ import json
 import re
 import time
 import xml.etree.ElementTree as ET
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
@@ -16,6 +15,7 @@ from werkzeug.http import http_date
 from . import fastpath, listing, store
 from .notes import permalink, published_tag
 from .pagecache import conditional_response, content_etag, is_reader
+from .readercache import FEED_COPIES, ReaderCache
 from .render import render_markdown, summary
 from .responses import response_of
 
@@ -27,8 +27,7 @@ FORMATS = {
     "json": ("feeds.json_feed", "application/feed+json; charset=utf-8"),
 }
 TAG_ENDPOINTS = {"rss": "feeds.tag_rss", "atom": "feeds.tag_atom", "json": "feeds.tag_json_feed"}
-# Feeds kept per worker: the site's three, plus those of the tags read most lately.
-MAX_CACHED_FEEDS = 64
+MAX_CACHED_FEEDS = FEED_COPIES
 ATOM_NS = "http://www.w3.org/2005/Atom"
 ATOM_LINK = f"{{{ATOM_NS}}}link"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
@@ -224,7 +223,7 @@ def render_feed(kind, notes, updated, tag=None):
 
 def _cached_feed(kind, tag=None):
     """Return the feed, rebuilt when any note changed (in any worker) or it grew too old."""
-    cache = current_app.extensions.setdefault("starpunk_feeds", OrderedDict())
+    cache = current_app.extensions.setdefault("starpunk_feeds", ReaderCache())
     key = kind if tag is None else (kind, tag)
     entry = cache.get(key)
     max_age = current_app.config["FEED_CACHE_SECONDS"]
@@ -246,11 +245,7 @@ def _cached_feed(kind, tag=None):
             ("Cache-Control", f"public, max-age={max_age}"),
         ),
     )
-    cache[key] = entry
-    cache.move_to_end(key)
-    while len(cache) > MAX_CACHED_FEEDS:
-        cache.popitem(last=False)
-    return entry
+    return cache.keep(key, entry, MAX_CACHED_FEEDS)
 
 
 def _feed_response(kind, tag=None):

@@ -97,6 +97,8 @@ class WebmentionGate:
         return answer
 
     def _through_flask(self, environ, start_response):
+        # Shaped like fastpath.ReaderFastPath._through_flask (keep the status Flask answers, then decide), as
+        # each middleware keeps a different answer on different terms.
         seen = {}
 
         def keep_status(status, headers, exc_info=None):

@@ -20,17 +20,16 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, session, url_for
 
-from . import SECURITY_HEADERS, throttle, tokens
+from . import throttle, tokens
 from .auth import is_owner, login_required
 from .authcodes import PKCE_VALUE, CodeError, issue_code, record_token, redeem_code
 from .clients import origin, origin_text, valid_client_id, with_query
 from .csrf import csrf
-from .tokens import SUPPORTED_SCOPES, TokenRequestError, bearer_token, create_token, site_me, verify_token
+from .tokens import SUPPORTED_SCOPES, TokenRequestError, bearer_token, create_token, verify_token
+from .web import NO_STORE, SECURITY_HEADERS, oauth_error, site_root
 
 bp = Blueprint("indieauth", __name__)
 
-MICROPUB_PATH = "/micropub"
-WEBMENTION_PATH = "/webmention"  # starpunk/webmention.py
 METADATA_PATH = "/.well-known/oauth-authorization-server"
 # Unanswered consent pages remembered per session; an older one must be opened again.
 MAX_PENDING = 5
@@ -43,27 +42,20 @@ SCOPE_DESCRIPTIONS = {
     "media": "upload photos",
     "profile": "read your name and profile URL",
 }
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 def _absolute(endpoint):
     return current_app.config["SITE_URL"] + url_for(endpoint)
 
 
-def issuer():
-    """Return this server's issuer identifier (a prefix of the metadata URL)."""
-    return current_app.config["SITE_URL"] + "/"
-
-
 def discovery_links():
     """Return (rel, absolute URL) of every endpoint a client discovers from the site's pages."""
-    site = current_app.config["SITE_URL"]
     return [
         ("indieauth-metadata", _absolute("indieauth.metadata")),
         ("authorization_endpoint", _absolute("indieauth.authorize")),
         ("token_endpoint", _absolute("indieauth.token")),
-        ("micropub", site + MICROPUB_PATH),
-        ("webmention", site + WEBMENTION_PATH),
+        ("micropub", _absolute("micropub.endpoint")),
+        ("webmention", _absolute("webmention.receive")),
     ]
 
 
@@ -89,7 +81,7 @@ def add_link_headers(response):
 def metadata():
     """Describe this authorization server (IndieAuth metadata, RFC 8414 fields)."""
     return jsonify(
-        issuer=issuer(),
+        issuer=site_root(),  # a prefix of the metadata URL
         authorization_endpoint=_absolute("indieauth.authorize"),
         token_endpoint=_absolute("indieauth.token"),
         introspection_endpoint=_absolute("indieauth.introspect"),
@@ -201,7 +193,7 @@ def authorize():
         scopes=offered,
         ignored=ignored,
         scope_descriptions=SCOPE_DESCRIPTIONS,
-        me=site_me(),
+        me=site_root(),
     )
     return page, 200, _consent_headers(pending["redirect_uri"])
 
@@ -215,7 +207,7 @@ def consent():
     if answered is None:
         abort(400, "This sign-in request is unknown or was already answered. Start again from the app.")
     session["indieauth"] = pending
-    params = {"state": answered["state"], "iss": issuer()}
+    params = {"state": answered["state"], "iss": site_root()}
     if request.form.get("decision") != "approve":
         current_app.logger.info("authorization denied to %s", answered["client_id"])
         params = {"error": "access_denied", "error_description": "The owner declined.", **params}
@@ -223,20 +215,10 @@ def consent():
     chosen = set(request.form.getlist("scope"))
     granted = [name for name in answered["scopes"] if name in chosen]
     params["code"] = issue_code(
-        answered["client_id"], answered["redirect_uri"], answered["code_challenge"], granted, site_me()
+        answered["client_id"], answered["redirect_uri"], answered["code_challenge"], granted, site_root()
     )
     current_app.logger.info("authorization approved for %s, scope %r", answered["client_id"], " ".join(granted))
     return redirect(with_query(answered["redirect_uri"], params), code=303)
-
-
-def oauth_error(error, description, status=400, **fields):
-    """Return an OAuth 2.0 error response: JSON {"error", "error_description", **fields}, never cached."""
-    response = jsonify(error=error, error_description=description, **fields)
-    response.status_code = status
-    response.headers.update(NO_STORE)
-    if status == 401:
-        response.headers["WWW-Authenticate"] = f'Bearer error="{error}"'
-    return response
 
 
 def _redeem(form, grant_type_required=False):
@@ -271,6 +253,10 @@ def _profile_answer(grant, **fields):
     body = {"me": grant.me, **fields}
     if "profile" in grant.scopes:
         body["profile"] = {"name": current_app.config["SITE_AUTHOR"], "url": grant.me}
+    return _no_store_json(body)
+
+
+def _no_store_json(body):
     response = jsonify(body)
     response.headers.update(NO_STORE)
     return response
@@ -334,9 +320,7 @@ def introspect():
             "exp": int(info.expires_at.timestamp()),
             "iat": int(info.created_at.timestamp()),
         }
-    response = jsonify(body)
-    response.headers.update(NO_STORE)
-    return response
+    return _no_store_json(body)
 
 
 @bp.post("/indieauth/revoke")

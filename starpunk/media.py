@@ -2,7 +2,7 @@
 
 The API the admin form and Micropub share (inside an app context):
 
-- ``save_upload(source, declared_name="") -> StoredMedia``: ``source`` is bytes
+- ``save_upload(source) -> StoredMedia``: ``source`` is bytes
   or a binary file object (a Werkzeug ``FileStorage`` or its ``.stream``). The
   type comes from the content alone (JPEG, PNG, GIF or WebP; the name and any
   declared type are ignored); GPS and XMP metadata are removed without
@@ -47,6 +47,7 @@ from flask import Blueprint, abort, current_app, request, send_from_directory, u
 from . import mediacopies
 from .db import get_db
 from .scrub import remove_location
+from .web import MULTIPART
 
 bp = Blueprint("media", __name__)
 
@@ -220,8 +221,8 @@ def remove_abandoned_uploads(data_path, older_than=ABANDONED_AFTER_SECONDS, now=
     return removed
 
 
-def save_upload(source, declared_name=""):
-    """Check, clean and store one uploaded photo; return its StoredMedia (declared_name is ignored)."""
+def save_upload(source):
+    """Check, clean and store one uploaded photo; return its StoredMedia."""
     data = _read_limited(source, current_app.config["MEDIA_MAX_BYTES"])
     if not data:
         raise UnsupportedMedia("The photo file is empty.")
@@ -277,7 +278,7 @@ def accepts_uploads(when):
 
 def raise_upload_limit():
     """Let a multipart request to an upload view (from someone allowed to upload) be as large as MAX_PHOTOS photos."""
-    if request.mimetype != "multipart/form-data":
+    if request.mimetype != MULTIPART:
         return  # only a multipart form carries files: a JSON or urlencoded body keeps MAX_CONTENT_LENGTH
     view = current_app.view_functions.get(request.endpoint)
     allowed = getattr(view, "accepts_uploads", None)

@@ -10,8 +10,10 @@ import hashlib
 import os
 from functools import lru_cache
 
-from flask import Blueprint, Response, current_app, g, request, url_for
+from flask import Blueprint, Response, current_app, request, url_for
 from werkzeug.security import safe_join
+
+from .readercache import record_static_file
 
 bp = Blueprint("meta", __name__)
 
@@ -40,29 +42,13 @@ def fingerprint(filename):
 
 def static_url(filename):
     """Return the versioned address of a static file: it changes whenever the file's content does."""
-    # What this response links to: a cached copy of the page is stale once one of them changes (pagecache).
-    path = _static_path(current_app.static_folder, filename)
-    g.setdefault("static_files", {})[path] = file_stamp(path)
+    record_static_file(_static_path(current_app.static_folder, filename))
     return url_for("static", filename=filename, v=fingerprint(filename))
-
-
-def file_stamp(path):
-    """Return a file's (mtime_ns, size), or None when it cannot be seen: it changes whenever the file is written."""
-    try:
-        stat = os.stat(path)
-    except (OSError, TypeError):  # TypeError: no path (a name safe_join refused)
-        return None
-    return stat.st_mtime_ns, stat.st_size
 
 
 @lru_cache(maxsize=64)
 def _static_path(folder, filename):
     return safe_join(folder, filename)
-
-
-def files_unchanged(stamps):
-    """Return True when every (path, file_stamp) pair still holds: the static files a cached page links to."""
-    return all(file_stamp(path) == stamp for path, stamp in stamps)
 
 
 def absolute_url(address):

@@ -18,11 +18,10 @@ admin form's do: pages, feeds and caches of every worker follow at once.
 import json
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request, url_for
 
 from . import media, responses, store, throttle
 from .csrf import csrf
-from .indieauth import MICROPUB_PATH, NO_STORE, oauth_error
 from .media import MediaError
 from .mf2 import PropertyError, apply_update, form_entry, json_entry, note_fields, source_properties
 from .notes import permalink
@@ -31,8 +30,9 @@ from .responses import response_of
 from .slugs import is_valid_slug
 from .store import NoteError
 from .tokens import TokenRequestError, bearer_token, verify_token
+from .web import FORM_TYPES, MULTIPART, NO_STORE, oauth_error
 
-bp = Blueprint("micropub", __name__, url_prefix=MICROPUB_PATH)
+bp = Blueprint("micropub", __name__, url_prefix="/micropub")
 # Clients post from their own servers and scripts, with a token, never with the owner's cookie.
 csrf.exempt(bp)
 
@@ -42,7 +42,6 @@ QUERIES = ["config", "source", "syndicate-to"]
 ACTION_SCOPES = {"create": ("create",), "update": ("update",), "delete": ("delete",), "undelete": ("delete",)}
 MEDIA_SCOPES = ("media", "create")
 SOURCE_SCOPES = ("create", "update")
-_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 class Refusal(Exception):
@@ -283,7 +282,7 @@ def create(properties, commands, files=()):
     try:
         for index, file in enumerate(files):
             alt = upload_alts[index] if index < len(upload_alts) else ""
-            stored.append(Photo.stored(media.save_upload(file, file.filename), alt))
+            stored.append(Photo.stored(media.save_upload(file), alt))
         slug = next((value for value in commands.get("mp-slug", []) if isinstance(value, str)), None)
         if slug is None and not content.strip():  # a like without text: "like", "like-2", ...
             slug = response_of(fields.kept).kind
@@ -362,7 +361,7 @@ def _run(action, info, run):
 def endpoint():
     """Create, update, delete or undelete a note, from a form or a JSON body."""
     info = authenticate()
-    if request.mimetype in _FORM_TYPES:
+    if request.mimetype in FORM_TYPES:
         action = request.form.get("action", "create")
         if action == "update":
             raise Refusal("Updates must be sent as JSON (Content-Type: application/json).")
@@ -386,7 +385,7 @@ def _syndicate_to():
 
 def _config():
     return {
-        "media-endpoint": current_app.config["SITE_URL"] + MICROPUB_PATH + "/media",
+        "media-endpoint": current_app.config["SITE_URL"] + url_for("micropub.media_endpoint"),
         "syndicate-to": _syndicate_to(),
         "post-types": POST_TYPES,
         "q": QUERIES,
@@ -429,13 +428,13 @@ def media_endpoint():
     """Store one uploaded photo (multipart field "file"); 201 with its URL in Location."""
     info = authenticate()
     require_scope(info, MEDIA_SCOPES)
-    if request.mimetype != "multipart/form-data":
+    if request.mimetype != MULTIPART:
         raise Refusal("Upload the photo as multipart/form-data, in a field named file.", 415)
     file = request.files.get("file")
     if file is None:
         raise Refusal("No file: upload the photo in a multipart field named file.")
     try:
-        stored = media.save_upload(file, file.filename)
+        stored = media.save_upload(file)
     except MediaError as exc:
         raise Refusal(
             str(exc), exc.status, "temporarily_unavailable" if exc.status == 503 else "invalid_request"

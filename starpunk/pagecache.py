@@ -13,19 +13,24 @@ query parameters its view reads: other parameters make no new copy.
 
 import functools
 import hashlib
-from collections import OrderedDict
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from flask import Response, current_app, g, request, session
+from flask import Response, current_app, request, session
 from werkzeug.http import quote_etag
 
 from . import fastpath, store
-from .meta import files_unchanged
+from .readercache import (
+    PAGE_COPIES,
+    READER_METHODS,
+    ReaderCache,
+    files_unchanged,
+    linked_static_files,
+    plainly_a_reader,
+)
 from .sessions import COOKIE_NAME
 
-# Pages kept per worker: the newest pages of the index, permalinks and tags read most lately.
-MAX_CACHED_PAGES = 256
+MAX_CACHED_PAGES = PAGE_COPIES
 EXTENSION = "starpunk_pages"
 
 
@@ -52,9 +57,11 @@ def is_reader():
     A session cookie that names no session (expired, forged, junk) sees what a
     reader sees, and costs no more: it is served from the cache too.
     """
-    if request.method not in fastpath.READER_METHODS:
+    if plainly_a_reader(request.environ):
+        return True
+    if request.method not in READER_METHODS:
         return False
-    if COOKIE_NAME not in request.environ.get("HTTP_COOKIE", "") or COOKIE_NAME not in request.cookies:
+    if COOKIE_NAME not in request.cookies:
         return True
     return getattr(session, "sid", None) is None
 
@@ -94,7 +101,7 @@ def _cached_for_readers(view, params):
         if not is_reader():
             return view(**kwargs)
         generation = store.content_generation()
-        pages = current_app.extensions.setdefault(EXTENSION, OrderedDict())
+        pages = current_app.extensions.setdefault(EXTENSION, ReaderCache())
         query = reader_query(params)
         key = (request.path, query)
         page = pages.get(key)
@@ -104,12 +111,11 @@ def _cached_for_readers(view, params):
             if response.status_code != 200 or session.modified:
                 return response
             body = response.get_data()
-            static_files = tuple(g.get("static_files", {}).items())
+            static_files = linked_static_files()
             page = CachedPage(generation, body, content_etag(body), response.content_type, static_files)
-            pages[key] = page
-            while len(pages) > MAX_CACHED_PAGES:
-                pages.popitem(last=False)
-        pages.move_to_end(key)
+            pages.keep(key, page, MAX_CACHED_PAGES)
+        else:
+            pages.move_to_end(key)
         # The next readers of this address are answered before Flask while the page stands (fastpath.py);
         # the fast path keys its copies by the whole query string, so only the canonical one is offered.
         if request.query_string == query.encode():

@@ -90,6 +90,7 @@ def replace_photos(db, note_id, photos):
 
 def photos_of(db, note_ids):
     """Return {note id: [Photo, ...] in order} for these notes."""
+    # Shaped like tags.tags_of on purpose: each table's reader stays beside the table (docs/architecture.md).
     found = {note_id: [] for note_id in note_ids}
     if not found:
         return found

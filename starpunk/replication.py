@@ -44,6 +44,7 @@ SOCKET_TIMEOUT_SECONDS = 2.0
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 
 
+# A record of counts; tests/replicate/writes.py's record is alike in shape only (the duplicates tool pairs them).
 @dataclass(frozen=True)
 class Reconciled:
     """What a start found: whether the database came from elsewhere, and the photos it wrote back or kept."""

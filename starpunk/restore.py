@@ -6,7 +6,8 @@ out (``docker run --rm -i ... python3 -m starpunk.restore /data/starpunk.db <
 starpunk-backup.db``), so the new file belongs to the container's user. It is
 checked before it replaces anything; the old write-ahead log and shared-memory
 files go, since they belong to the old database. The photos the backup carries
-are written back by the next start (``cli.restore_backed_up_media``).
+are written back by the next start (``restore_backed_up_media``, called by
+create_app).
 """
 
 import os
@@ -15,7 +16,12 @@ import sqlite3
 import sys
 from pathlib import Path
 
+from .db import connect
+from .media import NAME, media_folder, write_atomically
+
 EXIT_FAILED = 1
+# The table a backup (cli.py's backup command) carries every photo file in.
+BACKUP_MEDIA_TABLE = "backup_media"
 
 
 class RestoreError(Exception):
@@ -56,6 +62,29 @@ def restore(source, database):
         partial.unlink(missing_ok=True)
     for suffix in ("-wal", "-shm"):
         database.with_name(database.name + suffix).unlink(missing_ok=True)
+
+
+def restore_backed_up_media(data_path):
+    """Write back the photos a restored backup carries, then drop them from the database; return how many."""
+    conn = connect(data_path)
+    try:
+        found = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (BACKUP_MEDIA_TABLE,)
+        ).fetchone()
+        if not found:
+            return 0
+        folder = media_folder(data_path)
+        written = 0
+        for name, data in conn.execute(f"SELECT name, data FROM {BACKUP_MEDIA_TABLE}"):
+            if NAME.match(name) and not (folder / name).exists():
+                write_atomically(folder, name, data)
+                written += 1
+        # Only once every file is back: a crash before this repeats the restore.
+        conn.execute(f"DROP TABLE {BACKUP_MEDIA_TABLE}")
+        conn.execute("VACUUM")
+        return written
+    finally:
+        conn.close()
 
 
 def main(arguments):

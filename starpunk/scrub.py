@@ -18,7 +18,6 @@ import zlib
 GPS_IFD = 0x8825
 EXIF_PREFIX = b"Exif\x00\x00"
 XMP_PREFIXES = (b"http://ns.adobe.com/xap/1.0/\x00", b"http://ns.adobe.com/xmp/extension/\x00")
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_XMP_KEYWORD = b"XML:com.adobe.xmp\x00"
 # ImageMagick's text chunks of raw metadata: "Raw profile type exif" (EXIF, GPS included), "... xmp", "... APP1".
 PNG_RAW_PROFILE = b"Raw profile type "

@@ -1,6 +1,5 @@
 """Server-side sessions in SQLite; the cookie holds only a random id."""
 
-import hashlib
 import json
 import secrets
 import sqlite3
@@ -11,17 +10,13 @@ from werkzeug.datastructures import CallbackDict
 
 from .db import connect, held_connection, isoformat, transaction, utcnow
 from .errors import storage_error_page
+from .web import hash_token
 
 COOKIE_NAME = "starpunk_session"
 OWNER_LIFETIME = timedelta(days=30)
 # Sessions of visitors who never signed in (they only hold a CSRF token or an
 # IndieLogin state) live briefly.
 ANONYMOUS_LIFETIME = timedelta(hours=1)
-
-
-def hash_token(token):
-    """Return the SHA-256 of a secret token: the database never holds the token itself."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 class ServerSession(CallbackDict, SessionMixin):

@@ -70,12 +70,17 @@ def validate_content(content, max_chars, required=True):
     return content
 
 
-def validate_tags(names):
-    """Return the normalised tags of a note, or raise NoteError."""
+def _as_note_error(clean, value):
+    """Return clean(value), its ValueError said as a NoteError (the form and Micropub show its message)."""
     try:
-        return tag_table.clean_tags(names)
+        return clean(value)
     except ValueError as exc:
         raise NoteError(str(exc)) from None
+
+
+def validate_tags(names):
+    """Return the normalised tags of a note, or raise NoteError."""
+    return _as_note_error(tag_table.clean_tags, names)
 
 
 def check_photo_count(count):
@@ -87,10 +92,7 @@ def check_photo_count(count):
 
 def validate_alt(alt):
     """Return a photo's alt text with whitespace tidied, or raise NoteError when it is too long."""
-    try:
-        return photo_table.clean_alt(alt)
-    except ValueError as exc:
-        raise NoteError(str(exc)) from None
+    return _as_note_error(photo_table.clean_alt, alt)
 
 
 def validate_photos(photos):

@@ -22,14 +22,14 @@ import time
 from collections import OrderedDict, deque
 from datetime import datetime, timedelta, timezone
 
-from flask import current_app, jsonify, render_template, request
+from flask import current_app, render_template, request
 
 from .db import get_db, isoformat, transaction
+from .web import NO_STORE, oauth_error
 
 FAILURE_WINDOW = timedelta(minutes=15)
 MAX_FAILURES = 10
 KINDS = ("sign-in", "token", "code", "authorize")
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 def client():
@@ -135,10 +135,8 @@ def refused_json(kind, message):
     if not seconds:
         return None
     log_refusal(kind, seconds)
-    response = jsonify(error="temporarily_unavailable", error_description=f"{message} Try again in {seconds} seconds.")
-    response.status_code = 429
-    response.headers.update({"Retry-After": str(seconds), **NO_STORE})
-    return response
+    description = f"{message} Try again in {seconds} seconds."
+    return oauth_error("temporarily_unavailable", description, 429, headers={"Retry-After": str(seconds), **NO_STORE})
 
 
 # Clients whose recent requests this worker remembers for refused_for_rate; the oldest are forgotten first.

@@ -37,14 +37,12 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from .db import get_db, isoformat, transaction
-from .sessions import hash_token
+from .web import FORM_TYPES, hash_token, site_root
 
 # The scopes StarPunk grants (IndieAuth's profile, Micropub's create, update, delete and media).
 SUPPORTED_SCOPES = ("create", "update", "delete", "media", "profile")
 # last_used_at is written at most this often per token, so a busy client does not write on every request.
 TOUCH_INTERVAL = timedelta(minutes=1)
-# Bodies an access_token form field may come in (a JSON body carries no form).
-_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 COLUMNS = "id, me, client_id, scope, created_at, expires_at, last_used_at, revoked_at"
 
 
@@ -104,11 +102,6 @@ def parse_scope(scope):
     return list(dict.fromkeys(name for name in names if name))
 
 
-def site_me():
-    """Return the profile URL every token of this site speaks for: the site itself."""
-    return current_app.config["SITE_URL"] + "/"
-
-
 def create_token(scope, client_id=None, me=None, lifetime=None):
     """Store a new token and return (token_id, plaintext); the plaintext is never stored."""
     plaintext = secrets.token_urlsafe(32)
@@ -120,7 +113,7 @@ def create_token(scope, client_id=None, me=None, lifetime=None):
             "INSERT INTO tokens (token_hash, me, client_id, scope, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
             (
                 hash_token(plaintext),
-                me or site_me(),
+                me or site_root(),  # every token of this site speaks for the site itself
                 client_id,
                 " ".join(parse_scope(scope)),
                 isoformat(created),
@@ -190,7 +183,7 @@ def bearer_token(request):
     header = request.headers.get("Authorization", "")
     kind, _, value = header.strip().partition(" ")
     from_header = value.strip() if kind.lower() == "bearer" else ""
-    from_form = request.form.get("access_token", "") if request.mimetype in _FORM_TYPES else ""
+    from_form = request.form.get("access_token", "") if request.mimetype in FORM_TYPES else ""
     if from_header and from_form:
         raise TokenRequestError("Send the access token in the Authorization header or the form, not both.")
     return from_header or from_form or None

@@ -11,6 +11,24 @@ import time
 from gunicorn import util
 from gunicorn.workers.sync import StopWaiting, SyncWorker
 
+# Gunicorn's internals this module relies on, beyond the documented worker_class setting. Each is
+# named where it is used; requirements.txt pins Gunicorn with a pointer here, and
+# tests/unit/test_worker.py (test_gunicorn_internal) checks each against the installed Gunicorn,
+# so an upgrade that changes one fails there with its name instead of hanging a worker:
+#   MASTER_SIGNAL_QUEUE  the master's signal handler is its bound Arbiter.signal, which puts the
+#                        signal on the arbiter's SIG_QUEUE (a queue.SimpleQueue); a worker runs it
+#                        from the fork until its own handlers are installed
+#   ACCEPT_LOOP          SyncWorker's run loops call self.accept(listener) for each connection and
+#                        take an OSError with errno EAGAIN as "nothing queued", then call
+#                        self.wait(timeout), whose return value lists the ready listeners
+#   WAKE_UP_PIPE         Worker.wait_fds (the listeners and PIPE[0]) and PIPE, the pipe a signal
+#                        handler writes one byte to so that wait() returns
+#   STOP_WAITING         raising gunicorn.workers.sync.StopWaiting from wait() ends the run loop,
+#                        and run() returns once self.alive is false
+#   HANDLE               SyncWorker.handle(listener, client, addr) reads the request through
+#                        client.recv only, then calls handle_request(listener, req, client, addr)
+GUNICORN_INTERNALS = ("MASTER_SIGNAL_QUEUE", "ACCEPT_LOOP", "WAKE_UP_PIPE", "STOP_WAITING", "HANDLE")
+
 # The accept queue is first in, first out: this is long enough to answer what
 # was queued when the stop came, and short enough that steady traffic cannot
 # hold a stopping worker (the container must stop within seconds).
@@ -93,7 +111,10 @@ def client_address(addr):
 
 
 class Parked(BlockingIOError):
-    """Raised by accept() when the connection it took waits for its headers (an EAGAIN to Gunicorn's loop)."""
+    """Raised by accept() when the connection it took waits for its headers (an EAGAIN to Gunicorn's loop).
+
+    Gunicorn internal ACCEPT_LOOP: the sync worker's loops take errno EAGAIN as "nothing queued".
+    """
 
 
 class Waiting:
@@ -143,7 +164,7 @@ class BodyDeadline:
         return getattr(self._sock, name)
 
 
-class DrainingWorker(SyncWorker):
+class SlowClientWorker(SyncWorker):
     """A sync worker that waits for request headers without blocking, bounds request bodies, and drains on stop.
 
     Gunicorn's sync worker reads one request at a time and blocks on it: a
@@ -178,6 +199,7 @@ class DrainingWorker(SyncWorker):
         """
         inherited = signal.getsignal(signal.SIGTERM)
         super().init_signals()
+        # Gunicorn internal MASTER_SIGNAL_QUEUE: the inherited handler is the arbiter's bound method.
         queued = getattr(getattr(inherited, "__self__", None), "SIG_QUEUE", None)
         while queued is not None:
             try:
@@ -195,7 +217,7 @@ class DrainingWorker(SyncWorker):
 
     def run(self):
         """Serve until told to stop, then drain the queued connections."""
-        super().run()
+        super().run()  # Gunicorn internal STOP_WAITING: returns once self.alive is false
         deadline = time.monotonic() + DRAIN_SECONDS
         for listener in self.sockets:
             self.drain(listener, deadline)
@@ -257,6 +279,7 @@ class DrainingWorker(SyncWorker):
         """Wait for a listener or a waiting connection to be ready; answer the connections whose headers are in."""
         if not self.waiting:
             return super().wait(timeout)
+        # Gunicorn internal ACCEPT_LOOP: what wait() returns is the listeners the loop accepts on.
         self.notify()
         self.expire_waiting()
         nearest = min((entry.deadline for entry in self.waiting), default=time.monotonic() + timeout)
@@ -270,6 +293,7 @@ class DrainingWorker(SyncWorker):
         Answer complete requests; add ready listeners to ready_listeners.
         """
         poller = select.poll()
+        # Gunicorn internal WAKE_UP_PIPE: wait_fds is the listeners and the signal pipe's reading end.
         for fd in self.wait_fds:
             poller.register(fd, select.POLLIN)
         by_fd = {}
@@ -288,7 +312,7 @@ class DrainingWorker(SyncWorker):
                     self.handle(entry.listener, entry.client, entry.addr)
                 continue
             if event & select.POLLNVAL:
-                raise StopWaiting
+                raise StopWaiting  # Gunicorn internal STOP_WAITING: a closed listener ends the run loop
             if fd == self.PIPE[0]:
                 # A signal's wake-up byte (the pipe is non-blocking).
                 try:
@@ -336,6 +360,7 @@ class DrainingWorker(SyncWorker):
 
         self.activity = f"reading a request from {who}"
         if not self.cfg.is_ssl:
+            # Gunicorn internal HANDLE: the parser reads the socket through recv, which BodyDeadline bounds.
             client = BodyDeadline(client, time.monotonic() + seconds, expired)
         try:
             super().handle(listener, client, addr)

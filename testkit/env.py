@@ -10,6 +10,14 @@ SITE_URL = "https://blog.example.test"
 ADMIN_ME = "https://owner.example.test/"
 SITE_NAME = "StarPunk under test"
 SITE_AUTHOR = "Test Owner"
+# testcontainers on this kind of machine: no Ryuk image to pull, and /.dockerenv makes it guess the
+# bridge gateway as the host; all traffic stays on 127.0.0.1. testkit/site.py sets them before it
+# imports testcontainers (which reads them then), and the noxfile gives them to every session's tests.
+TESTCONTAINERS_ENV = {
+    "TESTCONTAINERS_RYUK_DISABLED": "true",
+    "TESTCONTAINERS_CONNECTION_MODE": "docker_host",
+    "TC_HOST": "127.0.0.1",
+}
 # Environment variables that would send a client's traffic for 127.0.0.1 elsewhere.
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
 

@@ -17,8 +17,9 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .micropub_client import MicropubClient, png_bytes
+from .micropub_client import MicropubClient
 from .owner import Owner
+from .seed import png
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ def check_responses(client: MicropubClient) -> None:
 
 def check_media_and_photos(client: MicropubClient) -> None:
     """The media endpoint stores a file; a note can use it, and a multipart create can carry one."""
-    photo_url = client.upload(png_bytes(), "../../etc/passwd.png")
+    photo_url = client.upload(png(2, 2), "../../etc/passwd.png")
     served = client.get(photo_url)
     assert served.status_code == 200 and served.headers["Content-Type"] == "image/png", served.status_code
     url = client.create("With an uploaded photo", photo=[{"value": photo_url, "alt": "A tiny square"}])
@@ -146,7 +147,7 @@ def check_media_and_photos(client: MicropubClient) -> None:
     reply = client.create_form(
         content="Multipart photo",
         mp_photo_alt="Another square",
-        files=[("photo", ("square.png", png_bytes(3, 3), "image/png"))],
+        files=[("photo", ("square.png", png(3, 3), "image/png"))],
     )
     assert reply.status_code == 201, reply.text[:200]
     assert 'alt="Another square"' in client.get(reply.headers["Location"]).text

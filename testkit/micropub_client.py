@@ -6,7 +6,7 @@
     client.update(url, replace={"content": ["Hello again"]})
     client.delete(url); client.undelete(url)
     client.source(url)["properties"]; client.config()["media-endpoint"]
-    photo_url = client.upload(png_bytes(), "photo.png")
+    photo_url = client.upload(png(2, 2), "photo.png")
 
 Everything goes over real HTTP with requests. A site under test is often
 reached at another address (http://127.0.0.1:PORT) than its canonical one
@@ -19,12 +19,8 @@ the flow and the query helpers assert on what a conforming site must answer.
 
 import base64
 import hashlib
-import math
-import random
 import re
 import secrets
-import struct
-import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -114,30 +110,6 @@ def pkce_pair() -> tuple[str, str]:
     verifier = secrets.token_urlsafe(48)
     digest = hashlib.sha256(verifier.encode("ascii")).digest()
     return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-
-
-def _png(width: int, height: int, pixels: bytes) -> bytes:
-    """Return a PNG of 8-bit RGB pixels (already filtered and deflated) with no other chunk."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
-
-
-def png_bytes(width: int = 2, height: int = 2, rgb: tuple[int, int, int] = (200, 80, 40)) -> bytes:
-    """Return a small, valid PNG (made without Pillow, so any test environment can upload one)."""
-    rows = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
-    return _png(width, height, zlib.compress(rows))
-
-
-def noisy_png(size_bytes: int, seed: int | str = 0) -> bytes:
-    """Return a valid PNG of random pixels, at least size_bytes long (noise does not compress), unique per seed."""
-    rng = random.Random(seed)
-    side = max(2, math.isqrt(size_bytes // 3) + 1)
-    rows = b"".join(b"\x00" + rng.randbytes(side * 3) for _ in range(side))
-    return _png(side, side, zlib.compress(rows, 1))
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ proxy in front of it (pass testkit.web.https_session, which trusts the proxy's C
 """
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -70,13 +71,30 @@ class Owner:
         return csrf_token(self.get("/admin/new").text, "/admin/new")
 
     def post_note(
-        self, content: str, published: bool = True, csrf_token: str = "", timeout: float = TIMEOUT
+        self,
+        content: str,
+        published: bool = True,
+        csrf_token: str = "",
+        timeout: float = TIMEOUT,
+        photos: Sequence[tuple[bytes, str]] = (),
+        tags: str = "",
     ) -> requests.Response:
-        """POST the new-note form and return the reply, whatever it is (network errors are raised)."""
+        """POST the new-note form and return the reply, whatever it is (network errors are raised).
+
+        photos are PNG files with their alt text, as the form's photo slots take them; tags are comma-separated.
+        """
         form = {"csrf_token": csrf_token or self.csrf_token(), "content": content}
         if published:
             form["published"] = "y"
-        return self.http.post(self.url("/admin/new"), data=form, allow_redirects=False, timeout=timeout)
+        if tags:
+            form["tags"] = tags
+        files = {}
+        for slot, (data, alt) in enumerate(photos, start=1):
+            files[f"photo_{slot}"] = (f"photo-{slot}.png", data, "image/png")
+            form[f"alt_{slot}"] = alt
+        return self.http.post(
+            self.url("/admin/new"), data=form, files=files or None, allow_redirects=False, timeout=timeout
+        )
 
     def notes(self) -> dict[str, AdminNote]:
         """Return slug -> AdminNote for each note on /admin's first page (the newest ADMIN_PAGE_SIZE, drafts too)."""

@@ -1,4 +1,8 @@
-"""Content for audits of what readers see: real PNG photos and a site filled the way the issue measured it.
+"""Sample content: the PNG images every suite uploads, and a site filled the way the audits measured it.
+
+`png` (one colour) and `noisy_png` (random pixels that do not compress, for a
+photo of a given size) are made in testkit/seed.py, which must stay on the
+standard library alone; import them from here.
 
 `fill_site` writes, through the admin form as the owner would, notes with
 Markdown headings, lists and links (enough for a second page of the index),
@@ -8,10 +12,12 @@ and one note with two photos and tags; it returns the paths worth auditing.
 from dataclasses import dataclass
 
 from .owner import Owner
-from .seed import PAGE_SIZE, png
-from .web import TIMEOUT
+from .seed import PAGE_SIZE, noisy_png, png
+
+__all__ = ["AuditPaths", "fill_site", "noisy_png", "note_text", "png", "publish_with_photos"]
 
 
+# Alike in shape only to tests/container/test_feeds.py's records (the duplicates tool pairs them).
 @dataclass(frozen=True)
 class AuditPaths:
     """Pages of a filled site: a permalink with photos, its tag page, and a note's edit form."""
@@ -32,12 +38,7 @@ def note_text(number: int) -> str:
 
 def publish_with_photos(owner: Owner, content: str, photos: list[tuple[bytes, str]], tags: str = "") -> None:
     """Publish one note with PNG photos (bytes, alt text) and comma-separated tags through the admin form."""
-    form = {"csrf_token": owner.csrf_token(), "content": content, "tags": tags, "published": "y"}
-    files = {}
-    for slot, (data, alt) in enumerate(photos, start=1):
-        files[f"photo_{slot}"] = (f"photo-{slot}.png", data, "image/png")
-        form[f"alt_{slot}"] = alt
-    reply = owner.http.post(owner.url("/admin/new"), data=form, files=files, allow_redirects=False, timeout=TIMEOUT)
+    reply = owner.post_note(content, photos=photos, tags=tags)
     assert reply.status_code == 303, f"publishing a note with photos answered {reply.status_code}: {reply.text[:300]}"
 
 

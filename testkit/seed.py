@@ -30,6 +30,7 @@ archive. This module runs inside the image too: the standard library only.
 import argparse
 import importlib
 import json
+import math
 import os
 import random
 import sqlite3
@@ -113,20 +114,31 @@ class SeedFacts:
     late_migrations_s: float | None = None
 
 
-def png(width: int, height: int, rgb: tuple[int, int, int] = (40, 90, 160)) -> bytes:
-    """Return a real PNG image of one colour, made without any imaging library."""
+# The sample images every suite uses (testkit/samples.py offers them): here, because this module
+# must run on the standard library alone, inside the image, and writes PNG files of its own.
+
+
+def _png(width: int, height: int, rows: bytes, level: int) -> bytes:
+    """Return a PNG of 8-bit RGB rows (each a filter byte 0, then its pixels), deflated at level, no other chunk."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    row = b"\x00" + bytes(rgb) * width  # filter byte 0, then RGB pixels
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(row * height, 9))
-        + chunk(b"IEND", b"")
-    )
+    idat = chunk(b"IDAT", zlib.compress(rows, level))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + idat + chunk(b"IEND", b"")
+
+
+def png(width: int, height: int, rgb: tuple[int, int, int] = (40, 90, 160)) -> bytes:
+    """Return a real PNG image of one colour, made without any imaging library."""
+    return _png(width, height, (b"\x00" + bytes(rgb) * width) * height, 9)
+
+
+def noisy_png(size_bytes: int, seed: int | str = 0) -> bytes:
+    """Return a valid PNG of random pixels, at least size_bytes long (noise does not compress), the same per seed."""
+    rng = random.Random(seed)
+    side = max(2, math.isqrt(size_bytes // 3) + 1)
+    return _png(side, side, b"".join(b"\x00" + rng.randbytes(side * 3) for _ in range(side)), 1)
 
 
 def isoformat(moment: datetime) -> str:

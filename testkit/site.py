@@ -13,14 +13,16 @@ import os
 import time
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Self, cast
 
-# testcontainers reads these when it is imported. This machine has /.dockerenv,
-# so without them it would talk to the bridge gateway; no Ryuk image can be pulled.
-os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
-os.environ.setdefault("TESTCONTAINERS_CONNECTION_MODE", "docker_host")
-os.environ.setdefault("TC_HOST", "127.0.0.1")
+from .env import TESTCONTAINERS_ENV
+
+# testcontainers reads these when it is imported (testkit/env.py says why).
+for _name, _value in TESTCONTAINERS_ENV.items():
+    os.environ.setdefault(_name, _value)
 
 import docker  # noqa: E402
 import requests  # noqa: E402
@@ -392,3 +394,28 @@ class Lab:
                 self.client.volumes.get(name).remove(force=True)
             except docker.errors.NotFound:
                 pass
+
+
+@contextmanager
+def standalone_lab(image: str, suite: str) -> Iterator[Lab]:
+    """Give a Lab outside pytest (a measurement run from the command line), labelled with this run's id.
+
+    The engine must answer and the image be there (it is never pulled); what
+    earlier runs whose process is gone left behind is swept first, and what
+    this Lab made is removed afterwards. Stops with one line when the engine
+    or the image is missing.
+    """
+    from .engine import EngineMissing, connect, local_image, sweep
+
+    try:
+        client = connect()
+        found = local_image(client, image)
+    except EngineMissing as exc:
+        raise SystemExit(str(exc)) from None
+    sweep(client)
+    version = str(found.labels.get("org.opencontainers.image.version", ""))
+    lab = Lab(client, image, version, runs.labels(suite))
+    try:
+        yield lab
+    finally:
+        lab.cleanup()

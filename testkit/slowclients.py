@@ -13,14 +13,14 @@ number of connections; all traffic goes to 127.0.0.1.
 """
 
 import asyncio
-import random
 import ssl
-import struct
 import time
 import uuid
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
+
+from .seed import noisy_png
 
 HEADER_INTERVAL_S = 1.0
 READER_PAUSE_S = 0.05
@@ -30,20 +30,6 @@ TRICKLE_TICK_S = 0.25
 REOPEN_PAUSE_S = 0.5
 # How long a finished exchange may take to close cleanly (TLS close_notify) before it is cut.
 CLOSE_TIMEOUT_S = 2.0
-
-
-def noisy_png(size_bytes: int, seed: int = 0) -> bytes:
-    """Return a valid PNG of about size_bytes whose pixels do not compress (stored, not deflated, IDAT)."""
-    width = 1024
-    height = max(1, size_bytes // (width * 3))
-    noise = random.Random(seed).randbytes(width * 3 * height)
-    rows = b"".join(b"\x00" + noise[row * width * 3 : (row + 1) * width * 3] for row in range(height))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 0)) + chunk(b"IEND", b"")
 
 
 @dataclass
@@ -143,6 +129,10 @@ async def _read_reply(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]
     return status, headers, body
 
 
+# An upload that stalls: 1 MB at 1 KB/s holds a worker past the body deadline, then it goes silent.
+STALLED_UPLOAD: dict[str, Any] = {"upload_bytes": 1_000_000, "upload_rate": 1024, "finish_uploads": False}
+
+
 class SlowClientRun:
     """One bounded run of slow header clients, slow uploads and readers against a target."""
 
@@ -173,6 +163,19 @@ class SlowClientRun:
         self.window_s = window_s
         self.finish_uploads = finish_uploads
         self.outcome = Outcome()
+
+    @classmethod
+    def stalled_uploads(
+        cls, target: Target, paths: Sequence[str], uploads: int, token: str, window_s: float, header_clients: int = 0
+    ) -> "SlowClientRun":
+        """Return a run of readers beside uploads of 1 MB that trickle at 1 KB/s and then stall, never finishing."""
+        options: dict[str, Any] = {
+            "header_clients": header_clients,
+            "uploads": uploads,
+            "token": token,
+            "window_s": window_s,
+        }
+        return cls(target, paths, **options, **STALLED_UPLOAD)
 
     def run(self) -> Outcome:
         """Run everything for the window (uploads and readers until the uploads end) and return what was seen."""

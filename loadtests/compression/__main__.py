@@ -10,111 +10,63 @@ writes the figures to build/reports/load/compression.md. Bounded: a few
 """
 
 import argparse
-import re
-import secrets
-import subprocess
-import time
 from pathlib import Path
 
-import requests
-
-from testkit.owner import Owner
-from testkit.ports import free_port
 from testkit.samples import fill_site
+from testkit.site import ApiSite, Lab, standalone_lab
+from testkit.web import TIMEOUT, plain_session
+
+from ..wrk import SERVER_CORE, run_wrk
 
 HERE = Path(__file__).resolve().parent
 REPORT = Path("build/reports/load/compression.md")
-LABEL = "org.starpunk.test=compression"
 DURATION_S = 10
 CONNECTIONS = 16
 
 
-def start(image, variant):
-    """Run the image on 127.0.0.1 on core 1 (with gzip_app when variant is 'gzip'); return (name, base URL)."""
-    port = free_port()
-    name = f"starpunk-compression-{secrets.token_hex(4)}"
-    command = [
-        "docker",
-        "run",
-        "-d",
-        "--name",
-        name,
-        "--label",
-        LABEL,
-        "--cpuset-cpus",
-        "1",
-        "-p",
-        f"127.0.0.1:{port}:8000",
-        "-e",
-        "ENVIRONMENT=development",
-        "-e",
-        f"SITE_URL=http://127.0.0.1:{port}",
-        "-e",
-        f"SESSION_SECRET={secrets.token_hex(32)}",
-    ]
-    if variant == "gzip":
-        command += ["-v", f"{HERE / 'gzip_app.py'}:/bench/gzip_app.py:ro", "-e", "PYTHONPATH=/bench"]
-    command.append(image)
-    if variant == "gzip":
-        command += ["gunicorn", "--config", "/app/gunicorn.conf.py", "gzip_app:app"]
-    subprocess.run(command, check=True, capture_output=True)
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(base_url + "/health", timeout=1).status_code == 200:
-                return name, base_url
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"{name} did not answer /health within 30 s")
-
-
-def wrk(url, gzip):
-    """Return requests/s of a bounded wrk run on url (from core 0), with or without Accept-Encoding: gzip."""
-    header = ["-H", "Accept-Encoding: gzip"] if gzip else []
-    done = subprocess.run(
-        ["taskset", "-c", "0", "wrk", "-t", "2", "-c", str(CONNECTIONS), "-d", f"{DURATION_S}s", *header, url],
-        check=True,
-        capture_output=True,
-        text=True,
+def start(lab: Lab, variant: str) -> ApiSite:
+    """Run the image on 127.0.0.1 on the server core (with gzip_app when variant is 'gzip'); wait until healthy."""
+    if variant != "gzip":
+        return lab.site(cpuset_cpus=str(SERVER_CORE))
+    return lab.site(
+        env={"PYTHONPATH": "/bench"},
+        mounts={str(HERE / "gzip_app.py"): "/bench/gzip_app.py"},
+        command=["gunicorn", "--config", "/app/gunicorn.conf.py", "gzip_app:app"],
+        cpuset_cpus=str(SERVER_CORE),
     )
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", done.stdout).group(1))
 
 
-def body_bytes(url, gzip):
+def wrk(url: str, gzip: bool) -> float:
+    """Return requests/s of a bounded wrk run on url (loadtests/wrk.py), with or without Accept-Encoding: gzip."""
+    return run_wrk(url, DURATION_S, CONNECTIONS, headers=("Accept-Encoding: gzip",) if gzip else ()).rps
+
+
+def body_bytes(url: str, gzip: bool) -> int:
     """Return the size of the body as sent (compressed or not)."""
     headers = {"Accept-Encoding": "gzip" if gzip else "identity"}
-    reply = requests.get(url, headers=headers, stream=True, timeout=10)
+    reply = plain_session().get(url, headers=headers, stream=True, timeout=TIMEOUT)
     return len(reply.raw.read(decode_content=False))
 
 
-def main():
+def main() -> None:
     """Measure both variants and write the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image", default="starpunk:latest")
     image = parser.parse_args().image
     rows = []
-    for variant in ("as built", "gzip"):
-        name, base_url = start(image, variant)
-        try:
-            login = subprocess.run(
-                ["docker", "exec", name, "flask", "--app", "starpunk", "login-link"],
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            paths = fill_site(Owner(base_url, login.stdout.strip().splitlines()[-1]))
+    with standalone_lab(image, "compression") as lab:
+        for variant in ("as built", "gzip"):
+            site = start(lab, variant)
+            paths = fill_site(site.sign_in())
             for label, path in (("index", "/"), ("permalink", paths.photo_note), ("RSS feed", "/feed.xml")):
-                url = base_url + path
+                url = site.base_url + path
                 compressed = variant == "gzip"
                 wrk(url, compressed)  # warm-up run, not counted
                 rows.append((label, variant, body_bytes(url, compressed), wrk(url, compressed)))
-        finally:
-            subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True)
+            site.remove()
     lines = [
         f"wrk, {CONNECTIONS} connections, {DURATION_S} s per figure, "
-        "Gunicorn (4 workers) on core 1, wrk on core 0; gzip level 6.",
+        "Gunicorn (the image's default workers) on core 1, wrk (1 thread) on core 0; gzip level 6.",
         "",
         "| page | app | body bytes | requests/s | vs as built |",
         "|---|---|---|---|---|",

@@ -15,8 +15,9 @@ from urllib.parse import urlsplit
 import pytest
 
 from testkit.micropub_checks import CHECKS, failures, run_checks
-from testkit.micropub_client import MicropubClient, noisy_png
+from testkit.micropub_client import MicropubClient
 from testkit.owner import Owner
+from testkit.samples import noisy_png
 from testkit.site import Lab, Site
 
 # Fresh connections per URL after each change: enough for the kernel to hand them to every worker.

@@ -9,7 +9,8 @@ import tarfile
 import uuid
 from urllib.parse import urlsplit
 
-from testkit.micropub_client import MicropubClient, noisy_png
+from testkit.micropub_client import MicropubClient
+from testkit.samples import noisy_png
 from testkit.site import ApiSite, Lab, Site
 
 PHOTO_BYTES = 30_000

@@ -13,8 +13,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from testkit.micropub_client import MicropubClient, png_bytes
+from testkit.micropub_client import MicropubClient
 from testkit.owner import Owner
+from testkit.samples import png
 from testkit.site import Lab, Site
 
 # Fresh connections per address: enough for the kernel to hand them to every worker.
@@ -134,10 +135,10 @@ GPS_EXIF = (
 
 def _png_with_raw_profile() -> bytes:
     """Return a PNG holding GPS in a "Raw profile type exif" tEXt chunk, as ImageMagick writes it."""
-    png = png_bytes()
+    image = png(2, 2)
     text = b"Raw profile type exif\x00\nexif\n%8d\n%s\n" % (len(GPS_EXIF), GPS_EXIF.hex().encode())
     chunk = struct.pack(">I", len(text)) + b"tEXt" + text + struct.pack(">I", zlib.crc32(b"tEXt" + text))
-    return png[:33] + chunk + png[33:]  # after the signature and IHDR
+    return image[:33] + chunk + image[33:]  # after the signature and IHDR
 
 
 GIF = bytes.fromhex("474946383961010001008000000000000000002c000000000100010000080400010404003b")

@@ -61,17 +61,9 @@ def test_slow_clients_at_the_bare_port(lab: Lab) -> None:
     owner = site.sign_in()
     slug = owner.publish("A note read while slow clients knock at the bare port.")
     token = site.run("flask", "--app", "starpunk", "token", "create", "--scope", "media").strip().splitlines()[-1]
-    run = SlowClientRun(
-        Target(site.port, "127.0.0.1"),
-        ["/", f"/note/{slug}", "/feed.xml"],
-        header_clients=HEADER_CLIENTS,
-        uploads=SLOW_UPLOADS,
-        upload_bytes=1_000_000,
-        upload_rate=1024,
-        token=token,
-        window_s=WINDOW_S,
-        finish_uploads=False,
-    )
+    paths = ["/", f"/note/{slug}", "/feed.xml"]
+    target = Target(site.port, "127.0.0.1")
+    run = SlowClientRun.stalled_uploads(target, paths, SLOW_UPLOADS, token, WINDOW_S, header_clients=HEADER_CLIENTS)
     outcome = run.run()
     print(f"bare port: {outcome.summary()}")
     failed = outcome.failures()

@@ -3,7 +3,7 @@
 import re
 import secrets
 
-from testkit.micropub_client import png_bytes
+from testkit.samples import png
 
 # Two solid photos, big enough to see in the screenshot: (name, width, height, colour, alt text).
 PHOTOS = [
@@ -32,7 +32,7 @@ def test_author_publishes_photos_with_alt_text_and_a_reader_follows_the_tag(site
     for slot, (name, width, height, colour, alt) in enumerate(PHOTOS, start=1):
         page.set_input_files(
             f"#photo_{slot}",
-            files=[{"name": name, "mimeType": "image/png", "buffer": png_bytes(width, height, colour)}],
+            files=[{"name": name, "mimeType": "image/png", "buffer": png(width, height, colour)}],
         )
         page.fill(f"#alt_{slot}", alt)
     page.set_checked("#published", True)

@@ -15,7 +15,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from testkit.micropub_client import MicropubClient, png_bytes
+from testkit.micropub_client import MicropubClient
+from testkit.samples import png
 from tests.corpus import xss_payloads
 
 PAYLOADS = xss_payloads()
@@ -56,7 +57,7 @@ def hostile_posts(site, owner):
     The payload is each note's HTML content, tag and photo alt.
     """
     client = MicropubClient.sign_in(owner)
-    photo_url = client.upload(png_bytes(4, 4), "hostile.png")
+    photo_url = client.upload(png(4, 4), "hostile.png")
     permalinks: list[str] = []
     tags: set[str] = set()
     for number, payload in enumerate(PAYLOADS):
@@ -87,7 +88,7 @@ def test_payload_in_the_admin_form_alt_text_and_tags_runs_nothing(site, page, ne
     page.click("text=Write a new note")
     page.fill("#content", "Hostile form note, alt text and tag.")
     page.fill("#tags", FORM_PAYLOAD.replace(",", " "))
-    page.set_input_files("#photo_1", files=[{"name": "x.png", "mimeType": "image/png", "buffer": png_bytes(8, 8)}])
+    page.set_input_files("#photo_1", files=[{"name": "x.png", "mimeType": "image/png", "buffer": png(8, 8)}])
     page.fill("#alt_1", FORM_PAYLOAD)
     page.set_checked("#published", True)
     page.click("button[type=submit]:has-text('Create note')")

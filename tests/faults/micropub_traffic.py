@@ -4,17 +4,13 @@ Every acknowledged note and photo is kept.
 """
 
 import random
-import threading
-import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import requests
+from testkit.micropub_client import MicropubClient
+from testkit.samples import noisy_png
 
-from testkit.micropub_client import MicropubClient, noisy_png
-
-from .traffic import RETRY_PAUSE, Outcome
+from .traffic import Outcome, TrafficThreads
 
 # Photos of a few KB to a few tens of KB: several writes a second, each with a file to store.
 PHOTO_BYTES = (3_000, 40_000)
@@ -33,7 +29,7 @@ class Posted:
 
 
 @dataclass
-class MicropubTraffic:
+class MicropubTraffic(TrafficThreads):
     """Threads that post notes with photos through Micropub until stopped.
 
     Each has its own connection and the same token.
@@ -53,50 +49,15 @@ class MicropubTraffic:
     outcomes: list[Outcome] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._write, args=(n,), daemon=True) for n in range(self.writers)]
-
-    def __enter__(self) -> "MicropubTraffic":
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=15)
-        assert not any(thread.is_alive() for thread in self._threads), "a Micropub writer did not stop"
-
-    def _send(self, path: str, request: Callable[[], requests.Response]) -> requests.Response | None:
-        started = time.monotonic()
-        try:
-            reply = request()
-        except requests.RequestException as exc:
-            self._record(Outcome(path, started, time.monotonic(), None, type(exc).__name__))
-            time.sleep(RETRY_PAUSE)
-            return None
-        self._record(Outcome(path, started, time.monotonic(), reply.status_code))
-        return reply
-
-    def _record(self, outcome: Outcome) -> None:
-        with self._lock:
-            self.outcomes.append(outcome)
-
-    def _keep(self, posted: Posted, into: list[Posted]) -> None:
-        with self._lock:
-            into.append(posted)
+        self._launch((self._write, self.writers))
 
     def _write(self, number: int) -> None:
         client = MicropubClient(self.client.base_url, self.client.endpoints, self.client.token)
         rng = random.Random(f"{self.seed}-{self.prefix}-{number}")
-        deadline = time.monotonic() + self.max_seconds
-        done = 0
-        while not self._stop.is_set() and done < self.max_requests and time.monotonic() < deadline:
-            done += 1
+        for done in self._rounds():
             marker = f"{self.prefix}-{uuid.uuid4().hex[:12]}"
             photo = noisy_png(rng.randint(*PHOTO_BYTES), marker)
-            if done % 2:
+            if done % 2 == 0:
                 files = [("photo", (f"{marker}.png", photo, "image/png"))]
                 reply = self._send(
                     "/micropub (multipart)",

@@ -6,7 +6,8 @@ Each refusal is a clear 503, no half-written file stays in /data/media, no note 
 import json
 import uuid
 
-from testkit.micropub_client import MicropubClient, noisy_png
+from testkit.micropub_client import MicropubClient
+from testkit.samples import noisy_png
 from testkit.site import Lab, Site
 
 from .test_disk import DATA_TMPFS, FILLER, fill

@@ -11,9 +11,10 @@ import requests
 
 from starpunk.config import DEFAULTS
 from testkit.micropub_checks import failures, main, run_checks
-from testkit.micropub_client import MicropubClient, discover, pkce_pair, png_bytes
+from testkit.micropub_client import MicropubClient, discover, pkce_pair
 from testkit.owner import Owner
 from testkit.ports import free_port, loopback_url
+from testkit.samples import png
 from testkit.waiting import wait_for
 from testkit.web import plain_session
 
@@ -106,7 +107,7 @@ def test_pkce_and_png_helpers() -> None:
     (verifier, challenge), (other, _) = pkce_pair(), pkce_pair()
     assert verifier != other and 43 <= len(verifier) <= 128
     assert len(challenge) == 43 and "=" not in challenge
-    assert png_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert png(2, 2).startswith(b"\x89PNG\r\n\x1a\n")
 
 
 def test_every_conformance_check_passes(gunicorn: Gunicorn, owner: Owner) -> None:
@@ -127,7 +128,7 @@ def test_a_check_that_fails_says_what_it_saw(owner: Owner) -> None:
 
 def test_a_create_token_may_upload_and_a_media_token_may_not_create(owner: Owner) -> None:
     """The media endpoint accepts a create token; a media-only token is refused a create with 403."""
-    assert MicropubClient.sign_in(owner, scope="create").upload_reply(png_bytes()).status_code == 201
+    assert MicropubClient.sign_in(owner, scope="create").upload_reply(png(2, 2)).status_code == 201
     refused = MicropubClient.sign_in(owner, scope="media").create_form(content="No")
     assert refused.status_code == 403 and refused.json()["scope"] == "create"
 

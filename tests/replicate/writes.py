@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 import requests
 
-from testkit.micropub_client import MicropubClient, noisy_png
+from testkit.micropub_client import MicropubClient
 from testkit.owner import Owner
+from testkit.samples import noisy_png
 from testkit.site import Site
 from testkit.web import TIMEOUT
 

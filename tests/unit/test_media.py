@@ -25,10 +25,10 @@ def stored_files(app):
     return sorted(path.name for path in folder.iterdir()) if folder.is_dir() else []
 
 
-def save(app, data, name="photo.bin"):
+def save(app, data):
     """Store data as an upload inside an app context and return the StoredMedia."""
     with app.test_request_context():
-        return media.save_upload(io.BytesIO(data), name)
+        return media.save_upload(io.BytesIO(data))
 
 
 @pytest.mark.parametrize(("image_format", "extension", "content_type"), FORMATS)

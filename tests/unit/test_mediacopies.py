@@ -12,7 +12,7 @@ from tests.unit.conftest import image_bytes
 def save(app, data):
     """Store data as an upload inside an app context and return the StoredMedia."""
     with app.test_request_context():
-        return media.save_upload(io.BytesIO(data), "photo.png")
+        return media.save_upload(io.BytesIO(data))
 
 
 def test_a_stored_photo_is_kept_byte_for_byte_in_the_database(app, database, data_path):

@@ -20,7 +20,7 @@ NOW = datetime(2026, 12, 5, 12, 0, 0, tzinfo=timezone.utc)
 def save(app, data):
     """Store data as an upload inside an app context and return the StoredMedia."""
     with app.test_request_context():
-        return media.save_upload(io.BytesIO(data), "photo.png")
+        return media.save_upload(io.BytesIO(data))
 
 
 def new_volume(tmp_path, data_path):

@@ -15,7 +15,7 @@ XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><exif:GPSLatitude>52,31.2N</exif:GPS
 def served(app, client, data):
     """Store data as an upload and return the bytes a visitor then gets from the photo's address."""
     with app.test_request_context():
-        stored = media.save_upload(io.BytesIO(data), "photo.bin")
+        stored = media.save_upload(io.BytesIO(data))
     with client.get(urlsplit(stored.url).path) as response:
         assert response.status_code == 200
         return response.data

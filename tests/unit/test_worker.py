@@ -1,17 +1,25 @@
-"""The Gunicorn worker answers the connections already queued when it is told to stop."""
+"""The Gunicorn worker: slow clients, the connections queued when it is told to stop, and the internals it uses."""
 
+import errno
+import inspect
+import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from contextlib import ExitStack
 
 import pytest
+from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
 from gunicorn.config import Config
 from gunicorn.glogging import Logger
-from gunicorn.workers.sync import SyncWorker
+from gunicorn.workers.base import Worker
+from gunicorn.workers.sync import StopWaiting, SyncWorker
 
-from starpunk.worker import DrainingWorker
+from starpunk.worker import GUNICORN_INTERNALS, Parked, SlowClientWorker
 from testkit.ports import free_port
 from testkit.waiting import wait_for
 
@@ -66,9 +74,9 @@ def _queue_connections(listener, count):
     return clients
 
 
-@pytest.mark.parametrize(("worker_class", "answered"), [(SyncWorker, 0), (DrainingWorker, 3)])
+@pytest.mark.parametrize(("worker_class", "answered"), [(SyncWorker, 0), (SlowClientWorker, 3)])
 def test_stopping_worker_answers_queued_connections(listener, stopped_worker, worker_class, answered):
-    """Told to stop with three requests queued, Gunicorn's sync worker drops them; DrainingWorker answers them."""
+    """Told to stop with three requests queued, Gunicorn's sync worker drops them; SlowClientWorker answers them."""
     clients = _queue_connections(listener, 3)
     worker = stopped_worker(worker_class, listener)
     worker.run()
@@ -80,7 +88,7 @@ def test_stopping_worker_answers_queued_connections(listener, stopped_worker, wo
 def test_drain_is_bounded_in_time(listener, stopped_worker):
     """A stopping worker stops draining at its deadline, however many connections are still queued."""
     clients = _queue_connections(listener, 20)
-    worker = stopped_worker(DrainingWorker, listener)
+    worker = stopped_worker(SlowClientWorker, listener)
     answer = worker.handle
 
     def slow_handle(listener, client, addr):
@@ -94,7 +102,7 @@ def test_drain_is_bounded_in_time(listener, stopped_worker):
         client.close()
 
 
-# --- Slow clients, against a real Gunicorn running DrainingWorker --------------------------------
+# --- Slow clients, against a real Gunicorn running SlowClientWorker --------------------------------
 
 SHORT_HEADER_SECONDS = 1.0
 SHORT_BODY_SECONDS = 1.5
@@ -111,14 +119,14 @@ def app(environ, start_response):
 
 
 def _start_gunicorn(folder, settings):
-    """Start Gunicorn on the echo app with DrainingWorker and these conf.py lines; return (process, port, log)."""
+    """Start Gunicorn on the echo app with SlowClientWorker and these conf.py lines; return (process, port, log)."""
     (folder / "echo.py").write_text(ECHO_APP)
     config = folder / "conf.py"
     config.write_text(
         "import starpunk.worker\n"
         f"starpunk.worker.HEADER_SECONDS = {SHORT_HEADER_SECONDS}\n"
         f"starpunk.worker.BODY_SECONDS = {SHORT_BODY_SECONDS}\n"
-        "worker_class = 'starpunk.worker.DrainingWorker'\ncontrol_socket_disable = True\n" + settings
+        "worker_class = 'starpunk.worker.SlowClientWorker'\ncontrol_socket_disable = True\n" + settings
     )
     port = free_port()
     log = folder / "gunicorn.log"
@@ -143,7 +151,7 @@ def _stop_gunicorn(process, log):
 def gunicorn(request, tmp_path):
     """Run Gunicorn on a body-echoing app; yield (port, log path).
 
-    2 DrainingWorkers and a WORKER_TIMEOUT of 30 s unless the test asks for others (a
+    2 SlowClientWorkers and a WORKER_TIMEOUT of 30 s unless the test asks for others (a
     number of workers, or (workers, timeout)); short deadlines.
     """
     workers, timeout = getattr(request, "param", 2), 30
@@ -306,3 +314,187 @@ def test_a_stop_sent_while_a_worker_boots_stops_it(tmp_path):
     finally:
         _stop_gunicorn(process, log)
     assert "Worker exiting" in log.read_text(), log.read_text()
+
+
+# --- The Gunicorn internals starpunk/worker.py relies on (GUNICORN_INTERNALS there) -------------------
+
+UPGRADE_ADVICE = "starpunk/worker.py relies on it (GUNICORN_INTERNALS): adapt the worker before moving the pin"
+
+
+def bounded(call, seconds=5.0):
+    """Run call in a thread; fail with a clear line if it has not returned within seconds, raise what it raised."""
+    outcome = {}
+
+    def run():
+        try:
+            outcome["value"] = call()
+        except BaseException as exc:  # handed to the test thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"Gunicorn's loop did not return within {seconds} s; {UPGRADE_ADVICE}"
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
+
+
+class _App(BaseApplication):
+    """The smallest Gunicorn application: a WSGI callable, no configuration file."""
+
+    def load_config(self):
+        """Take Gunicorn's defaults."""
+
+    def load(self):
+        """Return a WSGI app that answers nothing."""
+        return lambda environ, start_response: []
+
+
+class _Probe(SyncWorker):
+    """A sync worker whose accept() and wait() follow a script, to watch Gunicorn's run loop call them."""
+
+    def __init__(self, listeners, accepts, wait):
+        cfg = Config()
+        super().__init__(0, os.getppid(), listeners, None, 30, cfg, Logger(cfg))
+        self.accepts = list(accepts)
+        self.scripted_wait = wait
+        self.calls = []
+        self.PIPE = os.pipe()  # as Worker.init_process makes it
+
+    def accept(self, listener):
+        self.calls.append("accept")
+        step = self.accepts.pop(0) if self.accepts else "stop"
+        if step == "stop":
+            self.alive = False
+        elif step == "parked":
+            raise Parked(errno.EAGAIN, "connection waiting for its request headers")
+
+    def wait(self, timeout):
+        self.calls.append("wait")
+        return self.scripted_wait(self)
+
+
+@pytest.fixture
+def probes():
+    """Make _Probe workers and close their heartbeat files afterwards."""
+    made = []
+
+    def make(listeners, accepts=(), wait=lambda worker: None):
+        worker = _Probe(listeners, accepts, wait)
+        made.append(worker)
+        return worker
+
+    yield make
+    for worker in made:
+        worker.tmp.close()
+        for fd in worker.PIPE:
+            os.close(fd)
+
+
+def check_master_signal_queue():
+    """The master's handler is its bound Arbiter.signal, which puts the signal on SIG_QUEUE (get_nowait reads it)."""
+    saved = {number: signal.getsignal(number) for number in (*Arbiter.SIGNALS, signal.SIGCHLD)}
+    try:
+        arbiter = Arbiter(_App())
+        arbiter.init_signals()
+        handler = signal.getsignal(signal.SIGTERM)
+        assert getattr(handler, "__self__", None) is arbiter, "SIGTERM's handler is no longer the arbiter's method"
+        handler(signal.SIGTERM, None)
+        assert not arbiter.SIG_QUEUE.empty(), "the arbiter's handler did not put the signal on SIG_QUEUE"
+        assert arbiter.SIG_QUEUE.get_nowait() == signal.SIGTERM, "SIG_QUEUE does not hold the signal"
+    finally:
+        for number, handler in saved.items():
+            signal.signal(number, handler)
+
+
+def check_accept_loop(listener, probes):
+    """An EAGAIN from accept() sends the loop to wait(), and the listeners wait() returns are accepted on."""
+    one = probes([listener], accepts=["parked", "stop"], wait=lambda worker: None)
+    bounded(one.run)
+    assert one.calls == ["accept", "wait", "accept"], f"one listener: the loop called {one.calls}"
+    second = _Listener()
+    try:
+        many = probes([listener, second], accepts=["parked", "stop"], wait=lambda worker: [second])
+        bounded(many.run)
+        assert many.calls == ["wait", "accept", "wait", "accept"], f"two listeners: the loop called {many.calls}"
+    finally:
+        second.sock.close()
+
+
+def check_wake_up_pipe(listener, probes):
+    """Gunicorn sets wait_fds to the listeners and PIPE[0]; its wait() returns on a byte in the pipe and reads it."""
+    setup = inspect.getsource(Worker.init_process)
+    assert "self.PIPE = os.pipe()" in setup, "Worker.init_process no longer makes PIPE"
+    assert "self.wait_fds = self.sockets + [self.PIPE[0]]" in setup, "wait_fds is no longer the listeners and PIPE[0]"
+    worker = probes([listener])
+    worker.wait_fds = [listener, worker.PIPE[0]]
+    os.write(worker.PIPE[1], b"1")
+    assert bounded(lambda: SyncWorker.wait(worker, 1.0)) == [worker.PIPE[0]], "wait() ignored the pipe"
+    os.set_blocking(worker.PIPE[0], False)
+    with pytest.raises(BlockingIOError):
+        os.read(worker.PIPE[0], 1)  # wait() read the wake-up byte itself
+
+
+def check_stop_waiting(listener, probes):
+    """StopWaiting raised by wait() ends run(), and run() returns at once when alive is false."""
+
+    def stop(worker):
+        raise StopWaiting
+
+    worker = probes([listener], accepts=["parked"], wait=stop)
+    bounded(worker.run)
+    assert worker.calls == ["accept", "wait"], f"after StopWaiting the loop called {worker.calls}"
+    stopped = probes([listener])
+    stopped.alive = False
+    bounded(stopped.run)
+    assert stopped.calls == [], "run() served with alive false"
+
+
+def check_handle(listener, probes):
+    """handle() parses the request through client.recv only and passes the client on to handle_request()."""
+    server, peer = socket.socketpair()
+    used = []
+
+    class Watched:
+        def __getattr__(self, name):
+            used.append(name)
+            return getattr(server, name)
+
+    worker = probes([listener])
+    handed = []
+    worker.handle_request = lambda listener, req, client, addr: handed.append((req.method, req.path, client))
+    client = Watched()
+    peer.sendall(b"GET /probe HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    peer.shutdown(socket.SHUT_WR)
+    try:
+        bounded(lambda: SyncWorker.handle(worker, listener, client, ("127.0.0.1", 1)))
+    finally:
+        peer.close()
+    assert handed == [("GET", "/probe", client)], f"handle_request got {handed}"
+    reads = {name for name in used if name.startswith(("recv", "read", "makefile"))}
+    assert reads == {"recv"}, f"the request was read with {sorted(reads)}, not recv alone"
+
+
+INTERNAL_CHECKS = {
+    "MASTER_SIGNAL_QUEUE": lambda listener, probes: check_master_signal_queue(),
+    "ACCEPT_LOOP": check_accept_loop,
+    "WAKE_UP_PIPE": check_wake_up_pipe,
+    "STOP_WAITING": check_stop_waiting,
+    "HANDLE": check_handle,
+}
+
+
+def test_every_gunicorn_internal_has_a_check():
+    """Each internal starpunk/worker.py names is checked below, and no check is of an internal it does not name."""
+    assert set(INTERNAL_CHECKS) == set(GUNICORN_INTERNALS)
+
+
+@pytest.mark.parametrize("internal", sorted(INTERNAL_CHECKS))
+def test_gunicorn_internal(internal, listener, probes):
+    """The installed Gunicorn still behaves as starpunk/worker.py relies on; else one line says which part."""
+    try:
+        INTERNAL_CHECKS[internal](listener, probes)
+    except Exception as exc:  # any way it breaks is said in one line
+        reason = str(exc) if isinstance(exc, AssertionError) else f"{type(exc).__name__}: {exc}"
+        pytest.fail(f"Gunicorn internal {internal} changed: {reason}; {UPGRADE_ADVICE}", pytrace=False)

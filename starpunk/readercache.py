@@ -1,0 +1,66 @@
+"""What the three reader caches share: who a reader is, the static files a copy links to, and one bounded cache type.
+
+The page cache (pagecache.py), the feed cache (feeds.py) and the fast path
+(fastpath.py) each keep readers' copies per worker. A copy is good while the
+content generation it was made from stands and the static files it links to
+are unchanged; each cache drops its least lately read copy past its bound.
+"""
+
+import os
+from collections import OrderedDict
+
+from flask import g
+
+from .sessions import COOKIE_NAME
+
+READER_METHODS = frozenset({"GET", "HEAD"})
+# Copies kept per worker: pages (the newest pages of the index, permalinks and tags read most lately),
+# feeds (the site's three, plus those of the tags read most lately), and the fast path's copies of both.
+PAGE_COPIES = 256
+FEED_COPIES = 64
+FAST_PATH_COPIES = PAGE_COPIES + FEED_COPIES
+
+
+def plainly_a_reader(environ):
+    """Return True for a GET or HEAD without the session cookie: a reader, told from the WSGI environ alone.
+
+    A request with the cookie may be a reader's too (a session that no longer
+    exists): only Flask can tell (pagecache.is_reader); the fast path leaves it to Flask.
+    """
+    return environ["REQUEST_METHOD"] in READER_METHODS and COOKIE_NAME not in environ.get("HTTP_COOKIE", "")
+
+
+class ReaderCache(OrderedDict):
+    """Readers' copies by key, oldest read first: past a bound the least lately read one goes."""
+
+    def keep(self, key, copy, bound):
+        """Store copy under key as the latest read, then drop the least lately read ones past bound; return copy."""
+        self[key] = copy
+        self.move_to_end(key)
+        while len(self) > bound:
+            self.popitem(last=False)
+        return copy
+
+
+def file_stamp(path):
+    """Return a file's (mtime_ns, size), or None when it cannot be seen: it changes whenever the file is written."""
+    try:
+        stat = os.stat(path)
+    except (OSError, TypeError):  # TypeError: no path (a name safe_join refused)
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
+def record_static_file(path):
+    """Note that this request's response links to a static file: a copy of it is stale once the file changes."""
+    g.setdefault("static_files", {})[path] = file_stamp(path)
+
+
+def linked_static_files():
+    """Return the (path, file_stamp) pairs of the static files this request's response linked to."""
+    return tuple(g.get("static_files", {}).items())
+
+
+def files_unchanged(stamps):
+    """Return True when every (path, file_stamp) pair still holds: the static files a cached copy links to."""
+    return all(file_stamp(path) == stamp for path, stamp in stamps)

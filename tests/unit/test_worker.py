@@ -5,8 +5,6 @@ import inspect
 import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from contextlib import ExitStack
@@ -20,7 +18,7 @@ from gunicorn.workers.base import Worker
 from gunicorn.workers.sync import StopWaiting, SyncWorker
 
 from starpunk.worker import GUNICORN_INTERNALS, Parked, SlowClientWorker
-from testkit.ports import free_port
+from testkit.local import LocalGunicorn
 from testkit.waiting import wait_for
 
 
@@ -119,7 +117,7 @@ def app(environ, start_response):
 
 
 def _start_gunicorn(folder, settings):
-    """Start Gunicorn on the echo app with SlowClientWorker and these conf.py lines; return (process, port, log)."""
+    """Start Gunicorn on the echo app with SlowClientWorker and these conf.py lines; return the LocalGunicorn."""
     (folder / "echo.py").write_text(ECHO_APP)
     config = folder / "conf.py"
     config.write_text(
@@ -128,23 +126,13 @@ def _start_gunicorn(folder, settings):
         f"starpunk.worker.BODY_SECONDS = {SHORT_BODY_SECONDS}\n"
         "worker_class = 'starpunk.worker.SlowClientWorker'\ncontrol_socket_disable = True\n" + settings
     )
-    port = free_port()
-    log = folder / "gunicorn.log"
-    command = [sys.executable, "-m", "gunicorn", "-c", str(config), "-b", f"127.0.0.1:{port}"]
-    with log.open("wb") as out:
-        process = subprocess.Popen([*command, "--chdir", str(folder), "echo:app"], stdout=out, stderr=subprocess.STDOUT)
-    return process, port, log
+    return LocalGunicorn("echo:app", folder / "gunicorn.log", ["-c", str(config), "--chdir", str(folder)])
 
 
-def _stop_gunicorn(process, log):
+def _stop_gunicorn(server):
     """SIGTERM Gunicorn; fail with its log unless every process has exited within STOP_SECONDS."""
-    process.terminate()
-    try:
-        process.wait(STOP_SECONDS)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-        pytest.fail(f"Gunicorn did not stop within {STOP_SECONDS} s of SIGTERM; its log:\n{log.read_text()}")
+    if not server.stop(STOP_SECONDS):
+        pytest.fail(f"Gunicorn did not stop within {STOP_SECONDS} s of SIGTERM; its log:\n{server.logs()}")
 
 
 @pytest.fixture
@@ -157,12 +145,13 @@ def gunicorn(request, tmp_path):
     workers, timeout = getattr(request, "param", 2), 30
     if isinstance(workers, tuple):
         workers, timeout = workers
-    process, port, log = _start_gunicorn(tmp_path, f"workers = {workers}\ntimeout = {timeout}\n")
+    server = _start_gunicorn(tmp_path, f"workers = {workers}\ntimeout = {timeout}\n")
+    port = server.port
     try:
         wait_for(lambda: _get(port, timeout=1) == 200, timeout=20, what=f"Gunicorn answering on 127.0.0.1:{port}")
-        yield port, log
+        yield port, server.log
     finally:
-        _stop_gunicorn(process, log)
+        _stop_gunicorn(server)
 
 
 def _get(port, timeout=5.0):
@@ -306,14 +295,14 @@ def test_a_stop_sent_while_a_worker_boots_stops_it(tmp_path):
     the master's loop: it was lost, and Gunicorn waited graceful_timeout (30 s
     here) before killing the worker. post_fork holds the worker in that window.
     """
-    process, _, log = _start_gunicorn(
+    server = _start_gunicorn(
         tmp_path, "import time\nworkers = 1\ngraceful_timeout = 30\ndef post_fork(server, worker):\n    time.sleep(2)\n"
     )
     try:
-        wait_for(lambda: "Booting worker" in log.read_text(), timeout=20, what="the worker's fork")
+        wait_for(lambda: "Booting worker" in server.logs(), timeout=20, what="the worker's fork")
     finally:
-        _stop_gunicorn(process, log)
-    assert "Worker exiting" in log.read_text(), log.read_text()
+        _stop_gunicorn(server)
+    assert "Worker exiting" in server.logs(), server.logs()
 
 
 # --- The Gunicorn internals starpunk/worker.py relies on (GUNICORN_INTERNALS there) -------------------

@@ -34,8 +34,6 @@ from pathlib import Path
 
 import docker
 
-from testkit import runs
-from testkit.engine import EngineMissing, connect, local_image, sweep
 from testkit.env import SITE_URL
 from testkit.limits import (
     BASELINE_MIN_SERVER_CPU,
@@ -48,7 +46,7 @@ from testkit.limits import (
     SATURATION_P95_MS,
 )
 from testkit.owner import Owner
-from testkit.site import Lab
+from testkit.site import standalone_lab
 from testkit.web import plain_session
 
 from . import flood, memory, startup, throughput, writes
@@ -244,6 +242,14 @@ def pin_to_client_core():
     return True
 
 
+def server_limits(pinned):
+    """Return the limits the image runs under, compose.yaml's (1 CPU, 512 MB), on the server core when pinned."""
+    limits = {"nano_cpus": CPUS * 1_000_000_000, "mem_limit": f"{MEMORY_LIMIT_MB}m"}
+    if pinned:
+        limits["cpuset_cpus"] = str(SERVER_CORE)
+    return limits
+
+
 def children_cpu_s():
     """Return the CPU seconds (user + system) of every child process that has ended so far."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -349,20 +355,16 @@ def run_mix(site, args, locust_args, out, run_time, env):
 
 def measure(args, locust_args):
     """Run every measurement and return the report dictionary."""
-    try:
-        client = connect()
-        local_image(client, args.image)
-    except EngineMissing as exc:
-        raise SystemExit(str(exc)) from None
-    sweep(client)  # what earlier runs left, once the process that owned them is gone
     args.out.mkdir(parents=True, exist_ok=True)
-    figures = image_figures(client, args.image)
     pinned = pin_to_client_core()
-    # The image run the way compose.yaml runs it, on the server core.
-    container_limits = {"nano_cpus": CPUS * 1_000_000_000, "mem_limit": f"{MEMORY_LIMIT_MB}m"}
-    if pinned:
-        container_limits["cpuset_cpus"] = str(SERVER_CORE)
-    lab = Lab(client, args.image, figures["version"], runs.labels("load"))
+    with standalone_lab(args.image, "load") as lab:
+        return measure_in(lab, pinned, args, locust_args)
+
+
+def measure_in(lab, pinned, args, locust_args):
+    """Run every measurement on lab's containers and return the report dictionary."""
+    figures = image_figures(lab.client, args.image)
+    container_limits = server_limits(pinned)
     phases = {}
     site = limit = None
     workers = {"WORKERS": str(args.workers)}
@@ -437,7 +439,6 @@ def measure(args, locust_args):
     finally:
         if limit is not None:
             limit.stop()
-        lab.cleanup()
         workdir.cleanup()
 
     cost_ratios = throughput.ratios_to_floor(points, FLOOR, LIMIT, throughput.per_cpu_second)
@@ -552,38 +553,25 @@ def measure_flood(site, note, routes, rounds):
 
 def measure_flood_only(args):
     """Seed a site as the full run does and measure only its readers quiet and under the flood; return the lines."""
-    # The engine set-up repeats main()'s and loadtests/workers.py's; testkit.site.standalone_lab is the one
-    # home it should move to (issue 21 left these three, which the flood work had just changed, as they were).
-    try:
-        client = connect()
-        local_image(client, args.image)
-    except EngineMissing as exc:
-        raise SystemExit(str(exc)) from None
-    sweep(client)
     args.out.mkdir(parents=True, exist_ok=True)
-    pinned = pin_to_client_core()
-    container_limits = {"nano_cpus": CPUS * 1_000_000_000, "mem_limit": f"{MEMORY_LIMIT_MB}m"}
-    if pinned:
-        container_limits["cpuset_cpus"] = str(SERVER_CORE)
-    lab = Lab(client, args.image, image_figures(client, args.image)["version"], runs.labels("load"))
+    container_limits = server_limits(pin_to_client_core())
     workers = {"WORKERS": str(args.workers)}
     site = None
-    try:
-        volume = lab.volume()
-        site = lab.site(data=volume, env=workers, **container_limits)
-        seed(site.sign_in(), SEED_NOTES)
-        site.stop()
-        # As in the full run: a new container on the seeded volume, in the host's network namespace.
-        site = lab.site(data=volume, env=workers, host_network=True, **container_limits)
-        note = newest_note(site)
-        routes = {"/": "/", "/note/<slug>": note, "/feed.xml": "/feed.xml"}
-        under_flood = measure_flood(site, note, routes, args.write_rounds)
-    except Exception:
-        if site is not None:
-            print(site.logs()[-4000:], file=sys.stderr)
-        raise
-    finally:
-        lab.cleanup()
+    with standalone_lab(args.image, "load") as lab:
+        try:
+            volume = lab.volume()
+            site = lab.site(data=volume, env=workers, **container_limits)
+            seed(site.sign_in(), SEED_NOTES)
+            site.stop()
+            # As in the full run: a new container on the seeded volume, in the host's network namespace.
+            site = lab.site(data=volume, env=workers, host_network=True, **container_limits)
+            note = newest_note(site)
+            routes = {"/": "/", "/note/<slug>": note, "/feed.xml": "/feed.xml"}
+            under_flood = measure_flood(site, note, routes, args.write_rounds)
+        except Exception:
+            if site is not None:
+                print(site.logs()[-4000:], file=sys.stderr)
+            raise
     lines = flood.flood_table({"under_flood": under_flood, "parameters": {"write_rounds": args.write_rounds}})
     (args.out / "flood.md").write_text("\n".join(lines))
     return "\n".join(lines)

@@ -82,14 +82,18 @@ class LocalSite:
                 raise AssertionError(f"Gunicorn exited {self.server.process.returncode}:\n{self.logs()[-3000:]}")
             return http.get(self.base_url + "/health", timeout=2).status_code
 
-        wait_for(
-            health,
-            "Gunicorn answering /health",
-            START_TIMEOUT,
-            0.05,
-            lambda status: status == 200,
-            (requests.ConnectionError,),
-        )
+        try:
+            wait_for(
+                health,
+                "Gunicorn answering /health",
+                START_TIMEOUT,
+                0.05,
+                lambda status: status == 200,
+                (requests.ConnectionError,),
+            )
+        except BaseException:
+            self.server.stop()  # a site that never answered leaves no Gunicorn behind
+            raise
 
     def logs(self) -> str:
         """Return Gunicorn's log."""

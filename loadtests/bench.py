@@ -34,8 +34,6 @@ from pathlib import Path
 
 import docker
 
-from testkit import runs
-from testkit.engine import EngineMissing, connect, local_image, sweep
 from testkit.env import SITE_URL
 from testkit.limits import (
     BASELINE_MIN_SERVER_CPU,
@@ -46,14 +44,13 @@ from testkit.limits import (
     MB,
     NOT_MODIFIED_FLOOR_RATIO_GOAL,
     SATURATION_P95_MS,
-    WRITES_JUDGED_PER_S,
 )
 from testkit.owner import Owner
-from testkit.site import Lab
+from testkit.site import standalone_lab
 from testkit.web import plain_session
 
 from . import flood, memory, startup, throughput, writes
-from .baseline import BASELINE, judged_ratio, read_baseline, regressions, write_baseline
+from .baseline import BASELINE, FLOOR, LIMIT, LIMIT_RATIO, judge, other_ratios, read_baseline, write_baseline
 from .micropub import make_token, seed_tagged_photos
 from .report import write_reports
 from .wrk import CLIENT_CORE, SERVER_CORE
@@ -68,10 +65,7 @@ MEMORY_LIMIT_MB = 512
 WORKERS = 2
 # Pass/fail limits and the goals reported beside them live in testkit/limits.py, shared with the tests.
 FLOOR_APP = startup.FLOOR_APP
-FLOOR = "floor"
-LIMIT = "nginx"
 NOT_MODIFIED = "/feed.xml 304"
-LIMIT_RATIO = f"{FLOOR} ÷ {LIMIT}"
 # StarPunk's routes measured against the floor, each with the goal of its ratio (None: reported only).
 ROUTES = {
     "/feed.xml": FLOOR_RATIO_GOAL,
@@ -86,10 +80,6 @@ BASELINE_ROUNDS_FACTOR = 3
 # The floor's memory is measured under the same readers (locust, the same users and spawn rate) for this long:
 # it serves the same bytes whatever it is asked, so its working set is flat once every user runs.
 FLOOR_MIX_TIME = "15s"
-# The names of the ratios the gate judges besides the throughput ratios (loadtests/baseline.py).
-STARTUP_RATIO = "startup: floor ÷ StarPunk (median)"
-MEMORY_RATIO = "memory: floor ÷ StarPunk (peak working set)"
-WRITES_RATIO = f"readers at {WRITES_JUDGED_PER_S} write/s ÷ quiet (lowest route, per CPU-second)"
 NOTE_LINK = re.compile(r'href="[^"]*?(/note/[a-z0-9-]+)"')
 
 
@@ -252,6 +242,14 @@ def pin_to_client_core():
     return True
 
 
+def server_limits(pinned):
+    """Return the limits the image runs under, compose.yaml's (1 CPU, 512 MB), on the server core when pinned."""
+    limits = {"nano_cpus": CPUS * 1_000_000_000, "mem_limit": f"{MEMORY_LIMIT_MB}m"}
+    if pinned:
+        limits["cpuset_cpus"] = str(SERVER_CORE)
+    return limits
+
+
 def children_cpu_s():
     """Return the CPU seconds (user + system) of every child process that has ended so far."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -357,20 +355,16 @@ def run_mix(site, args, locust_args, out, run_time, env):
 
 def measure(args, locust_args):
     """Run every measurement and return the report dictionary."""
-    try:
-        client = connect()
-        local_image(client, args.image)
-    except EngineMissing as exc:
-        raise SystemExit(str(exc)) from None
-    sweep(client)  # what earlier runs left, once the process that owned them is gone
     args.out.mkdir(parents=True, exist_ok=True)
-    figures = image_figures(client, args.image)
     pinned = pin_to_client_core()
-    # The image run the way compose.yaml runs it, on the server core.
-    container_limits = {"nano_cpus": CPUS * 1_000_000_000, "mem_limit": f"{MEMORY_LIMIT_MB}m"}
-    if pinned:
-        container_limits["cpuset_cpus"] = str(SERVER_CORE)
-    lab = Lab(client, args.image, figures["version"], runs.labels("load"))
+    with standalone_lab(args.image, "load") as lab:
+        return measure_in(lab, pinned, args, locust_args)
+
+
+def measure_in(lab, pinned, args, locust_args):
+    """Run every measurement on lab's containers and return the report dictionary."""
+    figures = image_figures(lab.client, args.image)
+    container_limits = server_limits(pinned)
     phases = {}
     site = limit = None
     workers = {"WORKERS": str(args.workers)}
@@ -421,19 +415,8 @@ def measure(args, locust_args):
             note = newest_note(site)
             targets = build_targets(site, wrk_floor, limit, note, etag)
             check_targets(targets, feed)
-            # A new baseline is taken over more rounds: its median is steadier than one run's.
-            rounds = args.wrk_rounds * (BASELINE_ROUNDS_FACTOR if args.write_baseline else 1)
-            points = throughput.measure(targets, rounds, args.wrk_seconds)
             baseline = {} if args.write_baseline else read_baseline(args.baseline)
-            floor_cpu_share = throughput.summarize(points[FLOOR]).server_cpu
-            below = regressions(judged_throughput(points), gated(baseline))
-            if below and floor_cpu_share >= args.min_server_cpu:
-                # A slow spell of a shared machine can push one ratio down: what is
-                # still below after as many rounds again, with the floor, fails.
-                wanted = {FLOOR, *below}
-                again = [target for target in targets if target.name in wanted]
-                print(f"bench: below baseline: {'; '.join(below.values())}; measuring them again", flush=True)
-                throughput.measure_rounds(again, args.wrk_rounds, args.wrk_seconds, points)
+            points, rounds, floor_cpu_share, measured_again = measure_throughput(targets, args, baseline)
             wrk_floor.stop()
             limit.stop()
         with phase(phases, "readers under writes"):
@@ -456,7 +439,6 @@ def measure(args, locust_args):
     finally:
         if limit is not None:
             limit.stop()
-        lab.cleanup()
         workdir.cleanup()
 
     cost_ratios = throughput.ratios_to_floor(points, FLOOR, LIMIT, throughput.per_cpu_second)
@@ -466,10 +448,7 @@ def measure(args, locust_args):
         "floor": {**floor_sampler.figures(), **floor_processes, "mix_cpu": floor_cpu},
     }
     memory_figures["over_floor_mb"] = _difference(memory_figures["starpunk"]["peak"], memory_figures["floor"]["peak"])
-    judged = {
-        **judged_throughput(points),
-        **other_ratios(startup_figures, memory_figures, under_writes),
-    }
+    judged, below = judge(points, baseline, other_ratios(startup_figures, memory_figures, under_writes))
     return {
         "revision": git_revision(),
         "image": args.image,
@@ -515,11 +494,11 @@ def measure(args, locust_args):
         "ratios": throughput.ratios_to_floor(points, FLOOR, LIMIT),
         "cost_ratios": cost_ratios,
         "judged_ratios": judged,
-        "measured_again": sorted(below) if floor_cpu_share >= args.min_server_cpu else [],
+        "measured_again": measured_again,
         "baseline_judged": floor_cpu_share >= args.min_server_cpu,
         "floor_server_cpu": floor_cpu_share,
         "baseline_min_server_cpu": args.min_server_cpu,
-        "regressions": list(regressions(judged, gated(baseline)).values()),
+        "regressions": list(below.values()),
         "route_goals": ROUTES,
         "not_modified": NOT_MODIFIED,
         "saturation_p95_ms": SATURATION_P95_MS,
@@ -538,6 +517,28 @@ def measure(args, locust_args):
     }
 
 
+def measure_throughput(targets, args, baseline):
+    """Run wrk on targets; return the points, the rounds run, the floor's share of its core and what ran again.
+
+    When the floor had its core (--min-server-cpu), the routes below baseline are
+    measured again, with the floor, for as many rounds more: a slow spell of a
+    shared machine can push one ratio down; what is still below after that fails.
+    """
+    # A new baseline is taken over more rounds: its median is steadier than one run's.
+    rounds = args.wrk_rounds * (BASELINE_ROUNDS_FACTOR if args.write_baseline else 1)
+    points = throughput.measure(targets, rounds, args.wrk_seconds)
+    floor_cpu_share = throughput.summarize(points[FLOOR]).server_cpu
+    if floor_cpu_share < args.min_server_cpu:
+        return points, rounds, floor_cpu_share, []
+    _, below = judge(points, baseline)
+    if below:
+        wanted = {FLOOR, *below}
+        again = [target for target in targets if target.name in wanted]
+        print(f"bench: below baseline: {'; '.join(below.values())}; measuring them again", flush=True)
+        throughput.measure_rounds(again, args.wrk_rounds, args.wrk_seconds, points)
+    return points, rounds, floor_cpu_share, sorted(below)
+
+
 def measure_flood(site, note, routes, rounds):
     """Measure readers of routes quiet and under the Webmention flood; add what the flood left behind."""
     server_cpu_s = throughput.container_cpu_s(site.wrapped)
@@ -552,38 +553,25 @@ def measure_flood(site, note, routes, rounds):
 
 def measure_flood_only(args):
     """Seed a site as the full run does and measure only its readers quiet and under the flood; return the lines."""
-    # The engine set-up repeats main()'s and loadtests/workers.py's; testkit.site.standalone_lab is the one
-    # home it should move to (issue 21 left these three, which the flood work had just changed, as they were).
-    try:
-        client = connect()
-        local_image(client, args.image)
-    except EngineMissing as exc:
-        raise SystemExit(str(exc)) from None
-    sweep(client)
     args.out.mkdir(parents=True, exist_ok=True)
-    pinned = pin_to_client_core()
-    container_limits = {"nano_cpus": CPUS * 1_000_000_000, "mem_limit": f"{MEMORY_LIMIT_MB}m"}
-    if pinned:
-        container_limits["cpuset_cpus"] = str(SERVER_CORE)
-    lab = Lab(client, args.image, image_figures(client, args.image)["version"], runs.labels("load"))
+    container_limits = server_limits(pin_to_client_core())
     workers = {"WORKERS": str(args.workers)}
     site = None
-    try:
-        volume = lab.volume()
-        site = lab.site(data=volume, env=workers, **container_limits)
-        seed(site.sign_in(), SEED_NOTES)
-        site.stop()
-        # As in the full run: a new container on the seeded volume, in the host's network namespace.
-        site = lab.site(data=volume, env=workers, host_network=True, **container_limits)
-        note = newest_note(site)
-        routes = {"/": "/", "/note/<slug>": note, "/feed.xml": "/feed.xml"}
-        under_flood = measure_flood(site, note, routes, args.write_rounds)
-    except Exception:
-        if site is not None:
-            print(site.logs()[-4000:], file=sys.stderr)
-        raise
-    finally:
-        lab.cleanup()
+    with standalone_lab(args.image, "load") as lab:
+        try:
+            volume = lab.volume()
+            site = lab.site(data=volume, env=workers, **container_limits)
+            seed(site.sign_in(), SEED_NOTES)
+            site.stop()
+            # As in the full run: a new container on the seeded volume, in the host's network namespace.
+            site = lab.site(data=volume, env=workers, host_network=True, **container_limits)
+            note = newest_note(site)
+            routes = {"/": "/", "/note/<slug>": note, "/feed.xml": "/feed.xml"}
+            under_flood = measure_flood(site, note, routes, args.write_rounds)
+        except Exception:
+            if site is not None:
+                print(site.logs()[-4000:], file=sys.stderr)
+            raise
     lines = flood.flood_table({"under_flood": under_flood, "parameters": {"write_rounds": args.write_rounds}})
     (args.out / "flood.md").write_text("\n".join(lines))
     return "\n".join(lines)
@@ -591,33 +579,6 @@ def measure_flood_only(args):
 
 def _difference(a, b):
     return None if a is None or b is None else a - b
-
-
-def gated(baseline):
-    """Return the baseline ratios the gate judges: all but the floor's over nginx's, which is reported only.
-
-    StarPunk's code cannot move that one, and contention does: with a CPU hog on the server's core (issue 23)
-    nginx, a small host process, kept more of its speed per CPU-second than the floor's Python did, and the
-    ratio fell 24% with every StarPunk route within its bounds.
-    """
-    return {name: value for name, value in baseline.items() if name != LIMIT_RATIO}
-
-
-def judged_throughput(points):
-    """Return the throughput ratios the gate judges: per CPU-second of the server, each route's best round."""
-    return throughput.ratios_to_floor(points, FLOOR, LIMIT, throughput.per_cpu_second, pick=judged_ratio)
-
-
-def other_ratios(startup_figures, memory_figures, under_writes):
-    """Return the gate's ratios of start-up, memory and readers under writes, each "higher is better"."""
-    ratios = {STARTUP_RATIO: startup_figures["floor_ratio"]}
-    starpunk_peak, floor_peak = memory_figures["starpunk"]["peak"], memory_figures["floor"]["peak"]
-    if starpunk_peak and floor_peak:
-        ratios[MEMORY_RATIO] = floor_peak / starpunk_peak
-    judged = under_writes.get(str(WRITES_JUDGED_PER_S))
-    if judged:
-        ratios[WRITES_RATIO] = min(route["cost_ratio_to_quiet"] for route in judged["routes"].values())
-    return ratios
 
 
 def write_errors(report):

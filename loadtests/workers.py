@@ -35,7 +35,6 @@ from testkit.slowclients import SlowClientRun, Target
 
 from . import memory, throughput
 from .slowclients import IDLE_CONNECTIONS, health_behind_idle
-from .wrk import SERVER_CORE
 
 if TYPE_CHECKING:  # the engine's SDK is imported only to measure: the choice and the table are tested without it
     from testkit.site import Lab
@@ -202,39 +201,27 @@ def table(rows: list[dict[str, Any]], chosen: int | None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Measure every worker count, write and print the table, and name the count to make the default."""
-    from testkit import runs
-    from testkit.engine import EngineMissing, connect, local_image, sweep
-    from testkit.site import Lab
+    from testkit.site import standalone_lab
 
-    from .bench import CPUS, MEMORY_LIMIT_MB, SEED_NOTES, SEED_PHOTO_NOTES, pin_to_client_core, seed
+    from .bench import SEED_NOTES, SEED_PHOTO_NOTES, pin_to_client_core, seed, server_limits
     from .micropub import make_token, seed_tagged_photos
 
     args = parse_args(argv)
-    try:
-        client = connect()
-        local_image(client, args.image)
-    except EngineMissing as exc:
-        raise SystemExit(str(exc)) from None
-    sweep(client)
     args.out.mkdir(parents=True, exist_ok=True)
-    limits: dict[str, Any] = {"nano_cpus": CPUS * 1_000_000_000, "mem_limit": f"{MEMORY_LIMIT_MB}m"}
-    if pin_to_client_core():
-        limits["cpuset_cpus"] = str(SERVER_CORE)
-    version = client.images.get(args.image).labels.get("org.opencontainers.image.version")
-    lab = Lab(client, args.image, version, runs.labels("workers"))
+    limits = server_limits(pin_to_client_core())
     rows = []
-    with tempfile.TemporaryDirectory(prefix="starpunk-workers-") as workdir:
-        try:
-            volume = lab.volume()
-            site = lab.site(data=volume, host_network=True, **limits)
-            seed(site.sign_in(), SEED_NOTES)
-            token = make_token(site)
-            seed_tagged_photos(site, token, SEED_PHOTO_NOTES)
-            site.stop()
-            for count in args.counts:
-                rows.append(measure_count(lab, volume, count, token, args, Path(workdir), limits))
-        finally:
-            lab.cleanup()
+    with (
+        tempfile.TemporaryDirectory(prefix="starpunk-workers-") as workdir,
+        standalone_lab(args.image, "workers") as lab,
+    ):
+        volume = lab.volume()
+        site = lab.site(data=volume, host_network=True, **limits)
+        seed(site.sign_in(), SEED_NOTES)
+        token = make_token(site)
+        seed_tagged_photos(site, token, SEED_PHOTO_NOTES)
+        site.stop()
+        for count in args.counts:
+            rows.append(measure_count(lab, volume, count, token, args, Path(workdir), limits))
     chosen = choose(rows)
     text = table(rows, chosen)
     text += f"\n\nChosen: {chosen} worker(s)" if chosen else "\n\nNo worker count met every goal."

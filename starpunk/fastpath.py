@@ -29,13 +29,12 @@ answer (Flask's error page says why), and every address nobody offered.
 """
 
 import sqlite3
-import time
 from dataclasses import dataclass
 
 from werkzeug.http import parse_date, parse_etags, remove_entity_headers
 
 from . import db
-from .readercache import FAST_PATH_COPIES, ReaderCache, files_unchanged, plainly_a_reader
+from .readercache import FAST_PATH_COPIES, ReaderCache, ReaderCopy, plainly_a_reader
 from .store import generation_of
 
 OFFER_KEY = "starpunk.reader_copy"
@@ -44,30 +43,25 @@ MAX_COPIES = FAST_PATH_COPIES
 
 
 @dataclass(frozen=True)
-class Offer:
-    """The terms on which a view's answer may be repeated to readers without asking Flask."""
-
-    generation: int
-    etag: str
-    last_modified: object = None  # a datetime: If-Modified-Since is honoured (the feeds)
-    expires_at: float | None = None  # time.monotonic() after which the copy is not served
-    static_files: tuple = ()  # (absolute path, (mtime_ns, size) or None) of each static file linked
-
-
-@dataclass(frozen=True)
 class Copy:
-    """One address's answer, as it left Flask, and the terms of its reuse."""
+    """One address's answer, as it left Flask, and the terms of its reuse: the view's ReaderCopy.
 
-    offer: Offer
+    Not a second copy record: the terms are the page or feed cache's own
+    (generation, ETag, validators, expiry, static-file stamps); what the fast
+    path adds is the answer encoded as WSGI sends it, every header the app's
+    layers set included, so that it is given again with no work at all.
+    """
+
+    terms: ReaderCopy
     status: str
     headers: tuple
     not_modified_headers: tuple
     body: bytes
 
 
-def offer(environ, generation, etag, last_modified=None, expires_at=None, static_files=()):
-    """Let the fast path repeat this request's answer (if it is a 200 without cookies) while the terms hold."""
-    environ[OFFER_KEY] = Offer(generation, etag, last_modified, expires_at, tuple(static_files))
+def offer(environ, copy):
+    """Let the fast path repeat this request's answer (if it is a 200 without cookies) while copy is current."""
+    environ[OFFER_KEY] = copy
 
 
 def holds(environ, etag, last_modified=None):
@@ -95,9 +89,9 @@ class ReaderFastPath:
             return self.wsgi_app(environ, start_response)
         key = (environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""))
         copy = self.copies.get(key)
-        if copy is not None and self._current(copy.offer):
+        if copy is not None and self._current(copy.terms):
             self.copies.move_to_end(key)
-            if holds(environ, copy.offer.etag, copy.offer.last_modified):
+            if holds(environ, copy.terms.etag, copy.terms.last_modified):
                 start_response("304 NOT MODIFIED", list(copy.not_modified_headers))
                 return []
             start_response(copy.status, list(copy.headers))
@@ -106,8 +100,6 @@ class ReaderFastPath:
 
     def _current(self, terms):
         """Return True while a copy's terms hold; False sends the request to Flask, which renders again."""
-        if terms.expires_at is not None and time.monotonic() >= terms.expires_at:
-            return False
         conn = db.proven_held_connection(self.data_path)
         if conn is None:
             return False  # no held connection, or a changed file: Flask proves it
@@ -115,9 +107,7 @@ class ReaderFastPath:
             generation = generation_of(conn)
         except (sqlite3.Error, TypeError, ValueError):
             return False  # a missing or damaged database: Flask asks again and answers with its error page
-        if generation != terms.generation:
-            return False
-        return files_unchanged(terms.static_files)
+        return terms.is_current(generation)
 
     def _through_flask(self, key, environ, start_response):
         answer = {}

@@ -4,7 +4,6 @@ import json
 import re
 import time
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 
@@ -15,7 +14,7 @@ from werkzeug.http import http_date
 from . import fastpath, listing, store
 from .notes import permalink, published_tag
 from .pagecache import conditional_response, content_etag, is_reader
-from .readercache import FEED_COPIES, ReaderCache
+from .readercache import FEED_COPIES, ReaderCache, ReaderCopy
 from .render import render_markdown, summary
 from .responses import response_of
 
@@ -36,19 +35,6 @@ XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 NOT_XML_CHARS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 # RSS carries Atom's self link as <atom:link>, the prefix every reader expects.
 ET.register_namespace("atom", ATOM_NS)
-
-
-@dataclass(frozen=True)
-class CachedFeed:
-    """A rendered feed and the content generation it was rendered from."""
-
-    generation: int
-    built_at: float
-    body: bytes
-    etag: str
-    last_modified: datetime
-    # ETag aside, what every answer from this copy carries (Last-Modified, Cache-Control), made once.
-    headers: tuple[tuple[str, str], ...] = ()
 
 
 def _site_meta(kind, tag=None):
@@ -226,24 +212,25 @@ def _cached_feed(kind, tag=None):
     cache = current_app.extensions.setdefault("starpunk_feeds", ReaderCache())
     key = kind if tag is None else (kind, tag)
     entry = cache.get(key)
-    max_age = current_app.config["FEED_CACHE_SECONDS"]
-    if entry and entry.generation == store.content_generation() and time.monotonic() - entry.built_at < max_age:
+    if entry and entry.is_current(store.content_generation()):
         cache.move_to_end(key)
         return entry
+    max_age = current_app.config["FEED_CACHE_SECONDS"]
     generation, changed_at = store.content_state()
     updated = datetime.fromisoformat(changed_at)
     notes = listing.list_published(current_app.config["FEED_MAX_ITEMS"], tag=tag)
     body = render_feed(kind, notes, updated, tag)
-    entry = CachedFeed(
+    entry = ReaderCopy(
         generation=generation,
-        built_at=time.monotonic(),
-        body=body,
         etag=content_etag(body),
-        last_modified=updated,
+        body=body,
+        content_type=FORMATS[kind][1],
         headers=(
             ("Last-Modified", http_date(updated)),
             ("Cache-Control", f"public, max-age={max_age}"),
         ),
+        last_modified=updated,
+        expires_at=time.monotonic() + max_age,
     )
     return cache.keep(key, entry, MAX_CACHED_FEEDS)
 
@@ -253,16 +240,8 @@ def _feed_response(kind, tag=None):
     if is_reader() and not request.query_string:
         # The next readers of this feed are answered before Flask while it stands (fastpath.py); its
         # copies are keyed by the whole query string, which a feed never reads: only the bare one is kept.
-        fastpath.offer(
-            request.environ,
-            entry.generation,
-            entry.etag,
-            last_modified=entry.last_modified,
-            expires_at=entry.built_at + current_app.config["FEED_CACHE_SECONDS"],
-        )
-    return conditional_response(
-        entry.body, FORMATS[kind][1], entry.etag, entry.headers, last_modified=entry.last_modified
-    )
+        fastpath.offer(request.environ, entry)
+    return conditional_response(entry)
 
 
 @bp.get("/feed.xml")

@@ -13,7 +13,6 @@ query parameters its view reads: other parameters make no new copy.
 
 import functools
 import hashlib
-from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from flask import Response, current_app, request, session
@@ -24,7 +23,7 @@ from .readercache import (
     PAGE_COPIES,
     READER_METHODS,
     ReaderCache,
-    files_unchanged,
+    ReaderCopy,
     linked_static_files,
     plainly_a_reader,
 )
@@ -32,18 +31,6 @@ from .sessions import COOKIE_NAME
 
 MAX_CACHED_PAGES = PAGE_COPIES
 EXTENSION = "starpunk_pages"
-
-
-@dataclass(frozen=True)
-class CachedPage:
-    """A page's bytes as readers get them, and the content generation they were rendered from."""
-
-    generation: int
-    body: bytes
-    etag: str
-    content_type: str
-    # (path, (mtime, size)) of the static files it links to: an edited stylesheet gets its new address at once.
-    static_files: tuple = ()
 
 
 def content_etag(body):
@@ -66,16 +53,15 @@ def is_reader():
     return getattr(session, "sid", None) is None
 
 
-def conditional_response(body, content_type, etag, headers=(), last_modified=None):
-    """Return 304 (its validators, no body) when the request holds this version, else the body; nothing is rendered.
+def conditional_response(copy):
+    """Return 304 (its validators, no body) when the request holds this ReaderCopy, else its body; nothing is rendered.
 
-    headers are the (name, value) pairs both answers carry besides the ETag
-    (caching rules, Last-Modified).
+    Both answers carry the ETag and the copy's headers (caching rules, Last-Modified).
     """
-    fields = [("ETag", quote_etag(etag)), *headers]
-    if fastpath.holds(request.environ, etag, last_modified):
+    fields = [("ETag", quote_etag(copy.etag)), *copy.headers]
+    if fastpath.holds(request.environ, copy.etag, copy.last_modified):
         return Response(status=304, headers=fields)
-    return Response(body, headers=fields, content_type=content_type)
+    return Response(copy.body, headers=fields, content_type=copy.content_type)
 
 
 def reader_query(params):
@@ -105,26 +91,22 @@ def _cached_for_readers(view, params):
         query = reader_query(params)
         key = (request.path, query)
         page = pages.get(key)
-        if page is None or page.generation != generation or not files_unchanged(page.static_files):
+        if page is None or not page.is_current(generation):
             response = current_app.make_response(view(**kwargs))
             # Redirects and errors are rendered each time; a page that touched the session is not a reader's.
             if response.status_code != 200 or session.modified:
                 return response
             body = response.get_data()
-            static_files = linked_static_files()
-            page = CachedPage(generation, body, content_etag(body), response.content_type, static_files)
+            page = ReaderCopy(
+                generation, content_etag(body), body, response.content_type, static_files=linked_static_files()
+            )
             pages.keep(key, page, MAX_CACHED_PAGES)
         else:
             pages.move_to_end(key)
         # The next readers of this address are answered before Flask while the page stands (fastpath.py);
         # the fast path keys its copies by the whole query string, so only the canonical one is offered.
         if request.query_string == query.encode():
-            fastpath.offer(
-                request.environ,
-                page.generation,
-                page.etag,
-                static_files=page.static_files,
-            )
-        return conditional_response(page.body, page.content_type, page.etag)
+            fastpath.offer(request.environ, page)
+        return conditional_response(page)
 
     return wrapped

@@ -1,13 +1,17 @@
-"""What the three reader caches share: who a reader is, the static files a copy links to, and one bounded cache type.
+"""What the three reader caches share: who a reader is, one copy record, its static-file stamps, one bounded cache.
 
 The page cache (pagecache.py), the feed cache (feeds.py) and the fast path
-(fastpath.py) each keep readers' copies per worker. A copy is good while the
-content generation it was made from stands and the static files it links to
-are unchanged; each cache drops its least lately read copy past its bound.
+(fastpath.py) each keep readers' copies per worker. A copy (ReaderCopy) is good
+while the content generation it was made from stands, it has not expired (the
+feeds), and the static files it links to are unchanged; each cache drops its
+least lately read copy past its bound (ReaderCache).
 """
 
 import os
+import time
 from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
 
 from flask import g
 
@@ -28,6 +32,33 @@ def plainly_a_reader(environ):
     exists): only Flask can tell (pagecache.is_reader); the fast path leaves it to Flask.
     """
     return environ["REQUEST_METHOD"] in READER_METHODS and COOKIE_NAME not in environ.get("HTTP_COOKIE", "")
+
+
+@dataclass(frozen=True)
+class ReaderCopy:
+    """A reader's answer as the page and feed caches keep it, and the terms on which it may be given again.
+
+    The fast path takes a view's copy as the terms of the answer it repeats
+    (fastpath.offer); what it keeps besides is that answer as it left Flask
+    (fastpath.Copy: status, every header, the 304's headers).
+    """
+
+    generation: int  # the content generation (site_state) it was rendered from
+    etag: str
+    body: bytes = b""
+    content_type: str = ""
+    # ETag aside, what every answer from this copy carries (the feeds' Last-Modified and Cache-Control), made once.
+    headers: tuple[tuple[str, str], ...] = ()
+    last_modified: datetime | None = None  # If-Modified-Since is honoured (the feeds)
+    expires_at: float | None = None  # time.monotonic() from which it is not given (the feeds: FEED_CACHE_SECONDS)
+    # (absolute path, file_stamp) of each static file it links to: an edited stylesheet gets its new address at once.
+    static_files: tuple = ()
+
+    def is_current(self, generation):
+        """Return True while the copy may be given: unexpired, rendered from generation, its static files unchanged."""
+        if self.expires_at is not None and time.monotonic() >= self.expires_at:
+            return False
+        return generation == self.generation and files_unchanged(self.static_files)
 
 
 class ReaderCache(OrderedDict):

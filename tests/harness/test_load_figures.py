@@ -135,3 +135,23 @@ def test_new_ratios_are_judged_only_once_a_baseline_holds_them() -> None:
     """A ratio this run measured but the committed file lacks is not a failure; one the file holds is judged."""
     assert baseline.regressions({"startup: floor ÷ StarPunk (median)": 0.5}, {}, 0.20) == {}
     assert baseline.regressions({"memory": 0.5}, {"memory": 0.8}, 0.20)
+
+
+def test_the_gate_judges_routes_and_the_other_ratios_in_one_place() -> None:
+    """Each route's best round per CPU-second and the other ratios are judged; floor ÷ nginx is only reported.
+
+    The same judge() runs before the routes below baseline are measured again (routes only) and once all is in.
+    """
+    points = {
+        "floor": _rounds([1000, 1000]),
+        "nginx": _rounds([20000, 20000]),
+        "/": _rounds([1400, 1000]),
+        "/feed.xml": _rounds([900, 900]),
+    }
+    committed = {"/": 1.4, "/feed.xml": 1.2, baseline.MEMORY_RATIO: 0.8, baseline.LIMIT_RATIO: 0.9}
+    judged, below = baseline.judge(points, committed, {baseline.MEMORY_RATIO: 0.5})
+    assert judged == {"/": 1.4, "/feed.xml": 0.9, baseline.LIMIT_RATIO: 0.05, baseline.MEMORY_RATIO: 0.5}
+    assert sorted(below) == sorted(["/feed.xml", baseline.MEMORY_RATIO])
+    routes_only, below_routes = baseline.judge(points, {"/": 1.4, "/feed.xml": 1.2})
+    assert routes_only == {"/": 1.4, "/feed.xml": 0.9, baseline.LIMIT_RATIO: 0.05}
+    assert list(below_routes) == ["/feed.xml"]

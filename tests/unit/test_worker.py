@@ -5,8 +5,6 @@ import inspect
 import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from contextlib import ExitStack
@@ -20,7 +18,7 @@ from gunicorn.workers.base import Worker
 from gunicorn.workers.sync import StopWaiting, SyncWorker
 
 from starpunk.worker import GUNICORN_INTERNALS, Parked, SlowClientWorker
-from testkit.ports import free_port
+from testkit.local import LocalGunicorn
 from testkit.waiting import wait_for
 
 
@@ -106,6 +104,8 @@ def test_drain_is_bounded_in_time(listener, stopped_worker):
 
 SHORT_HEADER_SECONDS = 1.0
 SHORT_BODY_SECONDS = 1.5
+# util.close_graceful's default: how long Gunicorn (27) waits for a client to close after the answer.
+GUNICORN_CLOSE_LINGER_SECONDS = 2.0
 # Workers drain for at most DRAIN_SECONDS (1 s) on SIGTERM; Gunicorn itself waits graceful_timeout (30 s) for them.
 STOP_SECONDS = 10
 ECHO_APP = """
@@ -119,7 +119,7 @@ def app(environ, start_response):
 
 
 def _start_gunicorn(folder, settings):
-    """Start Gunicorn on the echo app with SlowClientWorker and these conf.py lines; return (process, port, log)."""
+    """Start Gunicorn on the echo app with SlowClientWorker and these conf.py lines; return the LocalGunicorn."""
     (folder / "echo.py").write_text(ECHO_APP)
     config = folder / "conf.py"
     config.write_text(
@@ -128,23 +128,13 @@ def _start_gunicorn(folder, settings):
         f"starpunk.worker.BODY_SECONDS = {SHORT_BODY_SECONDS}\n"
         "worker_class = 'starpunk.worker.SlowClientWorker'\ncontrol_socket_disable = True\n" + settings
     )
-    port = free_port()
-    log = folder / "gunicorn.log"
-    command = [sys.executable, "-m", "gunicorn", "-c", str(config), "-b", f"127.0.0.1:{port}"]
-    with log.open("wb") as out:
-        process = subprocess.Popen([*command, "--chdir", str(folder), "echo:app"], stdout=out, stderr=subprocess.STDOUT)
-    return process, port, log
+    return LocalGunicorn("echo:app", folder / "gunicorn.log", ["-c", str(config), "--chdir", str(folder)])
 
 
-def _stop_gunicorn(process, log):
+def _stop_gunicorn(server):
     """SIGTERM Gunicorn; fail with its log unless every process has exited within STOP_SECONDS."""
-    process.terminate()
-    try:
-        process.wait(STOP_SECONDS)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-        pytest.fail(f"Gunicorn did not stop within {STOP_SECONDS} s of SIGTERM; its log:\n{log.read_text()}")
+    if not server.stop(STOP_SECONDS):
+        pytest.fail(f"Gunicorn did not stop within {STOP_SECONDS} s of SIGTERM; its log:\n{server.logs()}")
 
 
 @pytest.fixture
@@ -157,12 +147,13 @@ def gunicorn(request, tmp_path):
     workers, timeout = getattr(request, "param", 2), 30
     if isinstance(workers, tuple):
         workers, timeout = workers
-    process, port, log = _start_gunicorn(tmp_path, f"workers = {workers}\ntimeout = {timeout}\n")
+    server = _start_gunicorn(tmp_path, f"workers = {workers}\ntimeout = {timeout}\n")
+    port = server.port
     try:
         wait_for(lambda: _get(port, timeout=1) == 200, timeout=20, what=f"Gunicorn answering on 127.0.0.1:{port}")
-        yield port, log
+        yield port, server.log
     finally:
-        _stop_gunicorn(process, log)
+        _stop_gunicorn(server)
 
 
 def _get(port, timeout=5.0):
@@ -287,8 +278,16 @@ def test_requests_answered_back_to_back_are_each_timed_from_their_own_start(guni
     which must time one request, not the batch a worker answers from one poll.
     """
     port, log = gunicorn
+    uploads_count = 6
+    # Each refusal holds the worker for its body deadline, then Gunicorn lingers on the closed connection
+    # (util.close_graceful) until this client closes its end. The worker may answer the six in another order
+    # than they are read here, so the first read may wait for the whole batch (the bound, on a busy machine).
+    batch_seconds = uploads_count * (SHORT_BODY_SECONDS + GUNICORN_CLOSE_LINGER_SECONDS)
     with ExitStack() as stack:
-        uploads = [stack.enter_context(socket.create_connection(("127.0.0.1", port), timeout=15)) for _ in range(6)]
+        uploads = [
+            stack.enter_context(socket.create_connection(("127.0.0.1", port), timeout=batch_seconds + 15))
+            for _ in range(uploads_count)
+        ]
         for sock in uploads:
             sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\n")  # incomplete headers: the worker parks them
         time.sleep(0.3)  # well inside the 1 s header deadline
@@ -306,14 +305,14 @@ def test_a_stop_sent_while_a_worker_boots_stops_it(tmp_path):
     the master's loop: it was lost, and Gunicorn waited graceful_timeout (30 s
     here) before killing the worker. post_fork holds the worker in that window.
     """
-    process, _, log = _start_gunicorn(
+    server = _start_gunicorn(
         tmp_path, "import time\nworkers = 1\ngraceful_timeout = 30\ndef post_fork(server, worker):\n    time.sleep(2)\n"
     )
     try:
-        wait_for(lambda: "Booting worker" in log.read_text(), timeout=20, what="the worker's fork")
+        wait_for(lambda: "Booting worker" in server.logs(), timeout=20, what="the worker's fork")
     finally:
-        _stop_gunicorn(process, log)
-    assert "Worker exiting" in log.read_text(), log.read_text()
+        _stop_gunicorn(server)
+    assert "Worker exiting" in server.logs(), server.logs()
 
 
 # --- The Gunicorn internals starpunk/worker.py relies on (GUNICORN_INTERNALS there) -------------------

@@ -35,9 +35,10 @@ RESULT_HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
 
 MAX_QUERY_CHARS = 200
 RESULTS_PAGE_SIZE = 20
-# Matches ranked together: a page costs scoring this many, whatever the archive holds (chosen by measurement,
-# docs/architecture.md). Readers page through a window RESULTS_PAGE_SIZE at a time, then on to the next window.
-RANKED_WINDOW = 100
+# Matches ranked together: a page costs highlighting and scoring this many (about 5 µs each), whatever the archive
+# holds. 50 keeps page 1 of a common word's search at 100,000 notes within 1.1 × its cost at 100 (100 was 1.2 ×;
+# docs/architecture.md). Readers page through a window RESULTS_PAGE_SIZE at a time, the owner ADMIN_PAGE_SIZE.
+RANKED_WINDOW = 50
 # BM25's constants, FTS5's own (k1 = 1.2, b = 0.75).
 BM25_K1, BM25_B = 1.2, 0.75
 # A note id in ?before=: ASCII digits without a leading zero, at most this many (paging.py's rule).
@@ -133,11 +134,14 @@ class Found:
     older: int | None
 
 
-def _score(content, tags, average_words):
-    """Return BM25's term-frequency and length parts for one match (its text highlighted by FTS5)."""
-    hits = content.count(MATCH_START) + tags.count(MATCH_START)
-    words = len(content.split()) + len(tags.split())
-    return hits * (BM25_K1 + 1) / (hits + BM25_K1 * (1 - BM25_B + BM25_B * words / average_words))
+def _score(row, average_length):
+    """Return BM25's term-frequency and length parts for one match (its text highlighted by FTS5).
+
+    Length is counted in characters, not words: the score needs it only against the window's average.
+    """
+    hits = row["content"].count(MATCH_START) + row["tags"].count(MATCH_START)
+    length = len(row["content"]) + len(row["tags"])
+    return hits * (BM25_K1 + 1) / (hits + BM25_K1 * (1 - BM25_B + BM25_B * length / average_length))
 
 
 def snippet_of(content):
@@ -174,8 +178,8 @@ def find(text, page=1, page_size=RESULTS_PAGE_SIZE, before=None, readers=True, d
             (MATCH_START, MATCH_END, MATCH_START, MATCH_END, expression, before or NO_BOUND, RANKED_WINDOW + 1),
         ).fetchall()
     window = rows[:RANKED_WINDOW]
-    average = max(1.0, sum(len(row["content"].split()) + len(row["tags"].split()) for row in window) / max(1, len(window)))
-    ranked = sorted(window, key=lambda row: (-_score(row["content"], row["tags"], average), -row["id"]))
+    average = max(1.0, sum(len(row["content"]) + len(row["tags"]) for row in window) / max(1, len(window)))
+    ranked = sorted(window, key=lambda row: (-_score(row, average), -row["id"]))
     chosen = ranked[(page - 1) * page_size : page * page_size]
     snippets = {row["id"]: highlighted(snippet_of(row["content"])) for row in chosen}
     results = [(note, snippets[note["id"]]) for note in store.notes_by_id(db, [row["id"] for row in chosen])]

@@ -200,12 +200,12 @@ def index():
 
 
 def _search_results(query, show, kept):
-    """Render the owner's list as a page of the best matches of query, drafts included, window by window."""
+    """Render the owner's list as a page of the best matches of query, drafts included, paged as readers' searches are."""
     if "after" in request.args:
         abort(404, "No such page of notes.")
-    page, before = search.page_arg(ADMIN_PAGE_SIZE), search.before_arg()
+    page, before = search.page_arg(), search.before_arg()
     try:
-        found = search.find(query, page, ADMIN_PAGE_SIZE, before, readers=False, drafts_only=show == "drafts")
+        found = search.find(query, page, before, readers=False, drafts_only=show == "drafts")
         error = None
     except search.SearchTooCostly:
         found, error = search.Found([], False, None), "This search matched too much to rank in time. Add a word or two."

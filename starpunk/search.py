@@ -37,7 +37,7 @@ MAX_QUERY_CHARS = 200
 RESULTS_PAGE_SIZE = 20
 # Matches ranked together: a page costs highlighting and scoring this many (about 5 µs each), whatever the archive
 # holds. 50 keeps page 1 of a common word's search at 100,000 notes within 1.1 × its cost at 100 (100 was 1.2 ×;
-# docs/architecture.md). Readers page through a window RESULTS_PAGE_SIZE at a time, the owner ADMIN_PAGE_SIZE.
+# docs/architecture.md). Readers and the owner page through a window RESULTS_PAGE_SIZE at a time.
 RANKED_WINDOW = 50
 # BM25's constants, FTS5's own (k1 = 1.2, b = 0.75).
 BM25_K1, BM25_B = 1.2, 0.75
@@ -153,7 +153,7 @@ def snippet_of(content):
     return ("…" if start else "") + " ".join(words[start:end]) + ("…" if end < len(words) else "")
 
 
-def find(text, page=1, page_size=RESULTS_PAGE_SIZE, before=None, readers=True, drafts_only=False):
+def find(text, page=1, before=None, readers=True, drafts_only=False):
     """Return the Found page of the RANKED_WINDOW newest notes holding every word of text (older than before).
 
     readers: published, undeleted notes only; else the owner's undeleted
@@ -180,11 +180,11 @@ def find(text, page=1, page_size=RESULTS_PAGE_SIZE, before=None, readers=True, d
     window = rows[:RANKED_WINDOW]
     average = max(1.0, sum(len(row["content"]) + len(row["tags"]) for row in window) / max(1, len(window)))
     ranked = sorted(window, key=lambda row: (-_score(row, average), -row["id"]))
-    chosen = ranked[(page - 1) * page_size : page * page_size]
+    chosen = ranked[(page - 1) * RESULTS_PAGE_SIZE : page * RESULTS_PAGE_SIZE]
     snippets = {row["id"]: highlighted(snippet_of(row["content"])) for row in chosen}
     results = [(note, snippets[note["id"]]) for note in store.notes_by_id(db, [row["id"] for row in chosen])]
     older = window[-1]["id"] if len(rows) > RANKED_WINDOW else None
-    return Found(results, len(ranked) > page * page_size, older)
+    return Found(results, len(ranked) > page * RESULTS_PAGE_SIZE, older)
 
 
 def search_text():
@@ -195,9 +195,9 @@ def search_text():
     return text.strip()
 
 
-def page_arg(page_size):
-    """Return ?page= (1 when absent), a page of a window at page_size; 404 for anything else."""
-    raw, last = request.args.get("page", "1"), -(-RANKED_WINDOW // page_size)
+def page_arg():
+    """Return ?page= (1 when absent), a page of a window, RESULTS_PAGE_SIZE a page; 404 for anything else."""
+    raw, last = request.args.get("page", "1"), -(-RANKED_WINDOW // RESULTS_PAGE_SIZE)
     if not (raw.isascii() and raw.isdigit()) or raw.startswith("0") or len(raw) > len(str(last)) or int(raw) > last:
         abort(404, "No such page of results.")
     return int(raw)
@@ -228,14 +228,14 @@ def page_links(endpoint, found, page, before, **kept):
 @bp.get("/search")
 def search():
     """Show the published notes holding every word of ?q=, best first, RESULTS_PAGE_SIZE a page, window by window."""
-    text, page, before = search_text(), page_arg(RESULTS_PAGE_SIZE), before_arg()
+    text, page, before = search_text(), page_arg(), before_arg()
     if not text:
         return render_template("search.html", query="", results=[], page=1, searched=False), RESULT_HEADERS
     limited = throttle.refused_for_rate("search", SEARCHES_PER_MINUTE, "Too many searches came from your address.")
     if limited is not None:
         return limited
     try:
-        found = find(text, page, RESULTS_PAGE_SIZE, before)
+        found = find(text, page, before)
     except SearchTooCostly:
         message = "This search matched too much to rank in time. Add a word or two and try again."
         page_html = render_template("search.html", query=text, results=[], page=page, searched=True, error=message)

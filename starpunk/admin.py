@@ -200,7 +200,7 @@ def index():
 
 
 def _search_results(query, show, kept):
-    """Render the owner's list as a page of the best matches of query, drafts included, paged as readers' searches are."""
+    """Render the owner's list as a page of the best matches of query, drafts included, paged as /search is."""
     if "after" in request.args:
         abort(404, "No such page of notes.")
     page, before = search.page_arg(), search.before_arg()

@@ -26,6 +26,7 @@ from markupsafe import Markup, escape
 
 from . import store, throttle
 from .db import get_db
+from .paging import MAX_ID_DIGITS
 from .store import PUBLIC
 
 bp = Blueprint("search", __name__)
@@ -36,19 +37,17 @@ RESULT_HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
 MAX_QUERY_CHARS = 200
 RESULTS_PAGE_SIZE = 20
 # Matches ranked together: a page costs highlighting and scoring this many (about 5 µs each), whatever the archive
-# holds. 50 keeps page 1 of a common word's search at 100,000 notes within 1.1 × its cost at 100 (100 was 1.2 ×;
-# docs/architecture.md). Readers and the owner page through a window RESULTS_PAGE_SIZE at a time.
+# holds. 50 keeps page 1 of a common word's search at 100,000 notes within 1.1 × its cost at 100 (100: 1.26 ×;
+# docs/changes/unreleased.md, issue 28). Readers and the owner page through a window RESULTS_PAGE_SIZE at a time.
 RANKED_WINDOW = 50
 # BM25's constants, FTS5's own (k1 = 1.2, b = 0.75).
 BM25_K1, BM25_B = 1.2, 0.75
-# A note id in ?before=: ASCII digits without a leading zero, at most this many (paging.py's rule).
-MAX_ID_DIGITS = 18
 # SQLite virtual-machine steps a search may take (about a tenth of a second's work on one core), and how
 # often the progress handler counts them.
 MAX_SEARCH_STEPS = 20_000_000
 PROGRESS_INTERVAL = 10_000
 SEARCHES_PER_MINUTE = 30
-# Snippets come back from SQLite with these around each match (private-use characters), then escaped here.
+# Highlighted text comes back from SQLite with these around each match (private-use characters), escaped here.
 MATCH_START, MATCH_END = "\ue000", "\ue001"
 CONTROL = re.compile("[\x00-\x1f\x7f]")
 MARKERS = re.compile(f"([{MATCH_START}{MATCH_END}])")

@@ -180,12 +180,12 @@ def index():
     if show not in {"all", "drafts"}:
         abort(404, "No such list of notes.")
     query = search.search_text()
-    before, after = _note_id_arg("before"), _note_id_arg("after")
-    if (before is not None) + (after is not None) + bool(query) > 1:
-        abort(404, "No such page of notes.")
     kept = {} if show == "all" else {"show": show}
     if query:
         return _search_results(query, show, kept)
+    before, after = _note_id_arg("before"), _note_id_arg("after")
+    if before is not None and after is not None:
+        abort(404, "No such page of notes.")
     notes, newer, older = store.owner_page(ADMIN_PAGE_SIZE, before, after, drafts_only=show == "drafts")
     return render_template(
         "admin/index.html",
@@ -200,22 +200,31 @@ def index():
 
 
 def _search_results(query, show, kept):
-    """Render the owner's list as the ADMIN_PAGE_SIZE best matches of query, drafts included."""
+    """Render the owner's list as a page of the best matches of query, drafts included, paged as /search is."""
+    if "after" in request.args:
+        abort(404, "No such page of notes.")
+    page, before = search.page_arg(), search.before_arg()
     try:
-        found = search.find(query, ADMIN_PAGE_SIZE, readers=False, drafts_only=show == "drafts")
+        found = search.find(query, page, before, readers=False, drafts_only=show == "drafts")
         error = None
     except search.SearchTooCostly:
-        found, error = [], "This search matched too much to rank in time. Add a word or two."
+        found, error = search.Found([], False, None), "This search matched too much to rank in time. Add a word or two."
+    if page > 1 and not found.results:
+        abort(404, "No such page of results.")
+    links = search.page_links("admin.index", found, page, before, q=query, **kept)
     return render_template(
         "admin/index.html",
-        notes=[note for note, _ in found],
-        snippets=[snippet for _, snippet in found],
+        notes=[note for note, _ in found.results],
+        snippets=[snippet for _, snippet in found.results],
         show=show,
         query=query,
         search_error=error,
-        first_page=True,
-        newer_url=None,
-        older_url=None,
+        first_page=page == 1 and before is None,
+        newer_url=links["prev_url"],
+        older_url=links["next_url"],
+        older_matches_url=links["older_url"],
+        ranked_window=search.RANKED_WINDOW,
+        newest_url=links["newest_url"],
         tokens=tokens.list_tokens(),
     )
 

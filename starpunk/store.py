@@ -321,6 +321,14 @@ def _one(db, row):
     return with_attachments(db, [row])[0] if row is not None else None
 
 
+def notes_by_id(db, ids):
+    """Return the notes with these ids that exist, in the order given, with their attachments."""
+    marks = ", ".join("?" * len(ids))
+    rows = db.execute(f"SELECT {NOTE_COLUMNS} FROM notes WHERE id IN ({marks})", ids).fetchall() if ids else []
+    by_id = {row["id"]: row for row in rows}
+    return with_attachments(db, [by_id[note_id] for note_id in ids if note_id in by_id])
+
+
 def get_note(note_id, include_deleted=False):
     """Return the note with this id, or None."""
     sql = f"SELECT {NOTE_COLUMNS} FROM notes WHERE id = ?"

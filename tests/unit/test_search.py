@@ -200,20 +200,106 @@ def test_results_page_at_their_size(client, note, monkeypatch, found, next_page)
         assert len(results(second)) == 1 and 'href="/search?q=paged&amp;page=1"' in second.text
 
 
-@pytest.mark.parametrize("page", ["0", "abc", str(search.MAX_RESULT_PAGES + 1), "²", "01", "", "9" * 30])
-def test_result_pages_past_the_bound_are_404(client, note, page):
-    """Readers page through at most MAX_RESULT_PAGES pages of results."""
+@pytest.mark.parametrize(
+    "query",
+    [f"page={page}" for page in ("0", "abc", str(search.RANKED_WINDOW // search.RESULTS_PAGE_SIZE + 2), "²", "01", "")]
+    + [f"before={before}" for before in ("0", "abc", "01", "²", "", "9" * 19)],
+)
+def test_pages_and_windows_past_the_bounds_are_404(client, note, query):
+    """A page past a window's last, or a ?before= that is no note id, is a 404, not a search."""
     note("bounded")
-    assert client.get(f"/search?q=bounded&page={page}").status_code == 404
+    assert client.get(f"/search?q=bounded&{query}").status_code == 404
 
 
-def test_the_last_result_page_has_no_next_link(client, note, monkeypatch):
-    """Page MAX_RESULT_PAGES is the last, however many notes match."""
-    monkeypatch.setattr(search, "RESULTS_PAGE_SIZE", 1)
-    for n in range(search.MAX_RESULT_PAGES + 1):
+def _next_link(html):
+    import html as markup
+    import re
+
+    found = re.search(r'<a rel="next" href="([^"]+)"', html)
+    return markup.unescape(found.group(1)) if found else None
+
+
+def crawl(client, address):
+    """Follow rel="next" from address to the end; return every result's snippet text, page by page in order."""
+    seen, pages = [], 0
+    while address is not None:
+        response = client.get(address)
+        assert response.status_code == 200
+        seen += results(response)
+        address, pages = _next_link(response.text), pages + 1
+        assert pages < 100, "paging never ends"
+    return seen
+
+
+@pytest.fixture
+def windows(monkeypatch, app, note):
+    """Return the notes of an archive searched in windows of 5, 2 results a page: published, drafts, deleted, others."""
+    monkeypatch.setattr(search, "RANKED_WINDOW", 5)
+    monkeypatch.setattr(search, "RESULTS_PAGE_SIZE", 2)
+    kinds = {"published": [], "draft": [], "deleted": []}
+    for n in range(23):
+        kind = "draft" if n % 7 == 3 else "deleted" if n % 11 == 5 else "published"
+        made = note(f"match or not, {kind} number {n}" + " match" * (n % 4), published=kind != "draft")
+        kinds[kind].append(made["content"])
+        note(f"unrelated words {n}")
+    with app.app_context():
+        for content in kinds["deleted"]:
+            store.delete_note(next(n for n in store.list_all() if n["content"] == content)["id"])
+    return kinds
+
+
+@pytest.mark.parametrize("query", ["match", "MATCH or", '-match* "OR"'])
+def test_every_published_match_is_reachable_exactly_once(client, windows, query):
+    """Paging on through windows and their pages lists each published match once, and no draft or deleted note."""
+    from urllib.parse import urlencode
+
+    seen = crawl(client, "/search?" + urlencode({"q": query}))
+    assert sorted(seen) == sorted(windows["published"]) and len(seen) == len(set(seen))
+
+
+def test_the_owner_reaches_every_match_drafts_too(owner, windows):
+    """The owner's search pages through windows the same way: drafts included, deleted notes not."""
+    seen = crawl(owner, "/admin?q=match")
+    assert sorted(seen) == sorted(windows["published"] + windows["draft"]) and len(seen) == len(set(seen))
+    drafts = crawl(owner, "/admin?q=match&show=drafts")
+    assert sorted(drafts) == sorted(windows["draft"])
+
+
+def test_a_window_is_ranked_and_the_next_one_holds_the_older_matches(client, note, monkeypatch):
+    """The best match of the newest RANKED_WINDOW comes first; an older, better one leads the next window."""
+    monkeypatch.setattr(search, "RANKED_WINDOW", 3)
+    note("best best best best match, the oldest")
+    note("a weaker match with many other words that dilute it: best")
+    note("best best, second best")
+    for n in range(2):
+        note(f"a weaker match number {n}, with many other words that dilute it: best")
+    first = client.get("/search?q=best")
+    assert results(first)[0] == "best best, second best" and len(results(first)) == 3
+    assert "Older matches" in first.text and 'rel="next"' in first.text
+    older = client.get(_next_link(first.text))
+    assert results(older) == ["best best best best match, the oldest", results(older)[1]] and len(results(older)) == 2
+    assert "Older matches" not in older.text and 'href="/search?q=best">Newest matches' in older.text
+
+
+def test_the_last_page_of_a_window_leads_to_older_matches(client, note, monkeypatch):
+    """Inside a window rel=next is its next page; on its last page, the next window; Older matches on every page."""
+    monkeypatch.setattr(search, "RANKED_WINDOW", 4)
+    monkeypatch.setattr(search, "RESULTS_PAGE_SIZE", 2)
+    for n in range(5):
         note(f"many {n}")
-    last = client.get(f"/search?q=many&page={search.MAX_RESULT_PAGES}")
-    assert last.status_code == 200 and 'rel="next"' not in last.text
+    first, last = client.get("/search?q=many"), client.get("/search?q=many&page=2")
+    assert _next_link(first.text) == "/search?q=many&page=2" and "Older matches" in first.text
+    assert _next_link(last.text).startswith("/search?q=many&before=")
+    assert client.get("/search?q=many&page=3").status_code == 404
+
+
+def test_a_snippet_starts_just_before_the_first_match():
+    """Long text is cut around its first match, with an ellipsis where it was cut."""
+    words = [f"w{n}" for n in range(100)]
+    words[50] = search.MATCH_START + "needle" + search.MATCH_END
+    snippet = search.snippet_of(" ".join(words))
+    assert snippet.startswith("…w46 ") and snippet.endswith("…") and len(snippet.split()) == search.SNIPPET_WORDS
+    assert search.snippet_of("short " + words[50]) == "short " + words[50]
 
 
 def test_search_pages_are_kept_by_no_cache_and_no_crawler(app, client):
@@ -252,10 +338,12 @@ def test_the_owner_search_past_its_budget_says_so(owner, note, monkeypatch):
     assert "matched too much" in owner.get("/admin?q=budget").text
 
 
-@pytest.mark.parametrize("query", ["q=plan&before=5", "q=plan&after=5", "q=" + "a" * 201])
-def test_the_owner_search_is_one_page(owner, query):
-    """A search is not paged by note id, and is bounded like readers' searches."""
-    assert owner.get("/admin?" + query).status_code in (400, 404)
+@pytest.mark.parametrize(
+    ("query", "status"), [("q=plan&after=5", 404), ("q=plan&page=9", 404), ("q=" + "a" * 201, 400)]
+)
+def test_the_owner_search_is_paged_by_window_only(owner, query, status):
+    """A search is not paged by ?after=, only through its windows, and is bounded like readers' searches."""
+    assert owner.get("/admin?" + query).status_code == status
 
 
 def test_the_anonymous_cannot_search_drafts(client, note):
@@ -295,18 +383,6 @@ def test_search_survives_backup_and_restore(app, client, note, tmp_path):
         {"DATA_PATH": str(elsewhere), "ADMIN_ME": ADMIN_ME, "SESSION_SECRET": SESSION_SECRET}
     ).test_client()
     assert len(results(restored.get("/search?q=backed+safe"))) == 1
-
-
-@pytest.mark.parametrize(("older", "found"), [(0, True), (1, False)])
-def test_only_the_newest_matches_are_ranked(client, note, monkeypatch, older, found):
-    """A note among the newest MAX_RANKED_MATCHES matches can be the best; one older than them is not ranked."""
-    monkeypatch.setattr(search, "MAX_RANKED_MATCHES", 3)
-    note("best best best best match, the oldest")
-    for n in range(2 + older):
-        note(f"a weaker match number {n}, with many other words that dilute it: best")
-    listed = results(client.get("/search?q=best"))
-    assert len(listed) == 3
-    assert (listed[0] == "best best best best match, the oldest") == found
 
 
 def test_each_search_landmark_has_its_own_name(owner):

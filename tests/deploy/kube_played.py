@@ -12,7 +12,7 @@ import json
 import os
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -110,20 +110,27 @@ def sweep(run: str | None = None) -> None:
 
 @contextmanager
 def play(
-    image: str, labels: dict[str, str], folder: Path, secret: dict[str, str], wait: bool = True
+    image: str,
+    labels: dict[str, str],
+    folder: Path,
+    secret: dict[str, str],
+    wait: bool = True,
+    plan_of: Callable[[str, str, int, dict[str, str]], Played] = Played,
 ) -> Iterator[PlayedSite]:
-    """Play the manifests with Podman.
+    """Play the manifests with Podman (plan_of: the base's, or another variant of them).
 
-    The secret as a Podman secret, the claim once, then the ConfigMap and Deployment.
+    The secrets as Podman secrets, the claim once, then the ConfigMap and Deployment.
     """
-    plan = Played(f"starpunk-kube-{uuid.uuid4().hex[:10]}", image, free_port(), labels)
+    plan = plan_of(f"starpunk-kube-{uuid.uuid4().hex[:10]}", image, free_port(), labels)
     site = PlayedSite(plan, folder)
     label_args = cli.label_args(labels)
+    named = {plan.secret_name: secret, **plan.secrets()}
     try:
-        secret_file = folder / "secret.json"
-        secret_file.write_text(podman_secret(secret))
-        site.podman("secret", "create", *label_args, plan.secret_name, str(secret_file))
-        secret_file.unlink()
+        for name, values in named.items():
+            secret_file = folder / "secret.json"
+            secret_file.write_text(podman_secret(values))
+            site.podman("secret", "create", *label_args, name, str(secret_file))
+            secret_file.unlink()
         claim = folder / "claim.yaml"
         claim.write_text(plan.claim_yaml())
         site.podman("kube", "play", str(claim))
@@ -131,4 +138,5 @@ def play(
     finally:
         site.remove()
         site.podman("volume", "rm", "--force", plan.claim_name, check=False)
-        site.podman("secret", "rm", plan.secret_name, check=False)
+        for name in named:
+            site.podman("secret", "rm", name, check=False)

@@ -27,6 +27,7 @@ from harness.kube import (
     KUSTOMIZATION,
     MANIFESTS,
     Played,
+    PlayedReplicated,
     find,
     ingress_nginx_site,
     kustomization,
@@ -40,7 +41,11 @@ from harness.kube import (
 from harness.podman import podman
 from harness.proxy import NGINX_CACHE, nginx_main_conf
 from testkit import runs
+from testkit.objectstore import ObjectStore
 from testkit.ports import free_port
+from testkit.replica import ReplicatedSite
+from testkit.samples import png, publish_with_photos
+from testkit.site import Lab
 from testkit.waiting import wait_for
 from testkit.web import TIMEOUT, plain_session
 from tests.deploy.kube_played import SUITE, PlayedSite, play, sweep
@@ -54,6 +59,7 @@ MEBIBYTE = 1024 * 1024
 # About a second of micro-cache, plus room for a busy machine.
 CACHE_FRESH_TIMEOUT = 5.0
 OWNER_MARKER = "Sign out"
+MEDIA = re.compile(r"/media/[0-9a-f]{32}\.png")
 
 
 @pytest.fixture(scope="module")
@@ -270,6 +276,51 @@ def test_note_survives_kube_down_and_play(played: PlayedSite) -> None:
     played.start()
     assert text in played.get(f"/note/{slug}").text
     assert slug in played.sign_in().notes()
+
+
+def test_the_replicated_pod_restores_the_bucket_before_it_serves(
+    podman_ready: tuple[str, dict[str, str]],
+    lab: Lab,
+    objectstore: ObjectStore,
+    sidecar_image: str,
+    tmp_path: Path,
+) -> None:
+    """deploy/kubernetes-replication/ played on an empty claim: the restore init container brings back a site from
+    the bucket (a note and its photo, written by a site whose volume is gone), the pod serves it and replicates on."""
+    path = f"kube-{secrets.token_hex(4)}"
+    lost = ReplicatedSite(lab, sidecar_image, objectstore, path).start()
+    assert lost.site is not None
+    content = f"Written before the machine was lost ({secrets.token_hex(3)})"
+    photo = png(40, 30, (120, 60, 200))
+    publish_with_photos(lost.site.sign_in(), content, [(photo, content)])
+    lost.wait_replicated()
+    lost.destroy()
+
+    sidecar, copied = podman_image(sidecar_image)
+
+    def replicated_plan(name: str, image: str, port: int, labels: dict[str, str]) -> Played:
+        return PlayedReplicated(name, image, port, labels, sidecar, objectstore.litestream_env(path))
+
+    fresh = {key: secrets.token_hex(32) for key in find("Secret")["stringData"]}
+    try:
+        with play(*podman_ready, tmp_path, fresh, plan_of=replicated_plan) as site:
+            restore = site.podman("logs", f"{site.played.name}-pod-0-restore", check=False)
+            said = site.logs()
+            assert "restored this site from a copy of its database" in said, f"{said}\nrestore: {restore.stderr}"
+            home = site.get("/").text
+            assert content in home
+            (media,) = set(MEDIA.findall(home))
+            assert site.get(media).content == photo, "the restored photo's bytes differ"
+            wait_for(
+                lambda: site.get("/health").json().get("replication", {}).get("status"),
+                "the played sidecar's replica ok",
+                30,
+                0.2,
+                lambda status: status == "ok",
+            )
+    finally:
+        if copied:
+            podman("rmi", sidecar, check=False)
 
 
 def test_the_secret_placeholder_is_refused(podman_ready: tuple[str, dict[str, str]], tmp_path: Path) -> None:

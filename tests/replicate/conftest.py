@@ -12,6 +12,19 @@ from testkit.replica import ReplicatedSite
 from testkit.site import Lab
 
 REPORTS = Path(__file__).resolve().parents[2] / "build" / "reports" / "replicate"
+# `nox -s replicate` runs the suite on two pytest-xdist workers (`-n 2 --dist loadgroup`), each with its own
+# SeaweedFS: one takes the store's minute-long outage and the short restores, the other the disaster
+# rounds and the large site's fill, which need the CPU and never share it with each other.
+BESIDE_THE_OUTAGE = {"test_outage.py", "test_restore.py", "test_manifests.py"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Put each test in its worker's group when the suite runs on pytest-xdist's workers."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        group = "outage" if item.path.name in BESIDE_THE_OUTAGE else "writes"
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")

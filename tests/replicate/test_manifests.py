@@ -1,8 +1,8 @@
 """The replicated deployments: deploy/kubernetes-replication/ (restore init container, sidecar) and compose's profile.
 
 Rendered with `kubectl kustomize` and validated offline against the oldest and
-newest Kubernetes schemas the kube session uses; the pod is not played here
-(`nox -s kube` plays the base, and Podman has no init-container ordering to prove).
+newest Kubernetes schemas the kube session uses; `nox -s kube` plays the overlay
+with Podman (tests/deploy/test_kube.py: the init container's restore, then the pod).
 """
 
 import shutil

@@ -175,7 +175,7 @@ def test_the_replica_is_ok_when_it_holds_the_position_litestream_just_read(lites
         "txid": 7,
         "replicated_txid": 7,
     }
-    assert Litestream.synced == [{"path": "/data/starpunk.db"}]  # no timeout: Litestream never cancels its sync
+    assert Litestream.synced == [{"path": "/data/starpunk.db"}]  # no timeout: its end would drop Litestream's read lock
 
 
 def test_a_fresh_sync_is_not_ok_while_the_newest_write_is_not_uploaded(litestream):

@@ -73,8 +73,10 @@ def warm_up(app):
     Its cost is that of the first pages it renders, whatever the archive's
     size: every list reads a page by keyset (paging.py), never a count.
     """
+    from werkzeug.test import Client  # Werkzeug's own client: Flask's test_client would import click's and pdb
+
     started = time.monotonic()
-    client = app.test_client()
+    client = Client(app)
     for path in WARM_UP_PATHS:
         response = client.get(path)
         if path == "/" and response.status_code == 200:

@@ -7,7 +7,6 @@ from datetime import datetime, timedelta, timezone
 from http.client import HTTPException
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlencode, urlsplit
-from urllib.request import Request, urlopen
 
 import click
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
@@ -133,6 +132,8 @@ def callback():
         "redirect_uri": _redirect_uri(),
         "code_verifier": pending["verifier"],
     }
+    from urllib.request import Request, urlopen  # only the IndieLogin exchange needs it: not at start-up
+
     exchange = Request(
         f"{current_app.config['INDIELOGIN_URL']}/auth",
         data=urlencode(form).encode(),

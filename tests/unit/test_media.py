@@ -5,6 +5,7 @@ import os
 import re
 
 import pytest
+from flask import request
 from PIL import ExifTags, Image
 
 from starpunk import media, scrub
@@ -348,3 +349,98 @@ def test_each_exif_orientation_gives_the_displayed_size(app, orientation):
 def test_the_gps_directory_tag_is_pillows():
     """scrub names the GPS directory's tag without importing Pillow at start: it is the one Pillow knows."""
     assert scrub.GPS_IFD == ExifTags.IFD.GPSInfo
+
+
+def test_the_refusal_names_the_accepted_types_in_one_sentence(app):
+    """Anything not accepted is refused with the sentence the author sees, word for word."""
+    with pytest.raises(UnsupportedMedia) as refused:
+        save(app, image_bytes("BMP"))
+    assert str(refused.value) == "Only JPEG, PNG, GIF and WebP photos are accepted; this file is none of them."
+    assert refused.value.status == 415
+
+
+def test_only_the_four_accepted_decoders_ever_read_an_upload(app, monkeypatch):
+    """Pillow is told which formats to try: no other decoder (another attack surface) is handed the bytes."""
+    Image = media.pillow()  # noqa: N806 (Pillow's module name)
+    asked = []
+
+    def accept(prefix):
+        asked.append(prefix[:4])
+        return False
+
+    monkeypatch.setattr(Image, "ID", ["PROBE", *Image.ID])
+    monkeypatch.setitem(Image.OPEN, "PROBE", (None, accept))
+    for image_format in ("JPEG", "BMP"):
+        data = image_bytes(image_format)
+        if image_format == "JPEG":
+            save(app, data)
+        else:
+            with pytest.raises(UnsupportedMedia):
+                save(app, data)
+    assert asked == []
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_a_photo_pillow_only_warns_about_is_stored(app):
+    """Only the decompression-bomb warning refuses a photo: another (an EXIF block cut short) does not."""
+    exif = gps_exif()
+    exif[ExifTags.Base.ImageDescription] = "x" * 200
+    data = image_bytes("JPEG", exif=exif)
+    start = data.index(b"Exif\x00\x00") - 2
+    length = int.from_bytes(data[start : start + 2], "big")
+    cut = (
+        data[:start]
+        + (length - 150).to_bytes(2, "big")
+        + data[start + 2 : start + length - 150]
+        + data[start + length :]
+    )
+    with pytest.warns(UserWarning), Image.open(io.BytesIO(cut)) as image:
+        image.getexif()  # the warning this photo makes Pillow give
+    stored = save(app, cut)
+    assert (stored.width, stored.height) == (40, 30)
+
+
+def test_discarding_a_file_already_gone_is_no_error(app):
+    """discard is called after a failed save: a name whose file is missing is passed over, the others removed."""
+    stored = save(app, image_bytes("PNG"))
+    with app.test_request_context():
+        media.discard(["0123456789abcdef0123456789abcdef.png", stored.name])
+    assert stored_files(app) == []
+
+
+def test_a_database_refusing_to_forget_discarded_copies_is_logged(app, monkeypatch, caplog):
+    """When the copies cannot be removed (a full disk), the files still go and a warning names the count and error."""
+    import sqlite3
+
+    from starpunk import mediacopies
+
+    def full(conn, names):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    stored = [save(app, image_bytes("PNG")), save(app, image_bytes("GIF"))]
+    monkeypatch.setattr(mediacopies, "forget", full)
+    with app.test_request_context():
+        media.discard([photo.name for photo in stored])
+    assert stored_files(app) == []
+    assert [record.getMessage() for record in caplog.records if record.levelname == "WARNING"] == [
+        "could not remove the database copies of 2 discarded photo(s): database or disk is full"
+    ]
+
+
+def test_a_view_marked_as_accepting_uploads_gets_the_larger_limit_only_when_its_predicate_says_so(make_app):
+    """@accepts_uploads(when=...) raises the body limit of a multipart request to its view while when() is true."""
+    app = make_app(MAX_CONTENT_LENGTH=1024, WTF_CSRF_ENABLED=False)  # the probe view has no form to carry a token
+    allowed = [False]
+
+    @media.accepts_uploads(when=lambda: allowed[0])
+    def upload_probe():
+        return str(len(request.files["photo"].read()))
+
+    app.add_url_rule("/upload-probe", view_func=upload_probe, methods=["POST"])
+    body = {"photo": (io.BytesIO(b"\0" * 4096), "a.png")}
+    client = app.test_client()
+    assert client.post("/upload-probe", **multipart(body)).status_code == 413
+    allowed[0] = True
+    body = {"photo": (io.BytesIO(b"\0" * 4096), "a.png")}
+    response = client.post("/upload-probe", **multipart(body))
+    assert (response.status_code, response.text) == (200, "4096")

@@ -444,3 +444,60 @@ def test_a_view_marked_as_accepting_uploads_gets_the_larger_limit_only_when_its_
     body = {"photo": (io.BytesIO(b"\0" * 4096), "a.png")}
     response = client.post("/upload-probe", **multipart(body))
     assert (response.status_code, response.text) == (200, "4096")
+
+
+def test_the_size_refusal_names_the_limit_in_mib(make_app):
+    """Over MEDIA_MAX_BYTES, the author is told the limit in whole MiB (10 MiB here)."""
+    app = make_app(MEDIA_MAX_BYTES=10 * 1024 * 1024)
+    with pytest.raises(MediaTooLarge) as refused:
+        save(app, b"\0" * (10 * 1024 * 1024 + 1))
+    assert str(refused.value) == "A photo can be at most 10 MB; this one is larger."
+
+
+def test_an_upload_stream_is_read_no_further_than_one_byte_past_the_limit(make_app):
+    """A stream is read once, for MEDIA_MAX_BYTES + 1 bytes at most: an over-long upload is never held whole."""
+    app = make_app(MEDIA_MAX_BYTES=4096)
+    asked = []
+
+    class Upload(io.BytesIO):
+        def read(self, size=-1):
+            asked.append(size)
+            return super().read(size)
+
+    with app.test_request_context(), pytest.raises(MediaTooLarge):
+        media.save_upload(Upload(b"\0" * 100_000))
+    assert asked == [4097]
+
+
+def test_an_empty_file_is_refused_with_its_own_sentence(app):
+    """An empty photo field is named as empty, not as an unknown type."""
+    with pytest.raises(UnsupportedMedia) as refused:
+        save(app, b"")
+    assert str(refused.value) == "The photo file is empty."
+
+
+def test_a_database_refusing_the_copy_is_told_in_one_sentence(app, monkeypatch):
+    """When the database refuses a photo's copy, the file goes too and the author reads why."""
+    import sqlite3
+
+    from starpunk import mediacopies
+
+    def full(conn, name, data):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(mediacopies, "keep", full)
+    with pytest.raises(MediaStorageError) as refused:
+        save(app, image_bytes("PNG"))
+    assert str(refused.value) == "The photo could not be saved (the database refused it); nothing was kept."
+    assert stored_files(app) == []
+
+
+def test_a_stored_photo_is_logged_with_its_name_type_size_and_bytes(app, caplog):
+    """Each stored photo leaves one log line: its name, content type, displayed size and stored bytes."""
+    import logging
+
+    caplog.set_level(logging.INFO)
+    stored = save(app, image_bytes("GIF", size=(20, 10)))
+    assert f"media {stored.name} stored (image/gif, 20x10, {stored.size_bytes} bytes)" in [
+        record.getMessage() for record in caplog.records
+    ]

@@ -430,3 +430,14 @@ def test_a_gif_cut_off_anywhere_is_kept_as_it_came(tail):
 def test_formats_without_a_scrubber_are_returned_as_they_came():
     """Only the four accepted formats are scrubbed; any other name gets its bytes back unchanged."""
     assert scrub.remove_location(b"BM not a photo", "BMP") == b"BM not a photo"
+
+
+def test_an_exif_block_over_32_kib_is_rewritten_with_its_true_length():
+    """Segment lengths are unsigned when written too: a 40 KiB EXIF block (a long description) loses only its GPS."""
+    exif = gps_exif()
+    exif[ExifTags.Base.ImageDescription] = "d" * 40_000
+    data = image_bytes("JPEG", exif=exif)
+    kept = scrub.remove_location(data, "JPEG")
+    assert locations(kept) == []
+    with Image.open(io.BytesIO(kept)) as image:
+        assert image.getexif()[ExifTags.Base.ImageDescription] == "d" * 40_000

@@ -501,3 +501,27 @@ def test_a_stored_photo_is_logged_with_its_name_type_size_and_bytes(app, caplog)
     assert f"media {stored.name} stored (image/gif, 20x10, {stored.size_bytes} bytes)" in [
         record.getMessage() for record in caplog.records
     ]
+
+
+def test_a_partial_upload_another_process_removed_first_is_passed_over(data_path, monkeypatch):
+    """Two containers starting on one volume race to remove the same files: one already gone stops nothing."""
+    folder = data_path / "media"
+    folder.mkdir(parents=True, exist_ok=True)
+    for digit in "0123":
+        (folder / f"{media.TEMP_PREFIX}{digit * 16}").write_bytes(b"half of a photo")
+    later = os.stat(folder).st_mtime + media.ABANDONED_AFTER_SECONDS + 1
+    real_stat = type(folder).stat
+    looked_at = []
+
+    def stat(path, *args, **kwargs):
+        if path.name.startswith(media.TEMP_PREFIX):
+            looked_at.append(path.name)
+        if looked_at == [path.name]:  # another process removes the first file listed before this look
+            path.unlink()
+            raise FileNotFoundError(2, "No such file or directory", str(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(type(folder), "stat", stat)
+    assert media.remove_abandoned_uploads(data_path, now=later) == 3
+    monkeypatch.undo()
+    assert list(folder.iterdir()) == []

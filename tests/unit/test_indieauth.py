@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import mf2py
 import pytest
 
-from starpunk import authcodes, tokens
+from starpunk import authcodes, throttle, tokens
 from testkit.micropub_client import REQUEST_ID
 from testkit.web import CSRF_FIELD
 
@@ -699,3 +699,48 @@ def test_a_repeated_scope_is_granted_once(owner, app_client):
     assert page.text.count('id="scope-create"') == 1
     answer = approve(owner, request, scopes=["create", "update", "create"])
     assert exchange(app_client, request, answer["code"]).json["scope"] == "create update"
+
+
+@pytest.mark.parametrize(
+    ("changes", "description", "logged"),
+    [
+        ({"grant_type": None}, "Missing: grant_type.", f"code exchange for {CLIENT} refused: invalid_request"),
+        (
+            {"grant_type": "refresh_token"},
+            "Only grant_type=authorization_code is supported.",
+            f"code exchange for {CLIENT} refused: unsupported_grant_type",
+        ),
+        (
+            {"code": None, "code_verifier": None},
+            "Missing: code, code_verifier.",
+            f"code exchange for {CLIENT} refused: invalid_request",
+        ),
+        ({"client_id": None}, "Missing: client_id.", "code exchange for no client_id refused: invalid_request"),
+    ],
+    ids=["no-grant-type", "other-grant-type", "two-missing", "no-client-id"],
+)
+def test_a_refused_code_exchange_says_why_and_logs_the_client(owner, app_client, caplog, changes, description, logged):
+    """The client reads which field is wrong; the log names the client (or its absence) and the error, not the code."""
+    request = Request()
+    code = approve(owner, request)["code"]
+    response = exchange(app_client, request, code, **changes)
+    assert response.json["error_description"] == description
+    assert f"failed code attempt from 127.0.0.1: {logged}" in [record.getMessage() for record in caplog.records]
+
+
+def test_too_many_refused_code_exchanges_are_named_in_the_429(app_client):
+    """Past MAX_FAILURES refused exchanges, the client is told what it did and when to come back."""
+    form = {
+        "grant_type": "authorization_code",
+        "client_id": CLIENT,
+        "redirect_uri": REDIRECT,
+        "code_verifier": "v" * 43,
+    }
+    for n in range(throttle.MAX_FAILURES):
+        assert app_client.post("/indieauth/token", data={**form, "code": f"made-up-{n}"}).status_code == 400
+    response = app_client.post("/indieauth/token", data={**form, "code": "made-up-last"})
+    assert response.status_code == 429
+    seconds = response.headers["Retry-After"]
+    assert response.json["error_description"] == (
+        f"Too many refused code exchanges came from your address. Try again in {seconds} seconds."
+    )

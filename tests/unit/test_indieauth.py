@@ -744,3 +744,12 @@ def test_too_many_refused_code_exchanges_are_named_in_the_429(app_client):
     assert response.json["error_description"] == (
         f"Too many refused code exchanges came from your address. Try again in {seconds} seconds."
     )
+
+
+def test_a_refused_authorization_request_is_logged_with_its_reason(owner, caplog):
+    """A refused request counts as a failed attempt, logged with why it was refused."""
+    response = owner.get("/indieauth/authorize", query_string=Request(redirect_uri="not a url").params)
+    assert response.status_code == 400
+    assert "failed authorize attempt from 127.0.0.1: authorization request refused: no valid redirect_uri" in [
+        record.getMessage() for record in caplog.records
+    ]

@@ -746,10 +746,27 @@ def test_too_many_refused_code_exchanges_are_named_in_the_429(app_client):
     )
 
 
-def test_a_refused_authorization_request_is_logged_with_its_reason(owner, caplog):
-    """A refused request counts as a failed attempt, logged with why it was refused."""
-    response = owner.get("/indieauth/authorize", query_string=Request(redirect_uri="not a url").params)
+@pytest.mark.parametrize(
+    ("changes", "page", "reason"),
+    [
+        (
+            {"client_id": "not a url"},
+            "The app asking to sign in sent no valid client_id (an http or https URL), so it was refused.",
+            "no valid client_id",
+        ),
+        (
+            {"redirect_uri": "not a url"},
+            "The app asking to sign in sent no valid redirect_uri, so it was refused.",
+            "no valid redirect_uri",
+        ),
+    ],
+    ids=["client-id", "redirect-uri"],
+)
+def test_a_refused_authorization_request_says_why_and_is_logged(owner, caplog, changes, page, reason):
+    """A refused request is a page saying why, word for word, and a failed attempt logged with the reason."""
+    response = owner.get("/indieauth/authorize", query_string=Request(**changes).params)
     assert response.status_code == 400
-    assert "failed authorize attempt from 127.0.0.1: authorization request refused: no valid redirect_uri" in [
+    assert f'content="{page}"' in response.text  # the page's description: the sentence alone
+    assert f"failed authorize attempt from 127.0.0.1: authorization request refused: {reason}" in [
         record.getMessage() for record in caplog.records
     ]

@@ -759,8 +759,14 @@ def test_too_many_refused_code_exchanges_are_named_in_the_429(app_client):
             "The app asking to sign in sent no valid redirect_uri, so it was refused.",
             "no valid redirect_uri",
         ),
+        (
+            {"redirect_uri": "https://evil.example/x"},
+            f"The app {CLIENT} asked to send you back to https://evil.example/x, which is not on its own site. "
+            "For your safety this request was refused.",
+            "redirect_uri not on the client's site",
+        ),
     ],
-    ids=["client-id", "redirect-uri"],
+    ids=["client-id", "redirect-uri", "redirect-elsewhere"],
 )
 def test_a_refused_authorization_request_says_why_and_is_logged(owner, caplog, changes, page, reason):
     """A refused request is a page saying why, word for word, and a failed attempt logged with the reason."""

@@ -765,8 +765,37 @@ def test_too_many_refused_code_exchanges_are_named_in_the_429(app_client):
             "For your safety this request was refused.",
             "redirect_uri not on the client's site",
         ),
+        *[
+            (
+                changes,
+                f"The app {CLIENT} sent a request this site cannot answer: {description}",
+                f"request from {CLIENT}: {error}",
+            )
+            for changes, error, description in [
+                ({"response_type": "token"}, "unsupported_response_type", "Only response_type=code is supported."),
+                ({"state": None}, "invalid_request", "The state parameter is required."),
+                (
+                    {"code_challenge_method": "plain"},
+                    "invalid_request",
+                    "PKCE is required, with code_challenge_method=S256.",
+                ),
+                ({"code_challenge": "short"}, "invalid_request", "A code_challenge (PKCE, S256) is required."),
+                ({"scope": "create caf\u00e9"}, "invalid_scope", "The scope parameter is malformed."),
+                ({"me": "not a url"}, "invalid_request", "The me parameter is not an http or https URL."),
+            ]
+        ],
     ],
-    ids=["client-id", "redirect-uri", "redirect-elsewhere"],
+    ids=[
+        "client-id",
+        "redirect-uri",
+        "redirect-elsewhere",
+        "response-type",
+        "state",
+        "method",
+        "challenge",
+        "scope",
+        "me",
+    ],
 )
 def test_a_refused_authorization_request_says_why_and_is_logged(owner, caplog, changes, page, reason):
     """A refused request is a page saying why, word for word, and a failed attempt logged with the reason."""

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import mf2py
 import pytest
 
-from starpunk import authcodes, tokens
+from starpunk import authcodes, throttle, tokens
 from testkit.micropub_client import REQUEST_ID
 from testkit.web import CSRF_FIELD
 
@@ -699,3 +699,109 @@ def test_a_repeated_scope_is_granted_once(owner, app_client):
     assert page.text.count('id="scope-create"') == 1
     answer = approve(owner, request, scopes=["create", "update", "create"])
     assert exchange(app_client, request, answer["code"]).json["scope"] == "create update"
+
+
+@pytest.mark.parametrize(
+    ("changes", "description", "logged"),
+    [
+        ({"grant_type": None}, "Missing: grant_type.", f"code exchange for {CLIENT} refused: invalid_request"),
+        (
+            {"grant_type": "refresh_token"},
+            "Only grant_type=authorization_code is supported.",
+            f"code exchange for {CLIENT} refused: unsupported_grant_type",
+        ),
+        (
+            {"code": None, "code_verifier": None},
+            "Missing: code, code_verifier.",
+            f"code exchange for {CLIENT} refused: invalid_request",
+        ),
+        ({"client_id": None}, "Missing: client_id.", "code exchange for no client_id refused: invalid_request"),
+    ],
+    ids=["no-grant-type", "other-grant-type", "two-missing", "no-client-id"],
+)
+def test_a_refused_code_exchange_says_why_and_logs_the_client(owner, app_client, caplog, changes, description, logged):
+    """The client reads which field is wrong; the log names the client (or its absence) and the error, not the code."""
+    request = Request()
+    code = approve(owner, request)["code"]
+    response = exchange(app_client, request, code, **changes)
+    assert response.json["error_description"] == description
+    assert f"failed code attempt from 127.0.0.1: {logged}" in [record.getMessage() for record in caplog.records]
+
+
+def test_too_many_refused_code_exchanges_are_named_in_the_429(app_client):
+    """Past MAX_FAILURES refused exchanges, the client is told what it did and when to come back."""
+    form = {
+        "grant_type": "authorization_code",
+        "client_id": CLIENT,
+        "redirect_uri": REDIRECT,
+        "code_verifier": "v" * 43,
+    }
+    for n in range(throttle.MAX_FAILURES):
+        assert app_client.post("/indieauth/token", data={**form, "code": f"made-up-{n}"}).status_code == 400
+    response = app_client.post("/indieauth/token", data={**form, "code": "made-up-last"})
+    assert response.status_code == 429
+    seconds = response.headers["Retry-After"]
+    assert response.json["error_description"] == (
+        f"Too many refused code exchanges came from your address. Try again in {seconds} seconds."
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "page", "reason"),
+    [
+        (
+            {"client_id": "not a url"},
+            "The app asking to sign in sent no valid client_id (an http or https URL), so it was refused.",
+            "no valid client_id",
+        ),
+        (
+            {"redirect_uri": "not a url"},
+            "The app asking to sign in sent no valid redirect_uri, so it was refused.",
+            "no valid redirect_uri",
+        ),
+        (
+            {"redirect_uri": "https://evil.example/x"},
+            f"The app {CLIENT} asked to send you back to https://evil.example/x, which is not on its own site. "
+            "For your safety this request was refused.",
+            "redirect_uri not on the client's site",
+        ),
+        *[
+            (
+                changes,
+                f"The app {CLIENT} sent a request this site cannot answer: {description}",
+                f"request from {CLIENT}: {error}",
+            )
+            for changes, error, description in [
+                ({"response_type": "token"}, "unsupported_response_type", "Only response_type=code is supported."),
+                ({"state": None}, "invalid_request", "The state parameter is required."),
+                (
+                    {"code_challenge_method": "plain"},
+                    "invalid_request",
+                    "PKCE is required, with code_challenge_method=S256.",
+                ),
+                ({"code_challenge": "short"}, "invalid_request", "A code_challenge (PKCE, S256) is required."),
+                ({"scope": "create caf\u00e9"}, "invalid_scope", "The scope parameter is malformed."),
+                ({"me": "not a url"}, "invalid_request", "The me parameter is not an http or https URL."),
+            ]
+        ],
+    ],
+    ids=[
+        "client-id",
+        "redirect-uri",
+        "redirect-elsewhere",
+        "response-type",
+        "state",
+        "method",
+        "challenge",
+        "scope",
+        "me",
+    ],
+)
+def test_a_refused_authorization_request_says_why_and_is_logged(owner, caplog, changes, page, reason):
+    """A refused request is a page saying why, word for word, and a failed attempt logged with the reason."""
+    response = owner.get("/indieauth/authorize", query_string=Request(**changes).params)
+    assert response.status_code == 400
+    assert f'content="{page}"' in response.text  # the page's description: the sentence alone
+    assert f"failed authorize attempt from 127.0.0.1: authorization request refused: {reason}" in [
+        record.getMessage() for record in caplog.records
+    ]

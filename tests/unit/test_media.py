@@ -5,6 +5,7 @@ import os
 import re
 
 import pytest
+from flask import request
 from PIL import ExifTags, Image
 
 from starpunk import media, scrub
@@ -348,3 +349,179 @@ def test_each_exif_orientation_gives_the_displayed_size(app, orientation):
 def test_the_gps_directory_tag_is_pillows():
     """scrub names the GPS directory's tag without importing Pillow at start: it is the one Pillow knows."""
     assert scrub.GPS_IFD == ExifTags.IFD.GPSInfo
+
+
+def test_the_refusal_names_the_accepted_types_in_one_sentence(app):
+    """Anything not accepted is refused with the sentence the author sees, word for word."""
+    with pytest.raises(UnsupportedMedia) as refused:
+        save(app, image_bytes("BMP"))
+    assert str(refused.value) == "Only JPEG, PNG, GIF and WebP photos are accepted; this file is none of them."
+    assert refused.value.status == 415
+
+
+def test_only_the_four_accepted_decoders_ever_read_an_upload(app, monkeypatch):
+    """Pillow is told which formats to try: no other decoder (another attack surface) is handed the bytes."""
+    Image = media.pillow()  # noqa: N806 (Pillow's module name)
+    asked = []
+
+    def accept(prefix):
+        asked.append(prefix[:4])
+        return False
+
+    monkeypatch.setattr(Image, "ID", ["PROBE", *Image.ID])
+    monkeypatch.setitem(Image.OPEN, "PROBE", (None, accept))
+    for image_format in ("JPEG", "BMP"):
+        data = image_bytes(image_format)
+        if image_format == "JPEG":
+            save(app, data)
+        else:
+            with pytest.raises(UnsupportedMedia):
+                save(app, data)
+    assert asked == []
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_a_photo_pillow_only_warns_about_is_stored(app):
+    """Only the decompression-bomb warning refuses a photo: another (an EXIF block cut short) does not."""
+    exif = gps_exif()
+    exif[ExifTags.Base.ImageDescription] = "x" * 200
+    data = image_bytes("JPEG", exif=exif)
+    start = data.index(b"Exif\x00\x00") - 2
+    length = int.from_bytes(data[start : start + 2], "big")
+    cut = (
+        data[:start]
+        + (length - 150).to_bytes(2, "big")
+        + data[start + 2 : start + length - 150]
+        + data[start + length :]
+    )
+    with pytest.warns(UserWarning), Image.open(io.BytesIO(cut)) as image:
+        image.getexif()  # the warning this photo makes Pillow give
+    stored = save(app, cut)
+    assert (stored.width, stored.height) == (40, 30)
+
+
+def test_discarding_a_file_already_gone_is_no_error(app):
+    """discard is called after a failed save: a name whose file is missing is passed over, the others removed."""
+    stored = save(app, image_bytes("PNG"))
+    with app.test_request_context():
+        media.discard(["0123456789abcdef0123456789abcdef.png", stored.name])
+    assert stored_files(app) == []
+
+
+def test_a_database_refusing_to_forget_discarded_copies_is_logged(app, monkeypatch, caplog):
+    """When the copies cannot be removed (a full disk), the files still go and a warning names the count and error."""
+    import sqlite3
+
+    from starpunk import mediacopies
+
+    def full(conn, names):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    stored = [save(app, image_bytes("PNG")), save(app, image_bytes("GIF"))]
+    monkeypatch.setattr(mediacopies, "forget", full)
+    with app.test_request_context():
+        media.discard([photo.name for photo in stored])
+    assert stored_files(app) == []
+    assert [record.getMessage() for record in caplog.records if record.levelname == "WARNING"] == [
+        "could not remove the database copies of 2 discarded photo(s): database or disk is full"
+    ]
+
+
+def test_a_view_marked_as_accepting_uploads_gets_the_larger_limit_only_when_its_predicate_says_so(make_app):
+    """@accepts_uploads(when=...) raises the body limit of a multipart request to its view while when() is true."""
+    app = make_app(MAX_CONTENT_LENGTH=1024, WTF_CSRF_ENABLED=False)  # the probe view has no form to carry a token
+    allowed = [False]
+
+    @media.accepts_uploads(when=lambda: allowed[0])
+    def upload_probe():
+        return str(len(request.files["photo"].read()))
+
+    app.add_url_rule("/upload-probe", view_func=upload_probe, methods=["POST"])
+    body = {"photo": (io.BytesIO(b"\0" * 4096), "a.png")}
+    client = app.test_client()
+    assert client.post("/upload-probe", **multipart(body)).status_code == 413
+    allowed[0] = True
+    body = {"photo": (io.BytesIO(b"\0" * 4096), "a.png")}
+    response = client.post("/upload-probe", **multipart(body))
+    assert (response.status_code, response.text) == (200, "4096")
+
+
+def test_the_size_refusal_names_the_limit_in_mib(make_app):
+    """Over MEDIA_MAX_BYTES, the author is told the limit in whole MiB (10 MiB here)."""
+    app = make_app(MEDIA_MAX_BYTES=10 * 1024 * 1024)
+    with pytest.raises(MediaTooLarge) as refused:
+        save(app, b"\0" * (10 * 1024 * 1024 + 1))
+    assert str(refused.value) == "A photo can be at most 10 MB; this one is larger."
+
+
+def test_an_upload_stream_is_read_no_further_than_one_byte_past_the_limit(make_app):
+    """A stream is read once, for MEDIA_MAX_BYTES + 1 bytes at most: an over-long upload is never held whole."""
+    app = make_app(MEDIA_MAX_BYTES=4096)
+    asked = []
+
+    class Upload(io.BytesIO):
+        def read(self, size=-1):
+            asked.append(size)
+            return super().read(size)
+
+    with app.test_request_context(), pytest.raises(MediaTooLarge):
+        media.save_upload(Upload(b"\0" * 100_000))
+    assert asked == [4097]
+
+
+def test_an_empty_file_is_refused_with_its_own_sentence(app):
+    """An empty photo field is named as empty, not as an unknown type."""
+    with pytest.raises(UnsupportedMedia) as refused:
+        save(app, b"")
+    assert str(refused.value) == "The photo file is empty."
+
+
+def test_a_database_refusing_the_copy_is_told_in_one_sentence(app, monkeypatch):
+    """When the database refuses a photo's copy, the file goes too and the author reads why."""
+    import sqlite3
+
+    from starpunk import mediacopies
+
+    def full(conn, name, data):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(mediacopies, "keep", full)
+    with pytest.raises(MediaStorageError) as refused:
+        save(app, image_bytes("PNG"))
+    assert str(refused.value) == "The photo could not be saved (the database refused it); nothing was kept."
+    assert stored_files(app) == []
+
+
+def test_a_stored_photo_is_logged_with_its_name_type_size_and_bytes(app, caplog):
+    """Each stored photo leaves one log line: its name, content type, displayed size and stored bytes."""
+    import logging
+
+    caplog.set_level(logging.INFO)
+    stored = save(app, image_bytes("GIF", size=(20, 10)))
+    assert f"media {stored.name} stored (image/gif, 20x10, {stored.size_bytes} bytes)" in [
+        record.getMessage() for record in caplog.records
+    ]
+
+
+def test_a_partial_upload_another_process_removed_first_is_passed_over(data_path, monkeypatch):
+    """Two containers starting on one volume race to remove the same files: one already gone stops nothing."""
+    folder = data_path / "media"
+    folder.mkdir(parents=True, exist_ok=True)
+    for digit in "0123":
+        (folder / f"{media.TEMP_PREFIX}{digit * 16}").write_bytes(b"half of a photo")
+    later = os.stat(folder).st_mtime + media.ABANDONED_AFTER_SECONDS + 1
+    real_stat = type(folder).stat
+    looked_at = []
+
+    def stat(path, *args, **kwargs):
+        if path.name.startswith(media.TEMP_PREFIX):
+            looked_at.append(path.name)
+        if looked_at == [path.name]:  # another process removes the first file listed before this look
+            path.unlink()
+            raise FileNotFoundError(2, "No such file or directory", str(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(type(folder), "stat", stat)
+    assert media.remove_abandoned_uploads(data_path, now=later) == 3
+    monkeypatch.undo()
+    assert list(folder.iterdir()) == []

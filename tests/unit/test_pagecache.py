@@ -4,10 +4,12 @@ import subprocess
 import sys
 
 import pytest
-from flask import template_rendered
+from flask import request, session, template_rendered
+from werkzeug.http import quote_etag
 
 from starpunk import pagecache, store
 from starpunk.sessions import COOKIE_NAME
+from tests.unit.conftest import sign_in
 from tests.unit.test_micropub import ALL_SCOPES
 
 READER_PAGES = ("/", "/note/{slug}", "/tag/cached", "/tags")
@@ -215,3 +217,73 @@ def test_the_cache_is_bounded(app, client, add_notes, monkeypatch):
         assert client.get(f"/note/{slug}").status_code == 200
     kept = app.extensions[pagecache.EXTENSION]
     assert [path for path, _ in kept] == [f"/note/{slug}" for slug in slugs[1:]]
+
+
+@pytest.fixture
+def probe(make_app):
+    """Return (app, calls, answer): an app whose /probe view is wrapped by cached_for_readers("page") as the test runs.
+
+    The decorator is applied here, not when starpunk's views are imported, so a change
+    to it (a mutant) is in force for these tests.
+    """
+    app = make_app()
+    calls = []
+    answer = {"status": 200, "touch_session": False}
+
+    @pagecache.cached_for_readers("page")
+    def probe():
+        calls.append(request.full_path)
+        if answer["touch_session"]:
+            session["seen"] = True
+        return f"page {request.args.get('page', '1')}, render {len(calls)}", answer["status"]
+
+    app.add_url_rule("/probe", view_func=probe)
+    return app, calls, answer
+
+
+def test_a_wrapped_view_renders_once_per_page_and_generation(probe):
+    """Readers share one copy per path and read parameter while the generation stands; others make none."""
+    app, calls, _ = probe
+    client = app.test_client()
+    first = client.get("/probe")
+    assert (first.status_code, first.text) == (200, "page 1, render 1")
+    assert first.headers["ETag"] == quote_etag(pagecache.content_etag(first.data))
+    assert first.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert [client.get(path).text for path in ("/probe", "/probe?x=1")] == ["page 1, render 1"] * 2
+    assert [client.get(path).text for path in ("/probe?page=2", "/probe?x=1&page=2")] == ["page 2, render 2"] * 2
+    assert list(app.extensions[pagecache.EXTENSION]) == [("/probe", ""), ("/probe", "page=2")]
+    held = client.get("/probe", headers={"If-None-Match": first.headers["ETag"]})
+    assert (held.status_code, held.data) == (304, b"")
+    with app.app_context():
+        store.create_note("A new generation", True)
+    assert client.get("/probe").text == "page 1, render 3"
+    assert len(calls) == 3
+
+
+def test_a_wrapped_view_keeps_the_latest_read_pages(probe, monkeypatch):
+    """Past MAX_CACHED_PAGES the least lately read page goes: a page read again is kept over an older one.
+
+    The second read of page 1 carries an unread parameter, so the fast path (which keys its
+    copies by the whole query string) leaves it to the page cache.
+    """
+    app, calls, _ = probe
+    monkeypatch.setattr(pagecache, "MAX_CACHED_PAGES", 2)
+    client = app.test_client()
+    for query in ("page=1", "page=2", "page=1&x=1", "page=3"):
+        client.get(f"/probe?{query}")
+    assert list(app.extensions[pagecache.EXTENSION]) == [("/probe", "page=1"), ("/probe", "page=3")]
+    assert len(calls) == 3
+
+
+@pytest.mark.parametrize("change", ["status", "touch_session", "signed_in"])
+def test_a_wrapped_view_renders_every_time_for_errors_sessions_and_the_owner(probe, change):
+    """An error, a page that touched the session, and anyone signed in are rendered each time and never kept."""
+    app, calls, answer = probe
+    client = app.test_client()
+    if change == "signed_in":
+        sign_in(app, client)
+    else:
+        answer[change] = 404 if change == "status" else True
+    replies = [client.get("/probe") for _ in range(2)]
+    assert [reply.text for reply in replies] == ["page 1, render 1", "page 1, render 2"]
+    assert len(app.extensions.get(pagecache.EXTENSION, {})) == 0

@@ -174,3 +174,270 @@ def test_a_dropped_webp_exif_chunk_clears_its_flag():
     assert not kept[kept.index(b"VP8X") + 8] & 0x08
     with Image.open(io.BytesIO(kept)) as image:
         image.load()
+
+
+# Byte-level layouts: hand-built files the scrubber must walk exactly (issue 22's mutation tests).
+
+
+def jpeg_segment(marker, payload):
+    """Return a JPEG marker segment: 0xFF, the marker, a length counting itself, the payload."""
+    return bytes([0xFF, marker]) + (len(payload) + 2).to_bytes(2, "big") + payload
+
+
+XMP_SEGMENT = jpeg_segment(0xE1, b"http://ns.adobe.com/xap/1.0/\x00" + XMP)
+SCAN_HEADER = jpeg_segment(0xDA, b"\x01\x01\x00\x00\x3f\x00")
+
+
+def damaged_exif():
+    """Return a GPS EXIF block (TIFF bytes, no prefix) whose byte order no reader knows."""
+    return b"XX" + gps_exif().tobytes()[len(scrub.EXIF_PREFIX) + 2 :]
+
+
+def test_jpeg_compressed_data_runs_past_stuffed_bytes_restart_markers_and_fill_to_its_end():
+    """0xFF00, restart markers 0xFFD0 to 0xFFD7 and fill bytes are part of a scan; the end marker ends the file."""
+    first = b"\xff\xd8" + SCAN_HEADER + b"\x11\xff\x00\x22\xff\xd0\x33\xff\xd7\x44\xff\xff\xd9"
+    second = image_bytes("JPEG", exif=gps_exif())
+    assert scrub.remove_location(first + second, "JPEG") == first
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\xff\xd8" + SCAN_HEADER + b"\x11\xff\x00\x22\xff",
+        b"\xff\xd8" + SCAN_HEADER + b"\x11\xff\x00\x22",
+        b"\xff\xd8" + jpeg_segment(0xE0, b"JFIF\x00\x01\x01"),
+        b"\xff\xd8" + jpeg_segment(0xE0, b"JFIF\x00\x01\x01") + b"\xff\xe0\x00",
+        b"\xff\xd8" + jpeg_segment(0xE0, b"JFIF\x00\x01\x01") + b"\x00\x11\xff\xe1",
+    ],
+    ids=["scan-ending-in-0xff", "scan-without-end", "after-a-segment", "in-a-segment-header", "not-a-marker"],
+)
+def test_a_jpeg_cut_off_anywhere_is_kept_as_it_came(data):
+    """A file that ends early, or holds bytes that are no marker, is copied from there on (the decoder decides)."""
+    assert scrub.remove_location(data, "JPEG") == data
+
+
+def test_fill_bytes_and_standalone_markers_between_segments_are_kept_and_walked_past():
+    """A fill byte (0xFF before a marker) and a marker without length (0xFF01) stay; the XMP after each goes."""
+    plain = image_bytes("JPEG")
+    data = plain[:2] + b"\xff" + XMP_SEGMENT + b"\xff\x01" + XMP_SEGMENT + plain[2:]
+    assert scrub.remove_location(data, "JPEG") == plain[:2] + b"\xff\xff\x01" + plain[2:]
+
+
+@pytest.mark.parametrize(
+    "dropped",
+    [
+        XMP_SEGMENT,
+        jpeg_segment(0xE2, b"MPF\x00II*\x00\x08\x00\x00\x00"),
+        jpeg_segment(0xE1, scrub.EXIF_PREFIX + damaged_exif()),
+    ],
+    ids=["xmp", "multi-picture-index", "damaged-exif"],
+)
+def test_the_segments_after_a_dropped_one_are_still_cleaned(dropped):
+    """XMP, the multi-picture index and unreadable EXIF go; the GPS EXIF after them is still cleaned.
+
+    Segments that only look alike stay: an ICC profile (APP2 but not MPF), "MPF" in another APP
+    segment, a comment that begins like an EXIF block.
+    """
+    gps = image_bytes("JPEG", exif=gps_exif())
+    alike = (
+        jpeg_segment(0xE2, b"ICC_PROFILE\x00\x01\x01" + bytes(16))
+        + jpeg_segment(0xE3, b"MPF\x00 in another segment")
+        + jpeg_segment(0xFE, scrub.EXIF_PREFIX + b" is how this comment begins")
+    )
+    kept = scrub.remove_location(gps[:2] + alike + dropped + gps[2:], "JPEG")
+    assert kept.startswith(gps[:2] + alike)
+    assert dropped not in kept
+    assert locations(kept) == []
+    assert b"StarPhone" in kept  # the EXIF block was rewritten, not dropped
+
+
+def test_an_xmp_segment_longer_than_32_kib_is_dropped():
+    """Segment lengths are unsigned: an XMP packet padded past 32 KiB (as editors do) goes whole."""
+    plain = image_bytes("JPEG")
+    big = jpeg_segment(0xE1, b"http://ns.adobe.com/xap/1.0/\x00" + XMP + b" " * 40_000)
+    assert scrub.remove_location(plain[:2] + big + plain[2:], "JPEG") == plain
+
+
+def test_an_exif_block_still_holding_gps_after_the_rewrite_is_dropped(monkeypatch):
+    """Belt and braces: were Pillow's rewrite to keep the GPS directory, the EXIF block goes whole."""
+    from PIL import Image
+
+    monkeypatch.setattr(Image.Exif, "__delitem__", lambda exif, tag: None)  # a Pillow that fails to delete
+    data = image_bytes("JPEG", exif=gps_exif())
+    kept = scrub.remove_location(data, "JPEG")
+    assert scrub.EXIF_PREFIX not in kept
+    assert locations(kept) == []
+
+
+def png_chunk(kind, body):
+    """Return a PNG chunk: length, type, body, CRC."""
+    import zlib
+
+    return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
+
+
+PNG_XMP_CHUNK = png_chunk(b"iTXt", b"XML:com.adobe.xmp\x00\x00\x00\x00\x00" + XMP)
+
+
+@pytest.mark.parametrize(
+    "before", [PNG_XMP_CHUNK, png_chunk(b"eXIf", damaged_exif()) + PNG_XMP_CHUNK], ids=["xmp", "damaged-exif-and-xmp"]
+)
+def test_the_png_chunks_after_a_dropped_one_are_still_cleaned(before):
+    """An XMP chunk and an unreadable eXIf chunk go; the chunks after them are still read (GPS eXIf, XMP)."""
+    png = image_bytes("PNG", exif=gps_exif())
+    header_end = 8 + 25  # signature, IHDR
+    kept = scrub.remove_location(png[:header_end] + before + png[header_end:], "PNG")
+    assert b"XML:com.adobe.xmp" not in kept
+    assert locations(kept) == []
+    assert b"StarPhone" in kept
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [png_chunk(b"eXIf", b""), (0xFFFF_FFF0).to_bytes(4, "big") + b"tEXtXML:com.adobe.xmp\x00" + XMP],
+    ids=["empty-exif-at-the-end", "xmp-claiming-more-than-the-file"],
+)
+def test_a_png_chunk_is_read_up_to_the_last_byte(tail):
+    """A 12-byte chunk ending exactly at the file's end is read; a length past the end takes the rest of the file."""
+    plain = image_bytes("PNG")
+    assert scrub.remove_location(plain + tail, "PNG") == plain
+
+
+def webp_of(chunks):
+    """Return a WebP file of (kind, body) chunks (odd bodies padded with a zero)."""
+    body = b"".join(kind + len(data).to_bytes(4, "little") + data + b"\x00" * (len(data) & 1) for kind, data in chunks)
+    return b"RIFF" + (len(body) + 4).to_bytes(4, "little") + b"WEBP" + body
+
+
+def webp_chunks(data):
+    """Return a WebP file's (kind, body) chunks, checking its RIFF size, each chunk's size and zero padding."""
+    assert data[:4] == b"RIFF" and data[8:12] == b"WEBP"
+    assert int.from_bytes(data[4:8], "little") == len(data) - 8
+    chunks, pos = [], 12
+    while pos < len(data):
+        kind, size = data[pos : pos + 4], int.from_bytes(data[pos + 4 : pos + 8], "little")
+        body, pad = data[pos + 8 : pos + 8 + size], data[pos + 8 + size : pos + 8 + size + (size & 1)]
+        assert len(body) == size and pad == b"\x00" * (size & 1), kind
+        chunks.append((kind, body))
+        pos += 8 + size + (size & 1)
+    assert pos == len(data)
+    return chunks
+
+
+def extended_webp(*metadata, flags=0x0C | 0x01):
+    """Return an extended WebP (VP8X with these flags, the picture) followed by the metadata chunks given."""
+    (vp8x, header), picture = webp_chunks(image_bytes("WEBP", exif=gps_exif(), xmp=XMP))[:2]
+    assert vp8x == b"VP8X"
+    return webp_of([(vp8x, bytes([flags]) + header[1:]), picture, *metadata])
+
+
+@pytest.mark.parametrize(
+    ("metadata", "cleared"),
+    [
+        ([(b"XMP ", XMP), (b"EXIF", gps_exif().tobytes())], 0x04),
+        ([(b"EXIF", damaged_exif()), (b"XMP ", XMP)], 0x0C),
+        ([(b"XMP ", XMP), (b"EXIF", damaged_exif())], 0x0C),
+        ([(b"EXIF", gps_exif().tobytes()), (b"XMP ", b"")], 0x04),
+    ],
+    ids=["xmp-then-exif", "damaged-exif-then-xmp", "xmp-then-damaged-exif", "empty-xmp-at-the-end"],
+)
+def test_webp_clears_exactly_the_flags_of_the_chunks_it_drops(metadata, cleared):
+    """VP8X loses the EXIF flag (0x08) and the XMP flag (0x04) of each chunk dropped, in any order, and no other bit."""
+    data = extended_webp(*metadata)
+    kept = webp_chunks(scrub.remove_location(data, "WEBP"))
+    assert kept[0][1][0] == (0x0C | 0x01) & ~cleared
+    assert b"XMP " not in [kind for kind, _ in kept]
+    exif = [body for kind, body in kept if kind == b"EXIF"]
+    assert len(exif) == (0 if cleared & 0x08 else 1)
+    assert not any(scrub.has_location(body) for body in exif)
+    assert kept[1] == webp_chunks(data)[1]  # the picture is copied as it came
+
+
+def test_a_simple_webp_loses_an_xmp_chunk_too():
+    """A WebP without VP8X header (the simple layout) has no flags to clear; its XMP chunk still goes."""
+    plain = image_bytes("WEBP")
+    assert webp_chunks(plain)[0][0] == b"VP8 "
+    data = webp_of([*webp_chunks(plain), (b"XMP ", XMP)])
+    assert scrub.remove_location(data, "WEBP") == plain
+
+
+@pytest.mark.parametrize("make", ["S", "SSSS"])
+def test_a_rewritten_webp_exif_chunk_has_its_true_size(make):
+    """The EXIF chunk rewritten without GPS is framed by its new size (blocks of 38 and 44 bytes here)."""
+    exif = gps_exif()
+    exif[ExifTags.Base.Make] = make
+    kept = webp_chunks(scrub.remove_location(extended_webp((b"EXIF", exif.tobytes()), flags=0x08), "WEBP"))
+    (body,) = [body for kind, body in kept if kind == b"EXIF"]
+    assert not scrub.has_location(body)
+    with Image.open(io.BytesIO(webp_of(kept))) as image:
+        assert image.getexif()[ExifTags.Base.Make] == make
+
+
+def test_a_webp_chunk_claiming_more_than_the_file_takes_the_rest():
+    """A chunk size past the file's end (a lie) is read as unsigned: the XMP chunk and all after it go."""
+    plain = image_bytes("WEBP")
+    lie = b"XMP " + (0xFFFF_FFF0).to_bytes(4, "little") + XMP
+    data = plain[:4] + (len(plain) - 8 + len(lie)).to_bytes(4, "little") + plain[8:] + lie
+    assert scrub.remove_location(data, "WEBP") == plain
+
+
+GIF_PIXEL = b"\x02\x02\x44\x01\x00"  # LZW minimum code size 2, one sub-block (one pixel of colour 0), terminator
+GIF_XMP = b"\x21\xff\x0bXMP DataXMP" + XMP + bytes([0x01, *range(0xFF, -1, -1)]) + b"\x00"
+GIF_LOOP = b"\x21\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00"
+GIF_COMMENT = b"\x21\xfe\x05hello\x00"
+GIF_CONTROL = b"\x21\xf9\x04\x00\x00\x00\x00\x00"
+
+
+def gif_of(flags, *blocks, background=0):
+    """Return a 1x1 GIF89a: screen flags (a colour table of 2 ** (size + 1) entries when 0x80 is set), the blocks."""
+    table = b"\x10\x20\x30" * 2 ** ((flags & 0x07) + 1) if flags & 0x80 else b""
+    return b"GIF89a\x01\x00\x01\x00" + bytes([flags, background, 0]) + table + b"".join(blocks)
+
+
+def gif_frame(flags):
+    """Return an image descriptor of a 1x1 picture with these flags (a local colour table when 0x80 is set)."""
+    table = b"\x40\x50\x60" * 2 ** ((flags & 0x07) + 1) if flags & 0x80 else b""
+    return b"\x2c\x00\x00\x00\x00\x01\x00\x01\x00" + bytes([flags]) + table + GIF_PIXEL
+
+
+@pytest.mark.parametrize(("screen", "frame"), [(0x82, 0x82), (0x82, 0x81), (0x01, 0x83), (0x82, 0x00), (0x81, 0x01)])
+def test_a_gif_is_walked_block_by_block_through_colour_tables_and_frames(screen, frame):
+    """XMP before, between and after frames goes; other blocks stay; nothing after the trailer is kept.
+
+    Colour tables of several sizes (global and local, present or not, size bits set without the
+    table flag) must each be skipped exactly for the next block to be found.
+    """
+    keep = [GIF_COMMENT, GIF_LOOP, GIF_CONTROL, gif_frame(frame), GIF_CONTROL, gif_frame(0x00), GIF_COMMENT]
+    with_xmp = [GIF_COMMENT, GIF_XMP, GIF_LOOP, GIF_CONTROL, gif_frame(frame), GIF_XMP]
+    with_xmp += [GIF_CONTROL, gif_frame(0x00), GIF_COMMENT, GIF_XMP]
+    data = gif_of(screen, *with_xmp, b";", b"after the trailer")
+    assert scrub.remove_location(data, "GIF") == gif_of(screen, *keep, b";")
+    with Image.open(io.BytesIO(gif_of(screen, *keep, b";"))) as image:
+        assert image.n_frames == 2  # a real GIF, as Pillow reads it
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [b"", b"\x21", b"\x21\xfe\x03abc", b"\x2c\x00\x00\x00\x00\x01", b"\x00\x01\x02;"],
+    ids=["after-a-frame", "in-an-extension", "in-sub-blocks", "in-a-descriptor", "not-a-block"],
+)
+def test_a_gif_cut_off_anywhere_is_kept_as_it_came(tail):
+    """A GIF that ends early, or holds a byte that starts no block, is copied from there on (the decoder decides)."""
+    data = gif_of(0x82, GIF_COMMENT, gif_frame(0x81), tail)
+    assert scrub.remove_location(data, "GIF") == data
+
+
+def test_formats_without_a_scrubber_are_returned_as_they_came():
+    """Only the four accepted formats are scrubbed; any other name gets its bytes back unchanged."""
+    assert scrub.remove_location(b"BM not a photo", "BMP") == b"BM not a photo"
+
+
+def test_an_exif_block_over_32_kib_is_rewritten_with_its_true_length():
+    """Segment lengths are unsigned when written too: a 40 KiB EXIF block (a long description) loses only its GPS."""
+    exif = gps_exif()
+    exif[ExifTags.Base.ImageDescription] = "d" * 40_000
+    data = image_bytes("JPEG", exif=exif)
+    kept = scrub.remove_location(data, "JPEG")
+    assert locations(kept) == []
+    with Image.open(io.BytesIO(kept)) as image:
+        assert image.getexif()[ExifTags.Base.ImageDescription] == "d" * 40_000

@@ -8,14 +8,15 @@ package must be importable: the checkout, or the image with PYTHONPATH=/app)
 before any note is written, so the notes land in exactly the tables a site of
 this revision reads, in one transaction of bulk inserts. What lands: notes of
 realistic lengths (mostly a line or two, some several paragraphs of Markdown
-with headings, lists, links, emphasis and code), dated over ten years up to
-now in id order, 2% drafts and 0.5% deleted; tags from a vocabulary (a few
-common, many rare); 4% of notes with one or two photos, rows pointing at a
-few real PNG files written to DATA/media. The content
-generation is bumped once, as any write bumps it. Every full-text table
-(FTS5) the migrations made is left filled: an external-content one is rebuilt
-from its table, any other must have been filled by its triggers (else the
-seeder stops and says so).
+with headings, lists, links, emphasis and code), dated over ten years up to now
+in id order (a month in the middle holds more than a page of them at any size:
+the benchmark's month page is the same page at 100 notes as at 100,000), 2%
+drafts and 0.5% deleted; tags from a vocabulary (a few common, many rare); 4%
+of notes with one or two photos, rows pointing at a few real PNG files written
+to DATA/media. The content generation is bumped once, as any write bumps it.
+Every full-text table (FTS5) the migrations made is left filled: an
+external-content one is rebuilt from its table, any other must have been filled
+by its triggers (else the seeder stops and says so).
 
 With --hold-back K the notes go into the schema as it was before the newest
 K migrations, which the app's migrate() then applies to the full archive,
@@ -48,6 +49,12 @@ DB_FILENAME = "starpunk.db"
 MEDIA_FOLDER = "media"
 PAGE_SIZE = 20  # notes on a page of the index and of a tag (starpunk/paging.py)
 YEARS = 10
+# The benchmark's month (the facts' `month`) holds more than a page of notes at any size, so its page is the same
+# page at 100 notes as at 100,000: while notes are further apart than BURST_GAP_S, MONTH_BURST of them in the
+# middle of the archive are written an hour apart (still in id order) within one month.
+MONTH_BURST = PAGE_SIZE + 5
+BURST_STEP_S = 3600
+BURST_GAP_S = 3 * 3600
 # Every DRAFT_EVERY-th note a draft, every DELETED_EVERY-th deleted, every PHOTO_EVERY-th with photos: by position, not
 # chance, so that even a hundred notes hold some of each (the offsets keep them apart).
 DRAFT_EVERY, DRAFT_AT = 50, 17
@@ -265,6 +272,7 @@ class Tally:
     tags: Counter[str] = field(default_factory=Counter)
     months: Counter[str] = field(default_factory=Counter)
     search_notes: int = 0
+    burst_month: str = ""  # YYYY-MM of the month burst (_month_burst), when there is one
     drafts: int = 0
     deleted: int = 0
 
@@ -276,7 +284,7 @@ class Tally:
         deep_index = min(len(newest_first) - 1, len(newest_first) * 9 // 10)
         deep_id, deep_published, deep_slug = newest_first[deep_index]
         older_slug = newest_first[min(deep_index + 1, len(newest_first) - 1)][2]
-        month = self.public[len(self.public) // 2][1][:7]
+        month = self.burst_month or self.public[len(self.public) // 2][1][:7]
         top_tag, top_count = self.tags.most_common(1)[0] if self.tags else ("", 0)
         return SeedFacts(
             notes=count,
@@ -306,6 +314,35 @@ class Tally:
         )
 
 
+@dataclass(frozen=True)
+class Burst:
+    """Notes start .. start + MONTH_BURST - 1, written BURST_STEP_S apart from first on (empty when not needed)."""
+
+    start: int
+    first: datetime
+    size: int
+
+    def __contains__(self, number: object) -> bool:
+        return isinstance(number, int) and self.start <= number < self.start + self.size
+
+
+def _month_burst(start: datetime, span_s: float, count: int) -> Burst:
+    """Return the burst of notes that fills the middle month: none when notes are BURST_GAP_S apart or closer.
+
+    It begins where the middle note's slot begins, or at the next month's first moment when the burst would
+    not end within that month; either way before the slot of the note after it (the gap is over 45 hours).
+    """
+    middle = count // 2
+    gap = span_s / count
+    if gap <= BURST_GAP_S or middle + MONTH_BURST > count:
+        return Burst(middle, start, 0)
+    first = start + timedelta(seconds=gap * middle)
+    last = first + timedelta(seconds=BURST_STEP_S * MONTH_BURST)
+    if (last.year, last.month) != (first.year, first.month):
+        first = datetime(last.year, last.month, 1, tzinfo=timezone.utc)
+    return Burst(middle, first, MONTH_BURST)
+
+
 def seed(data_path: Path, count: int, seed_value: int = 28, now: datetime | None = None) -> SeedFacts:
     """Add count notes to the migrated database in data_path (and their photo files to its media folder)."""
     started = time.monotonic()
@@ -329,10 +366,16 @@ def seed(data_path: Path, count: int, seed_value: int = 28, now: datetime | None
         notes: list[tuple[int, str, str, int, str, str, str | None, str | None]] = []
         tag_rows: list[tuple[int, int, str]] = []
         photo_rows: list[tuple[int, int, str, str, int, int, str, int]] = []
+        burst = _month_burst(start, span_s, count)
+        tally.burst_month = isoformat(burst.first)[:7] if burst.size else ""
         for number in range(count):
             note_id = first_id + number
             # Evenly spread, jittered within its slot: ids and dates rise together, as they do on a real site.
-            stamp = isoformat(start + timedelta(seconds=span_s * (number + rng.random()) / count))
+            jitter = rng.random()
+            if number in burst:
+                stamp = isoformat(burst.first + timedelta(seconds=BURST_STEP_S * (number - burst.start + jitter)))
+            else:
+                stamp = isoformat(start + timedelta(seconds=span_s * (number + jitter) / count))
             content = writer.content()
             slug = slug_of(content, note_id)
             published = number % DRAFT_EVERY != DRAFT_AT

@@ -125,8 +125,36 @@ def test_the_facts_address_real_pages(seeded) -> None:
     assert rows(
         data, f"SELECT count(*) FROM notes WHERE published = 1 AND deleted_at IS NULL AND published_at LIKE '{month}%'"
     ) == [(facts.month_notes,)]
-    assert facts.month_notes > 0 and facts.top_tag_notes > seed.PAGE_SIZE and facts.search_notes > seed.PAGE_SIZE
+    assert facts.month_notes > seed.PAGE_SIZE  # a full page, as at 100,000 notes (the month burst)
+    assert facts.top_tag_notes > seed.PAGE_SIZE and facts.search_notes > seed.PAGE_SIZE
     assert re.fullmatch(r"\d{4}/\d{2}", facts.month) and facts.year == facts.month[:4]
+
+
+@pytest.mark.parametrize("count", [100, 1000, 5000])
+def test_the_facts_month_holds_more_than_a_page_at_any_size(data, count) -> None:
+    """The benchmark's month page is a full page at 100 notes as at 100,000; dates still rise with ids."""
+    facts = seed.seed(data, count, now=NOW)
+    assert facts.month_notes > seed.PAGE_SIZE
+    stamps = [stamp for (stamp,) in rows(data, "SELECT created_at FROM notes ORDER BY id")]
+    assert stamps == sorted(stamps) and len(set(stamps)) == count
+
+
+@pytest.mark.parametrize("count", [53, 211, 997])
+def test_the_month_burst_stays_in_one_month_before_the_next_notes_slot(count) -> None:
+    """Wherever the middle note's slot falls (near a month's end too), the burst ends in its month and in time."""
+    start = datetime(2016, 1, 31, 23, 0, tzinfo=timezone.utc)
+    span_s = 3650 * 86400.0
+    burst = seed._month_burst(start, span_s, count)
+    last = burst.first + seed.timedelta(seconds=seed.BURST_STEP_S * burst.size)
+    assert burst.size == seed.MONTH_BURST and (last.year, last.month) == (burst.first.year, burst.first.month)
+    gap = span_s / count
+    assert start + seed.timedelta(seconds=gap * burst.start) <= burst.first
+    assert last <= start + seed.timedelta(seconds=gap * (burst.start + burst.size))
+
+
+def test_no_burst_when_months_are_full_anyway() -> None:
+    """At 100,000 notes (53 minutes apart) every month holds hundreds: the dates stay evenly spread."""
+    assert seed._month_burst(NOW, 3650 * 86400.0, 100_000).size == 0
 
 
 def test_an_external_content_search_index_is_rebuilt(data) -> None:

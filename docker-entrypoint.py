@@ -10,7 +10,7 @@ import socket
 import sys
 import time
 
-GUNICORN_ARGS = ["--config", "/app/gunicorn.conf.py", "starpunk:create_app()"]
+GUNICORN_ARGS = ["--config", "/app/gunicorn.conf.py", "starpunk:create_app(commands=False)"]
 # The exit code sysexits.h names EX_CANTCREAT, as the shell entry point used.
 CANNOT_WRITE = 73
 # How long a site with replication configured and no database yet waits for Litestream's restore.

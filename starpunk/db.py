@@ -317,6 +317,5 @@ def init_db_command():
 
 
 def init_app(app):
-    """Register the connection teardown and the init-db command."""
+    """Register the connection teardown (create_app adds the init-db command for the CLI)."""
     app.teardown_appcontext(close_db)
-    app.cli.add_command(init_db_command)

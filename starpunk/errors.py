@@ -3,9 +3,9 @@
 import sqlite3
 
 from flask import current_app, jsonify, render_template, request
-from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
+from .csrf import CSRFRefused
 from .health import forget_write_check
 from .web import oauth_error
 
@@ -109,7 +109,7 @@ _DEFAULT_MESSAGES = {
 
 def init_app(app):
     """Register the error handlers."""
-    app.register_error_handler(CSRFError, handle_csrf_error)
+    app.register_error_handler(CSRFRefused, handle_csrf_error)
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(sqlite3.Error, handle_storage_error)
     app.register_error_handler(Exception, handle_unexpected_error)

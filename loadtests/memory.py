@@ -23,12 +23,27 @@ PRIVATE = ("Private_Clean", "Private_Dirty")
 SHARED = ("Shared_Clean", "Shared_Dirty")
 
 
-def working_set_mb(container: Any) -> float | None:
-    """Return the container's working set now, in MB (None when the engine gives no figure)."""
+# What the working set is made of (the cgroup's memory.stat, v1 names first, then v2's).
+PARTS = {
+    "anonymous (the processes' own memory)": (("total_rss", "total_active_anon"), ("anon",)),
+    "active page cache (files read or written: the database, its WAL, photos, code)": (
+        ("total_active_file",),
+        ("active_file",),
+    ),
+}
+
+
+def working_set(container: Any) -> tuple[float | None, dict[str, float]]:
+    """Return the container's working set now in MB (None when the engine gives no figure) and its parts in MB."""
     memory = container.stats(stream=False, one_shot=True).get("memory_stats", {})
     inner = memory.get("stats", {})
     inactive = inner.get("total_inactive_file", inner.get("inactive_file", 0))
-    return (memory["usage"] - inactive) / MB if "usage" in memory else None
+    parts = {}
+    for part, (v1, v2) in PARTS.items():
+        name = next((key for key in (v1[0], v2[0]) if key in inner), None)
+        if name is not None:
+            parts[part] = inner[name] / MB
+    return ((memory["usage"] - inactive) / MB if "usage" in memory else None), parts
 
 
 class MemorySampler(threading.Thread):
@@ -39,14 +54,17 @@ class MemorySampler(threading.Thread):
         self.container = container
         self.interval = interval
         self.samples: list[tuple[float, float]] = []
+        self.peak_parts: dict[str, float] = {}
         self.started = time.monotonic()
         self._stop_event = threading.Event()
 
     def run(self) -> None:
         while not self._stop_event.is_set():
             tick = time.monotonic()
-            figure = working_set_mb(self.container)
+            figure, parts = working_set(self.container)
             if figure is not None:
+                if not self.samples or figure > max(mb for _, mb in self.samples):
+                    self.peak_parts = parts
                 self.samples.append((tick - self.started, figure))
             self._stop_event.wait(max(0.0, self.interval - (time.monotonic() - tick)))
 
@@ -63,6 +81,7 @@ class MemorySampler(threading.Thread):
             "mean": sum(values) / len(values) if values else None,
             "samples": len(values),
             "series": self.samples,
+            "peak_parts": self.peak_parts,
         }
 
 

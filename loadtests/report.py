@@ -179,6 +179,7 @@ def memory_table(report):
         "serves the same bytes whatever it is asked, so its working set is flat once the readers run: it serves "
         "them for a shorter time, without the author (it has no admin or Micropub).",
         "",
+        *_peak_parts(starpunk, floor),
         "Each process after its mix, from `/proc/PID/smaps_rollup` (MB): private is what the process alone holds "
         "(what one more worker costs), shared what it shares with the others (the interpreter, libraries, and the "
         "master's objects the forks still share), PSS its fair share of the whole.",
@@ -190,6 +191,24 @@ def memory_table(report):
         "",
     ]
     return lines
+
+
+def _peak_parts(starpunk, floor):
+    """Return the lines that say what each peak working set was made of (memory.stat at the peak sample)."""
+    names = list(dict.fromkeys([*starpunk.get("peak_parts", {}), *floor.get("peak_parts", {})]))
+    if not names:
+        return []
+    return [
+        "At each peak, from the cgroup's `memory.stat`:",
+        "",
+        "| server | " + " | ".join(names) + " |",
+        "|---|" + "---:|" * len(names),
+        *(
+            f"| {server} | " + " | ".join(_mb(figures.get("peak_parts", {}).get(name)) for name in names) + " |"
+            for server, figures in (("StarPunk", starpunk), ("floor", floor))
+        ),
+        "",
+    ]
 
 
 def _mb(value):

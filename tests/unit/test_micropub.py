@@ -10,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from starpunk import media, store, tokens
+from starpunk import media, photos, store, throttle, tokens
+from starpunk.db import transaction
 from starpunk.tokens import create_token, revoke_token
 from tests.unit.conftest import image_bytes, multipart
 
@@ -936,3 +937,227 @@ def test_an_update_can_turn_a_note_into_a_reply(create, post_json, client):
     assert "In reply to" in client.get(path).text
     body["add"] = {"like-of": ["https://other.example/c"]}
     assert_error(post_json(body), 400, "invalid_request")
+
+
+# --- What the mutation run of starpunk/micropub.py found untested (issue 22, docs/mutants.md) ---
+
+
+def messages(caplog):
+    """Return the log lines the app wrote during the test, formatted."""
+    return [record.getMessage() for record in caplog.records]
+
+
+@pytest.mark.parametrize(
+    ("data", "description"),
+    [
+        ("{not json", "The body is not a JSON object (Content-Type: application/json)."),
+        ("[1, 2]", "The body is not a JSON object (Content-Type: application/json)."),
+        (
+            json.dumps(entry(content=[SURROGATE])),
+            "The JSON body holds text that is not Unicode (a lone surrogate, \\ud800 to \\udfff).",
+        ),
+        (
+            json.dumps({"action": "update", "url": "URL", "replace": {"mp-syndicate-to": "x"}}),
+            'mp-syndicate-to must be a list of targets, e.g. ["https://brid.gy/publish/mastodon"].',
+        ),
+        (json.dumps({"action": "delete"}), "The url of the note is required."),
+        (json.dumps({"action": "undelete", "url": ""}), "The url of the note is required."),
+    ],
+)
+def test_a_refused_json_body_says_why(client, bearer, create, data, description):
+    """Malformed JSON, a lone surrogate, a bad mp-syndicate-to or no url: the client reads which, word for word."""
+    data = data.replace('"URL"', json.dumps(SITE + create(content=["Target"])))
+    response = client.post("/micropub", data=data, content_type="application/json", headers=bearer)
+    assert assert_error(response, 400, "invalid_request")["error_description"] == description
+
+
+def test_q_source_of_a_deleted_note_says_it_is_deleted(client, bearer, create, source):
+    """A deleted note's source is 400 naming the note, not an error about the query."""
+    path = create(content=["Soon gone"])
+    assert client.post("/micropub", json={"action": "delete", "url": SITE + path}, headers=bearer).status_code == 204
+    response = client.get("/micropub", query_string={"q": "source", "url": SITE + path}, headers=bearer)
+    assert (
+        assert_error(response, 400, "invalid_request")["error_description"] == f"The note at {SITE + path} is deleted."
+    )
+
+
+def test_q_config_lists_the_queries_it_answers(client, bearer):
+    """q=config's "q" names every query the endpoint answers, and each of them is answered."""
+    queries = client.get("/micropub?q=config", headers=bearer).get_json()["q"]
+    assert sorted(queries) == ["config", "source", "syndicate-to"]
+    for asked in ("config", "syndicate-to"):
+        assert client.get("/micropub", query_string={"q": asked}, headers=bearer).status_code == 200
+
+
+def test_a_note_url_with_a_trailing_slash_names_the_note(client, create, post_json):
+    """ ".../note/slug/" is the note's permalink too: delete and undelete find it."""
+    path = create(content=["Slashed"])
+    assert post_json({"action": "delete", "url": f"{SITE}{path}/"}).status_code == 204
+    assert client.get(path).status_code == 410
+    assert post_json({"action": "undelete", "url": f"{SITE}{path}//"}).status_code == 204
+    assert client.get(path).status_code == 200
+
+
+def test_only_this_sites_note_urls_name_a_note(client, create, post_json):
+    """A URL elsewhere that merely ends in the slug, or a slug with other letters after it, names no note."""
+    path = create(content=["Keep me"])
+    slug = path.rsplit("/", 1)[1]
+    prefix = f"{SITE}/note/"
+    elsewhere = "https://evil.example/" + "n" * (len(prefix) - len("https://evil.example/"))
+    assert len(elsewhere) == len(prefix) and not elsewhere.startswith(prefix)
+    for url in (elsewhere + slug, f"{prefix}{slug}X", f"{prefix}{slug}XX/"):
+        response = post_json({"action": "delete", "url": url})
+        assert "is not a note of this site" in assert_error(response, 400, "invalid_request")["error_description"]
+    assert client.get(path).status_code == 200
+
+
+def test_writes_are_logged_with_the_note_and_what_changed(client, create, post_json, caplog):
+    """Each update names the note and the properties it touched; delete and undelete name the note."""
+    path = create(content=["Logged"], category=["a"])
+    slug = path.rsplit("/", 1)[1]
+    url = SITE + path
+    change = {"action": "update", "url": url, "replace": {"content": ["Logged again"]}, "add": {"category": ["b"]}}
+    assert post_json(change).status_code == 204
+    assert post_json({"action": "delete", "url": url}).status_code == 204
+    assert post_json({"action": "undelete", "url": url}).status_code == 204
+    log = messages(caplog)
+    assert f"micropub: note {slug} updated (category, content)" in log
+    assert f"micropub: note {slug} deleted" in log
+    assert f"micropub: note {slug} undeleted" in log
+
+
+def test_an_unknown_token_is_logged_with_the_address_asked(client, caplog):
+    """A refused token is counted and logged with the path it was sent to (never the token itself)."""
+    response = client.get("/micropub?q=config", headers=_auth("not-a-token-of-this-site"))
+    assert_error(response, 401, "invalid_token")
+    assert "failed token attempt from 127.0.0.1: unknown access token at /micropub" in messages(caplog)
+    assert "not-a-token-of-this-site" not in caplog.text
+
+
+def test_a_header_token_with_two_spaces_lifts_the_upload_limit(make_app):
+    """The upload limit reads the Authorization header as authenticate() does: "Bearer  TOKEN" is the token."""
+    app = make_app(MAX_CONTENT_LENGTH=4096)
+    with app.app_context():
+        secret = create_token("media")[1]
+    photo = image_bytes("PNG", size=(300, 300), compress_level=0)
+    for header in (f"Bearer  {secret}", f"bearer {secret} "):
+        response = app.test_client().post(
+            "/micropub/media", headers={"Authorization": header}, **multipart({"file": (io.BytesIO(photo), "a.png")})
+        )
+        assert response.status_code == 201, (header, response.text)
+
+
+def test_a_header_without_a_bearer_token_is_not_counted_as_a_guess(app, client, issue):
+    """Authorization: Basic (or Bearer with nothing after it) is no token: a client is not throttled for sending it."""
+    for n in range(throttle.MAX_FAILURES + 1):
+        header = "Basic dXNlcjpwYXNz" if n % 2 else "Bearer "
+        form = multipart({"file": (io.BytesIO(image_bytes()), "a.png")})
+        assert_error(client.post("/micropub/media", headers={"Authorization": header}, **form), 401, "unauthorized")
+    response = client.post(
+        "/micropub/media", headers=_auth(issue()), **multipart({"file": (io.BytesIO(image_bytes()), "a.png")})
+    )
+    assert response.status_code == 201, response.text
+
+
+def test_a_refused_large_upload_does_not_mark_the_token_used(make_app):
+    """The upload limit looks at a token without recording a use: a token refused there shows as never used."""
+    app = make_app(MAX_CONTENT_LENGTH=4096)
+    with app.app_context():
+        secret = create_token("media")[1]
+    junk = io.BytesIO(b"\0" * 8192)
+    response = app.test_client().post(
+        "/micropub", headers=_auth(secret), **multipart({"h": "entry", "content": "x", "photo": (junk, "a.png")})
+    )
+    assert_error(response, 413, "invalid_request")
+    with app.app_context():
+        (info,) = tokens.list_tokens()
+        assert info.last_used_at is None
+
+
+def test_an_update_that_leaves_tags_and_photos_alone_does_not_rewrite_them(app, client, create, post_json, source):
+    """Tags and photos an update does not touch stay as stored, even when stored under older rules.
+
+    A tag written before today's normalisation (capitals) and an alt text longer than
+    today's limit: editing the text neither renames the tag nor refuses the edit.
+    """
+    path = create(content=["Old note"], category=["legacy"], photo=[{"value": PHOTO, "alt": "short"}])
+    note_id = note_of(app, path)["id"]
+    long_alt = "a" * (photos.MAX_ALT_CHARS + 1)
+    with app.app_context():
+        db = store.get_db()
+        with transaction(db):
+            db.execute("UPDATE note_tags SET tag = 'Legacy Tag' WHERE note_id = ?", (note_id,))
+            db.execute("UPDATE note_photos SET alt = ? WHERE note_id = ?", (long_alt, note_id))
+    response = post_json({"action": "update", "url": SITE + path, "replace": {"content": ["Edited note"]}})
+    assert response.status_code == 204, response.text
+    properties = source(path)["properties"]
+    assert properties["content"] == ["Edited note"]
+    assert properties["category"] == ["Legacy Tag"]
+    assert properties["photo"] == [{"value": PHOTO, "alt": long_alt}]
+
+
+def test_an_update_replacing_a_photo_without_alt_text(create, post_json, source):
+    """A replaced photo given as a bare URL is stored without alt text."""
+    path = create(content=["Photo"], photo=[{"value": PHOTO, "alt": "Old"}])
+    other = "https://photos.example/b.jpg"
+    assert post_json({"action": "update", "url": SITE + path, "replace": {"photo": [other]}}).status_code == 204
+    assert source(path)["properties"]["photo"] == [other]
+
+
+TARGETS = ["https://a.example/publish", "https://b.example/publish"]
+
+
+@pytest.fixture
+def syndicating(make_app, issue):
+    """Return (client, headers): a site with two SYNDICATE_TO targets, and a token that may do everything."""
+    app = make_app(SYNDICATE_TO=json.dumps([{"uid": uid, "name": uid.split("/")[2]} for uid in TARGETS]))
+    with app.app_context():
+        secret = create_token(ALL_SCOPES)[1]
+    return app.test_client(), _auth(secret)
+
+
+def linked_targets(client, path):
+    """Return the SYNDICATE_TO targets a note's page links to (the publisher reads them there)."""
+    page = client.get(path).text
+    return [uid for uid in TARGETS if f'href="{uid}" hidden' in page]
+
+
+def test_an_update_picks_targets_from_replace_and_add_together(syndicating, caplog):
+    """mp-syndicate-to in replace and in add: both are picked, and the log names both."""
+    client, headers = syndicating
+    made = client.post("/micropub", json=entry(content=["Cross"]), headers=headers)
+    path = made.headers["Location"][len(SITE) :]
+    body = {
+        "action": "update",
+        "url": SITE + path,
+        "replace": {"mp-syndicate-to": [TARGETS[0]]},
+        "add": {"mp-syndicate-to": [TARGETS[1]]},
+    }
+    assert client.post("/micropub", json=body, headers=headers).status_code == 204
+    assert linked_targets(client, path) == TARGETS
+    assert f"micropub: note {path.rsplit('/', 1)[1]} cross-posted to {', '.join(TARGETS)}" in messages(caplog)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"replace": {"content": ["Changed"]}},
+        {"add": {"category": ["added"]}},
+        {"delete": ["x-gone"]},
+    ],
+    ids=["replace", "add", "delete"],
+)
+def test_an_update_with_a_change_and_mp_syndicate_to_makes_the_change(syndicating, change):
+    """Each operation beside mp-syndicate-to is applied: the update is not taken for a cross-post only."""
+    client, headers = syndicating
+    made = client.post("/micropub", json=entry(content=["Before"], **{"x-gone": ["y"]}), headers=headers)
+    path = made.headers["Location"][len(SITE) :]
+    body = {"action": "update", "url": SITE + path, **change}
+    body.setdefault("add", {})["mp-syndicate-to"] = [TARGETS[0]]
+    assert client.post("/micropub", json=body, headers=headers).status_code == 204, body
+    answer = client.get("/micropub", query_string={"q": "source", "url": SITE + path}, headers=headers)
+    properties = answer.get_json()["properties"]
+    assert properties.get("content") == change.get("replace", {}).get("content", ["Before"])
+    assert properties.get("category") == change.get("add", {}).get("category")
+    assert ("x-gone" in properties) != ("delete" in change)
+    assert linked_targets(client, path) == TARGETS[:1]

@@ -1161,3 +1161,113 @@ def test_an_update_with_a_change_and_mp_syndicate_to_makes_the_change(syndicatin
     assert properties.get("category") == change.get("add", {}).get("category")
     assert ("x-gone" in properties) != ("delete" in change)
     assert linked_targets(client, path) == TARGETS[:1]
+
+
+def test_refused_tokens_scopes_and_actions_say_why(client, create, issue):
+    """Each refusal of a token, a scope or an action tells the client exactly what is wrong."""
+    path = create(content=["Guarded"])
+    photo = {"file": (io.BytesIO(image_bytes()), "a.png")}
+    cases = [
+        (
+            client.post("/micropub", json=entry()),
+            401,
+            "unauthorized",
+            "An access token is required (Authorization: Bearer, or an access_token form field).",
+        ),
+        (
+            client.post("/micropub", json=entry(), headers=_auth("not-a-token")),
+            401,
+            "invalid_token",
+            "The access token is unknown, expired or revoked.",
+        ),
+        (
+            client.post("/micropub", data={"content": "x", "access_token": issue()}, headers=_auth(issue())),
+            400,
+            "invalid_request",
+            "Send the access token in the Authorization header or the form, not both.",
+        ),
+        (
+            client.post("/micropub", json=entry(), headers=_auth(issue("update delete media"))),
+            403,
+            "insufficient_scope",
+            "This token's scope (delete media update) does not allow this; it needs create.",
+        ),
+        (
+            client.post("/micropub", json={"action": "delete", "url": SITE + path}, headers=_auth(issue(""))),
+            403,
+            "insufficient_scope",
+            "This token's scope (none) does not allow this; it needs delete.",
+        ),
+        (
+            client.post("/micropub/media", headers=_auth(issue("update")), **multipart(photo)),
+            403,
+            "insufficient_scope",
+            "This token's scope (update) does not allow this; it needs media or create.",
+        ),
+        (
+            client.post("/micropub", json={"action": "like"}, headers=_auth(issue())),
+            400,
+            "invalid_request",
+            "Unknown action 'like': this endpoint knows create, update, delete, undelete.",
+        ),
+    ]
+    for response, status, error, description in cases:
+        assert assert_error(response, status, error)["error_description"] == description
+    refused_upload = cases[5][0]
+    assert refused_upload.get_json()["scope"] == "media create"
+    assert 'scope="media create"' in refused_upload.headers["WWW-Authenticate"]
+    assert client.get(path).status_code == 200
+
+
+def test_a_photo_the_disk_refuses_is_503_temporarily_unavailable(app, client, bearer, monkeypatch):
+    """A full disk is the spec's temporarily_unavailable (try again later), an empty file invalid_request."""
+    empty = client.post("/micropub", headers=bearer, **multipart({"content": "x", "photo": (io.BytesIO(b""), "a.png")}))
+    assert assert_error(empty, 415, "invalid_request")["error_description"] == "The photo file is empty."
+
+    def full_disk(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(media.os, "fsync", full_disk)
+    form = {"content": "Disk full", "photo": (io.BytesIO(image_bytes()), "a.png")}
+    response = client.post("/micropub", headers=bearer, **multipart(form))
+    body = assert_error(response, 503, "temporarily_unavailable")
+    assert body["error_description"] == "The photo could not be saved (No space left on device); nothing was kept."
+    assert store_count(app) == 0 and stored_files(app) == []
+
+
+def test_a_create_is_logged_with_the_note_and_whether_it_is_a_draft(create, caplog):
+    """The log names each new note and says whether it was published or kept as a draft."""
+    published = create(content=["Out now"]).rsplit("/", 1)[1]
+    draft = create(content=["Not yet"], **{"post-status": ["draft"]}).rsplit("/", 1)[1]
+    log = messages(caplog)
+    assert f"micropub: note {published} created (published)" in log
+    assert f"micropub: note {draft} created (draft)" in log
+
+
+def test_alt_text_missing_or_not_text_leaves_a_photo_without_alt(client, bearer, post_json, source):
+    """mp-photo-alt shorter than the photos, or holding a number, gives those photos no alt text."""
+    form = {
+        "content": "Two uploads",
+        "photo[]": [(io.BytesIO(image_bytes("PNG")), "one.png"), (io.BytesIO(image_bytes("PNG")), "two.png")],
+        "mp-photo-alt[]": ["First"],
+    }
+    made = client.post("/micropub", headers=bearer, **multipart(form))
+    assert made.status_code == 201, made.text
+    photos = source(made.headers["Location"][len(SITE) :])["properties"]["photo"]
+    assert photos[0]["alt"] == "First" and isinstance(photos[1], str)
+    other = "https://photos.example/b.jpg"
+    made = post_json(entry(photo=[PHOTO, other], **{"mp-photo-alt": [5, "Second"]}))
+    assert made.status_code == 201, made.text
+    photos = source(made.headers["Location"][len(SITE) :])["properties"]["photo"]
+    assert photos == [PHOTO, {"value": other, "alt": "Second"}]
+
+
+def test_too_many_photos_counting_links_are_refused_before_any_upload_is_stored(app, client, bearer, caplog):
+    """MAX_PHOTOS files plus one photo URL: refused before a single file is written (nothing to clean up)."""
+    files = [(io.BytesIO(image_bytes("PNG")), f"{n}.png") for n in range(app.config["MAX_PHOTOS"])]
+    form = {"content": "One too many", "photo": [*files, PHOTO]}
+    response = client.post("/micropub", headers=bearer, **multipart(form))
+    description = assert_error(response, 400, "invalid_request")["error_description"]
+    assert f"this one has {app.config['MAX_PHOTOS'] + 1}" in description
+    assert not [line for line in messages(caplog) if line.startswith("media ")]
+    assert stored_files(app) == []

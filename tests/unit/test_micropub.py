@@ -1153,7 +1153,7 @@ def test_an_update_with_a_change_and_mp_syndicate_to_makes_the_change(syndicatin
     made = client.post("/micropub", json=entry(content=["Before"], **{"x-gone": ["y"]}), headers=headers)
     path = made.headers["Location"][len(SITE) :]
     body = {"action": "update", "url": SITE + path, **change}
-    body.setdefault("add", {})["mp-syndicate-to"] = [TARGETS[0]]
+    body["add"] = {**change.get("add", {}), "mp-syndicate-to": [TARGETS[0]]}
     assert client.post("/micropub", json=body, headers=headers).status_code == 204, body
     answer = client.get("/micropub", query_string={"q": "source", "url": SITE + path}, headers=headers)
     properties = answer.get_json()["properties"]

@@ -971,7 +971,7 @@ def test_a_refused_json_body_says_why(client, bearer, create, data, description)
     assert assert_error(response, 400, "invalid_request")["error_description"] == description
 
 
-def test_q_source_of_a_deleted_note_says_it_is_deleted(client, bearer, create, source):
+def test_q_source_of_a_deleted_note_says_it_is_deleted(client, bearer, create):
     """A deleted note's source is 400 naming the note, not an error about the query."""
     path = create(content=["Soon gone"])
     assert client.post("/micropub", json={"action": "delete", "url": SITE + path}, headers=bearer).status_code == 204
@@ -1047,7 +1047,7 @@ def test_a_header_token_with_two_spaces_lifts_the_upload_limit(make_app):
         assert response.status_code == 201, (header, response.text)
 
 
-def test_a_header_without_a_bearer_token_is_not_counted_as_a_guess(app, client, issue):
+def test_a_header_without_a_bearer_token_is_not_counted_as_a_guess(client, issue):
     """Authorization: Basic (or Bearer with nothing after it) is no token: a client is not throttled for sending it."""
     for n in range(throttle.MAX_FAILURES + 1):
         header = "Basic dXNlcjpwYXNz" if n % 2 else "Bearer "
@@ -1074,7 +1074,7 @@ def test_a_refused_large_upload_does_not_mark_the_token_used(make_app):
         assert info.last_used_at is None
 
 
-def test_an_update_that_leaves_tags_and_photos_alone_does_not_rewrite_them(app, client, create, post_json, source):
+def test_an_update_that_leaves_tags_and_photos_alone_does_not_rewrite_them(app, create, post_json, source):
     """Tags and photos an update does not touch stay as stored, even when stored under older rules.
 
     A tag written before today's normalisation (capitals) and an alt text longer than
@@ -1108,7 +1108,7 @@ TARGETS = ["https://a.example/publish", "https://b.example/publish"]
 
 
 @pytest.fixture
-def syndicating(make_app, issue):
+def syndicating(make_app):
     """Return (client, headers): a site with two SYNDICATE_TO targets, and a token that may do everything."""
     app = make_app(SYNDICATE_TO=json.dumps([{"uid": uid, "name": uid.split("/")[2]} for uid in TARGETS]))
     with app.app_context():

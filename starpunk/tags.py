@@ -17,7 +17,7 @@ def normalise_tag(raw):
     """Return the stored form of a tag name; ValueError when nothing usable is left."""
     text = unicodedata.normalize("NFKC", str(raw))
     text = "".join(char for char in text if unicodedata.category(char)[0] != "C" or char.isspace())
-    text = " ".join(text.replace("/", "-").split()).lstrip("#").strip().lower()
+    text = " ".join(text.replace("/", "-").split()).lstrip("# ").lower()
     if not text or set(text) == {"."}:
         raise ValueError(f"{raw!r} is not a usable tag.")
     if len(text) > MAX_TAG_CHARS:

@@ -23,14 +23,21 @@ SITE = "http://localhost"
         ("a/b", "a-b"),
         ("<script>alert(1)</script>", "<script>alert(1)<-script>"),
         ("zero\u200bwidth\x00", "zerowidth"),
+        ("# #a", "a"),
+        ("## Web", "web"),
+        ("C#", "c#"),
     ],
 )
 def test_tags_are_normalised(raw, stored):
-    """Case, spacing, width forms, a leading # and slashes are normalised; the rest is kept as typed."""
+    """Case, spacing, width forms, leading #s (and spaces between them) and slashes are normalised; the rest is kept.
+
+    Normalising a stored tag again gives the same tag.
+    """
     assert normalise_tag(raw) == stored
+    assert normalise_tag(stored) == stored
 
 
-@pytest.mark.parametrize("raw", ["", "   ", "#", ".", "..", "x" * (MAX_TAG_CHARS + 1)])
+@pytest.mark.parametrize("raw", ["", "   ", "#", "# #", ".", "..", "x" * (MAX_TAG_CHARS + 1)])
 def test_unusable_tags_are_refused(raw):
     """Empty tags, dot segments (which browsers would resolve away) and overlong tags are refused."""
     with pytest.raises(ValueError):

@@ -5,7 +5,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from starpunk import throttle
+from starpunk import search, throttle
 from starpunk.tokens import create_token
 
 GUESSES = throttle.MAX_FAILURES
@@ -114,6 +114,18 @@ def test_bad_authorization_requests_get_the_html_429(client):
     assert 0 < int(blocked.headers["Retry-After"]) <= WINDOW_S
 
 
+def test_the_html_refusal_is_logged_with_its_kind_client_and_wait(client, caplog):
+    """The HTML 429's log line names the kind, the client and the Retry-After it sent, like the JSON one's."""
+    for _ in range(GUESSES):
+        client.get("/indieauth/authorize", query_string=BAD_AUTHORIZE)
+    caplog.clear()
+    blocked = client.get("/indieauth/authorize", query_string=BAD_AUTHORIZE)
+    assert [record.getMessage() for record in caplog.records] == [
+        f"authorize attempts from 127.0.0.1 refused for {blocked.headers['Retry-After']} s: "
+        f"{GUESSES} failures within 15 minutes"
+    ]
+
+
 def test_authorization_requests_of_a_known_client_refused_count(client):
     """Requests of a well-formed client refused for another reason (bad response_type) count as failures too."""
     params = {"client_id": CLIENT_ID, "redirect_uri": CLIENT_ID + "back", "response_type": "token", "state": "s"}
@@ -166,6 +178,15 @@ def test_spoofed_forwarded_for_does_not_dodge_the_token_limit(client):
     assert reply.status_code == 429
 
 
+def test_guesses_without_a_connecting_address_count_against_a_placeholder(client, caplog):
+    """A request with an empty REMOTE_ADDR (a Unix socket) is counted and logged as client "?"."""
+    reply = client.get("/micropub?q=config", headers=_bearer("guess"), environ_base={"REMOTE_ADDR": ""})
+    assert reply.status_code == 401
+    assert [record.getMessage() for record in caplog.records if record.levelname == "WARNING"] == [
+        "failed token attempt from ?: unknown access token at /micropub"
+    ]
+
+
 def test_behind_a_trusted_proxy_token_guesses_count_per_forwarded_client(make_app):
     """With TRUSTED_PROXIES=1, one forwarded client's guesses do not refuse another."""
     client = make_app(TRUSTED_PROXIES=1).test_client()
@@ -202,6 +223,48 @@ def test_a_rate_counts_per_client_and_frees_up_after_a_minute(app, monkeypatch):
     assert _spend(app, "192.0.2.1") == 0
 
 
+def test_a_rate_wait_is_rounded_up_to_whole_seconds(app, monkeypatch):
+    """59.8 s to wait is 60; half a second is 1 (not 0, not 2); at a full minute the client is free again."""
+    now = [1000.0]
+    monkeypatch.setattr(throttle.time, "monotonic", lambda: now[0])
+    assert _spend(app, "192.0.2.1", per_minute=1) == 0
+    now[0] = 1000.2
+    assert _spend(app, "192.0.2.1", per_minute=1) == 60
+    now[0] = 1059.5
+    assert _spend(app, "192.0.2.1", per_minute=1) == 1
+    now[0] = 1060.0
+    assert _spend(app, "192.0.2.1", per_minute=1) == 0
+
+
+def test_rates_of_two_kinds_are_counted_apart(app):
+    """refused_for_rate counts each kind on its own: one kind spent does not refuse another."""
+    with app.test_request_context(environ_base={"REMOTE_ADDR": "192.0.2.1"}):
+        assert throttle.refused_for_rate("search", 1, "Too many.") is None
+        assert throttle.refused_for_rate("lookup", 1, "Too many.") is None
+        assert throttle.refused_for_rate("search", 1, "Too many.") is not None
+
+
+def test_a_search_over_the_rate_gets_the_429_page_and_one_log_line(client, monkeypatch, caplog):
+    """The search after SEARCHES_PER_MINUTE: 429 page titled "Too many requests", the exact wait, one log line."""
+    now = [1000.0]
+    monkeypatch.setattr(throttle.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(search, "SEARCHES_PER_MINUTE", 2)
+    far = {"REMOTE_ADDR": "203.0.113.5"}
+    for _ in range(2):
+        assert client.get("/search?q=word", environ_base=far).status_code == 200
+    now[0] += 20.5
+    caplog.clear()
+    refused = client.get("/search?q=word", environ_base=far)
+    assert refused.status_code == 429
+    assert refused.headers["Retry-After"] == "40" and refused.headers["Cache-Control"] == "no-store"
+    assert "<title>Too many requests – Test Notes</title>" in refused.text
+    assert "<h1>Too many requests</h1>" in refused.text
+    assert "Too many searches came from your address. Try again in 40 seconds." in refused.text
+    assert [record.getMessage() for record in caplog.records] == [
+        "search requests from 203.0.113.5 refused for 40 s: more than 2 a minute"
+    ]
+
+
 @pytest.mark.parametrize(("clients", "remembered"), [(3, True), (4, False)])
 def test_a_worker_remembers_at_most_max_rated_clients(app, monkeypatch, clients, remembered):
     """The oldest client is forgotten once more than MAX_RATED_CLIENTS are counted: memory stays bounded."""
@@ -225,9 +288,23 @@ def test_a_request_that_bypassed_the_trusted_proxy_is_warned_of_once(make_app, c
     assert "not through a proxy" not in capsys.readouterr().err
     client.get("/auth/login", environ_base=far)
     client.get("/micropub", environ_base={"REMOTE_ADDR": "203.0.113.10"})
-    logged = capsys.readouterr().err
-    assert logged.count("not through a proxy") == 1
-    assert "203.0.113.9" in logged and "TRUSTED_PROXIES=1" in logged
+    warned = [line for line in capsys.readouterr().err.splitlines() if "not through a proxy" in line]
+    assert len(warned) == 1
+    assert warned[0].endswith(
+        " WARNING starpunk: a request from 203.0.113.9 reached the app directly, not through a proxy "
+        "(no X-Forwarded-For), though TRUSTED_PROXIES=1: whoever reaches the port directly can choose the address "
+        "the rate limits count. Publish the port on 127.0.0.1 only, or firewall it, so only the proxy reaches it"
+    )
+
+
+def test_a_request_without_a_connecting_address_is_no_warning(make_app, capsys):
+    """A request with an empty REMOTE_ADDR (Gunicorn on a Unix socket) came from no other host: nothing is logged."""
+    client = make_app(TRUSTED_PROXIES=1).test_client()
+    capsys.readouterr()
+    client.get("/auth/login", environ_base={"REMOTE_ADDR": ""})
+    assert "not through a proxy" not in capsys.readouterr().err
+    client.get("/auth/login", environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    assert "not through a proxy" in capsys.readouterr().err
 
 
 def test_without_trusted_proxies_a_direct_request_is_no_warning(make_app, capsys):

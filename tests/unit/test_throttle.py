@@ -1,5 +1,6 @@
 """Guessing is slowed wherever a secret can be tried: tokens, codes, authorization requests, login links."""
 
+import time
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
@@ -335,6 +336,42 @@ def test_retry_after_rounds_up_never_down(app, monkeypatch):
         Clock.moment = started + throttle.FAILURE_WINDOW - timedelta(seconds=0.2)
         assert throttle.retry_after("sign-in") == 1
         Clock.moment = started + throttle.FAILURE_WINDOW
+        assert throttle.retry_after("sign-in") == 0
+
+
+@pytest.fixture
+def new_york(monkeypatch):
+    """Run the test in a local time zone with daylight saving time (America/New_York)."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_the_window_is_counted_in_utc_when_clocks_fall_back(app, monkeypatch, new_york):
+    """Failures at the first 01:00 EDT no longer count at 01:05 EST, 65 minutes later, though the wall clock says 5.
+
+    Fifteen minutes before 01:05 EST in wall time is 00:50, which is EDT: a
+    window counted so would last 75 minutes.
+    """
+    failed_at = datetime(2026, 11, 1, 5, 0, tzinfo=timezone.utc)  # 01:00 EDT
+
+    class Clock(datetime):
+        moment = failed_at
+
+        @classmethod
+        def now(cls, tz=None):
+            # As datetime.now itself does (local wall time when tz is None, fold set in the repeated hour).
+            return datetime.fromtimestamp(cls.moment.timestamp(), tz)
+
+    monkeypatch.setattr(throttle, "datetime", Clock)
+    with app.test_request_context():
+        for _ in range(throttle.MAX_FAILURES):
+            throttle.record_failure("sign-in", "test")
+        Clock.moment = failed_at + timedelta(minutes=10)
+        assert throttle.retry_after("sign-in") == 5 * 60
+        Clock.moment = failed_at + timedelta(minutes=65)  # 01:05 EST
         assert throttle.retry_after("sign-in") == 0
 
 

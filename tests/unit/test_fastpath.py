@@ -1,11 +1,13 @@
 """Readers' copies answered before Flask: the same bytes and headers, coherent across workers, never the owner's."""
 
 import time
+from datetime import timedelta
 
 import pytest
-from flask import request_started
+from flask import request, request_started
+from werkzeug.http import http_date, parse_date
 
-from starpunk import db, fastpath, store
+from starpunk import db, fastpath, paging, store
 from starpunk.sessions import COOKIE_NAME
 
 READER_ADDRESSES = (
@@ -99,6 +101,49 @@ def test_a_write_in_another_worker_shows_on_the_next_request(make_app, client, a
             assert reply.status_code == 200 and reply.data != old.data, address
 
 
+def test_each_page_of_a_list_is_a_copy_of_its_own(app, client, add_notes, flask_requests):
+    """The index's older page (?before=) is kept beside the first page under its own query, never in its place."""
+    notes = add_notes([f"Listed note {n:02d}" for n in range(paging.PAGE_SIZE + 1)])
+    older = f"/?before={notes[1]['id']}"
+    first = client.get("/")
+    assert older in first.text and "Listed note 00" not in first.text
+    older_page = client.get(older)
+    assert older_page.status_code == 200 and "Listed note 00" in older_page.text
+    assert answer(client.get(older)) == answer(older_page)
+    assert answer(client.get("/")) == answer(first)
+    assert (flask_requests.count("/"), flask_requests.count(older)) == (1, 1)
+    assert set(app.wsgi_app.copies) == {("/", ""), ("/", older[2:])}
+
+
+def test_a_304_from_flask_is_not_repeated_to_the_next_reader(make_app, client, addresses):
+    """A conditional GET that Flask answers 304 leaves no copy of that 304: the next plain GET gets the page."""
+    expected = {address: answer(make_app().test_client().get(address)) for address in addresses}
+    for address in addresses:
+        etag = dict(expected[address][1])["ETag"]
+        assert client.get(address, headers={"If-None-Match": etag}).status_code == 304, address
+        assert answer(client.get(address)) == expected[address], address
+        assert answer(client.get(address)) == expected[address], address
+
+
+@pytest.mark.parametrize(
+    ("since", "status"),
+    [(timedelta(seconds=-1), 200), (timedelta(0), 304), (timedelta(seconds=1), 304), ("not a date", 200)],
+)
+def test_if_modified_since_holds_from_the_feeds_last_modified_on(make_app, addresses, since, status):
+    """A feed is 304 to a reader whose date is its Last-Modified or later, in Flask and the fast path alike.
+
+    A second earlier, or a date nobody can read, gets the whole feed.
+    """
+    reference = make_app().test_client().get("/feed.xml")
+    if isinstance(since, timedelta):
+        since = http_date(parse_date(reference.headers["Last-Modified"]) + since)
+    worker = make_app().test_client()
+    replies = [worker.get("/feed.xml", headers={"If-Modified-Since": since}) for _ in range(2)]  # Flask, then fast
+    assert [reply.status_code for reply in replies] == [status, status]
+    expected = reference.data if status == 200 else b""
+    assert [reply.data for reply in replies] == [expected, expected]
+
+
 def test_requests_with_the_session_cookie_always_reach_flask(client, addresses, flask_requests):
     """The owner, or anyone carrying the session cookie, is answered by Flask, never from a copy."""
     client.get("/")
@@ -148,6 +193,15 @@ def test_a_changed_static_file_sends_the_page_to_flask(app, client, tmp_path, fl
     assert flask_requests.count("/") == 2 and after != before
 
 
+def test_a_damaged_database_is_reported_by_flask(app, client, addresses, database, flask_requests):
+    """With the content generation unreadable, the copy is not served: Flask answers, with its error page."""
+    assert client.get("/").status_code == 200
+    database.execute("DELETE FROM site_state WHERE key = 'content_generation'")
+    reply = client.get("/")
+    assert flask_requests.count("/") == 2
+    assert reply.status_code == 500
+
+
 def test_a_process_without_a_held_connection_always_asks_flask(make_app, addresses):
     """The Gunicorn master (warming up) and CLI commands hold no connection: nothing is answered from a copy."""
     db.release_held()
@@ -191,6 +245,20 @@ def test_an_answer_that_sets_a_cookie_is_not_kept(app, client, addresses):
 
     assert "seen=1" in client.get("/").headers["Set-Cookie"]
     assert not app.wsgi_app.copies
+
+
+def test_flasks_answer_is_closed_when_it_is_kept(app, client, addresses):
+    """The fast path reads Flask's answer to keep it and closes it, as a WSGI server would: close hooks run."""
+    closed = []
+
+    @app.after_request
+    def watch_close(response):
+        path = request.path
+        response.call_on_close(lambda: closed.append(path))
+        return response
+
+    client.get("/")
+    assert app.wsgi_app.copies and closed == ["/"]
 
 
 def test_unused_query_parameters_make_no_copy(app, client, addresses):

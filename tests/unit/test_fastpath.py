@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from flask import request, request_started
 from werkzeug.http import http_date, parse_date
+from werkzeug.test import EnvironBuilder
 
 from starpunk import db, fastpath, paging, store
 from starpunk.sessions import COOKIE_NAME
@@ -52,6 +53,23 @@ def answer(response):
     return response.status, response.headers.to_wsgi_list(), response.data
 
 
+def through_wsgi(app, address, method="GET", headers=None):
+    """Return (status line, headers, body) exactly as a WSGI server (Gunicorn) gets them from the app."""
+    environ = EnvironBuilder(path=address, method=method, headers=headers).get_environ()
+    started = {}
+
+    def start_response(status, response_headers, exc_info=None):
+        started["status"], started["headers"] = status, list(response_headers)
+
+    body = app.wsgi_app(environ, start_response)
+    try:
+        data = b"".join(body)
+    finally:
+        if hasattr(body, "close"):
+            body.close()
+    return started["status"], started["headers"], data
+
+
 def test_a_repeated_readers_request_is_answered_without_flask(client, addresses, flask_requests):
     """Once Flask has answered an address, readers' GET, HEAD and conditional GETs of it skip Flask."""
     for address in addresses:
@@ -66,6 +84,28 @@ def test_a_repeated_readers_request_is_answered_without_flask(client, addresses,
         assert head.status_code == 200 and head.data == b""
         assert head.headers.to_wsgi_list() == first.headers.to_wsgi_list()
         assert not_modified.status_code == 304 and not_modified.data == b""
+
+
+def test_a_wsgi_server_gets_the_same_status_lines_from_a_copy(app, addresses, flask_requests):
+    """Flask's status line, headers and body, given again from the copy; HEAD without the body; then 304."""
+    for address in addresses:
+        first = through_wsgi(app, address)
+        assert first[0] == "200 OK", address
+        assert through_wsgi(app, address) == first, address
+        assert through_wsgi(app, address, "HEAD") == (first[0], first[1], b""), address
+        etag = dict(first[1])["ETag"]
+        not_modified = through_wsgi(app, address, headers={"If-None-Match": etag})
+        assert (not_modified[0], not_modified[2]) == ("304 NOT MODIFIED", b""), address
+        assert flask_requests.count(address) == 1, address
+
+
+def test_readers_pages_link_from_the_root_of_the_site(client, addresses):
+    """A page links its stylesheet and feeds at the site's root, rendered by Flask and given from the copy alike."""
+    for address in addresses:
+        if address.startswith("/feed."):
+            continue
+        for reply in (client.get(address), client.get(address)):
+            assert 'href="/static/style.css?v=' in reply.text and 'href="/feed.xml"' in reply.text, address
 
 
 @pytest.mark.parametrize("conditional", ["If-None-Match", "If-Modified-Since", None])

@@ -38,6 +38,8 @@ from .readercache import FAST_PATH_COPIES, ReaderCache, ReaderCopy, plainly_a_re
 from .store import generation_of
 
 OFFER_KEY = "starpunk.reader_copy"
+# The request fields that make a GET conditional (RFC 9110 13.1), which holds() reads.
+CONDITIONS = ("HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE")
 # Copies kept per worker: one for each the page cache and the feed cache keep.
 MAX_COPIES = FAST_PATH_COPIES
 
@@ -117,6 +119,29 @@ class ReaderFastPath:
             return start_response(status, headers, exc_info)
 
         body = self.wsgi_app(environ, keep_status)
+        if environ.get(OFFER_KEY) is not None and environ["REQUEST_METHOD"] == "GET" and answer["status"][:4] == "304 ":
+            # A 304 leaves nothing to copy. Feed readers ask almost only conditionally, so a worker that only
+            # they reached went through Flask for every one of them: ask Flask for the 200 the 304 stands for
+            # (its own cache answers it; nothing renders again) and keep that, for this worker's next readers.
+            self._keep_plain_answer(key, environ)
+            return body
+        return self._keep(key, environ, answer, body)
+
+    def _keep_plain_answer(self, key, environ):
+        """Ask Flask for the address without the request's conditions and keep its 200 as the copy."""
+        plain = {name: value for name, value in environ.items() if name not in (*CONDITIONS, OFFER_KEY)}
+        answer = {}
+
+        def keep_status(status, headers, exc_info=None):
+            answer["status"], answer["headers"] = status, headers
+            return lambda data: None  # WSGI's write(): Flask never calls it
+
+        sent = self._keep(key, plain, answer, self.wsgi_app(plain, keep_status))
+        if hasattr(sent, "close"):
+            sent.close()
+
+    def _keep(self, key, environ, answer, body):
+        """Keep Flask's answer when it may be repeated to every reader; return the body to send on."""
         terms = environ.get(OFFER_KEY)
         if terms is None or environ["REQUEST_METHOD"] != "GET" or not answer["status"].startswith("200 "):
             return body

@@ -134,10 +134,12 @@ def test_a_write_in_another_worker_shows_on_the_next_request(make_app, client, a
         store.create_note("Written by another worker", True, tags=["fast"])
     for address, old in before.items():
         reply = client.get(address, headers={"If-None-Match": old.headers["ETag"]})
-        assert flask_requests.count(address) == 2, f"{address} was answered from a copy of the last generation"
         if "/note/" in address:
             assert reply.status_code == 304  # re-rendered, and the same bytes as before
+            # Flask's 304, then the 200 it stands for, kept as the new generation's copy
+            assert flask_requests.count(address) == 3, f"{address} was answered from a copy of the last generation"
         else:  # lists show the note, the year and the tag index its count
+            assert flask_requests.count(address) == 2, f"{address} was answered from a copy of the last generation"
             assert reply.status_code == 200 and reply.data != old.data, address
 
 
@@ -163,6 +165,22 @@ def test_a_304_from_flask_is_not_repeated_to_the_next_reader(make_app, client, a
         assert client.get(address, headers={"If-None-Match": etag}).status_code == 304, address
         assert answer(client.get(address)) == expected[address], address
         assert answer(client.get(address)) == expected[address], address
+
+
+def test_a_worker_reached_only_by_conditional_gets_answers_them_itself(make_app, app, addresses, flask_requests):
+    """Feed readers ask conditionally: after Flask's first 304 the worker keeps the 200 and answers the rest."""
+    other = make_app().test_client()  # another worker, which rendered each address for a plain GET
+    for address in addresses:
+        plain = other.get(address)
+        for since in (None, plain.headers.get("Last-Modified")):
+            conditions = {"If-None-Match": plain.headers["ETag"]} if since is None else {"If-Modified-Since": since}
+            if since is None or "Last-Modified" in plain.headers:
+                assert through_wsgi(app, address, headers=conditions)[::2] == ("304 NOT MODIFIED", b""), address
+        reached = len(flask_requests)
+        for _ in range(3):
+            assert through_wsgi(app, address, headers={"If-None-Match": plain.headers["ETag"]})[0].startswith("304")
+        assert through_wsgi(app, address)[2] == plain.data, address
+        assert len(flask_requests) == reached, f"{address}: a conditional GET reached Flask again"
 
 
 @pytest.mark.parametrize(

@@ -46,7 +46,6 @@ from testkit.limits import (
     NOT_MODIFIED_FLOOR_RATIO_GOAL,
     SATURATION_P95_MS,
 )
-from testkit.owner import Owner
 from testkit.site import standalone_lab
 from testkit.web import plain_session
 
@@ -54,6 +53,7 @@ from . import flood, memory, startup, throughput, writes
 from .baseline import BASELINE, FLOOR, LIMIT, LIMIT_RATIO, judge, other_ratios, read_baseline, write_baseline
 from .micropub import make_token, seed_tagged_photos
 from .report import write_reports
+from .seeding import idle_queue, seed
 from .wrk import CLIENT_CORE, SERVER_CORE
 
 HERE = Path(__file__).resolve().parent
@@ -125,19 +125,6 @@ def parse_args(argv):
         help="instead: measure 1-4 workers for the default WORKERS (loadtests/workers.py; about 10 minutes)",
     )
     return parser.parse_known_args(argv)
-
-
-def seed(owner: Owner, count: int) -> None:
-    """Publish count notes through the admin form, as the author would."""
-    token = owner.csrf_token()
-    for n in range(count):
-        content = (
-            f"## Seed note {n}\n\nA note with *Markdown*, a [link](https://example.org/{n}) "
-            f"and a list:\n\n- one\n- two & three\n\nNumber {n} of {count}."
-        )
-        reply = owner.post_note(content, csrf_token=token)
-        if reply.status_code != 303:
-            raise RuntimeError(f"seeding note {n} failed with HTTP {reply.status_code}")
 
 
 def run_locust(locustfile, base_url, users, spawn_rate, run_time, csv_prefix, extra, env=None):
@@ -379,6 +366,7 @@ def measure_in(lab, pinned, args, locust_args):
             seed(site.sign_in(), SEED_NOTES)
             token = make_token(site)
             seed_tagged_photos(site, token, SEED_PHOTO_NOTES)
+            idle_queue(site)
         with phase(phases, "startups"):
             # On the seeded site, as a site restarts: the warm-up renders its notes and feeds.
             # The floor serves the bytes of StarPunk's feed; for its start-up and memory any bytes would do.
@@ -579,6 +567,7 @@ def measure_flood_only(args):
             volume = lab.volume()
             site = lab.site(data=volume, env=workers, **container_limits)
             seed(site.sign_in(), SEED_NOTES)
+            idle_queue(site)
             site.stop()
             # As in the full run: a new container on the seeded volume, in the host's network namespace.
             site = lab.site(data=volume, env=workers, host_network=True, **container_limits)

@@ -203,8 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     """Measure every worker count, write and print the table, and name the count to make the default."""
     from testkit.site import standalone_lab
 
-    from .bench import SEED_NOTES, SEED_PHOTO_NOTES, pin_to_client_core, seed, server_limits
+    from .bench import SEED_NOTES, SEED_PHOTO_NOTES, pin_to_client_core, server_limits
     from .micropub import make_token, seed_tagged_photos
+    from .seeding import idle_queue, seed
 
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -219,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         seed(site.sign_in(), SEED_NOTES)
         token = make_token(site)
         seed_tagged_photos(site, token, SEED_PHOTO_NOTES)
+        idle_queue(site)
         site.stop()
         for count in args.counts:
             rows.append(measure_count(lab, volume, count, token, args, Path(workdir), limits))

@@ -104,3 +104,39 @@ def test_the_default_workers_serve_most_per_mb_among_those_meeting_every_goal() 
     rows = [_row(1, 20.0, slow=False), _row(2, 15.0), _row(3, 12.0), _row(4, 16.0, small=False)]
     assert workers.choose(rows) == 2
     assert workers.choose([_row(1, 20.0, slow=False)]) is None
+
+
+class _QueueSite:
+    """A site whose `flask queue status` prints the given lines."""
+
+    def __init__(self, status: str) -> None:
+        self.status = status
+        self.commands: list[tuple[str, ...]] = []
+
+    def run(self, *command: str) -> str:
+        self.commands.append(command)
+        return self.status
+
+
+def test_the_seed_leaves_no_jobs_for_the_readers_phases() -> None:
+    """The seeded notes link inside the site (no Webmention queued), and a queued job stops the run."""
+    from loadtests import seeding
+
+    captured = []
+
+    class Owner:
+        def csrf_token(self) -> str:
+            return "token"
+
+        def post_note(self, content: str, csrf_token: str):
+            captured.append(content)
+            return type("Reply", (), {"status_code": 303})()
+
+    seeding.seed(Owner(), 3)
+    assert len(captured) == 3
+    assert all("](/" in content and "http" not in content for content in captured)
+    idle = _QueueSite("")
+    seeding.idle_queue(idle)
+    assert idle.commands == [("flask", "--app", "starpunk", "queue", "status")]
+    with pytest.raises(RuntimeError, match="webmention-send\tqueued\t200"):
+        seeding.idle_queue(_QueueSite("webmention-send\tqueued\t200\n"))

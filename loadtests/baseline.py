@@ -48,9 +48,11 @@ LIMIT_RATIO = f"{FLOOR} ÷ {LIMIT}"
 # The names of the ratios the gate judges besides the throughput ratios.
 STARTUP_RATIO = "startup: floor ÷ StarPunk (median)"
 MEMORY_RATIO = "memory: floor ÷ StarPunk (peak working set)"
+# The memory goal's own pair: StarPunk started afresh under the floor's readers, beside the floor.
+READERS_MEMORY_RATIO = "memory under the same readers: floor ÷ StarPunk (peak working set)"
 WRITES_RATIO = f"readers at {WRITES_JUDGED_PER_S} write/s ÷ quiet (lowest route, per CPU-second)"
 # Measured after the routes: judge(points, baseline) without them does not count them as missing.
-OTHER_RATIOS = (STARTUP_RATIO, MEMORY_RATIO, WRITES_RATIO)
+OTHER_RATIOS = (STARTUP_RATIO, MEMORY_RATIO, READERS_MEMORY_RATIO, WRITES_RATIO)
 
 
 def read_baseline(path: Path = BASELINE) -> dict[str, float]:
@@ -121,6 +123,9 @@ def other_ratios(
     starpunk_peak, floor_peak = memory_figures["starpunk"]["peak"], memory_figures["floor"]["peak"]
     if starpunk_peak and floor_peak:
         ratios[MEMORY_RATIO] = floor_peak / starpunk_peak
+    readers_peak = memory_figures.get("starpunk_readers", {}).get("peak")
+    if readers_peak and floor_peak:
+        ratios[READERS_MEMORY_RATIO] = floor_peak / readers_peak
     judged = under_writes.get(str(WRITES_JUDGED_PER_S))
     if judged:
         ratios[WRITES_RATIO] = min(route["cost_ratio_to_quiet"] for route in judged["routes"].values())

@@ -159,3 +159,20 @@ def test_the_gate_judges_routes_and_the_other_ratios_in_one_place() -> None:
     assert list(below_routes) == ["/feed.xml"]
     _, missing = baseline.judge(points, {"/": 1.4, "/note/<slug>": 1.2, baseline.WRITES_RATIO: 0.9})
     assert list(missing) == ["/note/<slug>"]
+
+
+def test_the_gate_holds_both_memory_pairs() -> None:
+    """The whole mix's peak and the goal's own pair (StarPunk afresh under the floor's readers) are each a ratio."""
+    memory_figures = {"starpunk": {"peak": 80.0}, "starpunk_readers": {"peak": 50.0}, "floor": {"peak": 40.0}}
+    under_writes = {str(baseline.WRITES_JUDGED_PER_S): {"routes": {"/": {"cost_ratio_to_quiet": 0.9}}}}
+    ratios = baseline.other_ratios({"floor_ratio": 0.9}, memory_figures, under_writes)
+    assert ratios == {
+        baseline.STARTUP_RATIO: 0.9,
+        baseline.MEMORY_RATIO: 0.5,
+        baseline.READERS_MEMORY_RATIO: 0.8,
+        baseline.WRITES_RATIO: 0.9,
+    }
+    # A run without the readers' phase (an older report) has no such ratio rather than a wrong one.
+    assert baseline.READERS_MEMORY_RATIO not in baseline.other_ratios(
+        {"floor_ratio": 0.9}, {"starpunk": {"peak": 80.0}, "floor": {"peak": 40.0}}, under_writes
+    )

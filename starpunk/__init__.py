@@ -69,9 +69,9 @@ class StarPunk(Flask):
 
     def start_queue_consumer(self):
         """Start this worker's queue consumer thread (see starpunk/consumer.py): one worker at a time does the jobs."""
-        from .consumer import Consumer
+        from .consumer import START_DELAY_SECONDS, Consumer
 
-        Consumer(self).start()
+        Consumer(self, delay=START_DELAY_SECONDS).start()
 
 
 # The settings every template reads as site.NAME.

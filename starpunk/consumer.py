@@ -11,9 +11,12 @@ the dead one had claimed (``queue.release_claims``). An error in the loop is
 logged and the loop starts again after RESTART_SECONDS. The thread opens its
 own database connections (the worker's held one belongs to its requests).
 
-- ``Consumer(app, poll=POLL_SECONDS, gap=JOB_GAP_SECONDS).start()`` /
+- ``Consumer(app, poll=POLL_SECONDS, gap=JOB_GAP_SECONDS, delay=0).start()`` /
   ``.stop()``; ``.consuming`` is set while it holds the lock; it pauses
-  ``gap`` seconds after each job (at most 10 jobs a second).
+  ``gap`` seconds after each job (at most 10 jobs a second). It first waits
+  ``delay`` seconds: a worker's consumer waits START_DELAY_SECONDS, so the
+  worker's first requests (the orchestrator's health check) do not share its
+  first moments with the consumer's first connection and queries.
 - ``flask --app starpunk queue status``: jobs by kind and state, and the
   failed ones' last errors.
 - ``flask --app starpunk queue run``: do every due job now, then exit (for the
@@ -39,16 +42,18 @@ POLL_SECONDS = 1.0  # how often an idle consumer looks for due jobs (and a waiti
 # in front of readers. Fifty checks still take five seconds.
 JOB_GAP_SECONDS = 0.1
 RESTART_SECONDS = 5.0  # pause before a crashed consumer loop starts again
+START_DELAY_SECONDS = 1.0  # a worker's consumer starts working this long after the worker (see the module's docstring)
 LOCK_FILE = "queue.lock"
 
 
 class Consumer:
     """Does the queue's jobs in a daemon thread while this process holds the container's queue lock."""
 
-    def __init__(self, app, poll=POLL_SECONDS, gap=JOB_GAP_SECONDS):
+    def __init__(self, app, poll=POLL_SECONDS, gap=JOB_GAP_SECONDS, delay=0.0):
         self.app = app
         self.poll = poll
         self.gap = gap
+        self.delay = delay
         self.lock_path = Path(app.config["DATA_PATH"]) / LOCK_FILE
         self.stopping = threading.Event()
         self.consuming = threading.Event()  # set while this consumer holds the lock
@@ -66,6 +71,8 @@ class Consumer:
 
     def _run(self):
         unreadable = None  # why the database could not be used, said once until it changes
+        if self.stopping.wait(self.delay):
+            return
         while not self.stopping.is_set():
             try:
                 self._consume()

@@ -117,3 +117,17 @@ def test_the_consumer_pauses_its_gap_after_each_job_and_polls_when_idle(app, mon
     running._work()
     assert running.stopping.waits == [0.2, 0.2, 0.7]
     assert consumer.Consumer(app).gap == consumer.JOB_GAP_SECONDS == 0.1
+
+
+def test_a_workers_consumer_waits_its_start_delay_before_the_lock(app, monkeypatch):
+    """The app's consumer (one per worker) waits START_DELAY_SECONDS before it looks at the lock or the queue."""
+    started = []
+    monkeypatch.setattr(consumer.Consumer, "start", lambda self: started.append(self) or self)
+    app.start_queue_consumer()
+    (made,) = started
+    assert made.delay == consumer.START_DELAY_SECONDS == 1.0
+    assert consumer.Consumer(app).delay == 0.0
+    made.stopping = RecordingStop(times=1)
+    made._run()  # stopped during the delay: it never takes the lock
+    assert made.stopping.waits == [1.0]
+    assert not made.consuming.is_set()

@@ -6,7 +6,7 @@ note as the home page's are (paging.py).
 """
 
 import calendar
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from flask import Blueprint, abort, current_app, render_template, url_for
 
@@ -20,8 +20,7 @@ bp = Blueprint("archive", __name__)
 TAGS_PAGE_SIZE = 100
 
 
-@dataclass(frozen=True)
-class Month:
+class Month(NamedTuple):
     """A month of the archive and how many notes were published in it."""
 
     year: int

@@ -2,8 +2,8 @@
 
 import re
 import secrets
-from dataclasses import dataclass
 from datetime import timedelta
+from typing import NamedTuple
 
 from flask import current_app
 
@@ -21,8 +21,7 @@ class CodeError(ValueError):
     """A code was refused; the message is the OAuth error_description (it names no secret)."""
 
 
-@dataclass(frozen=True)
-class Grant:
+class Grant(NamedTuple):
     """What a redeemed code granted."""
 
     code_hash: str

@@ -29,7 +29,7 @@ answer (Flask's error page says why), and every address nobody offered.
 """
 
 import sqlite3
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from werkzeug.http import parse_date, parse_etags, remove_entity_headers
 
@@ -44,8 +44,7 @@ CONDITIONS = ("HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE")
 MAX_COPIES = FAST_PATH_COPIES
 
 
-@dataclass(frozen=True)
-class Copy:
+class Copy(NamedTuple):
     """One address's answer, as it left Flask, and the terms of its reuse: the view's ReaderCopy.
 
     Not a second copy record: the terms are the page or feed cache's own

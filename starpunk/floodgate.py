@@ -23,7 +23,7 @@ worker, at most MAX_HOSTS of them.
 import io
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import parse_qsl, urlsplit
 
 from .config import host_name
@@ -40,8 +40,7 @@ MAX_HOSTS = 1024
 clock = time.monotonic  # the gate's clock (tests move it)
 
 
-@dataclass(frozen=True)
-class Answer:
+class Answer(NamedTuple):
     """Flask's answer to a host, as it left Flask, and until when the gate repeats it."""
 
     until: float  # clock()

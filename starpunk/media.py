@@ -39,8 +39,8 @@ import sqlite3
 import struct
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from flask import Blueprint, abort, current_app, request, send_from_directory, url_for
 
@@ -96,8 +96,7 @@ class MediaStorageError(MediaError):
     status = 503
 
 
-@dataclass(frozen=True)
-class StoredMedia:
+class StoredMedia(NamedTuple):
     """A photo file stored by this site."""
 
     name: str

@@ -42,8 +42,8 @@ import ipaddress
 import socket
 import ssl
 import time
-from dataclasses import dataclass, field
 from email.message import Message
+from typing import NamedTuple
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from flask import current_app
@@ -64,8 +64,7 @@ class Refused(FetchError):
     """The address a URL leads to is not one StarPunk may connect to (or the URL is not http(s))."""
 
 
-@dataclass(frozen=True)
-class Policy:
+class Policy(NamedTuple):
     """What a fetch may do: networks allowed beyond the public Internet, limits, and the User-Agent."""
 
     user_agent: str
@@ -75,8 +74,7 @@ class Policy:
     max_redirects: int = MAX_REDIRECTS
 
 
-@dataclass(frozen=True)
-class Response:
+class Response(NamedTuple):
     """An answer: the final URL, its status and headers, and at most max_bytes of its body."""
 
     url: str
@@ -84,7 +82,7 @@ class Response:
     headers: Message
     body: bytes
     truncated: bool = False
-    redirects: list = field(default_factory=list)  # the URLs that redirected, in order
+    redirects: tuple | list = ()  # the URLs that redirected, in order
 
     def text(self):
         """Return the body decoded with the charset the answer names (UTF-8 when none), bad bytes replaced."""

@@ -10,7 +10,7 @@ to the page's own address. Readers' pages are cached by path and query
 (pagecache.py), so a cached page always has exactly one spelling.
 """
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from flask import abort, redirect, request, url_for
 
@@ -25,8 +25,7 @@ MAX_PAGE_DIGITS = 6
 LIST_FIELDS = ("before", "after", "page")
 
 
-@dataclass(frozen=True)
-class Page:
+class Page(NamedTuple):
     """One page of a readers' list and the addresses of its neighbours (None at either end)."""
 
     notes: list

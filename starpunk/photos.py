@@ -7,7 +7,7 @@ endpoint returned); any other http(s) URL is kept as a link and never fetched.
 Pass them to ``store.create_note`` / ``store.update_note`` as ``photos=``.
 """
 
-from dataclasses import dataclass, replace
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from . import media
@@ -17,8 +17,7 @@ MAX_ALT_CHARS = 1500
 COLUMNS = "note_id, position, file_name, url, alt, width, height, content_type, size_bytes"
 
 
-@dataclass(frozen=True)
-class Photo:
+class Photo(NamedTuple):
     """One photo of a note; exactly one of file_name and url is set."""
 
     alt: str = ""
@@ -65,7 +64,7 @@ class Photo:
 
     def with_alt(self, alt):
         """Return the same photo with other alt text."""
-        return replace(self, alt=alt)
+        return self._replace(alt=alt)
 
 
 def clean_alt(alt):

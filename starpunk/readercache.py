@@ -10,8 +10,8 @@ least lately read copy past its bound (ReaderCache).
 import os
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from flask import g
 
@@ -37,8 +37,7 @@ def plainly_a_reader(environ):
     return environ["REQUEST_METHOD"] in READER_METHODS and COOKIE_NAME not in environ.get("HTTP_COOKIE", "")
 
 
-@dataclass(frozen=True)
-class ReaderCopy:
+class ReaderCopy(NamedTuple):
     """A reader's answer as the page and feed caches keep it, and the terms on which it may be given again.
 
     The fast path takes a view's copy as the terms of the answer it repeats

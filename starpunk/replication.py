@@ -29,9 +29,9 @@ import os
 import re
 import secrets
 import socket
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 from . import mediacopies
 from .db import DB_FILENAME, connect, transaction
@@ -45,8 +45,7 @@ _FRACTION = re.compile(r"(\.\d{6})\d+")
 
 
 # A record of counts; tests/replicate/writes.py's record is alike in shape only (the duplicates tool pairs them).
-@dataclass(frozen=True)
-class Reconciled:
+class Reconciled(NamedTuple):
     """What a start found: whether the database came from elsewhere, and the photos it wrote back or kept."""
 
     restored: bool

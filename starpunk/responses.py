@@ -12,7 +12,7 @@ MAX_URL_CHARS. A reply needs text; a like, repost or bookmark may have none.
 - ``syndication_of(properties)``: the note's syndication URLs.
 """
 
-from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 MAX_URL_CHARS = 2048
@@ -27,8 +27,7 @@ KINDS = {
 POST_TYPES = ["note", "photo", "reply", "like", "repost", "bookmark"]
 
 
-@dataclass(frozen=True)
-class Response:
+class Response(NamedTuple):
     """What a note answers: its property (``like-of``), post type (``like``), human line and the URL."""
 
     prop: str

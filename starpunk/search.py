@@ -19,7 +19,7 @@ throttle.py).
 import re
 import sqlite3
 from contextlib import contextmanager
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from flask import Blueprint, abort, render_template, request, url_for
 from markupsafe import Markup, escape
@@ -121,8 +121,7 @@ def bounded(conn):
         conn.set_progress_handler(None, 0)
 
 
-@dataclass(frozen=True)
-class Found:
+class Found(NamedTuple):
     """One page of a search: (note, snippet markup) best first; whether the window has another page; the window after.
 
     older is the ?before= of the next, older window: None when no match is older than this window.

@@ -29,8 +29,8 @@ The `flask --app starpunk token ...` commands live here too.
 
 import secrets
 import sqlite3
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import NamedTuple
 
 import click
 from flask import current_app
@@ -59,8 +59,7 @@ def _moment(text):
     return datetime.fromisoformat(text) if text else None
 
 
-@dataclass(frozen=True)
-class TokenInfo:
+class TokenInfo(NamedTuple):
     """What a token grants; never its secret."""
 
     id: int

@@ -491,8 +491,11 @@ def test_incomplete_token_requests_are_refused(owner, app_client, changes, error
 def test_a_code_without_scope_gives_no_token_but_identifies_the_owner(owner, app_client):
     """Authentication only: the token endpoint refuses, the authorization endpoint answers {me}."""
     request = Request(scope=None)
-    page, _form = open_consent(owner, request)
+    page, form = open_consent(owner, request)
     assert "it gets no access to your notes" in page.text
+    assert "It also asked for" not in page.text  # no scope asked is none refused either
+    # The pending request's id: 16 random bytes (128 bits), URL-safe base64 without padding.
+    assert re.fullmatch(r"[A-Za-z0-9_-]{22}", form["request_id"])
     code = approve(owner, request)["code"]
     assert_oauth_error(exchange(app_client, request, code), "invalid_grant")
     request = Request(scope=None)

@@ -452,6 +452,11 @@ def test_the_size_refusal_names_the_limit_in_mib(make_app):
     with pytest.raises(MediaTooLarge) as refused:
         save(app, b"\0" * (10 * 1024 * 1024 + 1))
     assert str(refused.value) == "A photo can be at most 10 MB; this one is larger."
+    # Rounded from MiB: a limit just past 2.5 MiB reads as 3 (2.4976 had it been divided by 1,025 once).
+    app = make_app(MEDIA_MAX_BYTES=5 * 512 * 1024 + 1)
+    with pytest.raises(MediaTooLarge) as refused:
+        save(app, b"\0" * (5 * 512 * 1024 + 2))
+    assert str(refused.value) == "A photo can be at most 3 MB; this one is larger."
 
 
 def test_an_upload_stream_is_read_no_further_than_one_byte_past_the_limit(make_app):

@@ -1,5 +1,7 @@
 """Readers' pages: rendered once per content generation, fresh on every worker after any write, never the owner's."""
 
+import hashlib
+import re
 import subprocess
 import sys
 
@@ -287,3 +289,25 @@ def test_a_wrapped_view_renders_every_time_for_errors_sessions_and_the_owner(pro
     replies = [client.get("/probe") for _ in range(2)]
     assert [reply.text for reply in replies] == ["page 1, render 1", "page 1, render 2"]
     assert len(app.extensions.get(pagecache.EXTENSION, {})) == 0
+
+
+def test_a_cookie_that_only_mentions_the_session_cookies_name_is_a_readers(client, tagged_slug, renders):
+    """Another site's cookie whose value holds the session cookie's name gets the readers' copy, not a render.
+
+    The fast path's plain test (the name anywhere in the Cookie header) leaves such a request to Flask;
+    Flask's parsed cookies then hold no session cookie, so it is a reader's.
+    """
+    reader = client.get("/")
+    rendered = len(renders)
+    client.set_cookie("elsewhere", COOKIE_NAME)  # the test client sends its jar's cookies, not a Cookie header
+    again = client.get("/")
+    assert again.data == reader.data
+    assert len(renders) == rendered
+
+
+def test_an_entity_tag_is_the_first_128_bits_of_the_bodys_sha256():
+    """32 hex digits: the same bytes get the same tag in every worker, different bytes another."""
+    body = b"<p>a page</p>"
+    assert pagecache.content_etag(body) == hashlib.sha256(body).hexdigest()[:32]
+    assert re.fullmatch(r"[0-9a-f]{32}", pagecache.content_etag(b""))
+    assert pagecache.content_etag(body) != pagecache.content_etag(body + b" ")

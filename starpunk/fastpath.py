@@ -60,6 +60,11 @@ class Copy(NamedTuple):
     body: bytes
 
 
+def _unsent(status, headers, exc_info=None):
+    """start_response for an answer nobody is sent (the 200 behind a 304): its write() drops what it is given."""
+    return lambda data: None  # Flask never calls write()
+
+
 def offer(environ, copy):
     """Let the fast path repeat this request's answer (if it is a 200 without cookies) while copy is current."""
     environ[OFFER_KEY] = copy
@@ -110,15 +115,20 @@ class ReaderFastPath:
             return False  # a missing or damaged database: Flask asks again and answers with its error page
         return terms.is_current(generation)
 
-    def _through_flask(self, key, environ, start_response):
+    def _ask_flask(self, environ, start_response):
+        """Send a request through Flask, passing its status and headers on; return them (a dict) and the body."""
         answer = {}
 
         def keep_status(status, headers, exc_info=None):
             answer["status"], answer["headers"] = status, headers
             return start_response(status, headers, exc_info)
 
-        body = self.wsgi_app(environ, keep_status)
-        if environ.get(OFFER_KEY) is not None and environ["REQUEST_METHOD"] == "GET" and answer["status"][:4] == "304 ":
+        return answer, self.wsgi_app(environ, keep_status)
+
+    def _through_flask(self, key, environ, start_response):
+        answer, body = self._ask_flask(environ, start_response)
+        offered = environ.get(OFFER_KEY) is not None and environ["REQUEST_METHOD"] == "GET"
+        if offered and answer["status"].startswith("304 "):
             # A 304 leaves nothing to copy. Feed readers ask almost only conditionally, so a worker that only
             # they reached went through Flask for every one of them: ask Flask for the 200 the 304 stands for
             # (its own cache answers it; nothing renders again) and keep that, for this worker's next readers.
@@ -129,13 +139,8 @@ class ReaderFastPath:
     def _keep_plain_answer(self, key, environ):
         """Ask Flask for the address without the request's conditions and keep its 200 as the copy."""
         plain = {name: value for name, value in environ.items() if name not in (*CONDITIONS, OFFER_KEY)}
-        answer = {}
-
-        def keep_status(status, headers, exc_info=None):
-            answer["status"], answer["headers"] = status, headers
-            return lambda data: None  # WSGI's write(): Flask never calls it
-
-        sent = self._keep(key, plain, answer, self.wsgi_app(plain, keep_status))
+        answer, body = self._ask_flask(plain, _unsent)
+        sent = self._keep(key, plain, answer, body)
         if hasattr(sent, "close"):
             sent.close()
 
